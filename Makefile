@@ -1,0 +1,34 @@
+# The few commands a person types. `make demo` runs the seeds' walkthrough on a
+# throwaway home; `make test` runs every test. Both install what they need first.
+
+CARGO        ?= cargo
+WASM_TARGET  := wasm32-wasip2
+FLAVORS_OUT  := target/$(WASM_TARGET)/release
+
+.PHONY: all setup flavors build demo test bench clean
+
+all: build
+
+## setup: install the wasm32-wasip2 target (the only thing Rust needs beyond cargo)
+setup:
+	@rustup target list --installed 2>/dev/null | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+
+## flavors: build the built-in flavors and the test fixtures for wasm32-wasip2
+flavors: setup
+	cd flavors && $(CARGO) build --release --locked
+
+## build: the `strata` binary, with the built-in flavors embedded
+build: flavors
+	$(CARGO) build --locked
+
+## demo: the seeds' walkthrough, on a temporary STRATA_HOME
+demo: build
+	@scripts/demo.sh target/debug/strata
+
+## test: unit tests, the flavor SDK's tests, and the end-to-end suite (real binary, real .wasm)
+test: build
+	$(CARGO) test --locked --workspace
+	cd flavors && $(CARGO) test --locked -p strata-flavor-sdk --target $$(rustc -vV | sed -n 's/^host: //p')
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,26 @@
+//! The flavors compiled into the `strata` binary: a `local` orchestrator and a `local`
+//! artifact store, built from `flavors/` for wasm32-wasip2 and embedded by `build.rs`
+//! (which only reads the files the Makefile built; it never runs cargo).
+
+use crate::model::ComponentType;
+
+/// One embedded flavor.
+pub struct Builtin {
+    pub component_type: ComponentType,
+    pub name: &'static str,
+    pub wasm: &'static [u8],
+    pub sha256: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
+
+/// Every built-in flavor.
+pub fn all() -> &'static [Builtin] {
+    BUILTINS
+}
+
+/// Identifies this set of built-in flavors: when it changes (a new strata), they are
+/// registered again on the next start.
+pub fn digest() -> &'static str {
+    DIGEST
+}

@@ -1,0 +1,391 @@
+//! The `strata` command line: argument parsing (this file), rendering ([`render`]) and
+//! dispatch ([`run`]). No rule lives here; every operation is a [`crate::service`] call.
+
+pub mod render;
+pub mod run;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::ComponentType;
+
+const ABOUT: &str = "Run MLOps stacks whose flavors are sandboxed WebAssembly components";
+const LONG_ABOUT: &str = "\
+strata manages MLOps stacks the way ZenML does: a stack is a set of components
+(orchestrator, artifact store, container registry, …), each an instance of a
+flavor, with a lifecycle (up: provision and resume; down: suspend, and with
+--force deprovision). Every flavor is a WebAssembly component that runs in a
+sandbox: it sees only the directories its configuration names.
+
+A new home starts with an active `default` stack: a local orchestrator and a local
+artifact store. Try:
+
+  strata stack list
+  strata artifact-store flavor list
+  strata artifact-store register my_store --flavor=local --path=/tmp/my_store
+  strata stack register my_stack -o default -a my_store --set
+  strata stack up";
+
+#[derive(Parser, Debug)]
+#[command(name = "strata", version, about = ABOUT, long_about = LONG_ABOUT, propagate_version = true)]
+pub struct Cli {
+    /// strata's home directory [default: $STRATA_HOME, else ~/.local/share/strata]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// How lists and descriptions are printed
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table, env = "STRATA_OUTPUT", value_name = "FORMAT")]
+    pub output: Format,
+
+    /// Also print what flavors log during each call
+    #[arg(long, global = true)]
+    pub verbose: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+    Yaml,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create strata's home with an active `default` stack (any command does this on a new home)
+    Init,
+    /// Register, inspect, activate and bring up stacks
+    #[command(subcommand)]
+    Stack(StackCmd),
+    /// Manage orchestrators: they run the steps of your pipelines (required in a stack)
+    #[command(subcommand)]
+    Orchestrator(ComponentCmd),
+    /// Manage artifact stores: they keep what your pipelines produce (required in a stack)
+    #[command(subcommand)]
+    ArtifactStore(ComponentCmd),
+    /// Manage metadata stores: they track pipeline and step executions
+    #[command(subcommand)]
+    MetadataStore(ComponentCmd),
+    /// Manage container registries: they store your container images
+    #[command(subcommand)]
+    ContainerRegistry(ComponentCmd),
+    /// Manage secrets managers: they hold secrets for other components
+    #[command(subcommand)]
+    SecretsManager(ComponentCmd),
+    /// Manage step operators: they run single steps in specialised environments
+    #[command(subcommand)]
+    StepOperator(ComponentCmd),
+    /// Manage model deployers: they serve models online
+    #[command(subcommand)]
+    ModelDeployer(ComponentCmd),
+    /// Manage feature stores: they manage your features
+    #[command(subcommand)]
+    FeatureStore(ComponentCmd),
+    /// Manage experiment trackers: they track your experiments
+    #[command(subcommand)]
+    ExperimentTracker(ComponentCmd),
+    /// Manage alerters: they send alerts through a channel
+    #[command(subcommand)]
+    Alerter(ComponentCmd),
+    /// Manage data validators: they validate data and models
+    #[command(subcommand)]
+    DataValidator(ComponentCmd),
+    /// Manage image builders: they build container images
+    #[command(subcommand)]
+    ImageBuilder(ComponentCmd),
+    /// Manage annotators: they label and annotate data
+    #[command(subcommand)]
+    Annotator(ComponentCmd),
+    /// Manage model registries: they register and version models
+    #[command(subcommand)]
+    ModelRegistry(ComponentCmd),
+    /// Manage deployers: they deploy pipelines as long-running HTTP services
+    #[command(subcommand)]
+    Deployer(ComponentCmd),
+    /// List the flavors of every component type
+    #[command(subcommand)]
+    Flavor(AllFlavorsCmd),
+    /// Store secrets that components reference as `{{name.key}}`
+    #[command(subcommand)]
+    Secret(SecretCmd),
+    /// Run a pipeline on the active stack
+    #[command(subcommand)]
+    Pipeline(PipelineCmd),
+    /// Print a shell completion script: `strata completion bash > /etc/bash_completion.d/strata`
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+impl Command {
+    /// The component type a command is about, for the per-type commands.
+    pub fn component(&self) -> Option<(ComponentType, &ComponentCmd)> {
+        use ComponentType as T;
+        let (t, c) = match self {
+            Command::Orchestrator(c) => (T::Orchestrator, c),
+            Command::ArtifactStore(c) => (T::ArtifactStore, c),
+            Command::MetadataStore(c) => (T::MetadataStore, c),
+            Command::ContainerRegistry(c) => (T::ContainerRegistry, c),
+            Command::SecretsManager(c) => (T::SecretsManager, c),
+            Command::StepOperator(c) => (T::StepOperator, c),
+            Command::ModelDeployer(c) => (T::ModelDeployer, c),
+            Command::FeatureStore(c) => (T::FeatureStore, c),
+            Command::ExperimentTracker(c) => (T::ExperimentTracker, c),
+            Command::Alerter(c) => (T::Alerter, c),
+            Command::DataValidator(c) => (T::DataValidator, c),
+            Command::ImageBuilder(c) => (T::ImageBuilder, c),
+            Command::Annotator(c) => (T::Annotator, c),
+            Command::ModelRegistry(c) => (T::ModelRegistry, c),
+            Command::Deployer(c) => (T::Deployer, c),
+            _ => return None,
+        };
+        Some((t, c))
+    }
+}
+
+/// The commands every component type has.
+#[derive(Subcommand, Debug)]
+pub enum ComponentCmd {
+    /// List, describe, register and delete the flavors of this type
+    #[command(subcommand)]
+    Flavor(FlavorCmd),
+    /// Register a component: `register NAME --flavor=FLAVOR --KEY=VALUE …`
+    #[command(after_help = "Configuration is given as --KEY=VALUE (or --KEY VALUE), one per field the\nflavor declares; `flavor describe FLAVOR` lists them. Keys may use `-` or `_`.\nRelative paths are taken from the current directory.")]
+    Register(RegisterArgs),
+    /// List the registered components of this type
+    List,
+    /// Show a component: flavor, configuration, grants, lifecycle phase, live status
+    Describe {
+        name: String,
+        /// Do not ask the flavor for its live status
+        #[arg(long)]
+        no_status: bool,
+    },
+    /// Delete a component that no stack uses and that is not provisioned
+    Delete { name: String },
+    /// Provision (if needed) and resume a component
+    Up { name: String },
+    /// Suspend a component; with --force also deprovision it
+    Down {
+        name: String,
+        /// Also deprovision: remove the resources the component created
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct RegisterArgs {
+    /// The new component's name
+    pub name: String,
+    /// The flavor to use (see `flavor list`)
+    #[arg(short = 'f', long)]
+    pub flavor: Option<String>,
+    /// Ask for each configuration field in turn
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Configuration: --KEY=VALUE …
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "--KEY=VALUE")]
+    pub config: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FlavorCmd {
+    /// List the flavors of this type
+    List,
+    /// Show a flavor's configuration fields
+    Describe { flavor: String },
+    /// Register a flavor from a `.wasm` component
+    Register(FlavorRegisterArgs),
+    /// Delete a custom flavor that no component uses
+    Delete { flavor: String },
+}
+
+#[derive(Args, Debug)]
+pub struct FlavorRegisterArgs {
+    /// The `.wasm` component (built for wasm32-wasip2 against strata's WIT)
+    pub path: PathBuf,
+    /// Deadline of each call into the flavor, in milliseconds [default: 10000]
+    #[arg(long, value_name = "MS")]
+    pub timeout_ms: Option<u64>,
+    /// Memory cap of each call into the flavor, in MiB [default: 256]
+    #[arg(long, value_name = "MIB")]
+    pub memory_mb: Option<u64>,
+    /// Replace the code of a custom flavor registered under the same name
+    #[arg(long)]
+    pub replace: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AllFlavorsCmd {
+    /// List the flavors of every type
+    List,
+}
+
+/// The components of a stack, one flag per type (ZenML's letters where they are one).
+#[derive(Args, Debug, Default)]
+pub struct StackComponents {
+    /// Orchestrator (required)
+    #[arg(short = 'o', long, value_name = "NAME")]
+    pub orchestrator: Option<String>,
+    /// Artifact store (required)
+    #[arg(short = 'a', long, alias = "artifact_store", value_name = "NAME")]
+    pub artifact_store: Option<String>,
+    /// Metadata store
+    #[arg(short = 'm', long, alias = "metadata_store", value_name = "NAME")]
+    pub metadata_store: Option<String>,
+    /// Container registry
+    #[arg(short = 'c', long, alias = "container_registry", value_name = "NAME")]
+    pub container_registry: Option<String>,
+    /// Secrets manager
+    #[arg(short = 'x', long, alias = "secrets_manager", value_name = "NAME")]
+    pub secrets_manager: Option<String>,
+    /// Step operator (repeat for several)
+    #[arg(short = 's', long, alias = "step_operator", value_name = "NAME")]
+    pub step_operator: Vec<String>,
+    /// Model deployer
+    #[arg(short = 'd', long, alias = "model_deployer", value_name = "NAME")]
+    pub model_deployer: Option<String>,
+    /// Feature store
+    #[arg(short = 'f', long, alias = "feature_store", value_name = "NAME")]
+    pub feature_store: Option<String>,
+    /// Experiment tracker
+    #[arg(short = 'e', long, alias = "experiment_tracker", value_name = "NAME")]
+    pub experiment_tracker: Option<String>,
+    /// Alerter (also `-al`, as in ZenML)
+    #[arg(short = 'l', long, value_name = "NAME")]
+    pub alerter: Option<String>,
+    /// Data validator (also `-dv`, as in ZenML)
+    #[arg(short = 'v', long, alias = "data_validator", value_name = "NAME")]
+    pub data_validator: Option<String>,
+    /// Image builder
+    #[arg(short = 'i', long, alias = "image_builder", value_name = "NAME")]
+    pub image_builder: Option<String>,
+    /// Annotator (also `-an`, as in ZenML)
+    #[arg(short = 'n', long, value_name = "NAME")]
+    pub annotator: Option<String>,
+    /// Model registry
+    #[arg(short = 'r', long, alias = "model_registry", value_name = "NAME")]
+    pub model_registry: Option<String>,
+    /// Deployer
+    #[arg(short = 'D', long, value_name = "NAME")]
+    pub deployer: Option<String>,
+}
+
+impl StackComponents {
+    /// The named components by type.
+    pub fn by_type(&self) -> std::collections::BTreeMap<ComponentType, Vec<String>> {
+        use ComponentType as T;
+        let one = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
+        [
+            (T::Orchestrator, one(&self.orchestrator)),
+            (T::ArtifactStore, one(&self.artifact_store)),
+            (T::MetadataStore, one(&self.metadata_store)),
+            (T::ContainerRegistry, one(&self.container_registry)),
+            (T::SecretsManager, one(&self.secrets_manager)),
+            (T::StepOperator, self.step_operator.clone()),
+            (T::ModelDeployer, one(&self.model_deployer)),
+            (T::FeatureStore, one(&self.feature_store)),
+            (T::ExperimentTracker, one(&self.experiment_tracker)),
+            (T::Alerter, one(&self.alerter)),
+            (T::DataValidator, one(&self.data_validator)),
+            (T::ImageBuilder, one(&self.image_builder)),
+            (T::Annotator, one(&self.annotator)),
+            (T::ModelRegistry, one(&self.model_registry)),
+            (T::Deployer, one(&self.deployer)),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect()
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StackCmd {
+    /// Register a stack: `stack register NAME -o ORCHESTRATOR -a ARTIFACT_STORE …`
+    Register {
+        name: String,
+        #[command(flatten)]
+        components: StackComponents,
+        /// Also make it the active stack
+        #[arg(long)]
+        set: bool,
+    },
+    /// List the stacks; the active one is marked
+    List,
+    /// Show a stack's components (default: the active stack)
+    Describe { name: Option<String> },
+    /// Print the name of the active stack
+    Get,
+    /// Make a stack the active one
+    Set { name: String },
+    /// Provision and resume every component of a stack (default: the active one)
+    Up { name: Option<String> },
+    /// Suspend every component of a stack; with --force also deprovision them
+    Down {
+        name: Option<String>,
+        /// Also deprovision: remove the resources the components created
+        #[arg(long)]
+        force: bool,
+    },
+    /// Delete a stack (its components stay)
+    Delete { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SecretCmd {
+    /// Create a secret: `secret create NAME --KEY=VALUE …`
+    Create {
+        name: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "--KEY=VALUE")]
+        values: Vec<String>,
+    },
+    /// List secrets (names and keys, never values)
+    List,
+    /// Show a secret, values masked unless --reveal
+    Get {
+        name: String,
+        /// Print the values in clear
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Add or change keys of a secret (an empty value removes the key)
+    Update {
+        name: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "--KEY=VALUE")]
+        values: Vec<String>,
+    },
+    /// Delete a secret
+    Delete { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PipelineCmd {
+    /// Run a pipeline (a YAML or JSON file: `name`, `steps` with `name`, `upstream`, `parameters`)
+    /// on the active stack, handing it the runtime configuration
+    Run {
+        /// The pipeline definition
+        file: PathBuf,
+        /// Runtime configuration: KEY=VALUE (repeatable), handed to every component
+        #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
+    },
+}
+
+/// ZenML spells three stack flags with two letters (`-al`, `-an`, `-dv`); clap's short
+/// flags are one letter, so those spellings are rewritten before parsing.
+pub fn normalize_args(args: Vec<String>) -> Vec<String> {
+    let in_stack = args.iter().any(|a| a == "stack");
+    args.into_iter()
+        .map(|a| match a.as_str() {
+            "-al" if in_stack => "--alerter".to_string(),
+            "-an" if in_stack => "--annotator".to_string(),
+            "-dv" if in_stack => "--data-validator".to_string(),
+            _ => a,
+        })
+        .collect()
+}

@@ -1,0 +1,450 @@
+//! Runs a parsed command against the service and prints the result: data on stdout,
+//! messages and progress on stderr.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal, Write};
+
+use super::render::{check, properties, structured, table};
+use super::{AllFlavorsCmd, Cli, Command, ComponentCmd, FlavorCmd, Format, PipelineCmd, RegisterArgs, SecretCmd, StackCmd};
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::model::{ComponentType, FlavorRecord, parse_assignments};
+use crate::service::{ComponentView, FlavorOptions, FlavorView, Pipeline, Progress, Service, StackView, StepOutcome};
+
+/// Runs `cli`, printing to stdout and stderr.
+pub fn run(cli: Cli) -> Result<()> {
+    if let Command::Completion { shell } = &cli.command {
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(*shell, &mut cmd, "strata", &mut std::io::stdout());
+        return Ok(());
+    }
+    let home = Home::resolve(cli.home.clone())?;
+    let svc = Service::open(home)?;
+    let out = Output { format: cli.output, verbose: cli.verbose };
+    let result = dispatch(&svc, &out, &cli.command);
+    for w in svc.take_warnings() {
+        eprintln!("warning: {w}");
+    }
+    if cli.verbose {
+        for line in svc.take_logs() {
+            eprintln!("log: {line}");
+        }
+    }
+    result
+}
+
+struct Output {
+    format: Format,
+    verbose: bool,
+}
+
+impl Output {
+    /// Prints `value` as JSON/YAML, or the table `text()` makes.
+    fn show<T: serde::Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
+        let s = structured(self.format, value).unwrap_or_else(text);
+        print_stdout(&s);
+    }
+
+    /// A message for a person (stderr), unless the output is meant for a program.
+    fn say(&self, message: String) {
+        if self.format == Format::Table {
+            eprintln!("{message}");
+        }
+    }
+}
+
+fn print_stdout(s: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(s.as_bytes());
+    let _ = stdout.flush();
+}
+
+fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
+    if let Some((t, cmd)) = command.component() {
+        return component(svc, out, t, cmd);
+    }
+    match command {
+        Command::Init => {
+            let r = svc.init()?;
+            out.show(&r, || format!("{}\n", r.home));
+            out.say(format!("strata's home is {}; the active stack is `{}`", r.home, svc.stack_get()?));
+            Ok(())
+        }
+        Command::Stack(cmd) => stack(svc, out, cmd),
+        Command::Flavor(AllFlavorsCmd::List) => {
+            let flavors = svc.flavor_list(None)?;
+            out.show(&flavors, || flavor_table(&flavors, true));
+            Ok(())
+        }
+        Command::Secret(cmd) => secret(svc, out, cmd),
+        Command::Pipeline(PipelineCmd::Run { file, params }) => {
+            let text = std::fs::read_to_string(file).map_err(|e| Error::invalid(format!("cannot read pipeline file `{}`: {e}", file.display()), "give the path of a YAML or JSON pipeline definition"))?;
+            let pipeline: Pipeline = serde_yaml::from_str(&text).map_err(|e| {
+                Error::invalid(format!("`{}` is not a valid pipeline definition: {e}", file.display()), "it needs `name:` and a list of `steps:`, each with `name`, and optionally `upstream` and `parameters`")
+            })?;
+            let mut runtime = BTreeMap::new();
+            for p in params {
+                let Some((k, v)) = p.split_once('=') else {
+                    return Err(Error::invalid(format!("`--param {p}` is not KEY=VALUE"), "write `--param runtime_param_1=3`"));
+                };
+                if runtime.insert(k.to_string(), v.to_string()).is_some() {
+                    return Err(Error::invalid(format!("`--param {k}` is given twice"), "give each key once"));
+                }
+            }
+            let r = svc.pipeline_run(&pipeline, runtime)?;
+            out.show(&r, || {
+                let waves: Vec<Vec<String>> = r.launch.schedule.iter().enumerate().map(|(i, w)| vec![(i + 1).to_string(), w.join(", ")]).collect();
+                format!(
+                    "run {} of pipeline `{}` on stack `{}`: {}\norchestrator run id: {}\n{}",
+                    r.run_id,
+                    r.pipeline,
+                    r.stack,
+                    r.launch.detail,
+                    r.launch.orchestrator_run_id,
+                    table(&["WAVE", "STEPS"], &waves)
+                )
+            });
+            Ok(())
+        }
+        Command::Completion { .. } => Ok(()),
+        _ => Err(Error::Internal("a component command was not routed".into())),
+    }
+}
+
+fn component(svc: &Service, out: &Output, t: ComponentType, cmd: &ComponentCmd) -> Result<()> {
+    match cmd {
+        ComponentCmd::Flavor(f) => flavor(svc, out, t, f),
+        ComponentCmd::Register(args) => {
+            let (flavor, config) = register_args(svc, t, args)?;
+            let v = svc.component_register(t, &args.name, &flavor, config)?;
+            out.say(format!("Registered {} `{}` (flavor `{}`).", t.label(), v.name, v.flavor));
+            if out.format != Format::Table {
+                out.show(&v, String::new);
+            }
+            Ok(())
+        }
+        ComponentCmd::List => {
+            let list = svc.component_list(t)?;
+            out.show(&list, || {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|c| vec![if c.active { "👉".into() } else { String::new() }, c.name.clone(), short_id(&c.id), c.flavor.clone(), c.phase.to_string()])
+                    .collect();
+                table(&["ACTIVE", &format!("{} NAME", t.column()), "COMPONENT ID", "FLAVOR", "PHASE"], &rows)
+            });
+            Ok(())
+        }
+        ComponentCmd::Describe { name, no_status } => {
+            let v = svc.component_describe(t, name, !no_status)?;
+            out.show(&v, || describe_component(&v));
+            Ok(())
+        }
+        ComponentCmd::Delete { name } => {
+            svc.component_delete(t, name)?;
+            out.say(format!("Deleted {} `{name}`.", t.label()));
+            Ok(())
+        }
+        ComponentCmd::Up { name } => {
+            svc.component_up(t, name, &mut |p| progress(out, &p))?;
+            out.say(format!("{} `{name}` is up.", capitalize(&t.label())));
+            Ok(())
+        }
+        ComponentCmd::Down { name, force } => {
+            svc.component_down(t, name, *force, &mut |p| progress(out, &p))?;
+            out.say(format!("{} `{name}` is down{}.", capitalize(&t.label()), if *force { " and deprovisioned" } else { "" }));
+            Ok(())
+        }
+    }
+}
+
+/// `--flavor` and `-i` may come after configuration flags, where clap's trailing
+/// arguments swallow them: pick them out, then parse the rest as configuration.
+fn register_args(svc: &Service, t: ComponentType, args: &RegisterArgs) -> Result<(String, BTreeMap<String, String>)> {
+    let mut flavor = args.flavor.clone();
+    let mut interactive = args.interactive;
+    let mut rest = Vec::new();
+    let mut it = args.config.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-i" | "--interactive" => interactive = true,
+            "-f" | "--flavor" => flavor = it.next().cloned(),
+            _ if a.starts_with("--flavor=") => flavor = Some(a["--flavor=".len()..].to_string()),
+            _ => rest.push(a.clone()),
+        }
+    }
+    let flavor = flavor.ok_or_else(|| {
+        Error::invalid(
+            format!("`strata {t} register {}` needs a flavor", args.name),
+            format!("add `--flavor=FLAVOR`; the {} flavors are listed by `strata {t} flavor list`", t.label()),
+        )
+    })?;
+    let mut config = parse_assignments(&rest).map_err(|m| Error::invalid(m, format!("see the fields with `strata {t} flavor describe {flavor}`")))?;
+    if interactive {
+        let f = svc.flavor_or_err(t, &flavor)?;
+        ask_fields(&f, &mut config)?;
+    }
+    Ok((flavor, config))
+}
+
+/// Walks every field not given on the command line; Enter keeps the default.
+fn ask_fields(f: &FlavorRecord, config: &mut BTreeMap<String, String>) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::invalid(
+            "`-i` asks questions on a terminal, and standard input is not one",
+            "give the configuration as --KEY=VALUE instead",
+        ));
+    }
+    let stdin = std::io::stdin();
+    let missing: Vec<&crate::model::FieldSpec> = f.info.config.iter().filter(|s| !config.contains_key(&s.name)).collect();
+    for spec in missing {
+        let default = spec.default.as_deref().map(|d| format!(" [{d}]")).unwrap_or_default();
+        let need = if spec.required && spec.default.is_none() { ", required" } else { "" };
+        eprint!("{} ({}{need}): {}{default}\n> ", spec.name, spec.kind.as_str(), spec.description);
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        stdin.lock().read_line(&mut line).map_err(|e| Error::io("reading an answer", e))?;
+        let answer = line.trim();
+        if !answer.is_empty() {
+            config.insert(spec.name.clone(), answer.to_string());
+        }
+    }
+    Ok(())
+}
+
+fn flavor(svc: &Service, out: &Output, t: ComponentType, cmd: &FlavorCmd) -> Result<()> {
+    match cmd {
+        FlavorCmd::List => {
+            let flavors = svc.flavor_list(Some(t))?;
+            out.show(&flavors, || flavor_table(&flavors, false));
+        }
+        FlavorCmd::Describe { flavor } => {
+            let f = svc.flavor_describe(t, flavor)?;
+            out.show(&f.record, || describe_flavor(&f));
+        }
+        FlavorCmd::Register(a) => {
+            let opts = FlavorOptions { timeout_ms: a.timeout_ms, memory_mb: a.memory_mb, replace: a.replace };
+            let f = svc.flavor_register(t, &a.path, opts)?;
+            out.say(format!("Registered {} flavor `{}` ({}).", t.label(), f.flavor, f.source));
+            if out.format != Format::Table {
+                out.show(&f.record, String::new);
+            }
+        }
+        FlavorCmd::Delete { flavor } => {
+            svc.flavor_delete(t, flavor)?;
+            out.say(format!("Deleted {} flavor `{flavor}`.", t.label()));
+        }
+    }
+    Ok(())
+}
+
+fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
+    match cmd {
+        StackCmd::Register { name, components, set } => {
+            let v = svc.stack_register(name, components.by_type(), *set)?;
+            out.say(format!("Registered stack `{name}`{}.", if *set { " and made it active" } else { "" }));
+            if out.format != Format::Table {
+                out.show(&v, String::new);
+            }
+        }
+        StackCmd::List => {
+            let stacks = svc.stack_list()?;
+            out.show(&stacks, || stack_table(&stacks));
+        }
+        StackCmd::Describe { name } => {
+            let v = svc.stack_describe(name.as_deref())?;
+            out.show(&v, || describe_stack(&v));
+        }
+        StackCmd::Get => {
+            let name = svc.stack_get()?;
+            out.show(&serde_json::json!({ "active_stack": name }), || format!("{name}\n"));
+        }
+        StackCmd::Set { name } => {
+            svc.stack_set(name)?;
+            out.say(format!("Active stack set to `{name}`."));
+        }
+        StackCmd::Up { name } => {
+            let v = svc.stack_up(name.as_deref(), &mut |p| progress(out, &p))?;
+            out.say(format!("Stack `{}` is up.", v.name));
+        }
+        StackCmd::Down { name, force } => {
+            let v = svc.stack_down(name.as_deref(), *force, &mut |p| progress(out, &p))?;
+            out.say(format!("Stack `{}` is down{}.", v.name, if *force { " and deprovisioned" } else { "" }));
+        }
+        StackCmd::Delete { name } => {
+            svc.stack_delete(name)?;
+            out.say(format!("Deleted stack `{name}`."));
+        }
+    }
+    Ok(())
+}
+
+fn secret(svc: &Service, out: &Output, cmd: &SecretCmd) -> Result<()> {
+    let values = |v: &[String]| parse_assignments(v).map_err(|m| Error::invalid(m, "give values as --KEY=VALUE"));
+    match cmd {
+        SecretCmd::Create { name, values: v } => {
+            let s = svc.secret_create(name, values(v)?)?;
+            out.say(format!("Created secret `{name}` with keys: {}.", s.values.keys().cloned().collect::<Vec<_>>().join(", ")));
+        }
+        SecretCmd::List => {
+            let list = svc.secret_list()?;
+            out.show(&list, || {
+                let rows: Vec<Vec<String>> = list.iter().map(|s| vec![s.name.clone(), short_id(&s.id), s.values.keys().cloned().collect::<Vec<_>>().join(", ")]).collect();
+                table(&["SECRET NAME", "SECRET ID", "KEYS"], &rows)
+            });
+        }
+        SecretCmd::Get { name, reveal } => {
+            let s = svc.secret_get(name, *reveal)?;
+            out.show(&s, || {
+                let rows: Vec<Vec<String>> = s.values.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect();
+                format!("secret `{}`\n{}", s.name, table(&["KEY", "VALUE"], &rows))
+            });
+        }
+        SecretCmd::Update { name, values: v } => {
+            svc.secret_update(name, values(v)?)?;
+            out.say(format!("Updated secret `{name}`."));
+        }
+        SecretCmd::Delete { name } => {
+            svc.secret_delete(name)?;
+            out.say(format!("Deleted secret `{name}`."));
+        }
+    }
+    Ok(())
+}
+
+fn progress(out: &Output, p: &Progress) {
+    if out.format != Format::Table && !out.verbose {
+        return;
+    }
+    let who = format!("{} `{}`", p.component_type, p.name);
+    match &p.outcome {
+        StepOutcome::Started => eprintln!("{who}: {}…", p.step),
+        StepOutcome::Done { ms } => eprintln!("{who}: {} done ({ms} ms)", p.step),
+        StepOutcome::Unchanged { detail } => eprintln!("{who}: {detail}"),
+        StepOutcome::Failed { .. } => eprintln!("{who}: {} failed", p.step),
+    }
+}
+
+fn short_id(id: &str) -> String {
+    id.chars().take(8).collect()
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+fn flavor_table(flavors: &[FlavorView], with_type: bool) -> String {
+    let rows: Vec<Vec<String>> = flavors
+        .iter()
+        .map(|f| {
+            let mut r = vec![f.flavor.clone(), f.integration.to_string(), check(f.ready_to_use), f.source.clone()];
+            if with_type {
+                r.insert(0, f.component_type.to_string());
+            }
+            r
+        })
+        .collect();
+    let mut headers = vec!["FLAVOR", "INTEGRATION", "READY-TO-USE", "SOURCE"];
+    if with_type {
+        headers.insert(0, "TYPE");
+    }
+    table(&headers, &rows)
+}
+
+fn describe_flavor(f: &FlavorView) -> String {
+    let i = &f.record.info;
+    let schemes: Vec<String> = i.supported_schemes.iter().map(|s| if s.is_empty() { "local paths".into() } else { format!("{s}://") }).collect();
+    let mut head = vec![
+        ("TYPE".to_string(), i.component_type.to_string()),
+        ("VERSION".into(), i.version.clone()),
+        ("DESCRIPTION".into(), i.description.clone()),
+        ("INTEGRATION".into(), f.integration.to_string()),
+        ("SOURCE".into(), f.source.clone()),
+        ("SHA256".into(), f.sha256.clone()),
+        ("SUPPORTED SCHEMES".into(), if schemes.is_empty() { "-".into() } else { schemes.join(", ") }),
+        ("LIMITS".into(), format!("{} ms per call, {} MiB memory, {} KiB returned", f.record.limits.timeout_ms, f.record.limits.memory_bytes >> 20, f.record.limits.max_return_bytes >> 10)),
+        ("COMPONENTS".into(), f.components.to_string()),
+    ];
+    for r in &i.requirements {
+        let target = match &r.flavor {
+            Some(fl) => format!("{} `{fl}`", r.component_type),
+            None => r.component_type.to_string(),
+        };
+        head.push(("REQUIREMENT".into(), format!("{} {target}: {}", if r.kind == crate::model::RequirementKind::Requires { "requires" } else { "refuses" }, r.reason)));
+    }
+    let fields: Vec<Vec<String>> = i
+        .config
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.kind.as_str().to_string(),
+                if s.required && s.default.is_none() { "yes".into() } else { "no".into() },
+                s.default.clone().unwrap_or_else(|| "-".into()),
+                s.description.clone(),
+            ]
+        })
+        .collect();
+    let config = if fields.is_empty() {
+        "This flavor takes no configuration.\n".to_string()
+    } else {
+        table(&["FIELD", "KIND", "REQUIRED", "DEFAULT", "DESCRIPTION"], &fields)
+    };
+    format!("{}{config}", properties(&format!("{} flavor `{}`", i.component_type.label(), i.name), &head))
+}
+
+fn describe_component(v: &ComponentView) -> String {
+    let mut pairs = vec![
+        ("ID".to_string(), v.id.clone()),
+        ("FLAVOR".into(), format!("{} (sha256:{})", v.flavor, &v.flavor_sha256[..12])),
+        ("PHASE".into(), if v.interrupted { format!("{} (interrupted: `up` or `down` repeats it)", v.phase) } else { v.phase.to_string() }),
+        ("STACKS".into(), if v.stacks.is_empty() { "-".into() } else { v.stacks.join(", ") }),
+        ("GRANTS".into(), if v.grants.is_empty() { "nothing".into() } else { v.grants.iter().map(|g| format!("{g} (read-write)")).collect::<Vec<_>>().join(", ") }),
+        ("LIMITS".into(), format!("{} ms per call, {} MiB memory", v.timeout_ms, v.memory_mb)),
+    ];
+    for c in &v.config {
+        pairs.push((c.key.clone(), if c.default { format!("{} (default)", c.value) } else { c.value.clone() }));
+    }
+    if let Some(e) = &v.last_error {
+        pairs.push(("LAST ERROR".into(), format!("{} at {}: {}", e.call, e.at, e.message)));
+    }
+    match &v.status {
+        Some(Ok(s)) => pairs.push(("STATUS".into(), format!("provisioned {}  running {}  {}", check(s.provisioned), check(s.running), s.detail))),
+        Some(Err(e)) => pairs.push(("STATUS".into(), format!("unknown: {e}"))),
+        None => {}
+    }
+    properties(&format!("{} `{}`", v.component_type.label(), v.name), &pairs)
+}
+
+fn stack_table(stacks: &[StackView]) -> String {
+    let types: Vec<ComponentType> = ComponentType::ALL
+        .into_iter()
+        .filter(|t| stacks.iter().any(|s| s.components.iter().any(|m| m.component_type == *t)))
+        .collect();
+    let mut headers = vec!["ACTIVE".to_string(), "STACK NAME".into(), "STACK ID".into()];
+    headers.extend(types.iter().map(|t| t.column()));
+    let rows: Vec<Vec<String>> = stacks
+        .iter()
+        .map(|s| {
+            let mut r = vec![if s.active { "👉".into() } else { String::new() }, s.name.clone(), short_id(&s.id)];
+            for t in &types {
+                let names: Vec<&str> = s.components.iter().filter(|m| m.component_type == *t).map(|m| m.name.as_str()).collect();
+                r.push(names.join(", "));
+            }
+            r
+        })
+        .collect();
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    table(&headers, &rows)
+}
+
+fn describe_stack(v: &StackView) -> String {
+    let rows: Vec<Vec<String>> = v.components.iter().map(|m| vec![m.component_type.column(), m.name.clone(), m.flavor.clone(), m.phase.clone()]).collect();
+    format!(
+        "Stack `{}`{} (id {})\n{}",
+        v.name,
+        if v.active { " (active)" } else { "" },
+        v.id,
+        table(&["COMPONENT_TYPE", "COMPONENT_NAME", "FLAVOR", "PHASE"], &rows)
+    )
+}

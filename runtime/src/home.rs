@@ -1,0 +1,74 @@
+//! strata's home directory: `STRATA_HOME`, or `strata` in the user's data directory
+//! (`~/.local/share/strata` on Linux).
+//!
+//! ```text
+//! db/             the sled database (flavors, components, stacks, secrets)
+//! cache/          compiled flavors, one folder per engine configuration
+//! stores/default  the default local artifact store
+//! secret.key      the key secrets are encrypted with (0600)
+//! daemon.json     address, pid and token of a running daemon (0600)
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug)]
+pub struct Home {
+    root: PathBuf,
+}
+
+impl Home {
+    /// The home named by `explicit`, else `STRATA_HOME`, else the user's data directory.
+    pub fn resolve(explicit: Option<PathBuf>) -> Result<Home> {
+        let root = match explicit.or_else(|| std::env::var_os("STRATA_HOME").filter(|v| !v.is_empty()).map(PathBuf::from)) {
+            Some(p) => p,
+            None => dirs::data_dir()
+                .map(|d| d.join("strata"))
+                .ok_or_else(|| Error::invalid("cannot find a data directory for strata's home", "set STRATA_HOME to a directory strata may use"))?,
+        };
+        let root = if root.is_absolute() {
+            root
+        } else {
+            std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?.join(root)
+        };
+        Ok(Home { root })
+    }
+
+    pub fn at(root: impl Into<PathBuf>) -> Home {
+        Home { root: root.into() }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn db_dir(&self) -> PathBuf {
+        self.root.join("db")
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("cache")
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.root.join("secret.key")
+    }
+
+    pub fn daemon_file(&self) -> PathBuf {
+        self.root.join("daemon.json")
+    }
+
+    pub fn default_store_dir(&self) -> PathBuf {
+        self.root.join("stores").join("default")
+    }
+
+    /// What no flavor may be granted, nor a directory containing it: strata's own files.
+    pub fn protected(&self) -> Vec<PathBuf> {
+        vec![self.db_dir(), self.cache_dir(), self.key_file(), self.daemon_file()]
+    }
+
+    pub fn create(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.root).map_err(|e| Error::io(format!("creating strata's home {}", self.root.display()), e))
+    }
+}

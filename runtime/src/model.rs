@@ -1,0 +1,9 @@
+//! What strata manages, independent of how it is stored or run: component types, flavor
+//! descriptions and their configuration schemas, components, stacks, and the rules that
+//! tie them together. Nothing here touches the disk or a sandbox.
+
+mod config;
+mod types;
+
+pub use config::{FieldProblem, check_config, effective_config, parse_assignments, scheme_of, secret_reference as secret_reference_of};
+pub use types::*;

@@ -1,0 +1,427 @@
+//! The records strata keeps and shows.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// The role a component plays in a stack. Mirrors `strata:flavor/types.component-type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ComponentType {
+    Orchestrator,
+    ArtifactStore,
+    MetadataStore,
+    ContainerRegistry,
+    SecretsManager,
+    StepOperator,
+    ModelDeployer,
+    FeatureStore,
+    ExperimentTracker,
+    Alerter,
+    DataValidator,
+    ImageBuilder,
+    Annotator,
+    ModelRegistry,
+    Deployer,
+}
+
+impl ComponentType {
+    /// Every type, in the order stacks show them and bring them up: storage and
+    /// registries first, the orchestrator (which uses them all) last.
+    pub const ALL: [ComponentType; 15] = [
+        ComponentType::ArtifactStore,
+        ComponentType::MetadataStore,
+        ComponentType::ContainerRegistry,
+        ComponentType::SecretsManager,
+        ComponentType::ImageBuilder,
+        ComponentType::FeatureStore,
+        ComponentType::ExperimentTracker,
+        ComponentType::ModelRegistry,
+        ComponentType::DataValidator,
+        ComponentType::Annotator,
+        ComponentType::Alerter,
+        ComponentType::StepOperator,
+        ComponentType::ModelDeployer,
+        ComponentType::Deployer,
+        ComponentType::Orchestrator,
+    ];
+
+    /// The name used on the command line and in WIT: `artifact-store`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComponentType::Orchestrator => "orchestrator",
+            ComponentType::ArtifactStore => "artifact-store",
+            ComponentType::MetadataStore => "metadata-store",
+            ComponentType::ContainerRegistry => "container-registry",
+            ComponentType::SecretsManager => "secrets-manager",
+            ComponentType::StepOperator => "step-operator",
+            ComponentType::ModelDeployer => "model-deployer",
+            ComponentType::FeatureStore => "feature-store",
+            ComponentType::ExperimentTracker => "experiment-tracker",
+            ComponentType::Alerter => "alerter",
+            ComponentType::DataValidator => "data-validator",
+            ComponentType::ImageBuilder => "image-builder",
+            ComponentType::Annotator => "annotator",
+            ComponentType::ModelRegistry => "model-registry",
+            ComponentType::Deployer => "deployer",
+        }
+    }
+
+    /// The name in prose: `artifact store`.
+    pub fn label(self) -> String {
+        self.as_str().replace('-', " ")
+    }
+
+    /// The column heading in tables: `ARTIFACT_STORE`, as ZenML's.
+    pub fn column(self) -> String {
+        self.as_str().replace('-', "_").to_uppercase()
+    }
+
+    /// Every stack must have one of these.
+    pub fn required_in_stack(self) -> bool {
+        matches!(self, ComponentType::Orchestrator | ComponentType::ArtifactStore)
+    }
+
+    /// A stack may hold several components of this type (ZenML: step operators).
+    pub fn allows_many(self) -> bool {
+        matches!(self, ComponentType::StepOperator)
+    }
+
+    pub fn parse(s: &str) -> Option<ComponentType> {
+        let norm = s.trim().replace('_', "-").to_lowercase();
+        Self::ALL.into_iter().find(|t| t.as_str() == norm)
+    }
+}
+
+impl fmt::Display for ComponentType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The kind of value a configuration field holds. Mirrors `field-kind` in WIT.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FieldKind {
+    Text,
+    Integer,
+    Float,
+    Boolean,
+    Path,
+    Url,
+    Secret,
+}
+
+impl FieldKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FieldKind::Text => "text",
+            FieldKind::Integer => "integer",
+            FieldKind::Float => "float",
+            FieldKind::Boolean => "boolean",
+            FieldKind::Path => "path",
+            FieldKind::Url => "url",
+            FieldKind::Secret => "secret",
+        }
+    }
+}
+
+/// One configuration field of a flavor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldSpec {
+    pub name: String,
+    pub kind: FieldKind,
+    pub required: bool,
+    pub default: Option<String>,
+    pub description: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RequirementKind {
+    Requires,
+    Refuses,
+}
+
+/// A flavor's rule about the rest of its stack.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StackRequirement {
+    pub kind: RequirementKind,
+    pub component_type: ComponentType,
+    pub flavor: Option<String>,
+    pub reason: String,
+}
+
+/// What a flavor says about itself (`describe`), checked and kept at registration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlavorInfo {
+    pub name: String,
+    pub component_type: ComponentType,
+    pub version: String,
+    pub description: String,
+    pub config: Vec<FieldSpec>,
+    pub supported_schemes: Vec<String>,
+    pub requirements: Vec<StackRequirement>,
+}
+
+impl FlavorInfo {
+    pub fn field(&self, name: &str) -> Option<&FieldSpec> {
+        self.config.iter().find(|f| f.name == name)
+    }
+
+    /// Problems with the description itself: a flavor must be usable from the command
+    /// line, so names are restricted and defaults must be valid values of their kind.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !valid_flavor_name(&self.name) {
+            out.push(format!(
+                "flavor name `{}` is not valid: use lower case letters, digits, `-` and `_`, starting with a letter (at most 64)",
+                self.name
+            ));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for f in &self.config {
+            if !valid_field_name(&f.name) {
+                out.push(format!(
+                    "field name `{}` is not valid: use lower case letters, digits and `_`, starting with a letter (at most 64)",
+                    f.name
+                ));
+            }
+            if !seen.insert(f.name.as_str()) {
+                out.push(format!("field `{}` is declared twice", f.name));
+            }
+            if let Some(d) = &f.default {
+                if let Err(e) = super::config::check_kind(f.kind, d) {
+                    out.push(format!("the default of field `{}` is not valid: {e}", f.name));
+                }
+            }
+        }
+        for s in &self.supported_schemes {
+            if !s.is_empty() && !s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+                out.push(format!("supported scheme `{s}` is not a URL scheme"));
+            }
+        }
+        out
+    }
+}
+
+pub fn valid_flavor_name(s: &str) -> bool {
+    valid_ident(s, "-_")
+}
+
+pub fn valid_field_name(s: &str) -> bool {
+    valid_ident(s, "_")
+}
+
+/// Names of components and stacks: letters, digits, `-`, `_`, `.`; no spaces or slashes
+/// (they become store keys and file names).
+pub fn valid_object_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && !s.starts_with('.')
+}
+
+fn valid_ident(s: &str, extra: &str) -> bool {
+    let mut chars = s.chars();
+    s.len() <= 64
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || extra.contains(c))
+}
+
+/// Where a flavor's code came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum FlavorSource {
+    /// Shipped inside the strata binary.
+    BuiltIn,
+    /// Registered from a file.
+    File { path: String },
+}
+
+/// A registered flavor: its description and the code behind it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlavorRecord {
+    pub info: FlavorInfo,
+    /// sha256 of the `.wasm`, hex.
+    pub sha256: String,
+    pub size: u64,
+    pub source: FlavorSource,
+    pub registered_at: u64,
+    /// The bounds of every call into this flavor.
+    #[serde(default)]
+    pub limits: crate::sandbox::Limits,
+}
+
+impl FlavorRecord {
+    pub fn is_builtin(&self) -> bool {
+        self.source == FlavorSource::BuiltIn
+    }
+
+    /// `sha256:0123abcd… (file /x/y.wasm)` — the SOURCE column of `flavor list`.
+    pub fn source_label(&self) -> String {
+        let short = &self.sha256[..12.min(self.sha256.len())];
+        match &self.source {
+            FlavorSource::BuiltIn => format!("sha256:{short} (built-in)"),
+            FlavorSource::File { path } => format!("sha256:{short} ({path})"),
+        }
+    }
+}
+
+/// A configured instance of a flavor.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComponentRecord {
+    pub id: String,
+    pub name: String,
+    pub component_type: ComponentType,
+    pub flavor: String,
+    /// The values given by the user (defaults are not stored: they come from the flavor).
+    pub config: BTreeMap<String, String>,
+    pub created_at: u64,
+}
+
+/// Where a component is in its lifecycle, as strata last recorded it.
+///
+/// The `-ing` phases are written before a call into the flavor and replaced after it:
+/// finding one means the call was interrupted (strata was killed mid-call), and the next
+/// `up` or `down` repeats it (lifecycle calls must be idempotent).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Never provisioned, or deprovisioned.
+    Registered,
+    Provisioning,
+    /// Resources exist; not running (ZenML: provisioned and suspended).
+    Provisioned,
+    Resuming,
+    Running,
+    Suspending,
+    Deprovisioning,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Registered => "registered",
+            Phase::Provisioning => "provisioning",
+            Phase::Provisioned => "provisioned",
+            Phase::Resuming => "resuming",
+            Phase::Running => "running",
+            Phase::Suspending => "suspending",
+            Phase::Deprovisioning => "deprovisioning",
+        }
+    }
+
+    /// A phase written before a call that has not been replaced by its outcome.
+    pub fn is_interrupted(self) -> bool {
+        matches!(
+            self,
+            Phase::Provisioning | Phase::Resuming | Phase::Suspending | Phase::Deprovisioning
+        )
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The last failure of a component's lifecycle call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LastError {
+    pub call: String,
+    pub message: String,
+    pub at: u64,
+}
+
+/// What strata keeps about a component's lifecycle.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComponentState {
+    pub phase: Phase,
+    /// The opaque bytes the flavor last returned.
+    pub state: Option<Vec<u8>>,
+    pub last_error: Option<LastError>,
+    pub updated_at: u64,
+}
+
+impl ComponentState {
+    pub fn new(now: u64) -> Self {
+        ComponentState { phase: Phase::Registered, state: None, last_error: None, updated_at: now }
+    }
+}
+
+/// A named set of components: at most one of each type, except step operators.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StackRecord {
+    pub id: String,
+    pub name: String,
+    /// Component names by type.
+    pub components: BTreeMap<ComponentType, Vec<String>>,
+    pub created_at: u64,
+}
+
+impl StackRecord {
+    /// The stack's components in bring-up order (`ComponentType::ALL`).
+    pub fn ordered(&self) -> Vec<(ComponentType, String)> {
+        ComponentType::ALL
+            .into_iter()
+            .flat_map(|t| {
+                self.components
+                    .get(&t)
+                    .into_iter()
+                    .flatten()
+                    .map(move |n| (t, n.clone()))
+            })
+            .collect()
+    }
+
+    pub fn uses(&self, t: ComponentType, name: &str) -> bool {
+        self.components.get(&t).is_some_and(|v| v.iter().any(|n| n == name))
+    }
+
+    pub fn first(&self, t: ComponentType) -> Option<&str> {
+        self.components.get(&t).and_then(|v| v.first()).map(String::as_str)
+    }
+}
+
+/// The name of the objects `strata init` creates; they cannot be deleted.
+pub const DEFAULT_NAME: &str = "default";
+
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_round_trips_through_its_name() {
+        for t in ComponentType::ALL {
+            assert_eq!(ComponentType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(ComponentType::parse("artifact_store"), Some(ComponentType::ArtifactStore));
+        assert_eq!(ComponentType::parse("nope"), None);
+    }
+
+    #[test]
+    fn orchestrator_comes_up_last() {
+        assert_eq!(ComponentType::ALL.last(), Some(&ComponentType::Orchestrator));
+    }
+
+    #[test]
+    fn names_are_restricted() {
+        assert!(valid_flavor_name("local"));
+        assert!(valid_flavor_name("s3-v2"));
+        assert!(!valid_flavor_name("Bad Name!"));
+        assert!(!valid_field_name("a-b"));
+        assert!(valid_object_name("my_store.v2"));
+        assert!(!valid_object_name("../x"));
+        assert!(!valid_object_name(""));
+    }
+}

@@ -1,0 +1,107 @@
+//! The one `bindgen!` of strata's host, from the `host-view` world (every interface a
+//! flavor may export), and the conversions between its types and [`crate::model`].
+//! Nothing else in strata names a generated type outside the sandbox.
+
+use crate::model::{self, FieldKind, RequirementKind};
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "strata:flavor/host-view",
+});
+
+pub use exports::strata::flavor::{artifact_store, lifecycle, orchestrator};
+pub use strata::flavor::types;
+
+/// The WIT package version this runtime implements.
+pub const WIT_VERSION: &str = "0.1.0";
+pub const LIFECYCLE_EXPORT: &str = "strata:flavor/lifecycle@0.1.0";
+pub const ARTIFACT_STORE_EXPORT: &str = "strata:flavor/artifact-store@0.1.0";
+pub const ORCHESTRATOR_EXPORT: &str = "strata:flavor/orchestrator@0.1.0";
+
+impl From<types::ComponentType> for model::ComponentType {
+    fn from(t: types::ComponentType) -> Self {
+        use model::ComponentType as M;
+        use types::ComponentType as W;
+        match t {
+            W::Orchestrator => M::Orchestrator,
+            W::ArtifactStore => M::ArtifactStore,
+            W::MetadataStore => M::MetadataStore,
+            W::ContainerRegistry => M::ContainerRegistry,
+            W::SecretsManager => M::SecretsManager,
+            W::StepOperator => M::StepOperator,
+            W::ModelDeployer => M::ModelDeployer,
+            W::FeatureStore => M::FeatureStore,
+            W::ExperimentTracker => M::ExperimentTracker,
+            W::Alerter => M::Alerter,
+            W::DataValidator => M::DataValidator,
+            W::ImageBuilder => M::ImageBuilder,
+            W::Annotator => M::Annotator,
+            W::ModelRegistry => M::ModelRegistry,
+            W::Deployer => M::Deployer,
+        }
+    }
+}
+
+impl From<types::FieldKind> for FieldKind {
+    fn from(k: types::FieldKind) -> Self {
+        match k {
+            types::FieldKind::Text => FieldKind::Text,
+            types::FieldKind::Integer => FieldKind::Integer,
+            types::FieldKind::Float => FieldKind::Float,
+            types::FieldKind::Boolean => FieldKind::Boolean,
+            types::FieldKind::Path => FieldKind::Path,
+            types::FieldKind::Url => FieldKind::Url,
+            types::FieldKind::Secret => FieldKind::Secret,
+        }
+    }
+}
+
+impl From<types::FlavorInfo> for model::FlavorInfo {
+    fn from(i: types::FlavorInfo) -> Self {
+        model::FlavorInfo {
+            name: i.name,
+            component_type: i.component_type.into(),
+            version: i.version,
+            description: i.description,
+            config: i
+                .config
+                .into_iter()
+                .map(|f| model::FieldSpec {
+                    name: f.name,
+                    kind: f.kind.into(),
+                    required: f.required,
+                    default: f.default,
+                    description: f.description,
+                })
+                .collect(),
+            supported_schemes: i.supported_schemes,
+            requirements: i
+                .requirements
+                .into_iter()
+                .map(|r| model::StackRequirement {
+                    kind: match r.kind {
+                        types::RequirementKind::Requires => RequirementKind::Requires,
+                        types::RequirementKind::Refuses => RequirementKind::Refuses,
+                    },
+                    component_type: r.component_type.into(),
+                    flavor: r.flavor,
+                    reason: r.reason,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl types::FlavorInfo {
+    /// Bytes of text the flavor returned, for the cap on returned data.
+    pub fn returned_bytes(&self) -> u64 {
+        let fields: usize = self
+            .config
+            .iter()
+            .map(|f| f.name.len() + f.description.len() + f.default.as_ref().map_or(0, String::len))
+            .sum();
+        let reqs: usize = self.requirements.iter().map(|r| r.reason.len() + r.flavor.as_ref().map_or(0, String::len)).sum();
+        let schemes: usize = self.supported_schemes.iter().map(String::len).sum();
+        (self.name.len() + self.version.len() + self.description.len() + fields + reqs + schemes) as u64
+    }
+}

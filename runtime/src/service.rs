@@ -1,0 +1,218 @@
+//! Every operation strata offers, written once. The CLI calls it in-process; the daemon
+//! calls it behind its REST routes. No rule lives anywhere else.
+
+mod components;
+mod flavors;
+mod lifecycle;
+mod pipeline;
+mod secrets;
+mod stacks;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
+
+use crate::builtin;
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::model::{
+    ComponentRecord, ComponentType, DEFAULT_NAME, FlavorRecord, FlavorSource, StackRecord, now_ms,
+};
+use crate::sandbox::{Loaded, Sandbox};
+use crate::store::{Batch, Store, TreeId, meta, type_key};
+
+pub use components::ComponentView;
+pub use flavors::{FlavorOptions, FlavorView};
+pub use lifecycle::{Progress, StepOutcome};
+pub use pipeline::{Pipeline, RunReport};
+pub use secrets::SecretView;
+pub use stacks::{StackMember, StackView};
+
+/// The open home: its store and (created on first need) its sandbox.
+pub struct Service {
+    home: Home,
+    store: Store,
+    sandbox: OnceLock<Sandbox>,
+    /// Where relative paths in configuration are taken from.
+    cwd: PathBuf,
+    /// Warnings for the user gathered while serving (a recompiled cache, …).
+    warnings: std::sync::Mutex<Vec<String>>,
+    /// What flavors logged, for `--verbose`.
+    logs: std::sync::Mutex<Vec<String>>,
+}
+
+/// What `init` did.
+#[derive(Debug, Serialize)]
+pub struct InitReport {
+    pub home: String,
+    pub created: bool,
+    pub builtins_registered: usize,
+}
+
+impl Service {
+    /// Opens the home, creating and initialising it on first use (`strata init` does
+    /// nothing more than this), and re-registering the built-in flavors when this
+    /// binary carries new ones.
+    pub fn open(home: Home) -> Result<Service> {
+        home.create()?;
+        let store = Store::open(&home.db_dir())?;
+        let cwd = std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?;
+        let svc = Service { home, store, sandbox: OnceLock::new(), cwd, warnings: Default::default(), logs: Default::default() };
+        svc.ensure_initialized()?;
+        Ok(svc)
+    }
+
+    pub fn home(&self) -> &Home {
+        &self.home
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Warnings gathered since the last call, for the front end to show.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().expect("invariant: lock not poisoned"))
+    }
+
+    /// What flavors logged since the last call, one line each.
+    pub fn take_logs(&self) -> Vec<String> {
+        std::mem::take(&mut *self.logs.lock().expect("invariant: lock not poisoned"))
+    }
+
+    pub(crate) fn note_logs(&self, who: &str, lines: &[crate::sandbox::LogLine], dropped: u64) {
+        let mut logs = self.logs.lock().expect("invariant: lock not poisoned");
+        logs.extend(lines.iter().map(|l| format!("{who}: {}: {}", l.level, l.message)));
+        if dropped > 0 {
+            logs.push(format!("{who}: {dropped} more lines dropped (at most {} lines or {} KiB per call)", crate::sandbox::host::MAX_LOG_LINES, crate::sandbox::host::MAX_LOG_BYTES / 1024));
+        }
+    }
+
+    fn warn(&self, message: String) {
+        self.warnings.lock().expect("invariant: lock not poisoned").push(message);
+    }
+
+    pub(crate) fn sandbox(&self) -> Result<&Sandbox> {
+        if let Some(s) = self.sandbox.get() {
+            return Ok(s);
+        }
+        let s = Sandbox::new(&self.home.cache_dir())?;
+        Ok(self.sandbox.get_or_init(|| s))
+    }
+
+    /// Registers the built-in flavors (when missing or changed) and creates the default
+    /// stack on a new home.
+    fn ensure_initialized(&self) -> Result<InitReport> {
+        let current: Option<String> = self.store.get(TreeId::Meta, meta::BUILTIN_DIGEST)?;
+        let mut registered = 0;
+        if current.as_deref() != Some(builtin::digest()) {
+            for b in builtin::all() {
+                let existing = self.store.flavor(b.component_type, b.name)?;
+                if existing.as_ref().is_some_and(|f| f.sha256 == b.sha256) {
+                    continue;
+                }
+                self.register_flavor_bytes(b.component_type, b.wasm, FlavorSource::BuiltIn, b.sha256, flavors::FlavorOptions::default(), true)?;
+                registered += 1;
+            }
+            let mut batch = Batch::new();
+            batch.put(TreeId::Meta, meta::BUILTIN_DIGEST, &builtin::digest().to_string());
+            self.store.apply(batch)?;
+        }
+        let created = self.store.stack(DEFAULT_NAME)?.is_none();
+        if created {
+            self.create_default_stack()?;
+        }
+        Ok(InitReport { home: self.home.root().display().to_string(), created, builtins_registered: registered })
+    }
+
+    /// `strata init`: the same initialisation every command does on a new home, reported.
+    pub fn init(&self) -> Result<InitReport> {
+        let mut report = self.ensure_initialized()?;
+        report.created |= self.store.components(None)?.len() == 2 && self.store.stacks()?.len() == 1;
+        Ok(report)
+    }
+
+    fn create_default_stack(&self) -> Result<()> {
+        let now = now_ms();
+        let mut batch = Batch::new();
+        let mut components = BTreeMap::new();
+        let store_dir = self.home.default_store_dir();
+        for (t, config) in [
+            (ComponentType::Orchestrator, BTreeMap::new()),
+            (ComponentType::ArtifactStore, BTreeMap::from([("path".to_string(), store_dir.display().to_string())])),
+        ] {
+            if self.store.component(t, DEFAULT_NAME)?.is_none() {
+                let c = ComponentRecord {
+                    id: new_id(),
+                    name: DEFAULT_NAME.into(),
+                    component_type: t,
+                    flavor: "local".into(),
+                    config,
+                    created_at: now,
+                };
+                batch.put(TreeId::Components, &type_key(t, DEFAULT_NAME), &c);
+                batch.put(TreeId::States, &c.id, &crate::model::ComponentState::new(now));
+            }
+            components.insert(t, vec![DEFAULT_NAME.to_string()]);
+        }
+        let stack = StackRecord { id: new_id(), name: DEFAULT_NAME.into(), components, created_at: now };
+        batch.put(TreeId::Stacks, DEFAULT_NAME, &stack);
+        if self.store.active_stack()?.is_none() {
+            batch.put(TreeId::Meta, meta::ACTIVE_STACK, &DEFAULT_NAME.to_string());
+        }
+        self.store.apply(batch)
+    }
+
+    /// The flavor a component uses, loaded into the sandbox (compiled cache, else compile).
+    pub(crate) fn load_flavor(&self, flavor: &FlavorRecord) -> Result<Arc<Loaded>> {
+        let sandbox = self.sandbox()?;
+        let cache_key = format!("{}/{}", sandbox.engine_key(), flavor.sha256);
+        let expected: Option<String> = self.store.get(TreeId::Compiled, &cache_key)?;
+        let label = format!("{} flavor `{}`", flavor.info.component_type.label(), flavor.info.name);
+        let report = sandbox.load(&label, &flavor.sha256, expected.as_deref(), || {
+            self.store.get_raw(TreeId::Blobs, &flavor.sha256)?.ok_or_else(|| Error::Corrupt {
+                key: format!("blobs/{}", flavor.sha256),
+                reason: format!("the code of {label} is missing from the store"),
+            })
+        })?;
+        if report.tampered {
+            self.warn(format!(
+                "the compiled code of {label} had been changed on disk; strata discarded it and compiled the flavor again"
+            ));
+        }
+        if let Some(hash) = report.compiled {
+            let mut batch = Batch::new();
+            batch.put(TreeId::Compiled, &cache_key, &hash);
+            self.store.apply(batch)?;
+        }
+        Ok(report.loaded)
+    }
+
+    fn flavor_of(&self, c: &ComponentRecord) -> Result<FlavorRecord> {
+        self.store.flavor(c.component_type, &c.flavor)?.ok_or_else(|| Error::Corrupt {
+            key: format!("components/{}", type_key(c.component_type, &c.name)),
+            reason: format!("its flavor `{}` is not registered", c.flavor),
+        })
+    }
+
+    fn component_or_err(&self, t: ComponentType, name: &str) -> Result<ComponentRecord> {
+        self.store.component(t, name)?.ok_or_else(|| {
+            Error::not_found(
+                format!("{} `{name}`", t.label()),
+                format!("list the registered ones with `strata {t} list`, or register it with `strata {t} register {name} --flavor=FLAVOR`"),
+            )
+        })
+    }
+
+    fn stack_or_err(&self, name: &str) -> Result<StackRecord> {
+        self.store.stack(name)?.ok_or_else(|| {
+            Error::not_found(format!("stack `{name}`"), "list the registered stacks with `strata stack list`")
+        })
+    }
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}

@@ -1,0 +1,257 @@
+//! Flavors: registering `.wasm` components, listing and describing them, deleting them.
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::Service;
+use crate::error::{Error, Result};
+use crate::model::{ComponentType, FlavorRecord, FlavorSource, check_config, now_ms};
+use crate::sandbox::calls::Target;
+use crate::sandbox::cache::sha256_hex;
+use crate::sandbox::{Grants, Limits};
+use crate::store::{Batch, TreeId, type_key};
+
+/// Options of `flavor register`.
+#[derive(Clone, Debug, Default)]
+pub struct FlavorOptions {
+    /// Wall-clock deadline of each call, instead of the default.
+    pub timeout_ms: Option<u64>,
+    /// Memory cap of each call in MiB, instead of the default.
+    pub memory_mb: Option<u64>,
+    /// Replace a custom flavor of the same name with this code.
+    pub replace: bool,
+}
+
+impl FlavorOptions {
+    fn limits(&self) -> Result<Limits> {
+        let mut l = Limits::DEFAULT;
+        if let Some(t) = self.timeout_ms {
+            if !(10..=600_000).contains(&t) {
+                return Err(Error::invalid(format!("--timeout-ms {t} is out of range"), "give a deadline from 10 to 600000 milliseconds"));
+            }
+            l.timeout_ms = t;
+        }
+        if let Some(m) = self.memory_mb {
+            if !(1..=4096).contains(&m) {
+                return Err(Error::invalid(format!("--memory-mb {m} is out of range"), "give a cap from 1 to 4096 MiB"));
+            }
+            l.memory_bytes = m * 1024 * 1024;
+        }
+        Ok(l)
+    }
+}
+
+/// A flavor as `flavor list` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlavorView {
+    pub flavor: String,
+    pub component_type: ComponentType,
+    /// `built-in` or `custom`.
+    pub integration: &'static str,
+    pub ready_to_use: bool,
+    pub source: String,
+    pub sha256: String,
+    pub version: String,
+    pub description: String,
+    pub components: usize,
+    #[serde(skip)]
+    pub record: FlavorRecord,
+}
+
+impl Service {
+    fn view(&self, f: FlavorRecord) -> Result<FlavorView> {
+        let ready = self.store.contains(TreeId::Blobs, &f.sha256)?;
+        let components = self
+            .store
+            .components(Some(f.info.component_type))?
+            .iter()
+            .filter(|c| c.flavor == f.info.name)
+            .count();
+        Ok(FlavorView {
+            flavor: f.info.name.clone(),
+            component_type: f.info.component_type,
+            integration: if f.is_builtin() { "built-in" } else { "custom" },
+            ready_to_use: ready,
+            source: f.source_label(),
+            sha256: f.sha256.clone(),
+            version: f.info.version.clone(),
+            description: f.info.description.clone(),
+            components,
+            record: f,
+        })
+    }
+
+    pub fn flavor_list(&self, t: Option<ComponentType>) -> Result<Vec<FlavorView>> {
+        self.store.flavors(t)?.into_iter().map(|f| self.view(f)).collect()
+    }
+
+    pub fn flavor_describe(&self, t: ComponentType, name: &str) -> Result<FlavorView> {
+        let f = self.flavor_or_err(t, name)?;
+        self.view(f)
+    }
+
+    pub(crate) fn flavor_or_err(&self, t: ComponentType, name: &str) -> Result<FlavorRecord> {
+        self.store.flavor(t, name)?.ok_or_else(|| {
+            let known: Vec<String> = self.store.flavors(Some(t)).unwrap_or_default().into_iter().map(|f| f.info.name).collect();
+            let have = if known.is_empty() { "none is registered".to_string() } else { format!("registered: {}", known.join(", ")) };
+            Error::not_found(
+                format!("{} flavor `{name}`", t.label()),
+                format!("{have}; add one with `strata {t} flavor register PATH.wasm`"),
+            )
+        })
+    }
+
+    /// Registers the flavor in the `.wasm` file at `path` as a flavor of type `t`.
+    pub fn flavor_register(&self, t: ComponentType, path: &Path, opts: FlavorOptions) -> Result<FlavorView> {
+        let bytes = std::fs::read(path).map_err(|e| Error::Invalid {
+            what: format!("cannot read `{}`: {e}", path.display()),
+            hint: "give the path of a `.wasm` component, e.g. target/wasm32-wasip2/release/my_flavor.wasm".into(),
+        })?;
+        let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let sha = sha256_hex(&bytes);
+        let source = FlavorSource::File { path: abs.display().to_string() };
+        let record = self.register_flavor_bytes(t, &bytes, source, &sha, opts, false)?;
+        self.view(record)
+    }
+
+    /// The checks and writes of registering any flavor, built-in or from a file.
+    pub(super) fn register_flavor_bytes(
+        &self,
+        t: ComponentType,
+        bytes: &[u8],
+        source: FlavorSource,
+        sha: &str,
+        opts: FlavorOptions,
+        builtin: bool,
+    ) -> Result<FlavorRecord> {
+        let limits = opts.limits()?;
+        let label = match &source {
+            FlavorSource::BuiltIn => "built-in flavor".to_string(),
+            FlavorSource::File { path } => path.clone(),
+        };
+        let sandbox = self.sandbox()?;
+        let (loaded, cache_hash) = sandbox.inspect(&label, sha, bytes)?;
+        let target = Target { sandbox, loaded: &loaded, flavor: &label, grants: &Grants::default(), limits: &limits };
+        let info = target.describe()?.value;
+        let refuse = |reason: String, hint: String| Error::NotAFlavor { path: label.clone(), reason, hint };
+        if info.component_type != t {
+            return Err(refuse(
+                format!("it describes itself as a {} flavor (`{}`), not a {} flavor", info.component_type.label(), info.name, t.label()),
+                format!("register it with `strata {} flavor register {label}`", info.component_type),
+            ));
+        }
+        let problems = info.problems();
+        if !problems.is_empty() {
+            return Err(refuse(format!("its description is not valid: {}", problems.join("; ")), "fix `describe` in the flavor and rebuild it".into()));
+        }
+        if t == ComponentType::ArtifactStore && !loaded.exports_artifact_store() {
+            return Err(refuse(
+                "an artifact store must export `strata:flavor/artifact-store`".into(),
+                "build it for the `artifact-store-flavor` world".into(),
+            ));
+        }
+        if t == ComponentType::Orchestrator && !loaded.exports_orchestrator() {
+            return Err(refuse(
+                "an orchestrator must export `strata:flavor/orchestrator`".into(),
+                "build it for the `orchestrator-flavor` world".into(),
+            ));
+        }
+        let existing = self.store.flavor(t, &info.name)?;
+        if let Some(old) = &existing {
+            if !builtin {
+                if old.is_builtin() {
+                    return Err(Error::exists(
+                        format!("built-in {} flavor `{}`", t.label(), info.name),
+                        "built-in flavors cannot be replaced: give yours another name in `describe`",
+                    ));
+                }
+                if old.sha256 == sha {
+                    return Err(Error::exists(
+                        format!("{} flavor `{}` with this exact code", t.label(), info.name),
+                        format!("nothing to do; see it with `strata {t} flavor describe {}`", info.name),
+                    ));
+                }
+                if !opts.replace {
+                    return Err(Error::exists(
+                        format!("{} flavor `{}` (other code, sha256:{})", t.label(), info.name, &old.sha256[..12]),
+                        "pass --replace to replace its code (components of this flavor keep their configuration)",
+                    ));
+                }
+                // The new schema must accept every existing component's configuration.
+                for c in self.store.components(Some(t))?.into_iter().filter(|c| c.flavor == info.name) {
+                    if let Err(p) = check_config(&info, &c.config, &self.cwd, &self.home.protected()) {
+                        return Err(Error::Config {
+                            subject: format!("the new code of flavor `{}` does not accept the configuration of {} `{}`", info.name, t.label(), c.name),
+                            problems: p,
+                            hint: format!("update or delete {} `{}` first", t.label(), c.name),
+                        });
+                    }
+                }
+            }
+        }
+        let record = FlavorRecord {
+            info,
+            sha256: sha.to_string(),
+            size: bytes.len() as u64,
+            source,
+            registered_at: now_ms(),
+            limits,
+        };
+        let key = type_key(t, &record.info.name);
+        let mut batch = Batch::new();
+        batch
+            .put(TreeId::Flavors, &key, &record)
+            .put_raw(TreeId::Blobs, sha, bytes.to_vec())
+            .put(TreeId::Compiled, &format!("{}/{sha}", sandbox.engine_key()), &cache_hash);
+        if let Some(old) = existing.filter(|o| o.sha256 != sha) {
+            if !self.blob_used_elsewhere(&old.sha256, &key)? {
+                batch.remove(TreeId::Blobs, &old.sha256);
+            }
+        }
+        self.store.apply(batch)?;
+        Ok(record)
+    }
+
+    fn blob_used_elsewhere(&self, sha: &str, except_key: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .scan::<FlavorRecord>(TreeId::Flavors, "")?
+            .iter()
+            .any(|(k, f)| k != except_key && f.sha256 == sha))
+    }
+
+    /// Deletes a custom flavor no component uses.
+    pub fn flavor_delete(&self, t: ComponentType, name: &str) -> Result<()> {
+        let f = self.flavor_or_err(t, name)?;
+        if f.is_builtin() {
+            return Err(Error::invalid(
+                format!("{} flavor `{name}` is built in and cannot be deleted", t.label()),
+                "built-in flavors ship with strata; you can simply not use them",
+            ));
+        }
+        let users: Vec<String> = self.store.components(Some(t))?.into_iter().filter(|c| c.flavor == name).map(|c| c.name).collect();
+        if !users.is_empty() {
+            return Err(Error::invalid(
+                format!("{} flavor `{name}` is used by {}: {}", t.label(), plural(users.len(), "component"), users.join(", ")),
+                format!("delete them first with `strata {t} delete NAME`"),
+            ));
+        }
+        let key = type_key(t, name);
+        let mut batch = Batch::new();
+        batch.remove(TreeId::Flavors, &key);
+        if !self.blob_used_elsewhere(&f.sha256, &key)? {
+            batch.remove(TreeId::Blobs, &f.sha256);
+            for (k, _) in self.store.scan::<String>(TreeId::Compiled, "")? {
+                if k.ends_with(&f.sha256) {
+                    batch.remove(TreeId::Compiled, &k);
+                }
+            }
+        }
+        self.store.apply(batch)
+    }
+}
+
+pub(crate) fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}

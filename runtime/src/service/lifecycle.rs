@@ -1,0 +1,228 @@
+//! Bringing components up and down.
+//!
+//! `up` asks the flavor what exists (`status`), then provisions what is missing and
+//! resumes what is not running; `down` suspends, and with `force` deprovisions. Each step
+//! writes its intent phase (`provisioning`) to disk before calling the flavor and its
+//! outcome after: a crash in between leaves a visible phase that the next `up` or `down`
+//! repeats, never a silent lie. On failure the component returns to the stable phase it
+//! had and the error is recorded with it.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::Service;
+use crate::error::{Error, Result};
+use crate::model::{ComponentRecord, ComponentState, ComponentType, FieldKind, FlavorRecord, LastError, Phase, effective_config, now_ms, scheme_of};
+use crate::sandbox::calls::{Context, Step, Target};
+use crate::sandbox::{Grants, Loaded};
+use crate::store::{Batch, TreeId};
+
+/// What happened to one component during `up` or `down`, reported as it happens.
+#[derive(Clone, Debug, Serialize)]
+pub struct Progress {
+    pub component_type: ComponentType,
+    pub name: String,
+    /// `provision`, `resume`, `suspend`, `deprovision`, or `check` when nothing was needed.
+    pub step: String,
+    pub outcome: StepOutcome,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum StepOutcome {
+    Started,
+    Done { ms: u64 },
+    /// Nothing to do: `detail` says why.
+    Unchanged { detail: String },
+    Failed { message: String },
+}
+
+/// Which way a lifecycle run goes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Direction {
+    Up,
+    Down { force: bool },
+}
+
+impl Service {
+    /// The configuration a flavor sees for `c`: defaults filled in, secret references
+    /// resolved for this call only.
+    pub(super) fn context(&self, f: &FlavorRecord, c: &ComponentRecord) -> Result<Context> {
+        let state = self.store.state(&c.id)?.and_then(|s| s.state);
+        let mut config = effective_config(&f.info, &c.config);
+        for (key, value) in &mut config {
+            if let Some((secret, skey)) = crate::model::secret_reference_of(value) {
+                let (secret, skey) = (secret.to_string(), skey.to_string());
+                *value = self.secret_value(&secret, &skey).map_err(|e| match e {
+                    Error::NotFound { what, hint } => Error::NotFound {
+                        what: format!("{what} (referenced by field `{key}` of {} `{}`)", c.component_type.label(), c.name),
+                        hint,
+                    },
+                    other => other,
+                })?;
+            }
+        }
+        Ok(Context { component_id: c.id.clone(), component_name: c.name.clone(), config, state })
+    }
+
+    /// The directories the flavor may use: the local paths in its `path` fields that
+    /// exist (provision creates them first).
+    pub(super) fn grants_for(&self, f: &FlavorRecord, c: &ComponentRecord) -> Grants {
+        Grants { dirs: grant_dirs(f, &effective_config(&f.info, &c.config)).into_iter().filter(|d| d.is_dir()).collect() }
+    }
+
+    pub fn component_up(&self, t: ComponentType, name: &str, on: &mut dyn FnMut(Progress)) -> Result<()> {
+        let c = self.component_or_err(t, name)?;
+        self.converge(&c, Direction::Up, on)
+    }
+
+    pub fn component_down(&self, t: ComponentType, name: &str, force: bool, on: &mut dyn FnMut(Progress)) -> Result<()> {
+        let c = self.component_or_err(t, name)?;
+        self.converge(&c, Direction::Down { force }, on)
+    }
+
+    /// Brings one component to where `dir` wants it, from what its flavor says exists.
+    pub(super) fn converge(&self, c: &ComponentRecord, dir: Direction, on: &mut dyn FnMut(Progress)) -> Result<()> {
+        let f = self.flavor_of(c)?;
+        let loaded = self.load_flavor(&f)?;
+        let emit = |on: &mut dyn FnMut(Progress), step: &str, outcome: StepOutcome| {
+            on(Progress { component_type: c.component_type, name: c.name.clone(), step: step.to_string(), outcome })
+        };
+        let live = match self.flavor_status(c) {
+            Ok(s) => s,
+            Err(e) => {
+                let message = e.to_string();
+                self.record_error(c, "status", message.clone())?;
+                emit(on, "status", StepOutcome::Failed { message });
+                return Err(e);
+            }
+        };
+        let mut steps = Vec::new();
+        match dir {
+            Direction::Up => {
+                if !live.provisioned {
+                    steps.push(Step::Provision);
+                }
+                if !live.running {
+                    steps.push(Step::Resume);
+                }
+            }
+            Direction::Down { force } => {
+                if live.running {
+                    steps.push(Step::Suspend);
+                }
+                if force && live.provisioned {
+                    steps.push(Step::Deprovision);
+                }
+            }
+        }
+        if steps.is_empty() {
+            let phase = match (live.provisioned, live.running) {
+                (_, true) => Phase::Running,
+                (true, false) => Phase::Provisioned,
+                (false, false) => Phase::Registered,
+            };
+            self.set_phase(c, phase)?;
+            let detail = match dir {
+                Direction::Up => "already running".to_string(),
+                Direction::Down { force: false } if live.provisioned => "not running (still provisioned: `--force` deprovisions)".to_string(),
+                Direction::Down { .. } => "nothing provisioned".to_string(),
+            };
+            emit(on, "check", StepOutcome::Unchanged { detail });
+            return Ok(());
+        }
+        for step in steps {
+            emit(on, step.as_str(), StepOutcome::Started);
+            let started = Instant::now();
+            match self.run_step(c, &f, &loaded, step) {
+                Ok(()) => emit(on, step.as_str(), StepOutcome::Done { ms: started.elapsed().as_millis() as u64 }),
+                Err(e) => {
+                    emit(on, step.as_str(), StepOutcome::Failed { message: e.to_string() });
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn set_phase(&self, c: &ComponentRecord, phase: Phase) -> Result<()> {
+        let mut state = self.store.state(&c.id)?.unwrap_or_else(|| ComponentState::new(c.created_at));
+        if state.phase == phase {
+            return Ok(());
+        }
+        state.phase = phase;
+        state.updated_at = now_ms();
+        let mut batch = Batch::new();
+        batch.put(TreeId::States, &c.id, &state);
+        self.store.apply(batch)
+    }
+
+    /// One lifecycle call: intent on disk, the call, the outcome on disk.
+    fn run_step(&self, c: &ComponentRecord, f: &FlavorRecord, loaded: &Loaded, step: Step) -> Result<()> {
+        let (intent, success, stable) = match step {
+            Step::Provision => (Phase::Provisioning, Phase::Provisioned, Phase::Registered),
+            Step::Resume => (Phase::Resuming, Phase::Running, Phase::Provisioned),
+            Step::Suspend => (Phase::Suspending, Phase::Provisioned, Phase::Running),
+            Step::Deprovision => (Phase::Deprovisioning, Phase::Registered, Phase::Provisioned),
+        };
+        let ctx = self.context(f, c)?;
+        if step == Step::Provision {
+            for d in grant_dirs(f, &ctx.config) {
+                std::fs::create_dir_all(&d).map_err(|e| Error::Invalid {
+                    what: format!("cannot create {} for {} `{}`: {e}", d.display(), c.component_type.label(), c.name),
+                    hint: "pick a path strata can create, or create the directory yourself".into(),
+                })?;
+            }
+        }
+        let grants = Grants { dirs: grant_dirs(f, &ctx.config).into_iter().filter(|d| d.is_dir()).collect() };
+        self.set_phase(c, intent)?;
+        let target = Target { sandbox: self.sandbox()?, loaded, flavor: &f.info.name, grants: &grants, limits: &f.limits };
+        let outcome = target.step(step, &ctx);
+        if let Ok(called) = &outcome {
+            self.note_logs(&format!("{} `{}` {}", c.component_type, c.name, step.as_str()), &called.logs, called.dropped_logs);
+        }
+        let mut state = self.store.state(&c.id)?.unwrap_or_else(|| ComponentState::new(c.created_at));
+        state.updated_at = now_ms();
+        let result = match outcome {
+            Ok(called) => match called.value {
+                Ok(new_state) => {
+                    state.phase = success;
+                    if new_state.is_some() {
+                        state.state = new_state;
+                    }
+                    state.last_error = None;
+                    Ok(())
+                }
+                Err(message) => {
+                    state.phase = stable;
+                    state.last_error = Some(LastError { call: step.as_str().into(), message: message.clone(), at: now_ms() });
+                    Err(Error::Flavor {
+                        subject: format!("{} `{}` (flavor `{}`)", c.component_type.label(), c.name, f.info.name),
+                        call: step.as_str().into(),
+                        message,
+                    })
+                }
+            },
+            Err(e) => {
+                state.phase = stable;
+                state.last_error = Some(LastError { call: step.as_str().into(), message: e.to_string(), at: now_ms() });
+                Err(e)
+            }
+        };
+        let mut batch = Batch::new();
+        batch.put(TreeId::States, &c.id, &state);
+        self.store.apply(batch)?;
+        result
+    }
+}
+
+/// Local directories named by the `path` fields of a configuration.
+fn grant_dirs(f: &FlavorRecord, config: &[(String, String)]) -> Vec<PathBuf> {
+    config
+        .iter()
+        .filter(|(k, v)| f.info.field(k).is_some_and(|s| s.kind == FieldKind::Path) && scheme_of(v).is_empty() && v.starts_with('/'))
+        .map(|(_, v)| PathBuf::from(v))
+        .collect()
+}

@@ -1,0 +1,81 @@
+//! Pipeline runs: the runtime configuration is handed to every component of the active
+//! stack (`prepare-pipeline-deployment`, orchestrator last), then the run goes to the
+//! orchestrator (`launch`), as ZenML's `pipeline.run(runtime_param=…)`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::Service;
+use crate::error::{Error, Result};
+use crate::model::ComponentType;
+use crate::sandbox::calls::{LaunchReport, PipelineStep, Target};
+
+/// A pipeline definition, as read from YAML or JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    pub name: String,
+    #[serde(default)]
+    pub steps: Vec<PipelineStep>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub pipeline: String,
+    pub stack: String,
+    /// The components that received the runtime configuration, in order.
+    pub prepared: Vec<String>,
+    pub orchestrator: String,
+    pub launch: LaunchReport,
+    pub logs: Vec<String>,
+}
+
+impl Service {
+    /// Runs `pipeline` on the active stack with the runtime configuration `runtime`.
+    pub fn pipeline_run(&self, pipeline: &Pipeline, runtime: BTreeMap<String, String>) -> Result<RunReport> {
+        if pipeline.name.trim().is_empty() {
+            return Err(Error::invalid("the pipeline has no name", "give it `name: my_pipeline`"));
+        }
+        let stack_name = self.stack_get()?;
+        let stack = self.stack_or_err(&stack_name)?;
+        self.check_stack(&stack)?;
+        let runtime: Vec<(String, String)> = runtime.into_iter().collect();
+        let run_id = super::new_id();
+        let mut prepared = Vec::new();
+        let mut logs = Vec::new();
+        let mut orchestrator = None;
+        for (t, n) in stack.ordered() {
+            let c = self.component_or_err(t, &n)?;
+            let f = self.flavor_of(&c)?;
+            let loaded = self.load_flavor(&f)?;
+            let ctx = self.context(&f, &c)?;
+            let grants = self.grants_for(&f, &c);
+            let target = Target { sandbox: self.sandbox()?, loaded: &loaded, flavor: &f.info.name, grants: &grants, limits: &f.limits };
+            let called = target.prepare(&ctx, &runtime)?;
+            logs.extend(called.logs.iter().map(|l| format!("{} `{}`: {}: {}", t.label(), n, l.level, l.message)));
+            called.value.map_err(|message| Error::Flavor {
+                subject: format!("{} `{n}` (flavor `{}`)", t.label(), f.info.name),
+                call: "prepare-pipeline-deployment".into(),
+                message,
+            })?;
+            prepared.push(format!("{t}/{n}"));
+            if t == ComponentType::Orchestrator {
+                orchestrator = Some((c, f, ctx, grants));
+            }
+        }
+        let (c, f, ctx, grants) = orchestrator.ok_or_else(|| Error::invalid(format!("stack `{stack_name}` has no orchestrator"), "add one with `strata stack update`"))?;
+        let loaded = self.load_flavor(&f)?;
+        let target = Target { sandbox: self.sandbox()?, loaded: &loaded, flavor: &f.info.name, grants: &grants, limits: &f.limits };
+        let called = target.launch(&ctx, &run_id, &pipeline.name, &pipeline.steps, &runtime)?;
+        logs.extend(called.logs.iter().map(|l| format!("orchestrator `{}`: {}: {}", c.name, l.level, l.message)));
+        let launch = called.value.map_err(|message| Error::Flavor {
+            subject: format!("orchestrator `{}` (flavor `{}`)", c.name, f.info.name),
+            call: "launch".into(),
+            message,
+        })?;
+        Ok(RunReport { run_id, pipeline: pipeline.name.clone(), stack: stack_name, prepared, orchestrator: c.name, launch, logs })
+    }
+}

@@ -1,0 +1,228 @@
+//! Stacks: named sets of components, one of them active.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::components::check_name;
+use super::lifecycle::Direction;
+use super::{Progress, Service, new_id};
+use crate::error::{Error, Result};
+use crate::model::{ComponentType, DEFAULT_NAME, RequirementKind, StackRecord, now_ms};
+use crate::store::{Batch, TreeId, meta};
+
+/// A stack as `stack list` and `stack describe` show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct StackView {
+    pub id: String,
+    pub name: String,
+    pub active: bool,
+    /// Components by type, in bring-up order.
+    pub components: Vec<StackMember>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StackMember {
+    pub component_type: ComponentType,
+    pub name: String,
+    pub flavor: String,
+    pub phase: String,
+}
+
+impl Service {
+    /// Registers a stack from components named by type.
+    pub fn stack_register(&self, name: &str, components: BTreeMap<ComponentType, Vec<String>>, set_active: bool) -> Result<StackView> {
+        check_name("stack", name)?;
+        if self.store.stack(name)?.is_some() {
+            return Err(Error::exists(
+                format!("stack `{name}`"),
+                format!("pick another name, or see it with `strata stack describe {name}`"),
+            ));
+        }
+        let components: BTreeMap<_, _> = components.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        let stack = StackRecord { id: new_id(), name: name.to_string(), components, created_at: now_ms() };
+        self.check_stack(&stack)?;
+        let mut batch = Batch::new();
+        batch.put(TreeId::Stacks, name, &stack);
+        if set_active {
+            batch.put(TreeId::Meta, meta::ACTIVE_STACK, &name.to_string());
+        }
+        self.store.apply(batch)?;
+        self.stack_view(&stack)
+    }
+
+    /// Every rule a stack must keep: required types, one component per type (but step
+    /// operators), components that exist, and what each flavor requires of the others.
+    pub(super) fn check_stack(&self, stack: &StackRecord) -> Result<()> {
+        for t in ComponentType::ALL {
+            let names = stack.components.get(&t).map(Vec::as_slice).unwrap_or_default();
+            if t.required_in_stack() && names.is_empty() {
+                return Err(Error::invalid(
+                    format!("stack `{}` has no {}: every stack needs an orchestrator and an artifact store", stack.name, t.label()),
+                    format!("add one with `--{t} NAME` (see `strata {t} list`)"),
+                ));
+            }
+            if names.len() > 1 && !t.allows_many() {
+                return Err(Error::invalid(
+                    format!("stack `{}` names {} {}s ({}): a stack has one of each type, except step operators", stack.name, names.len(), t.label(), names.join(", ")),
+                    format!("give `--{t}` once"),
+                ));
+            }
+            let mut seen = std::collections::BTreeSet::new();
+            for n in names {
+                if !seen.insert(n) {
+                    return Err(Error::invalid(format!("{} `{n}` is named twice in stack `{}`", t.label(), stack.name), "name each component once"));
+                }
+                self.component_or_err(t, n)?;
+            }
+        }
+        // Cross-component rules declared by the flavors.
+        let members: Vec<(ComponentType, String, String)> = stack
+            .ordered()
+            .into_iter()
+            .map(|(t, n)| {
+                let c = self.component_or_err(t, &n)?;
+                Ok((t, n, c.flavor))
+            })
+            .collect::<Result<_>>()?;
+        for (t, n, flavor) in &members {
+            let f = self.flavor_or_err(*t, flavor)?;
+            for r in &f.info.requirements {
+                let matching: Vec<&(ComponentType, String, String)> = members
+                    .iter()
+                    .filter(|(mt, _, mf)| *mt == r.component_type && r.flavor.as_ref().is_none_or(|rf| rf == mf))
+                    .collect();
+                let what = match &r.flavor {
+                    Some(rf) => format!("a {} of flavor `{rf}`", r.component_type.label()),
+                    None => format!("a {}", r.component_type.label()),
+                };
+                match r.kind {
+                    RequirementKind::Requires if matching.is_empty() => {
+                        return Err(Error::invalid(
+                            format!("{} `{n}` (flavor `{flavor}`) needs {what} in stack `{}`: {}", t.label(), stack.name, r.reason),
+                            format!("add one with `--{} NAME`", r.component_type),
+                        ));
+                    }
+                    RequirementKind::Refuses => {
+                        if let Some((ot, on, of)) = matching.first() {
+                            return Err(Error::invalid(
+                                format!("{} `{n}` (flavor `{flavor}`) cannot work with {} `{on}` (flavor `{of}`) in stack `{}`: {}", t.label(), ot.label(), stack.name, r.reason),
+                                format!("use another {} in this stack", ot.label()),
+                            ));
+                        }
+                    }
+                    RequirementKind::Requires => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn stack_view(&self, s: &StackRecord) -> Result<StackView> {
+        let active = self.store.active_stack()?.as_deref() == Some(s.name.as_str());
+        let components = s
+            .ordered()
+            .into_iter()
+            .map(|(t, n)| {
+                let (flavor, phase) = match self.store.component(t, &n)? {
+                    Some(c) => {
+                        let phase = self.store.state(&c.id)?.map(|st| st.phase.to_string()).unwrap_or_else(|| "registered".into());
+                        (c.flavor, phase)
+                    }
+                    None => ("?".into(), "missing".into()),
+                };
+                Ok(StackMember { component_type: t, name: n, flavor, phase })
+            })
+            .collect::<Result<_>>()?;
+        Ok(StackView { id: s.id.clone(), name: s.name.clone(), active, components })
+    }
+
+    pub fn stack_list(&self) -> Result<Vec<StackView>> {
+        self.store.stacks()?.iter().map(|s| self.stack_view(s)).collect()
+    }
+
+    /// The named stack, or the active one.
+    pub fn stack_describe(&self, name: Option<&str>) -> Result<StackView> {
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => self.stack_get()?,
+        };
+        let s = self.stack_or_err(&name)?;
+        self.stack_view(&s)
+    }
+
+    /// The name of the active stack.
+    pub fn stack_get(&self) -> Result<String> {
+        self.store.active_stack()?.ok_or_else(|| Error::not_found("an active stack", "activate one with `strata stack set NAME`"))
+    }
+
+    /// Makes `name` the active stack, after checking it and every secret it references.
+    pub fn stack_set(&self, name: &str) -> Result<StackView> {
+        let s = self.stack_or_err(name)?;
+        self.check_stack(&s)?;
+        self.check_stack_secrets(&s)?;
+        let mut batch = Batch::new();
+        batch.put(TreeId::Meta, meta::ACTIVE_STACK, &name.to_string());
+        self.store.apply(batch)?;
+        self.stack_view(&s)
+    }
+
+    /// Every secret reference of every component resolves.
+    pub(super) fn check_stack_secrets(&self, s: &StackRecord) -> Result<()> {
+        for (t, n) in s.ordered() {
+            let c = self.component_or_err(t, &n)?;
+            let f = self.flavor_of(&c)?;
+            self.context(&f, &c)?;
+        }
+        Ok(())
+    }
+
+    /// Brings every component of the stack (default: the active one) up, storage first,
+    /// orchestrator last. Stops at the first failure; what came up stays up.
+    pub fn stack_up(&self, name: Option<&str>, on: &mut dyn FnMut(Progress)) -> Result<StackView> {
+        self.stack_lifecycle(name, Direction::Up, on)
+    }
+
+    /// Brings every component down, orchestrator first; `force` also deprovisions.
+    pub fn stack_down(&self, name: Option<&str>, force: bool, on: &mut dyn FnMut(Progress)) -> Result<StackView> {
+        self.stack_lifecycle(name, Direction::Down { force }, on)
+    }
+
+    fn stack_lifecycle(&self, name: Option<&str>, dir: Direction, on: &mut dyn FnMut(Progress)) -> Result<StackView> {
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => self.stack_get()?,
+        };
+        let s = self.stack_or_err(&name)?;
+        self.check_stack(&s)?;
+        if dir == Direction::Up {
+            self.check_stack_secrets(&s)?;
+        }
+        let mut order = s.ordered();
+        if dir != Direction::Up {
+            order.reverse();
+        }
+        for (t, n) in order {
+            let c = self.component_or_err(t, &n)?;
+            self.converge(&c, dir, on)?;
+        }
+        self.stack_view(&s)
+    }
+
+    /// Deletes a stack (not the active one, not `default`); its components stay.
+    pub fn stack_delete(&self, name: &str) -> Result<()> {
+        self.stack_or_err(name)?;
+        if name == DEFAULT_NAME {
+            return Err(Error::invalid("the default stack cannot be deleted", "register your own stacks beside it"));
+        }
+        if self.store.active_stack()?.as_deref() == Some(name) {
+            return Err(Error::invalid(
+                format!("stack `{name}` is the active stack"),
+                "activate another one first: `strata stack set default`",
+            ));
+        }
+        let mut batch = Batch::new();
+        batch.remove(TreeId::Stacks, name);
+        self.store.apply(batch)
+    }
+}
