@@ -16,7 +16,8 @@ const FLAVORS: [(&str, &str, &str); 2] = [
 
 fn main() {
     println!("cargo:rerun-if-env-changed=STRATA_FLAVORS_DIR");
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let dir = env::var_os("STRATA_FLAVORS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| manifest.join("../target/wasm32-wasip2/release"));
@@ -42,7 +43,12 @@ fn main() {
         .expect("writing to a String");
     }
     out.push_str("];\n");
-    writeln!(out, "static DIGEST: &str = {:?};", hex::encode(all.finalize())).expect("writing to a String");
+    writeln!(
+        out,
+        "static DIGEST: &str = {:?};",
+        hex::encode(all.finalize())
+    )
+    .expect("writing to a String");
     let dest = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("builtins.rs");
     fs::write(dest, out).expect("writing builtins.rs");
 }

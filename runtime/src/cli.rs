@@ -154,7 +154,9 @@ pub enum ComponentCmd {
     #[command(subcommand)]
     Flavor(FlavorCmd),
     /// Register a component: `register NAME --flavor=FLAVOR --KEY=VALUE …`
-    #[command(after_help = "Configuration is given as --KEY=VALUE (or --KEY VALUE), one per field the\nflavor declares; `flavor describe FLAVOR` lists them. Keys may use `-` or `_`.\nRelative paths are taken from the current directory.")]
+    #[command(
+        after_help = "Configuration is given as --KEY=VALUE (or --KEY VALUE), one per field the\nflavor declares; `flavor describe FLAVOR` lists them. Keys may use `-` or `_`.\nRelative paths are taken from the current directory."
+    )]
     Register(RegisterArgs),
     /// List the registered components of this type
     List,
@@ -189,7 +191,11 @@ pub struct RegisterArgs {
     #[arg(short = 'i', long)]
     pub interactive: bool,
     /// Configuration: --KEY=VALUE …
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "--KEY=VALUE")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "--KEY=VALUE"
+    )]
     pub config: Vec<String>,
 }
 
@@ -341,7 +347,11 @@ pub enum SecretCmd {
     /// Create a secret: `secret create NAME --KEY=VALUE …`
     Create {
         name: String,
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "--KEY=VALUE")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "--KEY=VALUE"
+        )]
         values: Vec<String>,
     },
     /// List secrets (names and keys, never values)
@@ -356,7 +366,11 @@ pub enum SecretCmd {
     /// Add or change keys of a secret (an empty value removes the key)
     Update {
         name: String,
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "--KEY=VALUE")]
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "--KEY=VALUE"
+        )]
         values: Vec<String>,
     },
     /// Delete a secret

@@ -25,7 +25,9 @@ impl Client {
     }
 
     pub fn open(home: Home) -> Result<Client> {
-        Ok(Client { service: Service::open(home)? })
+        Ok(Client {
+            service: Service::open(home)?,
+        })
     }
 
     /// Every operation, as the CLI has them.
@@ -36,7 +38,11 @@ impl Client {
     /// The active stack (ZenML: `Client().active_stack`).
     pub fn active_stack(&self) -> Result<Stack<'_>> {
         let view = self.service.stack_describe(None)?;
-        Ok(Stack { client: self, name: view.name.clone(), view })
+        Ok(Stack {
+            client: self,
+            name: view.name.clone(),
+            view,
+        })
     }
 }
 
@@ -44,7 +50,9 @@ impl Stack<'_> {
     /// The stack's component of type `t`, if it has one.
     pub fn component(&self, t: ComponentType) -> Result<Option<ComponentView>> {
         match self.view.components.iter().find(|m| m.component_type == t) {
-            Some(m) => Ok(Some(self.client.service.component_describe(t, &m.name, false)?)),
+            Some(m) => Ok(Some(
+                self.client.service.component_describe(t, &m.name, false)?,
+            )),
             None => Ok(None),
         }
     }
@@ -58,7 +66,10 @@ impl Stack<'_> {
     }
 
     fn required(&self, t: ComponentType) -> Result<ComponentView> {
-        self.component(t)?.ok_or_else(|| Error::Corrupt { key: format!("stacks/{}", self.name), reason: format!("the stack has no {}", t.label()) })
+        self.component(t)?.ok_or_else(|| Error::Corrupt {
+            key: format!("stacks/{}", self.name),
+            reason: format!("the stack has no {}", t.label()),
+        })
     }
 
     pub fn view(&self) -> &StackView {
@@ -69,6 +80,9 @@ impl Stack<'_> {
 impl ComponentView {
     /// A configuration value (with defaults filled in), e.g. an artifact store's `path`.
     pub fn config(&self, key: &str) -> Option<String> {
-        self.config.iter().find(|c| c.key == key).map(|c| c.value.clone())
+        self.config
+            .iter()
+            .find(|c| c.key == key)
+            .map(|c| c.value.clone())
     }
 }

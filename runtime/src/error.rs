@@ -28,12 +28,24 @@ pub enum Fault {
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Fault::Timeout { limit_ms } => write!(f, "ran past its deadline of {limit_ms} ms and was stopped"),
-            Fault::Memory { limit_bytes } => write!(f, "tried to use more than its memory cap of {} MiB and was stopped", limit_bytes / (1024 * 1024)),
-            Fault::StackOverflow => f.write_str("overflowed its stack (runaway recursion) and was stopped"),
-            Fault::Trap { detail } => write!(f, "trapped: {detail}"),
-            Fault::ReturnTooLarge { bytes, limit } => write!(f, "returned {bytes} bytes, more than the {limit} bytes strata accepts from one call"),
-            Fault::Instantiate { detail } => write!(f, "could not be started: {detail}"),
+            Fault::Timeout { limit_ms } => write!(
+                f,
+                "it ran past its deadline of {limit_ms} ms and was stopped"
+            ),
+            Fault::Memory { limit_bytes } => write!(
+                f,
+                "it tried to use more than its memory cap of {} MiB and was stopped",
+                limit_bytes / (1024 * 1024)
+            ),
+            Fault::StackOverflow => {
+                f.write_str("it overflowed its stack (runaway recursion) and was stopped")
+            }
+            Fault::Trap { detail } => write!(f, "it trapped: {detail}"),
+            Fault::ReturnTooLarge { bytes, limit } => write!(
+                f,
+                "it returned {bytes} bytes, more than the {limit} bytes strata accepts from one call"
+            ),
+            Fault::Instantiate { detail } => write!(f, "it could not be started: {detail}"),
         }
     }
 }
@@ -54,19 +66,35 @@ pub enum Error {
 
     /// A configuration that does not fit the flavor's schema or its `validate`.
     #[error("{}", config_message(subject, problems))]
-    Config { subject: String, problems: Vec<FieldProblem>, hint: String },
+    Config {
+        subject: String,
+        problems: Vec<FieldProblem>,
+        hint: String,
+    },
 
     /// A file that cannot be a strata flavor.
     #[error("`{path}` is not a strata flavor: {reason}")]
-    NotAFlavor { path: String, reason: String, hint: String },
+    NotAFlavor {
+        path: String,
+        reason: String,
+        hint: String,
+    },
 
     /// A flavor's call failed without the flavor saying why (trap, limit, deadline).
-    #[error("flavor `{flavor}` {fault} during `{call}`")]
-    Sandbox { flavor: String, call: String, fault: Fault },
+    #[error("flavor `{flavor}` failed during `{call}`: {fault}")]
+    Sandbox {
+        flavor: String,
+        call: String,
+        fault: Fault,
+    },
 
     /// A flavor's call returned an error of its own.
     #[error("{subject}: `{call}` failed: {message}")]
-    Flavor { subject: String, call: String, message: String },
+    Flavor {
+        subject: String,
+        call: String,
+        message: String,
+    },
 
     /// Another process holds the database.
     #[error("the store at {path} is in use by another strata process")]
@@ -80,7 +108,10 @@ pub enum Error {
     Store { what: String, source: sled::Error },
 
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 
     #[error("{0}")]
     Internal(String),
@@ -102,30 +133,49 @@ fn config_message(subject: &str, problems: &[FieldProblem]) -> String {
         [one] => format!("{subject}: {}", one.message),
         many => {
             let lines: Vec<String> = many.iter().map(|p| format!("  - {}", p.message)).collect();
-            format!("{subject} has {} configuration problems:\n{}", many.len(), lines.join("\n"))
+            format!(
+                "{subject} has {} configuration problems:\n{}",
+                many.len(),
+                lines.join("\n")
+            )
         }
     }
 }
 
 impl Error {
     pub fn store(what: &str, source: sled::Error) -> Self {
-        Error::Store { what: what.to_string(), source }
+        Error::Store {
+            what: what.to_string(),
+            source,
+        }
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     pub fn invalid(what: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::Invalid { what: what.into(), hint: hint.into() }
+        Error::Invalid {
+            what: what.into(),
+            hint: hint.into(),
+        }
     }
 
     pub fn not_found(what: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::NotFound { what: what.into(), hint: hint.into() }
+        Error::NotFound {
+            what: what.into(),
+            hint: hint.into(),
+        }
     }
 
     pub fn exists(what: impl Into<String>, hint: impl Into<String>) -> Self {
-        Error::AlreadyExists { what: what.into(), hint: hint.into() }
+        Error::AlreadyExists {
+            what: what.into(),
+            hint: hint.into(),
+        }
     }
 
     /// What to do about it, for a person; empty when there is nothing useful to say.
@@ -153,10 +203,14 @@ impl Error {
         match self {
             Error::NotFound { .. } => ErrorKind::NotFound,
             Error::AlreadyExists { .. } => ErrorKind::Conflict,
-            Error::Invalid { .. } | Error::Config { .. } | Error::NotAFlavor { .. } => ErrorKind::Invalid,
+            Error::Invalid { .. } | Error::Config { .. } | Error::NotAFlavor { .. } => {
+                ErrorKind::Invalid
+            }
             Error::StoreLocked { .. } => ErrorKind::Locked,
             Error::Sandbox { .. } | Error::Flavor { .. } => ErrorKind::Failed,
-            Error::Corrupt { .. } | Error::Store { .. } | Error::Io { .. } | Error::Internal(_) => ErrorKind::Internal,
+            Error::Corrupt { .. } | Error::Store { .. } | Error::Io { .. } | Error::Internal(_) => {
+                ErrorKind::Internal
+            }
         }
     }
 }

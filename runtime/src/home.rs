@@ -21,16 +21,25 @@ pub struct Home {
 impl Home {
     /// The home named by `explicit`, else `STRATA_HOME`, else the user's data directory.
     pub fn resolve(explicit: Option<PathBuf>) -> Result<Home> {
-        let root = match explicit.or_else(|| std::env::var_os("STRATA_HOME").filter(|v| !v.is_empty()).map(PathBuf::from)) {
+        let root = match explicit.or_else(|| {
+            std::env::var_os("STRATA_HOME")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        }) {
             Some(p) => p,
-            None => dirs::data_dir()
-                .map(|d| d.join("strata"))
-                .ok_or_else(|| Error::invalid("cannot find a data directory for strata's home", "set STRATA_HOME to a directory strata may use"))?,
+            None => dirs::data_dir().map(|d| d.join("strata")).ok_or_else(|| {
+                Error::invalid(
+                    "cannot find a data directory for strata's home",
+                    "set STRATA_HOME to a directory strata may use",
+                )
+            })?,
         };
         let root = if root.is_absolute() {
             root
         } else {
-            std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?.join(root)
+            std::env::current_dir()
+                .map_err(|e| Error::io("reading the current directory", e))?
+                .join(root)
         };
         Ok(Home { root })
     }
@@ -65,10 +74,16 @@ impl Home {
 
     /// What no flavor may be granted, nor a directory containing it: strata's own files.
     pub fn protected(&self) -> Vec<PathBuf> {
-        vec![self.db_dir(), self.cache_dir(), self.key_file(), self.daemon_file()]
+        vec![
+            self.db_dir(),
+            self.cache_dir(),
+            self.key_file(),
+            self.daemon_file(),
+        ]
     }
 
     pub fn create(&self) -> Result<()> {
-        std::fs::create_dir_all(&self.root).map_err(|e| Error::io(format!("creating strata's home {}", self.root.display()), e))
+        std::fs::create_dir_all(&self.root)
+            .map_err(|e| Error::io(format!("creating strata's home {}", self.root.display()), e))
     }
 }

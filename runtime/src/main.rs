@@ -26,14 +26,26 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            let label = if color { "\x1b[1;31merror\x1b[0m" } else { "error" };
+            let label = if color {
+                "\x1b[1;31merror\x1b[0m"
+            } else {
+                "error"
+            };
             eprintln!("{label}: {e}");
             let hint = e.hint();
             if !hint.is_empty() {
-                let h = if color { "\x1b[1;36mhint\x1b[0m" } else { "hint" };
+                let h = if color {
+                    "\x1b[1;36mhint\x1b[0m"
+                } else {
+                    "hint"
+                };
                 eprintln!("\n{h}: {hint}");
             }
-            ExitCode::from(if e.kind() == ErrorKind::Internal { 2 } else { 1 })
+            ExitCode::from(if e.kind() == ErrorKind::Internal {
+                2
+            } else {
+                1
+            })
         }
     }
 }

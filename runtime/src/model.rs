@@ -5,5 +5,8 @@
 mod config;
 mod types;
 
-pub use config::{FieldProblem, check_config, effective_config, parse_assignments, scheme_of, secret_reference as secret_reference_of};
+pub use config::{
+    FieldProblem, check_config, effective_config, parse_assignments, scheme_of,
+    secret_reference as secret_reference_of,
+};
 pub use types::*;

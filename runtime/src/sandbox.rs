@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, HasSelf, Instance, InstancePre, Linker, types::ComponentItem};
+use wasmtime::component::{
+    Component, HasSelf, Instance, InstancePre, Linker, types::ComponentItem,
+};
 use wasmtime::{Config, Engine, Store, Trap};
 
 use crate::error::{Error, Fault, Result};
@@ -141,7 +143,8 @@ impl Sandbox {
             .concurrency_support(false)
             .max_wasm_stack(1024 * 1024)
             .parallel_compilation(true);
-        let engine = Engine::new(&config).map_err(|e| Error::Internal(format!("starting wasmtime: {e:#}")))?;
+        let engine = Engine::new(&config)
+            .map_err(|e| Error::Internal(format!("starting wasmtime: {e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Internal(format!("linking WASI: {e:#}")))?;
@@ -170,11 +173,24 @@ impl Sandbox {
     /// Checks that `bytes` (read from `label`) is a strata flavor this runtime can run,
     /// compiles it and caches the compiled code. Returns the loaded flavor and the
     /// sha256 of the cache file. Does not call into the flavor.
-    pub fn inspect(&self, label: &str, wasm_sha: &str, bytes: &[u8]) -> Result<(Arc<Loaded>, String)> {
-        let refuse = |reason: String, hint: &str| Error::NotAFlavor { path: label.to_string(), reason, hint: hint.to_string() };
+    pub fn inspect(
+        &self,
+        label: &str,
+        wasm_sha: &str,
+        bytes: &[u8],
+    ) -> Result<(Arc<Loaded>, String)> {
+        let refuse = |reason: String, hint: &str| Error::NotAFlavor {
+            path: label.to_string(),
+            reason,
+            hint: hint.to_string(),
+        };
         if bytes.len() > MAX_WASM_BYTES {
             return Err(refuse(
-                format!("it is {} MiB; strata accepts at most {} MiB", bytes.len() >> 20, MAX_WASM_BYTES >> 20),
+                format!(
+                    "it is {} MiB; strata accepts at most {} MiB",
+                    bytes.len() >> 20,
+                    MAX_WASM_BYTES >> 20
+                ),
                 "strip debug information (`strip = true` in the release profile) or split the flavor",
             ));
         }
@@ -191,11 +207,16 @@ impl Sandbox {
             ));
         }
         let component = Component::new(&self.engine, bytes).map_err(|e| {
-            refuse(format!("it does not compile: {}", e.root_cause()), "rebuild it with a current toolchain")
+            refuse(
+                format!("it does not compile: {}", e.root_cause()),
+                "rebuild it with a current toolchain",
+            )
         })?;
         self.check_world(label, &component)?;
         let loaded = self.link(label, &component)?;
-        let compiled = component.serialize().map_err(|e| Error::Internal(format!("serializing {label}: {e:#}")))?;
+        let compiled = component
+            .serialize()
+            .map_err(|e| Error::Internal(format!("serializing {label}: {e:#}")))?;
         let hash = self.cache.write(wasm_sha, &compiled)?;
         let loaded = Arc::new(loaded);
         self.remember(wasm_sha, loaded.clone());
@@ -211,8 +232,17 @@ impl Sandbox {
         expected_cache_hash: Option<&str>,
         wasm: impl FnOnce() -> Result<Vec<u8>>,
     ) -> Result<LoadReport> {
-        if let Some(l) = self.loaded.lock().expect("invariant: lock not poisoned").get(wasm_sha) {
-            return Ok(LoadReport { loaded: l.clone(), compiled: None, tampered: false });
+        if let Some(l) = self
+            .loaded
+            .lock()
+            .expect("invariant: lock not poisoned")
+            .get(wasm_sha)
+        {
+            return Ok(LoadReport {
+                loaded: l.clone(),
+                compiled: None,
+                tampered: false,
+            });
         }
         let tampered = match self.cache.lookup(wasm_sha, expected_cache_hash) {
             cache::Lookup::Verified(bytes) => {
@@ -224,7 +254,11 @@ impl Sandbox {
                 if let Ok(component) = component {
                     let loaded = Arc::new(self.link(label, &component)?);
                     self.remember(wasm_sha, loaded.clone());
-                    return Ok(LoadReport { loaded, compiled: None, tampered: false });
+                    return Ok(LoadReport {
+                        loaded,
+                        compiled: None,
+                        tampered: false,
+                    });
                 }
                 false
             }
@@ -233,11 +267,18 @@ impl Sandbox {
         };
         let bytes = wasm()?;
         let (loaded, hash) = self.inspect(label, wasm_sha, &bytes)?;
-        Ok(LoadReport { loaded, compiled: Some(hash), tampered })
+        Ok(LoadReport {
+            loaded,
+            compiled: Some(hash),
+            tampered,
+        })
     }
 
     fn remember(&self, wasm_sha: &str, loaded: Arc<Loaded>) {
-        self.loaded.lock().expect("invariant: lock not poisoned").insert(wasm_sha.to_string(), loaded);
+        self.loaded
+            .lock()
+            .expect("invariant: lock not poisoned")
+            .insert(wasm_sha.to_string(), loaded);
     }
 
     /// Refuses a component that targets another world: it must export strata's
@@ -245,9 +286,14 @@ impl Sandbox {
     /// strata's host interface.
     fn check_world(&self, label: &str, component: &Component) -> Result<()> {
         let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
         if !exports.iter().any(|e| e == LIFECYCLE_EXPORT) {
-            let other = exports.iter().find(|e| e.starts_with("strata:flavor/lifecycle@"));
+            let other = exports
+                .iter()
+                .find(|e| e.starts_with("strata:flavor/lifecycle@"));
             let reason = match other {
                 Some(e) => format!(
                     "it was built against `{}`; this strata implements strata:flavor@{WIT_VERSION}",
@@ -255,13 +301,19 @@ impl Sandbox {
                 ),
                 None => format!(
                     "it does not export `{LIFECYCLE_EXPORT}` (it exports: {})",
-                    if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+                    if exports.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        exports.join(", ")
+                    }
                 ),
             };
             return Err(Error::NotAFlavor {
                 path: label.to_string(),
                 reason,
-                hint: format!("build it against the WIT in this strata's `wit/` folder (package strata:flavor@{WIT_VERSION}), world `flavor` or its type's world"),
+                hint: format!(
+                    "build it against the WIT in this strata's `wit/` folder (package strata:flavor@{WIT_VERSION}), world `flavor` or its type's world"
+                ),
             });
         }
         for (name, item) in ty.imports(&self.engine) {
@@ -280,17 +332,28 @@ impl Sandbox {
     }
 
     fn link(&self, label: &str, component: &Component) -> Result<Loaded> {
-        let pre = self.linker.instantiate_pre(component).map_err(|e| Error::NotAFlavor {
-            path: label.to_string(),
-            reason: format!("its imports do not match what strata provides: {e:#}"),
-            hint: "rebuild it against the WIT in this strata's `wit/` folder".into(),
-        })?;
-        let lifecycle = bindings::lifecycle::GuestIndices::new(&pre).map_err(|e| Error::NotAFlavor {
-            path: label.to_string(),
-            reason: format!("its `{LIFECYCLE_EXPORT}` export does not match the contract: {e:#}"),
-            hint: "rebuild it against the WIT in this strata's `wit/` folder".into(),
-        })?;
-        let has = |name: &str| component.component_type().exports(&self.engine).any(|(n, _)| n == name);
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .map_err(|e| Error::NotAFlavor {
+                path: label.to_string(),
+                reason: format!("its imports do not match what strata provides: {e:#}"),
+                hint: "rebuild it against the WIT in this strata's `wit/` folder".into(),
+            })?;
+        let lifecycle =
+            bindings::lifecycle::GuestIndices::new(&pre).map_err(|e| Error::NotAFlavor {
+                path: label.to_string(),
+                reason: format!(
+                    "its `{LIFECYCLE_EXPORT}` export does not match the contract: {e:#}"
+                ),
+                hint: "rebuild it against the WIT in this strata's `wit/` folder".into(),
+            })?;
+        let has = |name: &str| {
+            component
+                .component_type()
+                .exports(&self.engine)
+                .any(|(n, _)| n == name)
+        };
         let artifact_store = has(ARTIFACT_STORE_EXPORT)
             .then(|| bindings::artifact_store::GuestIndices::new(&pre))
             .transpose()
@@ -299,7 +362,12 @@ impl Sandbox {
             .then(|| bindings::orchestrator::GuestIndices::new(&pre))
             .transpose()
             .map_err(|e| mismatch(label, ORCHESTRATOR_EXPORT, e))?;
-        Ok(Loaded { pre, lifecycle, artifact_store, orchestrator })
+        Ok(Loaded {
+            pre,
+            lifecycle,
+            artifact_store,
+            orchestrator,
+        })
     }
 
     /// Runs `f` against a fresh instance of `loaded`, bounded by `limits`, with `grants`.
@@ -328,9 +396,18 @@ impl Sandbox {
         match result {
             Ok(value) => {
                 let state = store.into_data();
-                Ok(Called { value, logs: state.logs, dropped_logs: state.dropped_logs, elapsed })
+                Ok(Called {
+                    value,
+                    logs: state.logs,
+                    dropped_logs: state.dropped_logs,
+                    elapsed,
+                })
             }
-            Err(e) => Err(Error::Sandbox { flavor: flavor.to_string(), call: call.to_string(), fault: classify(&e, store.data(), limits) }),
+            Err(e) => Err(Error::Sandbox {
+                flavor: flavor.to_string(),
+                call: call.to_string(),
+                fault: classify(&e, store.data(), limits),
+            }),
         }
     }
 }
@@ -346,22 +423,34 @@ fn mismatch(label: &str, export: &str, e: wasmtime::Error) -> Error {
 /// Turns a wasmtime error into what happened, in the user's terms.
 fn classify(e: &wasmtime::Error, state: &HostState, limits: &Limits) -> Fault {
     if state.limiter.memory_denied {
-        return Fault::Memory { limit_bytes: limits.memory_bytes };
+        return Fault::Memory {
+            limit_bytes: limits.memory_bytes,
+        };
     }
     let stderr = state.stderr_text();
     if let Some(trap) = e.downcast_ref::<Trap>() {
         return match trap {
-            Trap::Interrupt => Fault::Timeout { limit_ms: limits.timeout_ms },
+            Trap::Interrupt => Fault::Timeout {
+                limit_ms: limits.timeout_ms,
+            },
             Trap::StackOverflow => Fault::StackOverflow,
             other => {
-                let said = if stderr.is_empty() { String::new() } else { format!(" (it said: {})", last_lines(&stderr, 3)) };
-                Fault::Trap { detail: format!("{other}{said}") }
+                let said = if stderr.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (it said: {})", last_lines(&stderr, 3))
+                };
+                Fault::Trap {
+                    detail: format!("{other}{said}"),
+                }
             }
         };
     }
     let text = format!("{e:#}");
     if text.contains("growing memory") || stderr.contains("memory allocation of") {
-        return Fault::Memory { limit_bytes: limits.memory_bytes };
+        return Fault::Memory {
+            limit_bytes: limits.memory_bytes,
+        };
     }
     Fault::Trap { detail: text }
 }
@@ -377,7 +466,10 @@ pub fn check_return(flavor: &str, call: &str, bytes: u64, limits: &Limits) -> Re
         return Err(Error::Sandbox {
             flavor: flavor.to_string(),
             call: call.to_string(),
-            fault: Fault::ReturnTooLarge { bytes, limit: limits.max_return_bytes },
+            fault: Fault::ReturnTooLarge {
+                bytes,
+                limit: limits.max_return_bytes,
+            },
         });
     }
     Ok(())

@@ -58,8 +58,16 @@ impl Service {
     pub fn open(home: Home) -> Result<Service> {
         home.create()?;
         let store = Store::open(&home.db_dir())?;
-        let cwd = std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?;
-        let svc = Service { home, store, sandbox: OnceLock::new(), cwd, warnings: Default::default(), logs: Default::default() };
+        let cwd =
+            std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?;
+        let svc = Service {
+            home,
+            store,
+            sandbox: OnceLock::new(),
+            cwd,
+            warnings: Default::default(),
+            logs: Default::default(),
+        };
         svc.ensure_initialized()?;
         Ok(svc)
     }
@@ -84,14 +92,25 @@ impl Service {
 
     pub(crate) fn note_logs(&self, who: &str, lines: &[crate::sandbox::LogLine], dropped: u64) {
         let mut logs = self.logs.lock().expect("invariant: lock not poisoned");
-        logs.extend(lines.iter().map(|l| format!("{who}: {}: {}", l.level, l.message)));
+        logs.extend(
+            lines
+                .iter()
+                .map(|l| format!("{who}: {}: {}", l.level, l.message)),
+        );
         if dropped > 0 {
-            logs.push(format!("{who}: {dropped} more lines dropped (at most {} lines or {} KiB per call)", crate::sandbox::host::MAX_LOG_LINES, crate::sandbox::host::MAX_LOG_BYTES / 1024));
+            logs.push(format!(
+                "{who}: {dropped} more lines dropped (at most {} lines or {} KiB per call)",
+                crate::sandbox::host::MAX_LOG_LINES,
+                crate::sandbox::host::MAX_LOG_BYTES / 1024
+            ));
         }
     }
 
     fn warn(&self, message: String) {
-        self.warnings.lock().expect("invariant: lock not poisoned").push(message);
+        self.warnings
+            .lock()
+            .expect("invariant: lock not poisoned")
+            .push(message);
     }
 
     pub(crate) fn sandbox(&self) -> Result<&Sandbox> {
@@ -113,24 +132,40 @@ impl Service {
                 if existing.as_ref().is_some_and(|f| f.sha256 == b.sha256) {
                     continue;
                 }
-                self.register_flavor_bytes(b.component_type, b.wasm, FlavorSource::BuiltIn, b.sha256, flavors::FlavorOptions::default(), true)?;
+                self.register_flavor_bytes(
+                    b.component_type,
+                    b.wasm,
+                    FlavorSource::BuiltIn,
+                    b.sha256,
+                    flavors::FlavorOptions::default(),
+                    true,
+                )?;
                 registered += 1;
             }
             let mut batch = Batch::new();
-            batch.put(TreeId::Meta, meta::BUILTIN_DIGEST, &builtin::digest().to_string());
+            batch.put(
+                TreeId::Meta,
+                meta::BUILTIN_DIGEST,
+                &builtin::digest().to_string(),
+            );
             self.store.apply(batch)?;
         }
         let created = self.store.stack(DEFAULT_NAME)?.is_none();
         if created {
             self.create_default_stack()?;
         }
-        Ok(InitReport { home: self.home.root().display().to_string(), created, builtins_registered: registered })
+        Ok(InitReport {
+            home: self.home.root().display().to_string(),
+            created,
+            builtins_registered: registered,
+        })
     }
 
     /// `strata init`: the same initialisation every command does on a new home, reported.
     pub fn init(&self) -> Result<InitReport> {
         let mut report = self.ensure_initialized()?;
-        report.created |= self.store.components(None)?.len() == 2 && self.store.stacks()?.len() == 1;
+        report.created |=
+            self.store.components(None)?.len() == 2 && self.store.stacks()?.len() == 1;
         Ok(report)
     }
 
@@ -141,7 +176,10 @@ impl Service {
         let store_dir = self.home.default_store_dir();
         for (t, config) in [
             (ComponentType::Orchestrator, BTreeMap::new()),
-            (ComponentType::ArtifactStore, BTreeMap::from([("path".to_string(), store_dir.display().to_string())])),
+            (
+                ComponentType::ArtifactStore,
+                BTreeMap::from([("path".to_string(), store_dir.display().to_string())]),
+            ),
         ] {
             if self.store.component(t, DEFAULT_NAME)?.is_none() {
                 let c = ComponentRecord {
@@ -153,11 +191,20 @@ impl Service {
                     created_at: now,
                 };
                 batch.put(TreeId::Components, &type_key(t, DEFAULT_NAME), &c);
-                batch.put(TreeId::States, &c.id, &crate::model::ComponentState::new(now));
+                batch.put(
+                    TreeId::States,
+                    &c.id,
+                    &crate::model::ComponentState::new(now),
+                );
             }
             components.insert(t, vec![DEFAULT_NAME.to_string()]);
         }
-        let stack = StackRecord { id: new_id(), name: DEFAULT_NAME.into(), components, created_at: now };
+        let stack = StackRecord {
+            id: new_id(),
+            name: DEFAULT_NAME.into(),
+            components,
+            created_at: now,
+        };
         batch.put(TreeId::Stacks, DEFAULT_NAME, &stack);
         if self.store.active_stack()?.is_none() {
             batch.put(TreeId::Meta, meta::ACTIVE_STACK, &DEFAULT_NAME.to_string());
@@ -170,12 +217,18 @@ impl Service {
         let sandbox = self.sandbox()?;
         let cache_key = format!("{}/{}", sandbox.engine_key(), flavor.sha256);
         let expected: Option<String> = self.store.get(TreeId::Compiled, &cache_key)?;
-        let label = format!("{} flavor `{}`", flavor.info.component_type.label(), flavor.info.name);
+        let label = format!(
+            "{} flavor `{}`",
+            flavor.info.component_type.label(),
+            flavor.info.name
+        );
         let report = sandbox.load(&label, &flavor.sha256, expected.as_deref(), || {
-            self.store.get_raw(TreeId::Blobs, &flavor.sha256)?.ok_or_else(|| Error::Corrupt {
-                key: format!("blobs/{}", flavor.sha256),
-                reason: format!("the code of {label} is missing from the store"),
-            })
+            self.store
+                .get_raw(TreeId::Blobs, &flavor.sha256)?
+                .ok_or_else(|| Error::Corrupt {
+                    key: format!("blobs/{}", flavor.sha256),
+                    reason: format!("the code of {label} is missing from the store"),
+                })
         })?;
         if report.tampered {
             self.warn(format!(
@@ -191,10 +244,12 @@ impl Service {
     }
 
     fn flavor_of(&self, c: &ComponentRecord) -> Result<FlavorRecord> {
-        self.store.flavor(c.component_type, &c.flavor)?.ok_or_else(|| Error::Corrupt {
-            key: format!("components/{}", type_key(c.component_type, &c.name)),
-            reason: format!("its flavor `{}` is not registered", c.flavor),
-        })
+        self.store
+            .flavor(c.component_type, &c.flavor)?
+            .ok_or_else(|| Error::Corrupt {
+                key: format!("components/{}", type_key(c.component_type, &c.name)),
+                reason: format!("its flavor `{}` is not registered", c.flavor),
+            })
     }
 
     fn component_or_err(&self, t: ComponentType, name: &str) -> Result<ComponentRecord> {
@@ -208,7 +263,10 @@ impl Service {
 
     fn stack_or_err(&self, name: &str) -> Result<StackRecord> {
         self.store.stack(name)?.ok_or_else(|| {
-            Error::not_found(format!("stack `{name}`"), "list the registered stacks with `strata stack list`")
+            Error::not_found(
+                format!("stack `{name}`"),
+                "list the registered stacks with `strata stack list`",
+            )
         })
     }
 }

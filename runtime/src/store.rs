@@ -44,7 +44,16 @@ pub enum TreeId {
     Secrets = 7,
 }
 
-const TREE_NAMES: [&str; 8] = ["meta", "flavors", "blobs", "components", "states", "stacks", "compiled", "secrets"];
+const TREE_NAMES: [&str; 8] = [
+    "meta",
+    "flavors",
+    "blobs",
+    "components",
+    "states",
+    "stacks",
+    "compiled",
+    "secrets",
+];
 
 /// Keys used in the meta tree.
 pub mod meta {
@@ -70,7 +79,8 @@ impl Batch {
 
     /// Stores `value` (enveloped) under `key`.
     pub fn put<T: Serialize>(&mut self, tree: TreeId, key: &str, value: &T) -> &mut Self {
-        self.ops.push((tree, key.as_bytes().to_vec(), Some(codec::encode(value))));
+        self.ops
+            .push((tree, key.as_bytes().to_vec(), Some(codec::encode(value))));
         self
     }
 
@@ -106,8 +116,20 @@ impl Store {
             .flush_every_ms(None)
             .open()
             .map_err(|e| open_error(dir, e))?;
-        let open = |i: usize| db.open_tree(TREE_NAMES[i]).map_err(|e| Error::store(TREE_NAMES[i], e));
-        let trees = [open(0)?, open(1)?, open(2)?, open(3)?, open(4)?, open(5)?, open(6)?, open(7)?];
+        let open = |i: usize| {
+            db.open_tree(TREE_NAMES[i])
+                .map_err(|e| Error::store(TREE_NAMES[i], e))
+        };
+        let trees = [
+            open(0)?,
+            open(1)?,
+            open(2)?,
+            open(3)?,
+            open(4)?,
+            open(5)?,
+            open(6)?,
+            open(7)?,
+        ];
         let store = Store { db, trees };
         store.check_schema()?;
         Ok(store)
@@ -122,7 +144,9 @@ impl Store {
             }
             Some(v) if v == SCHEMA_VERSION => Ok(()),
             Some(v) => Err(Error::Invalid {
-                what: format!("the store is at schema version {v}; this strata reads version {SCHEMA_VERSION}"),
+                what: format!(
+                    "the store is at schema version {v}; this strata reads version {SCHEMA_VERSION}"
+                ),
                 hint: "use the strata release that wrote it, or restore a backup".into(),
             }),
         }
@@ -134,21 +158,34 @@ impl Store {
 
     /// Reads and decodes one record.
     pub fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &str) -> Result<Option<T>> {
-        let raw = self.tree(tree).get(key).map_err(|e| Error::store(TREE_NAMES[tree as usize], e))?;
-        raw.map(|v| codec::decode(&v).map_err(|e| corrupt(tree, key, e))).transpose()
+        let raw = self
+            .tree(tree)
+            .get(key)
+            .map_err(|e| Error::store(TREE_NAMES[tree as usize], e))?;
+        raw.map(|v| codec::decode(&v).map_err(|e| corrupt(tree, key, e)))
+            .transpose()
     }
 
     pub fn get_raw(&self, tree: TreeId, key: &str) -> Result<Option<Vec<u8>>> {
-        let raw = self.tree(tree).get(key).map_err(|e| Error::store(TREE_NAMES[tree as usize], e))?;
+        let raw = self
+            .tree(tree)
+            .get(key)
+            .map_err(|e| Error::store(TREE_NAMES[tree as usize], e))?;
         Ok(raw.map(|v| v.to_vec()))
     }
 
     pub fn contains(&self, tree: TreeId, key: &str) -> Result<bool> {
-        self.tree(tree).contains_key(key).map_err(|e| Error::store(TREE_NAMES[tree as usize], e))
+        self.tree(tree)
+            .contains_key(key)
+            .map_err(|e| Error::store(TREE_NAMES[tree as usize], e))
     }
 
     /// Every record whose key starts with `prefix`, in key order.
-    pub fn scan<T: DeserializeOwned>(&self, tree: TreeId, prefix: &str) -> Result<Vec<(String, T)>> {
+    pub fn scan<T: DeserializeOwned>(
+        &self,
+        tree: TreeId,
+        prefix: &str,
+    ) -> Result<Vec<(String, T)>> {
         let mut out = Vec::new();
         for item in self.tree(tree).scan_prefix(prefix) {
             let (k, v) = item.map_err(|e| Error::store(TREE_NAMES[tree as usize], e))?;
@@ -167,7 +204,9 @@ impl Store {
         let t = &self.trees;
         let result: std::result::Result<(), TransactionError<()>> =
             (&t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7]).transaction(|trees| {
-                let all = [&trees.0, &trees.1, &trees.2, &trees.3, &trees.4, &trees.5, &trees.6, &trees.7];
+                let all = [
+                    &trees.0, &trees.1, &trees.2, &trees.3, &trees.4, &trees.5, &trees.6, &trees.7,
+                ];
                 for (tree, key, value) in &batch.ops {
                     let tx = all[*tree as usize];
                     match value {
@@ -185,7 +224,10 @@ impl Store {
     }
 
     pub fn flush(&self) -> Result<()> {
-        self.db.flush().map(|_| ()).map_err(|e| Error::store("flush", e))
+        self.db
+            .flush()
+            .map(|_| ())
+            .map_err(|e| Error::store("flush", e))
     }
 
     // Typed helpers for the records strata reads most.
@@ -196,7 +238,11 @@ impl Store {
 
     pub fn flavors(&self, t: Option<ComponentType>) -> Result<Vec<FlavorRecord>> {
         let prefix = t.map(|t| format!("{}/", t.as_str())).unwrap_or_default();
-        Ok(self.scan(TreeId::Flavors, &prefix)?.into_iter().map(|(_, v)| v).collect())
+        Ok(self
+            .scan(TreeId::Flavors, &prefix)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
     }
 
     pub fn component(&self, t: ComponentType, name: &str) -> Result<Option<ComponentRecord>> {
@@ -205,7 +251,11 @@ impl Store {
 
     pub fn components(&self, t: Option<ComponentType>) -> Result<Vec<ComponentRecord>> {
         let prefix = t.map(|t| format!("{}/", t.as_str())).unwrap_or_default();
-        Ok(self.scan(TreeId::Components, &prefix)?.into_iter().map(|(_, v)| v).collect())
+        Ok(self
+            .scan(TreeId::Components, &prefix)?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
     }
 
     pub fn state(&self, component_id: &str) -> Result<Option<ComponentState>> {
@@ -217,7 +267,11 @@ impl Store {
     }
 
     pub fn stacks(&self) -> Result<Vec<StackRecord>> {
-        Ok(self.scan(TreeId::Stacks, "")?.into_iter().map(|(_, v)| v).collect())
+        Ok(self
+            .scan(TreeId::Stacks, "")?
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect())
     }
 
     pub fn active_stack(&self) -> Result<Option<String>> {
@@ -226,13 +280,18 @@ impl Store {
 }
 
 fn corrupt(tree: TreeId, key: &str, reason: String) -> Error {
-    Error::Corrupt { key: format!("{}/{}", TREE_NAMES[tree as usize], key), reason }
+    Error::Corrupt {
+        key: format!("{}/{}", TREE_NAMES[tree as usize], key),
+        reason,
+    }
 }
 
 fn open_error(dir: &Path, e: sled::Error) -> Error {
     let text = e.to_string();
     if text.contains("could not acquire lock") {
-        Error::StoreLocked { path: dir.display().to_string() }
+        Error::StoreLocked {
+            path: dir.display().to_string(),
+        }
     } else {
         Error::store("open", e)
     }
@@ -248,12 +307,16 @@ mod tests {
         {
             let store = Store::open(dir.path()).unwrap();
             let mut b = Batch::new();
-            b.put(TreeId::Meta, "a", &1u32).put(TreeId::Stacks, "b", &"x".to_string());
+            b.put(TreeId::Meta, "a", &1u32)
+                .put(TreeId::Stacks, "b", &"x".to_string());
             store.apply(b).unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.get::<u32>(TreeId::Meta, "a").unwrap(), Some(1));
-        assert_eq!(store.get::<String>(TreeId::Stacks, "b").unwrap().as_deref(), Some("x"));
+        assert_eq!(
+            store.get::<String>(TreeId::Stacks, "b").unwrap().as_deref(),
+            Some("x")
+        );
     }
 
     #[test]

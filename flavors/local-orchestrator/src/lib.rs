@@ -119,8 +119,9 @@ impl Lifecycle for LocalOrchestrator {
             },
             Ok(state) => {
                 let detail = match (state.provisioned, state.running) {
-                    (true, true) => "running: pipelines run on this machine, one step at a time"
-                        .to_string(),
+                    (true, true) => {
+                        "running: pipelines run on this machine, one step at a time".to_string()
+                    }
                     (true, false) => {
                         "provisioned but suspended: run `strata stack up` to start it".to_string()
                     }

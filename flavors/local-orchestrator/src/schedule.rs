@@ -46,7 +46,11 @@ pub fn plan(steps: &[StepRef<'_>]) -> Result<Vec<Vec<String>>, String> {
         let mut next = Vec::new();
         for &done in &ready {
             waiting_for.remove(done);
-            for &after in waited_on_by.get(done).map(Vec::as_slice).unwrap_or_default() {
+            for &after in waited_on_by
+                .get(done)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
                 if let Some(upstream) = waiting_for.get_mut(after) {
                     upstream.remove(done);
                     if upstream.is_empty() {
@@ -103,7 +107,9 @@ fn check_upstream(steps: &[StepRef<'_>]) -> Result<(), String> {
             step.upstream
                 .iter()
                 .filter(|before| !names.contains(before.as_str()))
-                .map(move |before| format!("step `{}` waits for unknown step `{before}`", step.name))
+                .map(move |before| {
+                    format!("step `{}` waits for unknown step `{before}`", step.name)
+                })
         })
         .collect();
     if unknown.is_empty() {
@@ -190,10 +196,7 @@ mod tests {
         let owned = steps(spec);
         let refs: Vec<StepRef<'_>> = owned
             .iter()
-            .map(|(name, upstream)| StepRef {
-                name,
-                upstream,
-            })
+            .map(|(name, upstream)| StepRef { name, upstream })
             .collect();
         plan(&refs)
     }
@@ -205,7 +208,10 @@ mod tests {
 
     #[test]
     fn independent_steps_share_one_sorted_wave() {
-        assert_eq!(run(&[("b", &[]), ("c", &[]), ("a", &[])]).unwrap(), [["a", "b", "c"]]);
+        assert_eq!(
+            run(&[("b", &[]), ("c", &[]), ("a", &[])]).unwrap(),
+            [["a", "b", "c"]]
+        );
     }
 
     #[test]
@@ -238,7 +244,10 @@ mod tests {
     #[test]
     fn duplicates_are_named() {
         let err = run(&[("a", &[]), ("b", &[]), ("a", &[]), ("b", &[])]).unwrap_err();
-        assert!(err.contains("`a` (2 times)") && err.contains("`b` (2 times)"), "{err}");
+        assert!(
+            err.contains("`a` (2 times)") && err.contains("`b` (2 times)"),
+            "{err}"
+        );
         assert!(err.contains("unique"), "{err}");
     }
 
@@ -251,7 +260,10 @@ mod tests {
     #[test]
     fn unknown_upstream_is_named() {
         let err = run(&[("a", &[]), ("b", &["a", "ghost"])]).unwrap_err();
-        assert!(err.contains("step `b` waits for unknown step `ghost`"), "{err}");
+        assert!(
+            err.contains("step `b` waits for unknown step `ghost`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -277,7 +289,10 @@ mod tests {
         ])
         .unwrap_err();
         assert!(err.contains("x -> y -> x"), "{err}");
-        assert!(err.contains("also blocked behind the cycle: after"), "{err}");
+        assert!(
+            err.contains("also blocked behind the cycle: after"),
+            "{err}"
+        );
         assert!(!err.contains("start"), "{err}");
     }
 }

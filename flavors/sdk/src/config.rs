@@ -53,7 +53,9 @@ impl<'a> Config<'a> {
     /// # Errors
     /// A message naming the field and the value if it is neither `true` nor `false`.
     pub fn bool(&self, name: &str) -> Result<Option<bool>, String> {
-        self.get(name).map(|value| parse_bool(name, value)).transpose()
+        self.get(name)
+            .map(|value| parse_bool(name, value))
+            .transpose()
     }
 
     /// The field `name` read as a boolean, or `default` if it was not given.
@@ -78,7 +80,9 @@ impl<'a> Config<'a> {
     /// # Errors
     /// A message naming the field and the value if it is not a whole number in range.
     pub fn int(&self, name: &str) -> Result<Option<i64>, String> {
-        self.get(name).map(|value| parse_int(name, value)).transpose()
+        self.get(name)
+            .map(|value| parse_int(name, value))
+            .transpose()
     }
 
     /// The field `name` read as an integer, or `default` if it was not given.
@@ -165,10 +169,16 @@ mod tests {
         let config = Config::new(&p);
         assert_eq!(config.require("ok"), Ok("x"));
         let missing = config.require("path").unwrap_err();
-        assert!(missing.contains("`path`") && missing.contains("missing"), "{missing}");
+        assert!(
+            missing.contains("`path`") && missing.contains("missing"),
+            "{missing}"
+        );
         assert!(missing.contains("--path=VALUE"), "{missing}");
         let blank = config.require("blank").unwrap_err();
-        assert!(blank.contains("`blank`") && blank.contains("empty"), "{blank}");
+        assert!(
+            blank.contains("`blank`") && blank.contains("empty"),
+            "{blank}"
+        );
     }
 
     #[test]
@@ -201,9 +211,15 @@ mod tests {
         assert_eq!(config.int_or("none", 3), Ok(3));
         assert_eq!(config.require_int("n"), Ok(42));
         let word = config.int("word").unwrap_err();
-        assert!(word.contains("`word`") && word.contains("whole number"), "{word}");
+        assert!(
+            word.contains("`word`") && word.contains("whole number"),
+            "{word}"
+        );
         let big = config.int("big").unwrap_err();
-        assert!(big.contains("`big`") && big.contains("out of range"), "{big}");
+        assert!(
+            big.contains("`big`") && big.contains("out of range"),
+            "{big}"
+        );
         assert!(config.int("frac").unwrap_err().contains("`1.5`"));
         assert!(config.require_int("none").unwrap_err().contains("missing"));
     }

@@ -143,9 +143,19 @@ mod tests {
 
     #[test]
     fn climbing_above_the_root_is_refused() {
-        for rel in ["..", "../", "../store/x", "a/../../b", "./../x", "a/b/../../../c"] {
+        for rel in [
+            "..",
+            "../",
+            "../store/x",
+            "a/../../b",
+            "./../x",
+            "a/b/../../../c",
+        ] {
             let message = err(rel);
-            assert!(message.contains("leaves the directory /data/store"), "{rel}: {message}");
+            assert!(
+                message.contains("leaves the directory /data/store"),
+                "{rel}: {message}"
+            );
             assert!(message.contains(rel), "{rel}: {message}");
         }
     }
@@ -159,16 +169,29 @@ mod tests {
 
     #[test]
     fn absolute_paths_outside_are_refused() {
-        for rel in ["/etc/passwd", "/", "/data", "/data/store2/x", "/data/store/../x"] {
+        for rel in [
+            "/etc/passwd",
+            "/",
+            "/data",
+            "/data/store2/x",
+            "/data/store/../x",
+        ] {
             let message = err(rel);
-            assert!(message.contains("outside the directory /data/store"), "{rel}: {message}");
+            assert!(
+                message.contains("outside the directory /data/store"),
+                "{rel}: {message}"
+            );
         }
     }
 
     #[test]
     fn nul_bytes_are_refused() {
         assert!(err("a\0b").contains("NUL"));
-        assert!(resolve_inside(Path::new("/data/\0"), "a").unwrap_err().contains("NUL"));
+        assert!(
+            resolve_inside(Path::new("/data/\0"), "a")
+                .unwrap_err()
+                .contains("NUL")
+        );
     }
 
     #[test]
@@ -184,6 +207,9 @@ mod tests {
     #[test]
     fn file_names_with_dots_are_plain_names() {
         assert_eq!(ok("...").file_name().unwrap(), "...");
-        assert_eq!(ok("..a/b..").parent().unwrap(), Path::new("/data/store/..a"));
+        assert_eq!(
+            ok("..a/b..").parent().unwrap(),
+            Path::new("/data/store/..a")
+        );
     }
 }

@@ -87,14 +87,24 @@ mod tests {
         };
         let bytes = State::encode(&value).unwrap();
         assert_eq!(State::<Sample>::decode(Some(&bytes)).unwrap(), value);
-        assert!(std::str::from_utf8(&bytes).unwrap().contains("\"provisioned\":true"));
+        assert!(
+            std::str::from_utf8(&bytes)
+                .unwrap()
+                .contains("\"provisioned\":true")
+        );
     }
 
     #[test]
     fn missing_or_empty_state_is_default() {
         assert_eq!(State::<Sample>::decode(None).unwrap(), Sample::default());
-        assert_eq!(State::<Sample>::decode(Some(b"")).unwrap(), Sample::default());
-        assert_eq!(State::<Sample>::decode(Some(b" \n")).unwrap(), Sample::default());
+        assert_eq!(
+            State::<Sample>::decode(Some(b"")).unwrap(),
+            Sample::default()
+        );
+        assert_eq!(
+            State::<Sample>::decode(Some(b" \n")).unwrap(),
+            Sample::default()
+        );
     }
 
     #[test]

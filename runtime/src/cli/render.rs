@@ -32,11 +32,18 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
         format!("{l}{}{r}\n", parts.join(mid))
     };
     let row_text = |cells: Vec<String>, edge: &str| {
-        let parts: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!(" {} ", pad(c, *w))).collect();
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!(" {} ", pad(c, *w)))
+            .collect();
         format!("{edge}{}{edge}\n", parts.join("│"))
     };
     let mut out = line("┏", "━", "┯", "┓");
-    out.push_str(&row_text(headers.iter().map(|h| h.to_string()).collect(), "┃"));
+    out.push_str(&row_text(
+        headers.iter().map(|h| h.to_string()).collect(),
+        "┃",
+    ));
     out.push_str(&line("┠", "─", "┼", "┨"));
     for row in rows {
         out.push_str(&row_text(row.clone(), "┃"));
@@ -47,7 +54,10 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 
 /// Two columns: a property and its value, for `describe`.
 pub fn properties(title: &str, pairs: &[(String, String)]) -> String {
-    let rows: Vec<Vec<String>> = pairs.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect();
+    let rows: Vec<Vec<String>> = pairs
+        .iter()
+        .map(|(k, v)| vec![k.clone(), v.clone()])
+        .collect();
     format!("{title}\n{}", table(&["PROPERTY", "VALUE"], &rows))
 }
 
@@ -59,7 +69,9 @@ pub fn check(b: bool) -> String {
 pub fn structured<T: Serialize>(format: Format, value: &T) -> Option<String> {
     match format {
         Format::Table => None,
-        Format::Json => Some(serde_json::to_string_pretty(value).expect("invariant: views serialize") + "\n"),
+        Format::Json => {
+            Some(serde_json::to_string_pretty(value).expect("invariant: views serialize") + "\n")
+        }
         Format::Yaml => Some(serde_yaml::to_string(value).expect("invariant: views serialize")),
     }
 }
@@ -70,7 +82,13 @@ mod tests {
 
     #[test]
     fn columns_line_up_with_emoji() {
-        let t = table(&["A", "READY"], &[vec!["x".into(), "✅".into()], vec!["long".into(), "❌".into()]]);
+        let t = table(
+            &["A", "READY"],
+            &[
+                vec!["x".into(), "✅".into()],
+                vec!["long".into(), "❌".into()],
+            ],
+        );
         let widths: Vec<usize> = t.lines().map(width).collect();
         assert!(widths.windows(2).all(|w| w[0] == w[1]), "{t}");
     }

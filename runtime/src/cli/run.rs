@@ -5,11 +5,16 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, IsTerminal, Write};
 
 use super::render::{check, properties, structured, table};
-use super::{AllFlavorsCmd, Cli, Command, ComponentCmd, FlavorCmd, Format, PipelineCmd, RegisterArgs, SecretCmd, StackCmd};
+use super::{
+    AllFlavorsCmd, Cli, Command, ComponentCmd, FlavorCmd, Format, PipelineCmd, RegisterArgs,
+    SecretCmd, StackCmd,
+};
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::model::{ComponentType, FlavorRecord, parse_assignments};
-use crate::service::{ComponentView, FlavorOptions, FlavorView, Pipeline, Progress, Service, StackView, StepOutcome};
+use crate::service::{
+    ComponentView, FlavorOptions, FlavorView, Pipeline, Progress, Service, StackView, StepOutcome,
+};
 
 /// Runs `cli`, printing to stdout and stderr.
 pub fn run(cli: Cli) -> Result<()> {
@@ -20,7 +25,10 @@ pub fn run(cli: Cli) -> Result<()> {
     }
     let home = Home::resolve(cli.home.clone())?;
     let svc = Service::open(home)?;
-    let out = Output { format: cli.output, verbose: cli.verbose };
+    let out = Output {
+        format: cli.output,
+        verbose: cli.verbose,
+    };
     let result = dispatch(&svc, &out, &cli.command);
     for w in svc.take_warnings() {
         eprintln!("warning: {w}");
@@ -67,7 +75,11 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
         Command::Init => {
             let r = svc.init()?;
             out.show(&r, || format!("{}\n", r.home));
-            out.say(format!("strata's home is {}; the active stack is `{}`", r.home, svc.stack_get()?));
+            out.say(format!(
+                "strata's home is {}; the active stack is `{}`",
+                r.home,
+                svc.stack_get()?
+            ));
             Ok(())
         }
         Command::Stack(cmd) => stack(svc, out, cmd),
@@ -78,22 +90,39 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
         }
         Command::Secret(cmd) => secret(svc, out, cmd),
         Command::Pipeline(PipelineCmd::Run { file, params }) => {
-            let text = std::fs::read_to_string(file).map_err(|e| Error::invalid(format!("cannot read pipeline file `{}`: {e}", file.display()), "give the path of a YAML or JSON pipeline definition"))?;
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                Error::invalid(
+                    format!("cannot read pipeline file `{}`: {e}", file.display()),
+                    "give the path of a YAML or JSON pipeline definition",
+                )
+            })?;
             let pipeline: Pipeline = serde_yaml::from_str(&text).map_err(|e| {
                 Error::invalid(format!("`{}` is not a valid pipeline definition: {e}", file.display()), "it needs `name:` and a list of `steps:`, each with `name`, and optionally `upstream` and `parameters`")
             })?;
             let mut runtime = BTreeMap::new();
             for p in params {
                 let Some((k, v)) = p.split_once('=') else {
-                    return Err(Error::invalid(format!("`--param {p}` is not KEY=VALUE"), "write `--param runtime_param_1=3`"));
+                    return Err(Error::invalid(
+                        format!("`--param {p}` is not KEY=VALUE"),
+                        "write `--param runtime_param_1=3`",
+                    ));
                 };
                 if runtime.insert(k.to_string(), v.to_string()).is_some() {
-                    return Err(Error::invalid(format!("`--param {k}` is given twice"), "give each key once"));
+                    return Err(Error::invalid(
+                        format!("`--param {k}` is given twice"),
+                        "give each key once",
+                    ));
                 }
             }
             let r = svc.pipeline_run(&pipeline, runtime)?;
             out.show(&r, || {
-                let waves: Vec<Vec<String>> = r.launch.schedule.iter().enumerate().map(|(i, w)| vec![(i + 1).to_string(), w.join(", ")]).collect();
+                let waves: Vec<Vec<String>> = r
+                    .launch
+                    .schedule
+                    .iter()
+                    .enumerate()
+                    .map(|(i, w)| vec![(i + 1).to_string(), w.join(", ")])
+                    .collect();
                 format!(
                     "run {} of pipeline `{}` on stack `{}`: {}\norchestrator run id: {}\n{}",
                     r.run_id,
@@ -117,7 +146,12 @@ fn component(svc: &Service, out: &Output, t: ComponentType, cmd: &ComponentCmd) 
         ComponentCmd::Register(args) => {
             let (flavor, config) = register_args(svc, t, args)?;
             let v = svc.component_register(t, &args.name, &flavor, config)?;
-            out.say(format!("Registered {} `{}` (flavor `{}`).", t.label(), v.name, v.flavor));
+            out.say(format!(
+                "Registered {} `{}` (flavor `{}`).",
+                t.label(),
+                v.name,
+                v.flavor
+            ));
             if out.format != Format::Table {
                 out.show(&v, String::new);
             }
@@ -128,9 +162,30 @@ fn component(svc: &Service, out: &Output, t: ComponentType, cmd: &ComponentCmd) 
             out.show(&list, || {
                 let rows: Vec<Vec<String>> = list
                     .iter()
-                    .map(|c| vec![if c.active { "👉".into() } else { String::new() }, c.name.clone(), short_id(&c.id), c.flavor.clone(), c.phase.to_string()])
+                    .map(|c| {
+                        vec![
+                            if c.active {
+                                "👉".into()
+                            } else {
+                                String::new()
+                            },
+                            c.name.clone(),
+                            short_id(&c.id),
+                            c.flavor.clone(),
+                            c.phase.to_string(),
+                        ]
+                    })
                     .collect();
-                table(&["ACTIVE", &format!("{} NAME", t.column()), "COMPONENT ID", "FLAVOR", "PHASE"], &rows)
+                table(
+                    &[
+                        "ACTIVE",
+                        &format!("{} NAME", t.column()),
+                        "COMPONENT ID",
+                        "FLAVOR",
+                        "PHASE",
+                    ],
+                    &rows,
+                )
             });
             Ok(())
         }
@@ -151,7 +206,11 @@ fn component(svc: &Service, out: &Output, t: ComponentType, cmd: &ComponentCmd) 
         }
         ComponentCmd::Down { name, force } => {
             svc.component_down(t, name, *force, &mut |p| progress(out, &p))?;
-            out.say(format!("{} `{name}` is down{}.", capitalize(&t.label()), if *force { " and deprovisioned" } else { "" }));
+            out.say(format!(
+                "{} `{name}` is down{}.",
+                capitalize(&t.label()),
+                if *force { " and deprovisioned" } else { "" }
+            ));
             Ok(())
         }
     }
@@ -159,7 +218,11 @@ fn component(svc: &Service, out: &Output, t: ComponentType, cmd: &ComponentCmd) 
 
 /// `--flavor` and `-i` may come after configuration flags, where clap's trailing
 /// arguments swallow them: pick them out, then parse the rest as configuration.
-fn register_args(svc: &Service, t: ComponentType, args: &RegisterArgs) -> Result<(String, BTreeMap<String, String>)> {
+fn register_args(
+    svc: &Service,
+    t: ComponentType,
+    args: &RegisterArgs,
+) -> Result<(String, BTreeMap<String, String>)> {
     let mut flavor = args.flavor.clone();
     let mut interactive = args.interactive;
     let mut rest = Vec::new();
@@ -175,10 +238,18 @@ fn register_args(svc: &Service, t: ComponentType, args: &RegisterArgs) -> Result
     let flavor = flavor.ok_or_else(|| {
         Error::invalid(
             format!("`strata {t} register {}` needs a flavor", args.name),
-            format!("add `--flavor=FLAVOR`; the {} flavors are listed by `strata {t} flavor list`", t.label()),
+            format!(
+                "add `--flavor=FLAVOR`; the {} flavors are listed by `strata {t} flavor list`",
+                t.label()
+            ),
         )
     })?;
-    let mut config = parse_assignments(&rest).map_err(|m| Error::invalid(m, format!("see the fields with `strata {t} flavor describe {flavor}`")))?;
+    let mut config = parse_assignments(&rest).map_err(|m| {
+        Error::invalid(
+            m,
+            format!("see the fields with `strata {t} flavor describe {flavor}`"),
+        )
+    })?;
     if interactive {
         let f = svc.flavor_or_err(t, &flavor)?;
         ask_fields(&f, &mut config)?;
@@ -195,14 +266,35 @@ fn ask_fields(f: &FlavorRecord, config: &mut BTreeMap<String, String>) -> Result
         ));
     }
     let stdin = std::io::stdin();
-    let missing: Vec<&crate::model::FieldSpec> = f.info.config.iter().filter(|s| !config.contains_key(&s.name)).collect();
+    let missing: Vec<&crate::model::FieldSpec> = f
+        .info
+        .config
+        .iter()
+        .filter(|s| !config.contains_key(&s.name))
+        .collect();
     for spec in missing {
-        let default = spec.default.as_deref().map(|d| format!(" [{d}]")).unwrap_or_default();
-        let need = if spec.required && spec.default.is_none() { ", required" } else { "" };
-        eprint!("{} ({}{need}): {}{default}\n> ", spec.name, spec.kind.as_str(), spec.description);
+        let default = spec
+            .default
+            .as_deref()
+            .map(|d| format!(" [{d}]"))
+            .unwrap_or_default();
+        let need = if spec.required && spec.default.is_none() {
+            ", required"
+        } else {
+            ""
+        };
+        eprint!(
+            "{} ({}{need}): {}{default}\n> ",
+            spec.name,
+            spec.kind.as_str(),
+            spec.description
+        );
         let _ = std::io::stderr().flush();
         let mut line = String::new();
-        stdin.lock().read_line(&mut line).map_err(|e| Error::io("reading an answer", e))?;
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Error::io("reading an answer", e))?;
         let answer = line.trim();
         if !answer.is_empty() {
             config.insert(spec.name.clone(), answer.to_string());
@@ -222,9 +314,18 @@ fn flavor(svc: &Service, out: &Output, t: ComponentType, cmd: &FlavorCmd) -> Res
             out.show(&f.record, || describe_flavor(&f));
         }
         FlavorCmd::Register(a) => {
-            let opts = FlavorOptions { timeout_ms: a.timeout_ms, memory_mb: a.memory_mb, replace: a.replace };
+            let opts = FlavorOptions {
+                timeout_ms: a.timeout_ms,
+                memory_mb: a.memory_mb,
+                replace: a.replace,
+            };
             let f = svc.flavor_register(t, &a.path, opts)?;
-            out.say(format!("Registered {} flavor `{}` ({}).", t.label(), f.flavor, f.source));
+            out.say(format!(
+                "Registered {} flavor `{}` ({}).",
+                t.label(),
+                f.flavor,
+                f.source
+            ));
             if out.format != Format::Table {
                 out.show(&f.record, String::new);
             }
@@ -239,9 +340,16 @@ fn flavor(svc: &Service, out: &Output, t: ComponentType, cmd: &FlavorCmd) -> Res
 
 fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
     match cmd {
-        StackCmd::Register { name, components, set } => {
+        StackCmd::Register {
+            name,
+            components,
+            set,
+        } => {
             let v = svc.stack_register(name, components.by_type(), *set)?;
-            out.say(format!("Registered stack `{name}`{}.", if *set { " and made it active" } else { "" }));
+            out.say(format!(
+                "Registered stack `{name}`{}.",
+                if *set { " and made it active" } else { "" }
+            ));
             if out.format != Format::Table {
                 out.show(&v, String::new);
             }
@@ -256,7 +364,9 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
         }
         StackCmd::Get => {
             let name = svc.stack_get()?;
-            out.show(&serde_json::json!({ "active_stack": name }), || format!("{name}\n"));
+            out.show(&serde_json::json!({ "active_stack": name }), || {
+                format!("{name}\n")
+            });
         }
         StackCmd::Set { name } => {
             svc.stack_set(name)?;
@@ -268,7 +378,11 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
         }
         StackCmd::Down { name, force } => {
             let v = svc.stack_down(name.as_deref(), *force, &mut |p| progress(out, &p))?;
-            out.say(format!("Stack `{}` is down{}.", v.name, if *force { " and deprovisioned" } else { "" }));
+            out.say(format!(
+                "Stack `{}` is down{}.",
+                v.name,
+                if *force { " and deprovisioned" } else { "" }
+            ));
         }
         StackCmd::Delete { name } => {
             svc.stack_delete(name)?;
@@ -279,23 +393,41 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
 }
 
 fn secret(svc: &Service, out: &Output, cmd: &SecretCmd) -> Result<()> {
-    let values = |v: &[String]| parse_assignments(v).map_err(|m| Error::invalid(m, "give values as --KEY=VALUE"));
+    let values = |v: &[String]| {
+        parse_assignments(v).map_err(|m| Error::invalid(m, "give values as --KEY=VALUE"))
+    };
     match cmd {
         SecretCmd::Create { name, values: v } => {
             let s = svc.secret_create(name, values(v)?)?;
-            out.say(format!("Created secret `{name}` with keys: {}.", s.values.keys().cloned().collect::<Vec<_>>().join(", ")));
+            out.say(format!(
+                "Created secret `{name}` with keys: {}.",
+                s.values.keys().cloned().collect::<Vec<_>>().join(", ")
+            ));
         }
         SecretCmd::List => {
             let list = svc.secret_list()?;
             out.show(&list, || {
-                let rows: Vec<Vec<String>> = list.iter().map(|s| vec![s.name.clone(), short_id(&s.id), s.values.keys().cloned().collect::<Vec<_>>().join(", ")]).collect();
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.name.clone(),
+                            short_id(&s.id),
+                            s.values.keys().cloned().collect::<Vec<_>>().join(", "),
+                        ]
+                    })
+                    .collect();
                 table(&["SECRET NAME", "SECRET ID", "KEYS"], &rows)
             });
         }
         SecretCmd::Get { name, reveal } => {
             let s = svc.secret_get(name, *reveal)?;
             out.show(&s, || {
-                let rows: Vec<Vec<String>> = s.values.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect();
+                let rows: Vec<Vec<String>> = s
+                    .values
+                    .iter()
+                    .map(|(k, v)| vec![k.clone(), v.clone()])
+                    .collect();
                 format!("secret `{}`\n{}", s.name, table(&["KEY", "VALUE"], &rows))
             });
         }
@@ -330,14 +462,21 @@ fn short_id(id: &str) -> String {
 
 fn capitalize(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }
 
 fn flavor_table(flavors: &[FlavorView], with_type: bool) -> String {
     let rows: Vec<Vec<String>> = flavors
         .iter()
         .map(|f| {
-            let mut r = vec![f.flavor.clone(), f.integration.to_string(), check(f.ready_to_use), f.source.clone()];
+            let mut r = vec![
+                f.flavor.clone(),
+                f.integration.to_string(),
+                check(f.ready_to_use),
+                f.source.clone(),
+            ];
             if with_type {
                 r.insert(0, f.component_type.to_string());
             }
@@ -353,7 +492,17 @@ fn flavor_table(flavors: &[FlavorView], with_type: bool) -> String {
 
 fn describe_flavor(f: &FlavorView) -> String {
     let i = &f.record.info;
-    let schemes: Vec<String> = i.supported_schemes.iter().map(|s| if s.is_empty() { "local paths".into() } else { format!("{s}://") }).collect();
+    let schemes: Vec<String> = i
+        .supported_schemes
+        .iter()
+        .map(|s| {
+            if s.is_empty() {
+                "local paths".into()
+            } else {
+                format!("{s}://")
+            }
+        })
+        .collect();
     let mut head = vec![
         ("TYPE".to_string(), i.component_type.to_string()),
         ("VERSION".into(), i.version.clone()),
@@ -361,8 +510,23 @@ fn describe_flavor(f: &FlavorView) -> String {
         ("INTEGRATION".into(), f.integration.to_string()),
         ("SOURCE".into(), f.source.clone()),
         ("SHA256".into(), f.sha256.clone()),
-        ("SUPPORTED SCHEMES".into(), if schemes.is_empty() { "-".into() } else { schemes.join(", ") }),
-        ("LIMITS".into(), format!("{} ms per call, {} MiB memory, {} KiB returned", f.record.limits.timeout_ms, f.record.limits.memory_bytes >> 20, f.record.limits.max_return_bytes >> 10)),
+        (
+            "SUPPORTED SCHEMES".into(),
+            if schemes.is_empty() {
+                "-".into()
+            } else {
+                schemes.join(", ")
+            },
+        ),
+        (
+            "LIMITS".into(),
+            format!(
+                "{} ms per call, {} MiB memory, {} KiB returned",
+                f.record.limits.timeout_ms,
+                f.record.limits.memory_bytes >> 20,
+                f.record.limits.max_return_bytes >> 10
+            ),
+        ),
         ("COMPONENTS".into(), f.components.to_string()),
     ];
     for r in &i.requirements {
@@ -370,7 +534,18 @@ fn describe_flavor(f: &FlavorView) -> String {
             Some(fl) => format!("{} `{fl}`", r.component_type),
             None => r.component_type.to_string(),
         };
-        head.push(("REQUIREMENT".into(), format!("{} {target}: {}", if r.kind == crate::model::RequirementKind::Requires { "requires" } else { "refuses" }, r.reason)));
+        head.push((
+            "REQUIREMENT".into(),
+            format!(
+                "{} {target}: {}",
+                if r.kind == crate::model::RequirementKind::Requires {
+                    "requires"
+                } else {
+                    "refuses"
+                },
+                r.reason
+            ),
+        ));
     }
     let fields: Vec<Vec<String>> = i
         .config
@@ -379,7 +554,11 @@ fn describe_flavor(f: &FlavorView) -> String {
             vec![
                 s.name.clone(),
                 s.kind.as_str().to_string(),
-                if s.required && s.default.is_none() { "yes".into() } else { "no".into() },
+                if s.required && s.default.is_none() {
+                    "yes".into()
+                } else {
+                    "no".into()
+                },
                 s.default.clone().unwrap_or_else(|| "-".into()),
                 s.description.clone(),
             ]
@@ -388,47 +567,125 @@ fn describe_flavor(f: &FlavorView) -> String {
     let config = if fields.is_empty() {
         "This flavor takes no configuration.\n".to_string()
     } else {
-        table(&["FIELD", "KIND", "REQUIRED", "DEFAULT", "DESCRIPTION"], &fields)
+        table(
+            &["FIELD", "KIND", "REQUIRED", "DEFAULT", "DESCRIPTION"],
+            &fields,
+        )
     };
-    format!("{}{config}", properties(&format!("{} flavor `{}`", i.component_type.label(), i.name), &head))
+    format!(
+        "{}{config}",
+        properties(
+            &format!("{} flavor `{}`", i.component_type.label(), i.name),
+            &head
+        )
+    )
 }
 
 fn describe_component(v: &ComponentView) -> String {
     let mut pairs = vec![
         ("ID".to_string(), v.id.clone()),
-        ("FLAVOR".into(), format!("{} (sha256:{})", v.flavor, &v.flavor_sha256[..12])),
-        ("PHASE".into(), if v.interrupted { format!("{} (interrupted: `up` or `down` repeats it)", v.phase) } else { v.phase.to_string() }),
-        ("STACKS".into(), if v.stacks.is_empty() { "-".into() } else { v.stacks.join(", ") }),
-        ("GRANTS".into(), if v.grants.is_empty() { "nothing".into() } else { v.grants.iter().map(|g| format!("{g} (read-write)")).collect::<Vec<_>>().join(", ") }),
-        ("LIMITS".into(), format!("{} ms per call, {} MiB memory", v.timeout_ms, v.memory_mb)),
+        (
+            "FLAVOR".into(),
+            format!("{} (sha256:{})", v.flavor, &v.flavor_sha256[..12]),
+        ),
+        (
+            "PHASE".into(),
+            if v.interrupted {
+                format!("{} (interrupted: `up` or `down` repeats it)", v.phase)
+            } else {
+                v.phase.to_string()
+            },
+        ),
+        (
+            "STACKS".into(),
+            if v.stacks.is_empty() {
+                "-".into()
+            } else {
+                v.stacks.join(", ")
+            },
+        ),
+        (
+            "GRANTS".into(),
+            if v.grants.is_empty() {
+                "nothing".into()
+            } else {
+                v.grants
+                    .iter()
+                    .map(|g| format!("{g} (read-write)"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        ),
+        (
+            "LIMITS".into(),
+            format!("{} ms per call, {} MiB memory", v.timeout_ms, v.memory_mb),
+        ),
     ];
     for c in &v.config {
-        pairs.push((c.key.clone(), if c.default { format!("{} (default)", c.value) } else { c.value.clone() }));
+        pairs.push((
+            c.key.clone(),
+            if c.default {
+                format!("{} (default)", c.value)
+            } else {
+                c.value.clone()
+            },
+        ));
     }
     if let Some(e) = &v.last_error {
-        pairs.push(("LAST ERROR".into(), format!("{} at {}: {}", e.call, e.at, e.message)));
+        pairs.push((
+            "LAST ERROR".into(),
+            format!("{} at {}: {}", e.call, e.at, e.message),
+        ));
     }
     match &v.status {
-        Some(Ok(s)) => pairs.push(("STATUS".into(), format!("provisioned {}  running {}  {}", check(s.provisioned), check(s.running), s.detail))),
+        Some(Ok(s)) => pairs.push((
+            "STATUS".into(),
+            format!(
+                "provisioned {}  running {}  {}",
+                check(s.provisioned),
+                check(s.running),
+                s.detail
+            ),
+        )),
         Some(Err(e)) => pairs.push(("STATUS".into(), format!("unknown: {e}"))),
         None => {}
     }
-    properties(&format!("{} `{}`", v.component_type.label(), v.name), &pairs)
+    properties(
+        &format!("{} `{}`", v.component_type.label(), v.name),
+        &pairs,
+    )
 }
 
 fn stack_table(stacks: &[StackView]) -> String {
     let types: Vec<ComponentType> = ComponentType::ALL
         .into_iter()
-        .filter(|t| stacks.iter().any(|s| s.components.iter().any(|m| m.component_type == *t)))
+        .filter(|t| {
+            stacks
+                .iter()
+                .any(|s| s.components.iter().any(|m| m.component_type == *t))
+        })
         .collect();
     let mut headers = vec!["ACTIVE".to_string(), "STACK NAME".into(), "STACK ID".into()];
     headers.extend(types.iter().map(|t| t.column()));
     let rows: Vec<Vec<String>> = stacks
         .iter()
         .map(|s| {
-            let mut r = vec![if s.active { "👉".into() } else { String::new() }, s.name.clone(), short_id(&s.id)];
+            let mut r = vec![
+                if s.active {
+                    "👉".into()
+                } else {
+                    String::new()
+                },
+                s.name.clone(),
+                short_id(&s.id),
+            ];
             for t in &types {
-                let names: Vec<&str> = s.components.iter().filter(|m| m.component_type == *t).map(|m| m.name.as_str()).collect();
+                let names: Vec<&str> = s
+                    .components
+                    .iter()
+                    .filter(|m| m.component_type == *t)
+                    .map(|m| m.name.as_str())
+                    .collect();
                 r.push(names.join(", "));
             }
             r
@@ -439,12 +696,26 @@ fn stack_table(stacks: &[StackView]) -> String {
 }
 
 fn describe_stack(v: &StackView) -> String {
-    let rows: Vec<Vec<String>> = v.components.iter().map(|m| vec![m.component_type.column(), m.name.clone(), m.flavor.clone(), m.phase.clone()]).collect();
+    let rows: Vec<Vec<String>> = v
+        .components
+        .iter()
+        .map(|m| {
+            vec![
+                m.component_type.column(),
+                m.name.clone(),
+                m.flavor.clone(),
+                m.phase.clone(),
+            ]
+        })
+        .collect();
     format!(
         "Stack `{}`{} (id {})\n{}",
         v.name,
         if v.active { " (active)" } else { "" },
         v.id,
-        table(&["COMPONENT_TYPE", "COMPONENT_NAME", "FLAVOR", "PHASE"], &rows)
+        table(
+            &["COMPONENT_TYPE", "COMPONENT_NAME", "FLAVOR", "PHASE"],
+            &rows
+        )
     )
 }

@@ -15,7 +15,10 @@ pub struct FieldProblem {
 
 impl FieldProblem {
     fn new(field: &str, message: String) -> Self {
-        FieldProblem { field: Some(field.to_string()), message }
+        FieldProblem {
+            field: Some(field.to_string()),
+            message,
+        }
     }
 }
 
@@ -90,7 +93,13 @@ pub fn check_kind(kind: FieldKind, value: &str) -> Result<(), String> {
 /// The scheme of a path value (`s3` in `s3://bucket/x`), or `""` for a plain path.
 pub fn scheme_of(value: &str) -> &str {
     match value.split_once("://") {
-        Some((s, _)) if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => s,
+        Some((s, _))
+            if !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
+            s
+        }
         _ => "",
     }
 }
@@ -105,7 +114,11 @@ pub fn secret_reference(value: &str) -> Option<(&str, &str)> {
 /// Makes a local path absolute (against `base`) and removes `.` and `..` lexically.
 pub fn normalize_local_path(value: &str, base: &Path) -> PathBuf {
     let p = Path::new(value);
-    let joined = if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
     let mut out = PathBuf::from("/");
     for c in joined.components() {
         match c {
@@ -142,7 +155,10 @@ pub fn check_config(
             };
             problems.push(FieldProblem::new(
                 key,
-                format!("unknown config key `{key}` for flavor `{}`: {accepts}", info.name),
+                format!(
+                    "unknown config key `{key}` for flavor `{}`: {accepts}",
+                    info.name
+                ),
             ));
             continue;
         };
@@ -166,7 +182,11 @@ pub fn check_config(
             ));
         }
     }
-    if problems.is_empty() { Ok(out) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 fn check_value(
@@ -194,7 +214,8 @@ fn check_value(
         return Ok(value.to_string());
     }
     let scheme = scheme_of(value);
-    let local_ok = info.supported_schemes.is_empty() || info.supported_schemes.iter().any(|s| s.is_empty());
+    let local_ok =
+        info.supported_schemes.is_empty() || info.supported_schemes.iter().any(|s| s.is_empty());
     if !scheme.is_empty() {
         if !info.supported_schemes.iter().any(|s| s == scheme) {
             return Err(format!(
@@ -221,7 +242,10 @@ fn check_value(
 /// would hand it the whole machine or strata's own files (the store, the secret key).
 pub fn check_grantable(path: &Path, protected: &[PathBuf]) -> Result<(), String> {
     if path == Path::new("/") {
-        return Err("`/` would grant the whole file system to the flavor: give a directory of its own".into());
+        return Err(
+            "`/` would grant the whole file system to the flavor: give a directory of its own"
+                .into(),
+        );
     }
     for p in protected {
         let p = normalize_local_path(&p.to_string_lossy(), Path::new("/"));
@@ -239,14 +263,27 @@ pub fn check_grantable(path: &Path, protected: &[PathBuf]) -> Result<(), String>
 fn describe_schemes(schemes: &[String]) -> String {
     let list: Vec<String> = schemes
         .iter()
-        .map(|s| if s.is_empty() { "local paths".to_string() } else { format!("`{s}://`") })
+        .map(|s| {
+            if s.is_empty() {
+                "local paths".to_string()
+            } else {
+                format!("`{s}://`")
+            }
+        })
         .collect();
-    if list.is_empty() { "local paths".into() } else { list.join(", ") }
+    if list.is_empty() {
+        "local paths".into()
+    } else {
+        list.join(", ")
+    }
 }
 
 /// The configuration a flavor sees: the stored values plus the defaults of fields that
 /// were not given, in schema order.
-pub fn effective_config(info: &FlavorInfo, stored: &BTreeMap<String, String>) -> Vec<(String, String)> {
+pub fn effective_config(
+    info: &FlavorInfo,
+    stored: &BTreeMap<String, String>,
+) -> Vec<(String, String)> {
     info.config
         .iter()
         .filter_map(|f| {
@@ -270,8 +307,20 @@ mod tests {
             version: "1".into(),
             description: "d".into(),
             config: vec![
-                FieldSpec { name: "path".into(), kind: FieldKind::Path, required: true, default: None, description: "root".into() },
-                FieldSpec { name: "retries".into(), kind: FieldKind::Integer, required: false, default: Some("3".into()), description: "n".into() },
+                FieldSpec {
+                    name: "path".into(),
+                    kind: FieldKind::Path,
+                    required: true,
+                    default: None,
+                    description: "root".into(),
+                },
+                FieldSpec {
+                    name: "retries".into(),
+                    kind: FieldKind::Integer,
+                    required: false,
+                    default: Some("3".into()),
+                    description: "n".into(),
+                },
             ],
             supported_schemes: vec!["".into()],
             requirements: vec![],
@@ -279,45 +328,113 @@ mod tests {
     }
 
     fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn assignments_accept_both_spellings_and_refuse_repeats() {
-        let args: Vec<String> = ["--path=/x", "--kube-context", "ctx"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(parse_assignments(&args).unwrap(), map(&[("path", "/x"), ("kube_context", "ctx")]));
+        let args: Vec<String> = ["--path=/x", "--kube-context", "ctx"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            parse_assignments(&args).unwrap(),
+            map(&[("path", "/x"), ("kube_context", "ctx")])
+        );
         let twice: Vec<String> = ["--a=1", "--a=2"].iter().map(|s| s.to_string()).collect();
         assert!(parse_assignments(&twice).unwrap_err().contains("twice"));
-        assert!(parse_assignments(&["path".to_string()]).unwrap_err().contains("--key=value"));
+        assert!(
+            parse_assignments(&["path".to_string()])
+                .unwrap_err()
+                .contains("--key=value")
+        );
     }
 
     #[test]
     fn relative_paths_become_absolute() {
-        let got = check_config(&store_info(), &map(&[("path", "data/../store")]), Path::new("/work"), &[PathBuf::from("/home/h/db")]).unwrap();
+        let got = check_config(
+            &store_info(),
+            &map(&[("path", "data/../store")]),
+            Path::new("/work"),
+            &[PathBuf::from("/home/h/db")],
+        )
+        .unwrap();
         assert_eq!(got["path"], "/work/store");
     }
 
     #[test]
     fn every_problem_is_reported() {
-        let err = check_config(&store_info(), &map(&[("retries", "many"), ("colour", "red")]), Path::new("/"), &[PathBuf::from("/h/db")]).unwrap_err();
+        let err = check_config(
+            &store_info(),
+            &map(&[("retries", "many"), ("colour", "red")]),
+            Path::new("/"),
+            &[PathBuf::from("/h/db")],
+        )
+        .unwrap_err();
         let text: Vec<&str> = err.iter().map(|p| p.message.as_str()).collect();
-        assert!(text.iter().any(|m| m.contains("unknown config key `colour`")), "{text:?}");
-        assert!(text.iter().any(|m| m.contains("`many` is not an integer")), "{text:?}");
-        assert!(text.iter().any(|m| m.contains("missing required field `path`")), "{text:?}");
+        assert!(
+            text.iter()
+                .any(|m| m.contains("unknown config key `colour`")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter().any(|m| m.contains("`many` is not an integer")),
+            "{text:?}"
+        );
+        assert!(
+            text.iter()
+                .any(|m| m.contains("missing required field `path`")),
+            "{text:?}"
+        );
     }
 
     #[test]
     fn schemes_and_dangerous_grants_are_refused() {
         let info = store_info();
-        let e = check_config(&info, &map(&[("path", "s3://bucket")]), Path::new("/"), &[PathBuf::from("/h/db")]).unwrap_err();
+        let e = check_config(
+            &info,
+            &map(&[("path", "s3://bucket")]),
+            Path::new("/"),
+            &[PathBuf::from("/h/db")],
+        )
+        .unwrap_err();
         assert!(e[0].message.contains("does not support `s3://`"), "{e:?}");
-        let e = check_config(&info, &map(&[("path", "/")]), Path::new("/"), &[PathBuf::from("/h/db")]).unwrap_err();
+        let e = check_config(
+            &info,
+            &map(&[("path", "/")]),
+            Path::new("/"),
+            &[PathBuf::from("/h/db")],
+        )
+        .unwrap_err();
         assert!(e[0].message.contains("whole file system"), "{e:?}");
-        let e = check_config(&info, &map(&[("path", "/home")]), Path::new("/"), &[PathBuf::from("/home/u/.strata/db")]).unwrap_err();
+        let e = check_config(
+            &info,
+            &map(&[("path", "/home")]),
+            Path::new("/"),
+            &[PathBuf::from("/home/u/.strata/db")],
+        )
+        .unwrap_err();
         assert!(e[0].message.contains("strata's own files"), "{e:?}");
-        let e = check_config(&info, &map(&[("path", "/home/u/.strata/db/x")]), Path::new("/"), &[PathBuf::from("/home/u/.strata/db")]).unwrap_err();
+        let e = check_config(
+            &info,
+            &map(&[("path", "/home/u/.strata/db/x")]),
+            Path::new("/"),
+            &[PathBuf::from("/home/u/.strata/db")],
+        )
+        .unwrap_err();
         assert!(e[0].message.contains("strata's own files"), "{e:?}");
-        assert!(check_config(&info, &map(&[("path", "/home/u/.strata/stores/a")]), Path::new("/"), &[PathBuf::from("/home/u/.strata/db")]).is_ok());
+        assert!(
+            check_config(
+                &info,
+                &map(&[("path", "/home/u/.strata/stores/a")]),
+                Path::new("/"),
+                &[PathBuf::from("/home/u/.strata/db")]
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -330,6 +447,9 @@ mod tests {
     #[test]
     fn defaults_fill_the_effective_config() {
         let eff = effective_config(&store_info(), &map(&[("path", "/p")]));
-        assert_eq!(eff, vec![("path".into(), "/p".into()), ("retries".into(), "3".into())]);
+        assert_eq!(
+            eff,
+            vec![("path".into(), "/p".into()), ("retries".into(), "3".into())]
+        );
     }
 }

@@ -80,7 +80,10 @@ impl ComponentType {
 
     /// Every stack must have one of these.
     pub fn required_in_stack(self) -> bool {
-        matches!(self, ComponentType::Orchestrator | ComponentType::ArtifactStore)
+        matches!(
+            self,
+            ComponentType::Orchestrator | ComponentType::ArtifactStore
+        )
     }
 
     /// A stack may hold several components of this type (ZenML: step operators).
@@ -193,12 +196,19 @@ impl FlavorInfo {
             }
             if let Some(d) = &f.default {
                 if let Err(e) = super::config::check_kind(f.kind, d) {
-                    out.push(format!("the default of field `{}` is not valid: {e}", f.name));
+                    out.push(format!(
+                        "the default of field `{}` is not valid: {e}",
+                        f.name
+                    ));
                 }
             }
         }
         for s in &self.supported_schemes {
-            if !s.is_empty() && !s.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) {
+            if !s.is_empty()
+                && !s
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            {
                 out.push(format!("supported scheme `{s}` is not a URL scheme"));
             }
         }
@@ -219,7 +229,8 @@ pub fn valid_field_name(s: &str) -> bool {
 pub fn valid_object_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         && !s.starts_with('.')
 }
 
@@ -348,7 +359,12 @@ pub struct ComponentState {
 
 impl ComponentState {
     pub fn new(now: u64) -> Self {
-        ComponentState { phase: Phase::Registered, state: None, last_error: None, updated_at: now }
+        ComponentState {
+            phase: Phase::Registered,
+            state: None,
+            last_error: None,
+            updated_at: now,
+        }
     }
 }
 
@@ -378,11 +394,16 @@ impl StackRecord {
     }
 
     pub fn uses(&self, t: ComponentType, name: &str) -> bool {
-        self.components.get(&t).is_some_and(|v| v.iter().any(|n| n == name))
+        self.components
+            .get(&t)
+            .is_some_and(|v| v.iter().any(|n| n == name))
     }
 
     pub fn first(&self, t: ComponentType) -> Option<&str> {
-        self.components.get(&t).and_then(|v| v.first()).map(String::as_str)
+        self.components
+            .get(&t)
+            .and_then(|v| v.first())
+            .map(String::as_str)
     }
 }
 
@@ -405,13 +426,19 @@ mod tests {
         for t in ComponentType::ALL {
             assert_eq!(ComponentType::parse(t.as_str()), Some(t));
         }
-        assert_eq!(ComponentType::parse("artifact_store"), Some(ComponentType::ArtifactStore));
+        assert_eq!(
+            ComponentType::parse("artifact_store"),
+            Some(ComponentType::ArtifactStore)
+        );
         assert_eq!(ComponentType::parse("nope"), None);
     }
 
     #[test]
     fn orchestrator_comes_up_last() {
-        assert_eq!(ComponentType::ALL.last(), Some(&ComponentType::Orchestrator));
+        assert_eq!(
+            ComponentType::ALL.last(),
+            Some(&ComponentType::Orchestrator)
+        );
     }
 
     #[test]

@@ -9,8 +9,8 @@ wasmtime::component::bindgen!({
     world: "strata:flavor/host-view",
 });
 
+pub use self::strata::flavor::types;
 pub use exports::strata::flavor::{artifact_store, lifecycle, orchestrator};
-pub use strata::flavor::types;
 
 /// The WIT package version this runtime implements.
 pub const WIT_VERSION: &str = "0.1.0";
@@ -100,8 +100,13 @@ impl types::FlavorInfo {
             .iter()
             .map(|f| f.name.len() + f.description.len() + f.default.as_ref().map_or(0, String::len))
             .sum();
-        let reqs: usize = self.requirements.iter().map(|r| r.reason.len() + r.flavor.as_ref().map_or(0, String::len)).sum();
+        let reqs: usize = self
+            .requirements
+            .iter()
+            .map(|r| r.reason.len() + r.flavor.as_ref().map_or(0, String::len))
+            .sum();
         let schemes: usize = self.supported_schemes.iter().map(String::len).sum();
-        (self.name.len() + self.version.len() + self.description.len() + fields + reqs + schemes) as u64
+        (self.name.len() + self.version.len() + self.description.len() + fields + reqs + schemes)
+            as u64
     }
 }

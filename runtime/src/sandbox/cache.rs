@@ -44,7 +44,9 @@ impl Cache {
     /// store recorded when strata wrote it). The bytes returned are the ones hashed, so
     /// the file cannot change between the check and the load.
     pub fn lookup(&self, wasm_sha: &str, expected: Option<&str>) -> Lookup {
-        let Some(expected) = expected else { return Lookup::Missing };
+        let Some(expected) = expected else {
+            return Lookup::Missing;
+        };
         match fs::read(self.path(wasm_sha)) {
             Ok(bytes) if sha256_hex(&bytes) == expected => Lookup::Verified(bytes),
             Ok(_) => Lookup::Tampered,
@@ -55,9 +57,12 @@ impl Cache {
     /// Writes a compiled artifact atomically (temp file, then rename) and returns its
     /// sha256 for the store to record.
     pub fn write(&self, wasm_sha: &str, compiled: &[u8]) -> Result<String> {
-        fs::create_dir_all(&self.dir).map_err(|e| Error::io(format!("creating {}", self.dir.display()), e))?;
+        fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::io(format!("creating {}", self.dir.display()), e))?;
         let path = self.path(wasm_sha);
-        let tmp = self.dir.join(format!(".{wasm_sha}.{}.tmp", std::process::id()));
+        let tmp = self
+            .dir
+            .join(format!(".{wasm_sha}.{}.tmp", std::process::id()));
         let write = || -> std::io::Result<()> {
             let mut f = fs::File::create(&tmp)?;
             f.write_all(compiled)?;

@@ -7,7 +7,8 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::strata::flavor::{host, types};
+use super::bindings::strata::flavor::host;
+use super::bindings::types;
 use crate::error::{Error, Result};
 
 /// Lines longer than this are cut.
@@ -41,7 +42,12 @@ pub struct Limiter {
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.memory_bytes {
             self.memory_denied = true;
             return Ok(false);
@@ -49,7 +55,12 @@ impl wasmtime::ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 
@@ -81,16 +92,24 @@ impl HostState {
     pub fn new(grants: &Grants, memory_bytes: u64) -> Result<Self> {
         let stderr = MemoryOutputPipe::new(MAX_STDERR);
         let mut b = WasiCtxBuilder::new();
-        b.stderr(stderr.clone()).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+        b.stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
         for dir in &grants.dirs {
             let guest = dir.to_string_lossy();
             b.preopened_dir(dir, guest.as_ref(), FsPerms::ReadWrite)
-                .map_err(|e| Error::Internal(format!("granting directory {}: {e:#}", dir.display())))?;
+                .map_err(|e| {
+                    Error::Internal(format!("granting directory {}: {e:#}", dir.display()))
+                })?;
         }
         Ok(HostState {
             wasi: b.build(),
             table: ResourceTable::new(),
-            limiter: Limiter { memory_bytes: memory_bytes as usize, memory_denied: false },
+            limiter: Limiter {
+                memory_bytes: memory_bytes as usize,
+                memory_denied: false,
+            },
             logs: Vec::new(),
             log_bytes: 0,
             dropped_logs: 0,
@@ -100,13 +119,18 @@ impl HostState {
 
     /// What the guest wrote to standard error, as text.
     pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents()).trim().to_string()
+        String::from_utf8_lossy(&self.stderr.contents())
+            .trim()
+            .to_string()
     }
 }
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 

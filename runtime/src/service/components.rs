@@ -7,11 +7,11 @@ use serde::Serialize;
 use super::{Service, new_id};
 use crate::error::{Error, Result};
 use crate::model::{
-    ComponentRecord, ComponentState, ComponentType, DEFAULT_NAME, FieldKind, LastError, Phase, check_config,
-    effective_config, valid_object_name,
+    ComponentRecord, ComponentState, ComponentType, DEFAULT_NAME, FieldKind, LastError, Phase,
+    check_config, effective_config, valid_object_name,
 };
-use crate::sandbox::calls::{FlavorStatus, Target};
 use crate::sandbox::Grants;
+use crate::sandbox::calls::{FlavorStatus, Target};
 use crate::store::{Batch, TreeId, type_key};
 
 /// A component as `list` and `describe` show it.
@@ -66,11 +66,20 @@ impl Service {
         let subject = format!("{} `{name}` (flavor `{flavor}`)", t.label());
         let config = self.checked_config(&f, &subject, &config)?;
         let now = crate::model::now_ms();
-        let c = ComponentRecord { id: new_id(), name: name.to_string(), component_type: t, flavor: flavor.to_string(), config, created_at: now };
+        let c = ComponentRecord {
+            id: new_id(),
+            name: name.to_string(),
+            component_type: t,
+            flavor: flavor.to_string(),
+            config,
+            created_at: now,
+        };
         let mut batch = Batch::new();
-        batch
-            .put(TreeId::Components, &type_key(t, name), &c)
-            .put(TreeId::States, &c.id, &ComponentState::new(now));
+        batch.put(TreeId::Components, &type_key(t, name), &c).put(
+            TreeId::States,
+            &c.id,
+            &ComponentState::new(now),
+        );
         self.store.apply(batch)?;
         self.component_view(&c, false)
     }
@@ -86,32 +95,59 @@ impl Service {
             "see the fields with `strata {} flavor describe {}`",
             f.info.component_type, f.info.name
         );
-        let config = check_config(&f.info, given, &self.cwd, &self.home.protected())
-            .map_err(|problems| Error::Config { subject: subject.to_string(), problems, hint: hint.clone() })?;
+        let config = check_config(&f.info, given, &self.cwd, &self.home.protected()).map_err(
+            |problems| Error::Config {
+                subject: subject.to_string(),
+                problems,
+                hint: hint.clone(),
+            },
+        )?;
         let loaded = self.load_flavor(f)?;
         let sandbox = self.sandbox()?;
-        let target = Target { sandbox, loaded: &loaded, flavor: &f.info.name, grants: &Grants::default(), limits: &f.limits };
+        let target = Target {
+            sandbox,
+            loaded: &loaded,
+            flavor: &f.info.name,
+            grants: &Grants::default(),
+            limits: &f.limits,
+        };
         let effective = effective_config(&f.info, &config);
         target
             .validate(&effective)?
             .value
-            .map_err(|problems| Error::Config { subject: subject.to_string(), problems, hint })?;
+            .map_err(|problems| Error::Config {
+                subject: subject.to_string(),
+                problems,
+                hint,
+            })?;
         Ok(config)
     }
 
     pub fn component_list(&self, t: ComponentType) -> Result<Vec<ComponentView>> {
-        self.store.components(Some(t))?.iter().map(|c| self.component_view(c, false)).collect()
+        self.store
+            .components(Some(t))?
+            .iter()
+            .map(|c| self.component_view(c, false))
+            .collect()
     }
 
     /// A component with its recorded phase and, if `live`, the flavor's own status.
-    pub fn component_describe(&self, t: ComponentType, name: &str, live: bool) -> Result<ComponentView> {
+    pub fn component_describe(
+        &self,
+        t: ComponentType,
+        name: &str,
+        live: bool,
+    ) -> Result<ComponentView> {
         let c = self.component_or_err(t, name)?;
         self.component_view(&c, live)
     }
 
     pub(super) fn component_view(&self, c: &ComponentRecord, live: bool) -> Result<ComponentView> {
         let f = self.flavor_of(c)?;
-        let state = self.store.state(&c.id)?.unwrap_or_else(|| ComponentState::new(c.created_at));
+        let state = self
+            .store
+            .state(&c.id)?
+            .unwrap_or_else(|| ComponentState::new(c.created_at));
         let stacks: Vec<String> = self
             .store
             .stacks()?
@@ -131,8 +167,18 @@ impl Service {
                     (None, Some(d)) => (d.clone(), true),
                     (None, None) => return None,
                 };
-                let value = if spec.kind == FieldKind::Secret && crate::model::secret_reference_of(&value).is_none() { "********".to_string() } else { value };
-                Some(ConfigValue { key: spec.name.clone(), value, default })
+                let value = if spec.kind == FieldKind::Secret
+                    && crate::model::secret_reference_of(&value).is_none()
+                {
+                    "********".to_string()
+                } else {
+                    value
+                };
+                Some(ConfigValue {
+                    key: spec.name.clone(),
+                    value,
+                    default,
+                })
             })
             .collect();
         let status = if live {
@@ -150,7 +196,12 @@ impl Service {
             flavor: c.flavor.clone(),
             flavor_sha256: f.sha256.clone(),
             config,
-            grants: self.grants_for(&f, c).dirs.iter().map(|d| d.display().to_string()).collect(),
+            grants: self
+                .grants_for(&f, c)
+                .dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect(),
             timeout_ms: f.limits.timeout_ms,
             memory_mb: f.limits.memory_bytes / (1024 * 1024),
             phase: state.phase,
@@ -172,10 +223,21 @@ impl Service {
                 "the default stack needs it; register your own and use that instead",
             ));
         }
-        let users: Vec<String> = self.store.stacks()?.into_iter().filter(|s| s.uses(t, name)).map(|s| s.name).collect();
+        let users: Vec<String> = self
+            .store
+            .stacks()?
+            .into_iter()
+            .filter(|s| s.uses(t, name))
+            .map(|s| s.name)
+            .collect();
         if !users.is_empty() {
             return Err(Error::invalid(
-                format!("{} `{name}` is used by stack{} {}", t.label(), if users.len() == 1 { "" } else { "s" }, users.join(", ")),
+                format!(
+                    "{} `{name}` is used by stack{} {}",
+                    t.label(),
+                    if users.len() == 1 { "" } else { "s" },
+                    users.join(", ")
+                ),
                 "remove it from those stacks (`strata stack update`) or delete them first",
             ));
         }
@@ -183,13 +245,19 @@ impl Service {
         if let Some(s) = &state {
             if s.phase != Phase::Registered {
                 return Err(Error::invalid(
-                    format!("{} `{name}` is {}: deleting it would leave its resources behind", t.label(), s.phase),
+                    format!(
+                        "{} `{name}` is {}: deleting it would leave its resources behind",
+                        t.label(),
+                        s.phase
+                    ),
                     format!("run `strata {t} down {name} --force` first"),
                 ));
             }
         }
         let mut batch = Batch::new();
-        batch.remove(TreeId::Components, &type_key(t, name)).remove(TreeId::States, &c.id);
+        batch
+            .remove(TreeId::Components, &type_key(t, name))
+            .remove(TreeId::States, &c.id);
         self.store.apply(batch)
     }
 
@@ -199,14 +267,32 @@ impl Service {
         let ctx = self.context(&f, c)?;
         let loaded = self.load_flavor(&f)?;
         let grants = self.grants_for(&f, c);
-        let target = Target { sandbox: self.sandbox()?, loaded: &loaded, flavor: &f.info.name, grants: &grants, limits: &f.limits };
+        let target = Target {
+            sandbox: self.sandbox()?,
+            loaded: &loaded,
+            flavor: &f.info.name,
+            grants: &grants,
+            limits: &f.limits,
+        };
         Ok(target.status(&ctx)?.value)
     }
 
     /// Records a failure without changing the phase.
-    pub(super) fn record_error(&self, c: &ComponentRecord, call: &str, message: String) -> Result<()> {
-        let mut state = self.store.state(&c.id)?.unwrap_or_else(|| ComponentState::new(c.created_at));
-        state.last_error = Some(LastError { call: call.to_string(), message, at: crate::model::now_ms() });
+    pub(super) fn record_error(
+        &self,
+        c: &ComponentRecord,
+        call: &str,
+        message: String,
+    ) -> Result<()> {
+        let mut state = self
+            .store
+            .state(&c.id)?
+            .unwrap_or_else(|| ComponentState::new(c.created_at));
+        state.last_error = Some(LastError {
+            call: call.to_string(),
+            message,
+            at: crate::model::now_ms(),
+        });
         let mut batch = Batch::new();
         batch.put(TreeId::States, &c.id, &state);
         self.store.apply(batch)

@@ -7,8 +7,8 @@ use serde::Serialize;
 use super::Service;
 use crate::error::{Error, Result};
 use crate::model::{ComponentType, FlavorRecord, FlavorSource, check_config, now_ms};
-use crate::sandbox::calls::Target;
 use crate::sandbox::cache::sha256_hex;
+use crate::sandbox::calls::Target;
 use crate::sandbox::{Grants, Limits};
 use crate::store::{Batch, TreeId, type_key};
 
@@ -28,13 +28,19 @@ impl FlavorOptions {
         let mut l = Limits::DEFAULT;
         if let Some(t) = self.timeout_ms {
             if !(10..=600_000).contains(&t) {
-                return Err(Error::invalid(format!("--timeout-ms {t} is out of range"), "give a deadline from 10 to 600000 milliseconds"));
+                return Err(Error::invalid(
+                    format!("--timeout-ms {t} is out of range"),
+                    "give a deadline from 10 to 600000 milliseconds",
+                ));
             }
             l.timeout_ms = t;
         }
         if let Some(m) = self.memory_mb {
             if !(1..=4096).contains(&m) {
-                return Err(Error::invalid(format!("--memory-mb {m} is out of range"), "give a cap from 1 to 4096 MiB"));
+                return Err(Error::invalid(
+                    format!("--memory-mb {m} is out of range"),
+                    "give a cap from 1 to 4096 MiB",
+                ));
             }
             l.memory_bytes = m * 1024 * 1024;
         }
@@ -83,7 +89,11 @@ impl Service {
     }
 
     pub fn flavor_list(&self, t: Option<ComponentType>) -> Result<Vec<FlavorView>> {
-        self.store.flavors(t)?.into_iter().map(|f| self.view(f)).collect()
+        self.store
+            .flavors(t)?
+            .into_iter()
+            .map(|f| self.view(f))
+            .collect()
     }
 
     pub fn flavor_describe(&self, t: ComponentType, name: &str) -> Result<FlavorView> {
@@ -93,8 +103,18 @@ impl Service {
 
     pub(crate) fn flavor_or_err(&self, t: ComponentType, name: &str) -> Result<FlavorRecord> {
         self.store.flavor(t, name)?.ok_or_else(|| {
-            let known: Vec<String> = self.store.flavors(Some(t)).unwrap_or_default().into_iter().map(|f| f.info.name).collect();
-            let have = if known.is_empty() { "none is registered".to_string() } else { format!("registered: {}", known.join(", ")) };
+            let known: Vec<String> = self
+                .store
+                .flavors(Some(t))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|f| f.info.name)
+                .collect();
+            let have = if known.is_empty() {
+                "none is registered".to_string()
+            } else {
+                format!("registered: {}", known.join(", "))
+            };
             Error::not_found(
                 format!("{} flavor `{name}`", t.label()),
                 format!("{have}; add one with `strata {t} flavor register PATH.wasm`"),
@@ -103,14 +123,21 @@ impl Service {
     }
 
     /// Registers the flavor in the `.wasm` file at `path` as a flavor of type `t`.
-    pub fn flavor_register(&self, t: ComponentType, path: &Path, opts: FlavorOptions) -> Result<FlavorView> {
+    pub fn flavor_register(
+        &self,
+        t: ComponentType,
+        path: &Path,
+        opts: FlavorOptions,
+    ) -> Result<FlavorView> {
         let bytes = std::fs::read(path).map_err(|e| Error::Invalid {
             what: format!("cannot read `{}`: {e}", path.display()),
             hint: "give the path of a `.wasm` component, e.g. target/wasm32-wasip2/release/my_flavor.wasm".into(),
         })?;
         let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         let sha = sha256_hex(&bytes);
-        let source = FlavorSource::File { path: abs.display().to_string() };
+        let source = FlavorSource::File {
+            path: abs.display().to_string(),
+        };
         let record = self.register_flavor_bytes(t, &bytes, source, &sha, opts, false)?;
         self.view(record)
     }
@@ -132,18 +159,39 @@ impl Service {
         };
         let sandbox = self.sandbox()?;
         let (loaded, cache_hash) = sandbox.inspect(&label, sha, bytes)?;
-        let target = Target { sandbox, loaded: &loaded, flavor: &label, grants: &Grants::default(), limits: &limits };
+        let target = Target {
+            sandbox,
+            loaded: &loaded,
+            flavor: &label,
+            grants: &Grants::default(),
+            limits: &limits,
+        };
         let info = target.describe()?.value;
-        let refuse = |reason: String, hint: String| Error::NotAFlavor { path: label.clone(), reason, hint };
+        let refuse = |reason: String, hint: String| Error::NotAFlavor {
+            path: label.clone(),
+            reason,
+            hint,
+        };
         if info.component_type != t {
             return Err(refuse(
-                format!("it describes itself as a {} flavor (`{}`), not a {} flavor", info.component_type.label(), info.name, t.label()),
-                format!("register it with `strata {} flavor register {label}`", info.component_type),
+                format!(
+                    "it describes itself as a {} flavor (`{}`), not a {} flavor",
+                    info.component_type.label(),
+                    info.name,
+                    t.label()
+                ),
+                format!(
+                    "register it with `strata {} flavor register {label}`",
+                    info.component_type
+                ),
             ));
         }
         let problems = info.problems();
         if !problems.is_empty() {
-            return Err(refuse(format!("its description is not valid: {}", problems.join("; ")), "fix `describe` in the flavor and rebuild it".into()));
+            return Err(refuse(
+                format!("its description is not valid: {}", problems.join("; ")),
+                "fix `describe` in the flavor and rebuild it".into(),
+            ));
         }
         if t == ComponentType::ArtifactStore && !loaded.exports_artifact_store() {
             return Err(refuse(
@@ -169,20 +217,40 @@ impl Service {
                 if old.sha256 == sha {
                     return Err(Error::exists(
                         format!("{} flavor `{}` with this exact code", t.label(), info.name),
-                        format!("nothing to do; see it with `strata {t} flavor describe {}`", info.name),
+                        format!(
+                            "nothing to do; see it with `strata {t} flavor describe {}`",
+                            info.name
+                        ),
                     ));
                 }
                 if !opts.replace {
                     return Err(Error::exists(
-                        format!("{} flavor `{}` (other code, sha256:{})", t.label(), info.name, &old.sha256[..12]),
+                        format!(
+                            "{} flavor `{}` (other code, sha256:{})",
+                            t.label(),
+                            info.name,
+                            &old.sha256[..12]
+                        ),
                         "pass --replace to replace its code (components of this flavor keep their configuration)",
                     ));
                 }
                 // The new schema must accept every existing component's configuration.
-                for c in self.store.components(Some(t))?.into_iter().filter(|c| c.flavor == info.name) {
-                    if let Err(p) = check_config(&info, &c.config, &self.cwd, &self.home.protected()) {
+                for c in self
+                    .store
+                    .components(Some(t))?
+                    .into_iter()
+                    .filter(|c| c.flavor == info.name)
+                {
+                    if let Err(p) =
+                        check_config(&info, &c.config, &self.cwd, &self.home.protected())
+                    {
                         return Err(Error::Config {
-                            subject: format!("the new code of flavor `{}` does not accept the configuration of {} `{}`", info.name, t.label(), c.name),
+                            subject: format!(
+                                "the new code of flavor `{}` does not accept the configuration of {} `{}`",
+                                info.name,
+                                t.label(),
+                                c.name
+                            ),
                             problems: p,
                             hint: format!("update or delete {} `{}` first", t.label(), c.name),
                         });
@@ -203,7 +271,11 @@ impl Service {
         batch
             .put(TreeId::Flavors, &key, &record)
             .put_raw(TreeId::Blobs, sha, bytes.to_vec())
-            .put(TreeId::Compiled, &format!("{}/{sha}", sandbox.engine_key()), &cache_hash);
+            .put(
+                TreeId::Compiled,
+                &format!("{}/{sha}", sandbox.engine_key()),
+                &cache_hash,
+            );
         if let Some(old) = existing.filter(|o| o.sha256 != sha) {
             if !self.blob_used_elsewhere(&old.sha256, &key)? {
                 batch.remove(TreeId::Blobs, &old.sha256);
@@ -226,14 +298,28 @@ impl Service {
         let f = self.flavor_or_err(t, name)?;
         if f.is_builtin() {
             return Err(Error::invalid(
-                format!("{} flavor `{name}` is built in and cannot be deleted", t.label()),
+                format!(
+                    "{} flavor `{name}` is built in and cannot be deleted",
+                    t.label()
+                ),
                 "built-in flavors ship with strata; you can simply not use them",
             ));
         }
-        let users: Vec<String> = self.store.components(Some(t))?.into_iter().filter(|c| c.flavor == name).map(|c| c.name).collect();
+        let users: Vec<String> = self
+            .store
+            .components(Some(t))?
+            .into_iter()
+            .filter(|c| c.flavor == name)
+            .map(|c| c.name)
+            .collect();
         if !users.is_empty() {
             return Err(Error::invalid(
-                format!("{} flavor `{name}` is used by {}: {}", t.label(), plural(users.len(), "component"), users.join(", ")),
+                format!(
+                    "{} flavor `{name}` is used by {}: {}",
+                    t.label(),
+                    plural(users.len(), "component"),
+                    users.join(", ")
+                ),
                 format!("delete them first with `strata {t} delete NAME`"),
             ));
         }
@@ -253,5 +339,9 @@ impl Service {
 }
 
 pub(crate) fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
 }

@@ -14,7 +14,10 @@ use serde::Serialize;
 
 use super::Service;
 use crate::error::{Error, Result};
-use crate::model::{ComponentRecord, ComponentState, ComponentType, FieldKind, FlavorRecord, LastError, Phase, effective_config, now_ms, scheme_of};
+use crate::model::{
+    ComponentRecord, ComponentState, ComponentType, FieldKind, FlavorRecord, LastError, Phase,
+    effective_config, now_ms, scheme_of,
+};
 use crate::sandbox::calls::{Context, Step, Target};
 use crate::sandbox::{Grants, Loaded};
 use crate::store::{Batch, TreeId};
@@ -33,10 +36,16 @@ pub struct Progress {
 #[serde(rename_all = "kebab-case", tag = "outcome")]
 pub enum StepOutcome {
     Started,
-    Done { ms: u64 },
+    Done {
+        ms: u64,
+    },
     /// Nothing to do: `detail` says why.
-    Unchanged { detail: String },
-    Failed { message: String },
+    Unchanged {
+        detail: String,
+    },
+    Failed {
+        message: String,
+    },
 }
 
 /// Which way a lifecycle run goes.
@@ -57,38 +66,73 @@ impl Service {
                 let (secret, skey) = (secret.to_string(), skey.to_string());
                 *value = self.secret_value(&secret, &skey).map_err(|e| match e {
                     Error::NotFound { what, hint } => Error::NotFound {
-                        what: format!("{what} (referenced by field `{key}` of {} `{}`)", c.component_type.label(), c.name),
+                        what: format!(
+                            "{what} (referenced by field `{key}` of {} `{}`)",
+                            c.component_type.label(),
+                            c.name
+                        ),
                         hint,
                     },
                     other => other,
                 })?;
             }
         }
-        Ok(Context { component_id: c.id.clone(), component_name: c.name.clone(), config, state })
+        Ok(Context {
+            component_id: c.id.clone(),
+            component_name: c.name.clone(),
+            config,
+            state,
+        })
     }
 
     /// The directories the flavor may use: the local paths in its `path` fields that
     /// exist (provision creates them first).
     pub(super) fn grants_for(&self, f: &FlavorRecord, c: &ComponentRecord) -> Grants {
-        Grants { dirs: grant_dirs(f, &effective_config(&f.info, &c.config)).into_iter().filter(|d| d.is_dir()).collect() }
+        Grants {
+            dirs: grant_dirs(f, &effective_config(&f.info, &c.config))
+                .into_iter()
+                .filter(|d| d.is_dir())
+                .collect(),
+        }
     }
 
-    pub fn component_up(&self, t: ComponentType, name: &str, on: &mut dyn FnMut(Progress)) -> Result<()> {
+    pub fn component_up(
+        &self,
+        t: ComponentType,
+        name: &str,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
         let c = self.component_or_err(t, name)?;
         self.converge(&c, Direction::Up, on)
     }
 
-    pub fn component_down(&self, t: ComponentType, name: &str, force: bool, on: &mut dyn FnMut(Progress)) -> Result<()> {
+    pub fn component_down(
+        &self,
+        t: ComponentType,
+        name: &str,
+        force: bool,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
         let c = self.component_or_err(t, name)?;
         self.converge(&c, Direction::Down { force }, on)
     }
 
     /// Brings one component to where `dir` wants it, from what its flavor says exists.
-    pub(super) fn converge(&self, c: &ComponentRecord, dir: Direction, on: &mut dyn FnMut(Progress)) -> Result<()> {
+    pub(super) fn converge(
+        &self,
+        c: &ComponentRecord,
+        dir: Direction,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
         let f = self.flavor_of(c)?;
         let loaded = self.load_flavor(&f)?;
         let emit = |on: &mut dyn FnMut(Progress), step: &str, outcome: StepOutcome| {
-            on(Progress { component_type: c.component_type, name: c.name.clone(), step: step.to_string(), outcome })
+            on(Progress {
+                component_type: c.component_type,
+                name: c.name.clone(),
+                step: step.to_string(),
+                outcome,
+            })
         };
         let live = match self.flavor_status(c) {
             Ok(s) => s,
@@ -127,7 +171,9 @@ impl Service {
             self.set_phase(c, phase)?;
             let detail = match dir {
                 Direction::Up => "already running".to_string(),
-                Direction::Down { force: false } if live.provisioned => "not running (still provisioned: `--force` deprovisions)".to_string(),
+                Direction::Down { force: false } if live.provisioned => {
+                    "not running (still provisioned: `--force` deprovisions)".to_string()
+                }
                 Direction::Down { .. } => "nothing provisioned".to_string(),
             };
             emit(on, "check", StepOutcome::Unchanged { detail });
@@ -137,9 +183,21 @@ impl Service {
             emit(on, step.as_str(), StepOutcome::Started);
             let started = Instant::now();
             match self.run_step(c, &f, &loaded, step) {
-                Ok(()) => emit(on, step.as_str(), StepOutcome::Done { ms: started.elapsed().as_millis() as u64 }),
+                Ok(()) => emit(
+                    on,
+                    step.as_str(),
+                    StepOutcome::Done {
+                        ms: started.elapsed().as_millis() as u64,
+                    },
+                ),
                 Err(e) => {
-                    emit(on, step.as_str(), StepOutcome::Failed { message: e.to_string() });
+                    emit(
+                        on,
+                        step.as_str(),
+                        StepOutcome::Failed {
+                            message: e.to_string(),
+                        },
+                    );
                     return Err(e);
                 }
             }
@@ -148,7 +206,10 @@ impl Service {
     }
 
     fn set_phase(&self, c: &ComponentRecord, phase: Phase) -> Result<()> {
-        let mut state = self.store.state(&c.id)?.unwrap_or_else(|| ComponentState::new(c.created_at));
+        let mut state = self
+            .store
+            .state(&c.id)?
+            .unwrap_or_else(|| ComponentState::new(c.created_at));
         if state.phase == phase {
             return Ok(());
         }
@@ -160,7 +221,13 @@ impl Service {
     }
 
     /// One lifecycle call: intent on disk, the call, the outcome on disk.
-    fn run_step(&self, c: &ComponentRecord, f: &FlavorRecord, loaded: &Loaded, step: Step) -> Result<()> {
+    fn run_step(
+        &self,
+        c: &ComponentRecord,
+        f: &FlavorRecord,
+        loaded: &Loaded,
+        step: Step,
+    ) -> Result<()> {
         let (intent, success, stable) = match step {
             Step::Provision => (Phase::Provisioning, Phase::Provisioned, Phase::Registered),
             Step::Resume => (Phase::Resuming, Phase::Running, Phase::Provisioned),
@@ -171,19 +238,42 @@ impl Service {
         if step == Step::Provision {
             for d in grant_dirs(f, &ctx.config) {
                 std::fs::create_dir_all(&d).map_err(|e| Error::Invalid {
-                    what: format!("cannot create {} for {} `{}`: {e}", d.display(), c.component_type.label(), c.name),
+                    what: format!(
+                        "cannot create {} for {} `{}`: {e}",
+                        d.display(),
+                        c.component_type.label(),
+                        c.name
+                    ),
                     hint: "pick a path strata can create, or create the directory yourself".into(),
                 })?;
             }
         }
-        let grants = Grants { dirs: grant_dirs(f, &ctx.config).into_iter().filter(|d| d.is_dir()).collect() };
+        let grants = Grants {
+            dirs: grant_dirs(f, &ctx.config)
+                .into_iter()
+                .filter(|d| d.is_dir())
+                .collect(),
+        };
         self.set_phase(c, intent)?;
-        let target = Target { sandbox: self.sandbox()?, loaded, flavor: &f.info.name, grants: &grants, limits: &f.limits };
+        let target = Target {
+            sandbox: self.sandbox()?,
+            loaded,
+            flavor: &f.info.name,
+            grants: &grants,
+            limits: &f.limits,
+        };
         let outcome = target.step(step, &ctx);
         if let Ok(called) = &outcome {
-            self.note_logs(&format!("{} `{}` {}", c.component_type, c.name, step.as_str()), &called.logs, called.dropped_logs);
+            self.note_logs(
+                &format!("{} `{}` {}", c.component_type, c.name, step.as_str()),
+                &called.logs,
+                called.dropped_logs,
+            );
         }
-        let mut state = self.store.state(&c.id)?.unwrap_or_else(|| ComponentState::new(c.created_at));
+        let mut state = self
+            .store
+            .state(&c.id)?
+            .unwrap_or_else(|| ComponentState::new(c.created_at));
         state.updated_at = now_ms();
         let result = match outcome {
             Ok(called) => match called.value {
@@ -197,9 +287,18 @@ impl Service {
                 }
                 Err(message) => {
                     state.phase = stable;
-                    state.last_error = Some(LastError { call: step.as_str().into(), message: message.clone(), at: now_ms() });
+                    state.last_error = Some(LastError {
+                        call: step.as_str().into(),
+                        message: message.clone(),
+                        at: now_ms(),
+                    });
                     Err(Error::Flavor {
-                        subject: format!("{} `{}` (flavor `{}`)", c.component_type.label(), c.name, f.info.name),
+                        subject: format!(
+                            "{} `{}` (flavor `{}`)",
+                            c.component_type.label(),
+                            c.name,
+                            f.info.name
+                        ),
                         call: step.as_str().into(),
                         message,
                     })
@@ -207,7 +306,11 @@ impl Service {
             },
             Err(e) => {
                 state.phase = stable;
-                state.last_error = Some(LastError { call: step.as_str().into(), message: e.to_string(), at: now_ms() });
+                state.last_error = Some(LastError {
+                    call: step.as_str().into(),
+                    message: e.to_string(),
+                    at: now_ms(),
+                });
                 Err(e)
             }
         };
@@ -222,7 +325,11 @@ impl Service {
 fn grant_dirs(f: &FlavorRecord, config: &[(String, String)]) -> Vec<PathBuf> {
     config
         .iter()
-        .filter(|(k, v)| f.info.field(k).is_some_and(|s| s.kind == FieldKind::Path) && scheme_of(v).is_empty() && v.starts_with('/'))
+        .filter(|(k, v)| {
+            f.info.field(k).is_some_and(|s| s.kind == FieldKind::Path)
+                && scheme_of(v).is_empty()
+                && v.starts_with('/')
+        })
         .map(|(_, v)| PathBuf::from(v))
         .collect()
 }

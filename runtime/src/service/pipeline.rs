@@ -35,9 +35,16 @@ pub struct RunReport {
 
 impl Service {
     /// Runs `pipeline` on the active stack with the runtime configuration `runtime`.
-    pub fn pipeline_run(&self, pipeline: &Pipeline, runtime: BTreeMap<String, String>) -> Result<RunReport> {
+    pub fn pipeline_run(
+        &self,
+        pipeline: &Pipeline,
+        runtime: BTreeMap<String, String>,
+    ) -> Result<RunReport> {
         if pipeline.name.trim().is_empty() {
-            return Err(Error::invalid("the pipeline has no name", "give it `name: my_pipeline`"));
+            return Err(Error::invalid(
+                "the pipeline has no name",
+                "give it `name: my_pipeline`",
+            ));
         }
         let stack_name = self.stack_get()?;
         let stack = self.stack_or_err(&stack_name)?;
@@ -53,9 +60,20 @@ impl Service {
             let loaded = self.load_flavor(&f)?;
             let ctx = self.context(&f, &c)?;
             let grants = self.grants_for(&f, &c);
-            let target = Target { sandbox: self.sandbox()?, loaded: &loaded, flavor: &f.info.name, grants: &grants, limits: &f.limits };
+            let target = Target {
+                sandbox: self.sandbox()?,
+                loaded: &loaded,
+                flavor: &f.info.name,
+                grants: &grants,
+                limits: &f.limits,
+            };
             let called = target.prepare(&ctx, &runtime)?;
-            logs.extend(called.logs.iter().map(|l| format!("{} `{}`: {}: {}", t.label(), n, l.level, l.message)));
+            logs.extend(
+                called
+                    .logs
+                    .iter()
+                    .map(|l| format!("{} `{}`: {}: {}", t.label(), n, l.level, l.message)),
+            );
             called.value.map_err(|message| Error::Flavor {
                 subject: format!("{} `{n}` (flavor `{}`)", t.label(), f.info.name),
                 call: "prepare-pipeline-deployment".into(),
@@ -66,16 +84,40 @@ impl Service {
                 orchestrator = Some((c, f, ctx, grants));
             }
         }
-        let (c, f, ctx, grants) = orchestrator.ok_or_else(|| Error::invalid(format!("stack `{stack_name}` has no orchestrator"), "add one with `strata stack update`"))?;
+        let (c, f, ctx, grants) = orchestrator.ok_or_else(|| {
+            Error::invalid(
+                format!("stack `{stack_name}` has no orchestrator"),
+                "add one with `strata stack update`",
+            )
+        })?;
         let loaded = self.load_flavor(&f)?;
-        let target = Target { sandbox: self.sandbox()?, loaded: &loaded, flavor: &f.info.name, grants: &grants, limits: &f.limits };
+        let target = Target {
+            sandbox: self.sandbox()?,
+            loaded: &loaded,
+            flavor: &f.info.name,
+            grants: &grants,
+            limits: &f.limits,
+        };
         let called = target.launch(&ctx, &run_id, &pipeline.name, &pipeline.steps, &runtime)?;
-        logs.extend(called.logs.iter().map(|l| format!("orchestrator `{}`: {}: {}", c.name, l.level, l.message)));
+        logs.extend(
+            called
+                .logs
+                .iter()
+                .map(|l| format!("orchestrator `{}`: {}: {}", c.name, l.level, l.message)),
+        );
         let launch = called.value.map_err(|message| Error::Flavor {
             subject: format!("orchestrator `{}` (flavor `{}`)", c.name, f.info.name),
             call: "launch".into(),
             message,
         })?;
-        Ok(RunReport { run_id, pipeline: pipeline.name.clone(), stack: stack_name, prepared, orchestrator: c.name, launch, logs })
+        Ok(RunReport {
+            run_id,
+            pipeline: pipeline.name.clone(),
+            stack: stack_name,
+            prepared,
+            orchestrator: c.name,
+            launch,
+            logs,
+        })
     }
 }

@@ -65,28 +65,48 @@ impl Service {
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
         let plain = serde_json::to_vec(values).expect("invariant: a string map serializes");
         let sealed = cipher
-            .encrypt(&nonce, Payload { msg: &plain, aad: id.as_bytes() })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: &plain,
+                    aad: id.as_bytes(),
+                },
+            )
             .map_err(|_| Error::Internal("encrypting a secret failed".into()))?;
         Ok((hex::encode(nonce), hex::encode(sealed)))
     }
 
     fn open_secret(&self, r: &SecretRecord) -> Result<BTreeMap<String, String>> {
         let cipher = self.cipher()?;
-        let damaged = |reason: &str| Error::Corrupt { key: format!("secrets/{}", r.name), reason: reason.to_string() };
+        let damaged = |reason: &str| Error::Corrupt {
+            key: format!("secrets/{}", r.name),
+            reason: reason.to_string(),
+        };
         let nonce = hex::decode(&r.nonce).map_err(|_| damaged("bad nonce"))?;
         if nonce.len() != 12 {
             return Err(damaged("bad nonce"));
         }
         let sealed = hex::decode(&r.sealed).map_err(|_| damaged("bad ciphertext"))?;
         let plain = cipher
-            .decrypt(Nonce::from_slice(&nonce), Payload { msg: &sealed, aad: r.id.as_bytes() })
-            .map_err(|_| damaged("it does not decrypt with this home's secret.key (was the key replaced?)"))?;
+            .decrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &sealed,
+                    aad: r.id.as_bytes(),
+                },
+            )
+            .map_err(|_| {
+                damaged("it does not decrypt with this home's secret.key (was the key replaced?)")
+            })?;
         serde_json::from_slice(&plain).map_err(|_| damaged("unreadable after decryption"))
     }
 
     fn secret_or_err(&self, name: &str) -> Result<SecretRecord> {
         self.store.get(TreeId::Secrets, name)?.ok_or_else(|| {
-            Error::not_found(format!("secret `{name}`"), format!("create it with `strata secret create {name} --KEY=VALUE`"))
+            Error::not_found(
+                format!("secret `{name}`"),
+                format!("create it with `strata secret create {name} --KEY=VALUE`"),
+            )
         })
     }
 
@@ -102,18 +122,40 @@ impl Service {
         })
     }
 
-    pub fn secret_create(&self, name: &str, values: BTreeMap<String, String>) -> Result<SecretView> {
+    pub fn secret_create(
+        &self,
+        name: &str,
+        values: BTreeMap<String, String>,
+    ) -> Result<SecretView> {
         check_name("secret", name)?;
         if values.is_empty() {
-            return Err(Error::invalid(format!("secret `{name}` has no values"), "give at least one `--KEY=VALUE`"));
+            return Err(Error::invalid(
+                format!("secret `{name}` has no values"),
+                "give at least one `--KEY=VALUE`",
+            ));
         }
-        if self.store.get::<SecretRecord>(TreeId::Secrets, name)?.is_some() {
-            return Err(Error::exists(format!("secret `{name}`"), format!("change it with `strata secret update {name} --KEY=VALUE`")));
+        if self
+            .store
+            .get::<SecretRecord>(TreeId::Secrets, name)?
+            .is_some()
+        {
+            return Err(Error::exists(
+                format!("secret `{name}`"),
+                format!("change it with `strata secret update {name} --KEY=VALUE`"),
+            ));
         }
         let id = new_id();
         let (nonce, sealed) = self.seal(&id, &values)?;
         let now = now_ms();
-        let r = SecretRecord { id, name: name.to_string(), keys: values.keys().cloned().collect(), created_at: now, updated_at: now, nonce, sealed };
+        let r = SecretRecord {
+            id,
+            name: name.to_string(),
+            keys: values.keys().cloned().collect(),
+            created_at: now,
+            updated_at: now,
+            nonce,
+            sealed,
+        };
         let mut batch = Batch::new();
         batch.put(TreeId::Secrets, name, &r);
         self.store.apply(batch)?;
@@ -121,7 +163,11 @@ impl Service {
     }
 
     /// Merges `values` into the secret; an empty value removes that key.
-    pub fn secret_update(&self, name: &str, values: BTreeMap<String, String>) -> Result<SecretView> {
+    pub fn secret_update(
+        &self,
+        name: &str,
+        values: BTreeMap<String, String>,
+    ) -> Result<SecretView> {
         let mut r = self.secret_or_err(name)?;
         let mut current = self.open_secret(&r)?;
         for (k, v) in values {
@@ -132,7 +178,10 @@ impl Service {
             }
         }
         if current.is_empty() {
-            return Err(Error::invalid(format!("secret `{name}` would have no values left"), format!("delete it instead: `strata secret delete {name}`")));
+            return Err(Error::invalid(
+                format!("secret `{name}` would have no values left"),
+                format!("delete it instead: `strata secret delete {name}`"),
+            ));
         }
         let (nonce, sealed) = self.seal(&r.id, &current)?;
         r.nonce = nonce;
@@ -169,9 +218,18 @@ impl Service {
         let values = if reveal {
             self.open_secret(r)?
         } else {
-            r.keys.iter().map(|k| (k.clone(), MASK.to_string())).collect()
+            r.keys
+                .iter()
+                .map(|k| (k.clone(), MASK.to_string()))
+                .collect()
         };
-        Ok(SecretView { id: r.id.clone(), name: r.name.clone(), values, created_at: r.created_at, updated_at: r.updated_at })
+        Ok(SecretView {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            values,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
     }
 }
 
@@ -180,7 +238,11 @@ pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> 
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)

@@ -31,7 +31,12 @@ pub struct StackMember {
 
 impl Service {
     /// Registers a stack from components named by type.
-    pub fn stack_register(&self, name: &str, components: BTreeMap<ComponentType, Vec<String>>, set_active: bool) -> Result<StackView> {
+    pub fn stack_register(
+        &self,
+        name: &str,
+        components: BTreeMap<ComponentType, Vec<String>>,
+        set_active: bool,
+    ) -> Result<StackView> {
         check_name("stack", name)?;
         if self.store.stack(name)?.is_some() {
             return Err(Error::exists(
@@ -39,8 +44,16 @@ impl Service {
                 format!("pick another name, or see it with `strata stack describe {name}`"),
             ));
         }
-        let components: BTreeMap<_, _> = components.into_iter().filter(|(_, v)| !v.is_empty()).collect();
-        let stack = StackRecord { id: new_id(), name: name.to_string(), components, created_at: now_ms() };
+        let components: BTreeMap<_, _> = components
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        let stack = StackRecord {
+            id: new_id(),
+            name: name.to_string(),
+            components,
+            created_at: now_ms(),
+        };
         self.check_stack(&stack)?;
         let mut batch = Batch::new();
         batch.put(TreeId::Stacks, name, &stack);
@@ -55,23 +68,44 @@ impl Service {
     /// operators), components that exist, and what each flavor requires of the others.
     pub(super) fn check_stack(&self, stack: &StackRecord) -> Result<()> {
         for t in ComponentType::ALL {
-            let names = stack.components.get(&t).map(Vec::as_slice).unwrap_or_default();
+            let names = stack
+                .components
+                .get(&t)
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             if t.required_in_stack() && names.is_empty() {
                 return Err(Error::invalid(
-                    format!("stack `{}` has no {}: every stack needs an orchestrator and an artifact store", stack.name, t.label()),
+                    format!(
+                        "stack `{}` has no {}: every stack needs an orchestrator and an artifact store",
+                        stack.name,
+                        t.label()
+                    ),
                     format!("add one with `--{t} NAME` (see `strata {t} list`)"),
                 ));
             }
             if names.len() > 1 && !t.allows_many() {
                 return Err(Error::invalid(
-                    format!("stack `{}` names {} {}s ({}): a stack has one of each type, except step operators", stack.name, names.len(), t.label(), names.join(", ")),
+                    format!(
+                        "stack `{}` names {} {}s ({}): a stack has one of each type, except step operators",
+                        stack.name,
+                        names.len(),
+                        t.label(),
+                        names.join(", ")
+                    ),
                     format!("give `--{t}` once"),
                 ));
             }
             let mut seen = std::collections::BTreeSet::new();
             for n in names {
                 if !seen.insert(n) {
-                    return Err(Error::invalid(format!("{} `{n}` is named twice in stack `{}`", t.label(), stack.name), "name each component once"));
+                    return Err(Error::invalid(
+                        format!(
+                            "{} `{n}` is named twice in stack `{}`",
+                            t.label(),
+                            stack.name
+                        ),
+                        "name each component once",
+                    ));
                 }
                 self.component_or_err(t, n)?;
             }
@@ -90,7 +124,9 @@ impl Service {
             for r in &f.info.requirements {
                 let matching: Vec<&(ComponentType, String, String)> = members
                     .iter()
-                    .filter(|(mt, _, mf)| *mt == r.component_type && r.flavor.as_ref().is_none_or(|rf| rf == mf))
+                    .filter(|(mt, _, mf)| {
+                        *mt == r.component_type && r.flavor.as_ref().is_none_or(|rf| rf == mf)
+                    })
                     .collect();
                 let what = match &r.flavor {
                     Some(rf) => format!("a {} of flavor `{rf}`", r.component_type.label()),
@@ -99,14 +135,25 @@ impl Service {
                 match r.kind {
                     RequirementKind::Requires if matching.is_empty() => {
                         return Err(Error::invalid(
-                            format!("{} `{n}` (flavor `{flavor}`) needs {what} in stack `{}`: {}", t.label(), stack.name, r.reason),
+                            format!(
+                                "{} `{n}` (flavor `{flavor}`) needs {what} in stack `{}`: {}",
+                                t.label(),
+                                stack.name,
+                                r.reason
+                            ),
                             format!("add one with `--{} NAME`", r.component_type),
                         ));
                     }
                     RequirementKind::Refuses => {
                         if let Some((ot, on, of)) = matching.first() {
                             return Err(Error::invalid(
-                                format!("{} `{n}` (flavor `{flavor}`) cannot work with {} `{on}` (flavor `{of}`) in stack `{}`: {}", t.label(), ot.label(), stack.name, r.reason),
+                                format!(
+                                    "{} `{n}` (flavor `{flavor}`) cannot work with {} `{on}` (flavor `{of}`) in stack `{}`: {}",
+                                    t.label(),
+                                    ot.label(),
+                                    stack.name,
+                                    r.reason
+                                ),
                                 format!("use another {} in this stack", ot.label()),
                             ));
                         }
@@ -126,19 +173,37 @@ impl Service {
             .map(|(t, n)| {
                 let (flavor, phase) = match self.store.component(t, &n)? {
                     Some(c) => {
-                        let phase = self.store.state(&c.id)?.map(|st| st.phase.to_string()).unwrap_or_else(|| "registered".into());
+                        let phase = self
+                            .store
+                            .state(&c.id)?
+                            .map(|st| st.phase.to_string())
+                            .unwrap_or_else(|| "registered".into());
                         (c.flavor, phase)
                     }
                     None => ("?".into(), "missing".into()),
                 };
-                Ok(StackMember { component_type: t, name: n, flavor, phase })
+                Ok(StackMember {
+                    component_type: t,
+                    name: n,
+                    flavor,
+                    phase,
+                })
             })
             .collect::<Result<_>>()?;
-        Ok(StackView { id: s.id.clone(), name: s.name.clone(), active, components })
+        Ok(StackView {
+            id: s.id.clone(),
+            name: s.name.clone(),
+            active,
+            components,
+        })
     }
 
     pub fn stack_list(&self) -> Result<Vec<StackView>> {
-        self.store.stacks()?.iter().map(|s| self.stack_view(s)).collect()
+        self.store
+            .stacks()?
+            .iter()
+            .map(|s| self.stack_view(s))
+            .collect()
     }
 
     /// The named stack, or the active one.
@@ -153,7 +218,12 @@ impl Service {
 
     /// The name of the active stack.
     pub fn stack_get(&self) -> Result<String> {
-        self.store.active_stack()?.ok_or_else(|| Error::not_found("an active stack", "activate one with `strata stack set NAME`"))
+        self.store.active_stack()?.ok_or_else(|| {
+            Error::not_found(
+                "an active stack",
+                "activate one with `strata stack set NAME`",
+            )
+        })
     }
 
     /// Makes `name` the active stack, after checking it and every secret it references.
@@ -184,11 +254,21 @@ impl Service {
     }
 
     /// Brings every component down, orchestrator first; `force` also deprovisions.
-    pub fn stack_down(&self, name: Option<&str>, force: bool, on: &mut dyn FnMut(Progress)) -> Result<StackView> {
+    pub fn stack_down(
+        &self,
+        name: Option<&str>,
+        force: bool,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<StackView> {
         self.stack_lifecycle(name, Direction::Down { force }, on)
     }
 
-    fn stack_lifecycle(&self, name: Option<&str>, dir: Direction, on: &mut dyn FnMut(Progress)) -> Result<StackView> {
+    fn stack_lifecycle(
+        &self,
+        name: Option<&str>,
+        dir: Direction,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<StackView> {
         let name = match name {
             Some(n) => n.to_string(),
             None => self.stack_get()?,
@@ -213,7 +293,10 @@ impl Service {
     pub fn stack_delete(&self, name: &str) -> Result<()> {
         self.stack_or_err(name)?;
         if name == DEFAULT_NAME {
-            return Err(Error::invalid("the default stack cannot be deleted", "register your own stacks beside it"));
+            return Err(Error::invalid(
+                "the default stack cannot be deleted",
+                "register your own stacks beside it",
+            ));
         }
         if self.store.active_stack()?.as_deref() == Some(name) {
             return Err(Error::invalid(

@@ -27,7 +27,10 @@ pub fn decode<T: DeserializeOwned>(raw: &[u8]) -> Result<T, String> {
         return Err("not a strata record (bad envelope)".into());
     }
     if raw[1] != VERSION {
-        return Err(format!("record format {} is not one this strata reads ({VERSION})", raw[1]));
+        return Err(format!(
+            "record format {} is not one this strata reads ({VERSION})",
+            raw[1]
+        ));
     }
     let crc = u32::from_le_bytes([raw[2], raw[3], raw[4], raw[5]]);
     let body = &raw[HEADER..];
@@ -47,6 +50,10 @@ mod tests {
         assert_eq!(decode::<Vec<String>>(&raw).unwrap(), vec!["a", "b"]);
         let last = raw.len() - 2;
         raw[last] ^= 1;
-        assert!(decode::<Vec<String>>(&raw).unwrap_err().contains("checksum"));
+        assert!(
+            decode::<Vec<String>>(&raw)
+                .unwrap_err()
+                .contains("checksum")
+        );
     }
 }

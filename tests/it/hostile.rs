@@ -1,0 +1,174 @@
+//! Flavors that attack, one way each (see flavors/fixtures/README.md). Every one ends in
+//! an error naming the flavor and the call (or is refused at registration), the stored
+//! state keeps only the recorded failure, and strata keeps working afterwards.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{Env, wasm};
+
+/// Registers fixture `name` as an alerter flavor and a component `c` of it.
+fn alerter(env: &Env, name: &str, flavor_args: &[&str], config: &[&str]) {
+    let path = wasm(&format!("fixture_{name}"));
+    let mut args = vec!["alerter", "flavor", "register", path.as_str()];
+    args.extend(flavor_args);
+    env.ok(&args);
+    let flavor = format!("--flavor={name}");
+    let mut args = vec!["alerter", "register", "c", flavor.as_str()];
+    args.extend(config);
+    env.ok(&args);
+}
+
+/// strata still answers, and the component is where it was, with the failure recorded.
+fn still_works(env: &Env, call: &str) -> serde_json::Value {
+    assert!(env.ok(&["stack", "list"]).contains("default"));
+    let d = env.json(&["alerter", "describe", "c", "--no-status"]);
+    assert_eq!(d["phase"], "registered", "{d}");
+    assert_eq!(d["last_error"]["call"], call, "{d}");
+    d
+}
+
+#[test]
+fn a_trap_is_an_error_for_that_component() {
+    let env = Env::new();
+    alerter(&env, "trap", &[], &[]);
+    let err = env.fail(&["alerter", "up", "c"]);
+    assert!(
+        err.contains("flavor `trap` failed during `provision`: it trapped"),
+        "{err}"
+    );
+    assert!(err.contains("unreachable"), "{err}");
+    still_works(&env, "provision");
+}
+
+#[test]
+fn an_endless_loop_is_stopped_at_its_deadline() {
+    let env = Env::new();
+    alerter(&env, "loop", &["--timeout-ms", "400"], &[]);
+    let started = Instant::now();
+    let err = env.fail(&["alerter", "up", "c"]);
+    let took = started.elapsed();
+    assert!(
+        err.contains("flavor `loop` failed during `status`: it ran past its deadline of 400 ms"),
+        "{err}"
+    );
+    // A bound on termination, not a speed claim: without the deadline this never ends.
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    still_works(&env, "status");
+}
+
+#[test]
+fn a_memory_bomb_hits_its_cap() {
+    let env = Env::new();
+    alerter(&env, "membomb", &["--memory-mb", "64"], &[]);
+    let err = env.fail(&["alerter", "up", "c"]);
+    assert!(err.contains("flavor `membomb` failed during `provision`: it tried to use more than its memory cap of 64 MiB"), "{err}");
+    assert!(err.contains("--memory-mb"), "{err}");
+    still_works(&env, "provision");
+}
+
+#[test]
+fn a_huge_return_value_is_refused() {
+    let env = Env::new();
+    alerter(&env, "bigreturn", &[], &[]);
+    let err = env.fail(&["alerter", "up", "c"]);
+    assert!(
+        err.contains("returned 8388608 bytes, more than the 1048576 bytes"),
+        "{err}"
+    );
+    still_works(&env, "provision");
+}
+
+#[test]
+fn log_spam_is_capped_and_counted() {
+    let env = Env::new();
+    alerter(&env, "logspam", &[], &[]);
+    let r = env.run(&["alerter", "up", "c", "--verbose"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("more lines dropped"), "{}", r.stderr);
+    let shown = r.stderr.lines().filter(|l| l.starts_with("log: ")).count();
+    assert!(shown <= 260, "{shown} log lines shown");
+}
+
+#[test]
+fn a_flavor_sees_only_its_granted_directory() {
+    let env = Env::new();
+    let dir = env.path("grant");
+    alerter(&env, "escape", &[], &[&format!("--path={dir}")]);
+    let r = env.run(&["alerter", "up", "c"]);
+    assert_eq!(
+        r.code, 0,
+        "the escape fixture got out or could not write inside: {}",
+        r.stderr
+    );
+    assert!(std::path::Path::new(&dir).join("inside.txt").exists());
+}
+
+#[test]
+fn a_flavor_claiming_another_type_is_refused() {
+    let env = Env::new();
+    let err = env.refused(&["alerter", "flavor", "register", &wasm("fixture_wrongtype")]);
+    assert!(
+        err.contains("describes itself as a orchestrator flavor"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_flavor_built_for_a_future_contract_is_refused() {
+    let env = Env::new();
+    let err = env.refused(&["alerter", "flavor", "register", &wasm("fixture_future")]);
+    assert!(
+        err.contains("built against `@0.2.0`") && err.contains("strata:flavor@0.1.0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_malformed_schema_is_refused() {
+    let env = Env::new();
+    let err = env.refused(&["alerter", "flavor", "register", &wasm("fixture_badschema")]);
+    assert!(err.contains("field `note` is declared twice"), "{err}");
+    assert!(err.contains("field name `Bad Name!` is not valid"), "{err}");
+}
+
+#[test]
+fn a_tampered_compiled_cache_is_recompiled_never_loaded() {
+    let env = Env::new();
+    env.ok(&["alerter", "flavor", "register", &wasm("fixture_alerter")]);
+    let sha = env.json(&["alerter", "flavor", "describe", "alerter"])["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cache = env.home().join("cache");
+    let engine_dir = std::fs::read_dir(&cache)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let file = engine_dir.join(format!("{sha}.cwasm"));
+    assert!(file.exists(), "no cache file at {}", file.display());
+    let mut bytes = std::fs::read(&file).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&file, &bytes).unwrap();
+    let r = env.run(&[
+        "alerter",
+        "register",
+        "a",
+        "--flavor=alerter",
+        "--channel=ops",
+        &format!("--path={}", env.path("a")),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("had been changed on disk"),
+        "{}",
+        r.stderr
+    );
+    assert_ne!(
+        std::fs::read(&file).unwrap(),
+        bytes,
+        "the tampered file is still there"
+    );
+}

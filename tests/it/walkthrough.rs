@@ -1,0 +1,304 @@
+//! Every `zenml` command of the seeds (001 "Stacks, Components, Flavors" and 003
+//! "Understand your stack"), run as `strata …` against the real binary.
+
+use crate::support::{Env, wasm};
+
+#[test]
+fn a_new_home_has_an_active_default_stack_with_local_components() {
+    let env = Env::new();
+    let out = env.ok(&["init"]);
+    assert!(out.contains(&env.home().display().to_string()), "{out}");
+    let stacks = env.ok(&["stack", "list"]);
+    assert!(
+        stacks.contains("👉") && stacks.contains("default"),
+        "{stacks}"
+    );
+    assert!(
+        stacks.contains("ORCHESTRATOR") && stacks.contains("ARTIFACT_STORE"),
+        "{stacks}"
+    );
+    assert_eq!(env.ok(&["stack", "get"]).trim(), "default");
+    let d = env.json(&["stack", "describe"]);
+    let types: Vec<&str> = d["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["component_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["artifact-store", "orchestrator"]);
+}
+
+#[test]
+fn any_command_initialises_a_new_home() {
+    let env = Env::new();
+    let out = env.ok(&["orchestrator", "list"]);
+    assert!(out.contains("default") && out.contains("local"), "{out}");
+}
+
+#[test]
+fn flavor_list_shows_the_seed_columns() {
+    let env = Env::new();
+    let out = env.ok(&["artifact-store", "flavor", "list"]);
+    for col in ["FLAVOR", "INTEGRATION", "READY-TO-USE", "SOURCE"] {
+        assert!(out.contains(col), "missing column {col}:\n{out}");
+    }
+    assert!(
+        out.contains("local")
+            && out.contains("built-in")
+            && out.contains("✅")
+            && out.contains("sha256:"),
+        "{out}"
+    );
+    let orch = env.ok(&["orchestrator", "flavor", "list"]);
+    assert!(orch.contains("local"), "{orch}");
+}
+
+#[test]
+fn flavor_describe_lists_each_field_with_kind_requirement_and_description() {
+    let env = Env::new();
+    let out = env.ok(&["artifact-store", "flavor", "describe", "local"]);
+    for word in [
+        "FIELD",
+        "KIND",
+        "REQUIRED",
+        "DEFAULT",
+        "DESCRIPTION",
+        "path",
+        "yes",
+        "local paths",
+    ] {
+        assert!(out.contains(word), "missing {word}:\n{out}");
+    }
+    let err = env.fail(&["orchestrator", "flavor", "describe", "kubeflow"]);
+    assert!(
+        err.contains("orchestrator flavor `kubeflow` does not exist"),
+        "{err}"
+    );
+    assert!(err.contains("registered: local"), "{err}");
+}
+
+#[test]
+fn a_custom_flavor_registers_and_then_lists() {
+    let env = Env::new();
+    let path = wasm("fixture_alerter");
+    let out = env.run(&["alerter", "flavor", "register", &path]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Registered alerter flavor `alerter`"),
+        "{}",
+        out.stderr
+    );
+    let list = env.ok(&["alerter", "flavor", "list"]);
+    assert!(
+        list.contains("alerter")
+            && list.contains("custom")
+            && list.contains("fixture_alerter.wasm"),
+        "{list}"
+    );
+    let all = env.ok(&["flavor", "list"]);
+    assert!(
+        all.contains("alerter") && all.contains("artifact-store"),
+        "{all}"
+    );
+}
+
+#[test]
+fn the_seed_walkthrough_registers_a_store_and_a_stack_and_brings_it_up_and_down() {
+    let env = Env::new();
+    // zenml artifact-store list: a fresh home shows the default local store.
+    assert!(env.ok(&["artifact-store", "list"]).contains("default"));
+    // zenml artifact-store register NAME --flavor=local --path=/path/to/your/store
+    let store = env.path("store");
+    env.ok(&[
+        "artifact-store",
+        "register",
+        "my_store",
+        "--flavor=local",
+        &format!("--path={store}"),
+    ]);
+    assert!(env.ok(&["artifact-store", "list"]).contains("my_store"));
+    // zenml stack register STACK_NAME -o <orchestrator> -a <artifact-store>
+    env.ok(&[
+        "stack", "register", "my_stack", "-o", "default", "-a", "my_store",
+    ]);
+    let list = env.ok(&["stack", "list"]);
+    assert!(
+        list.contains("my_stack") && list.contains("my_store"),
+        "{list}"
+    );
+    // zenml stack set <name>
+    env.ok(&["stack", "set", "my_stack"]);
+    assert_eq!(env.ok(&["stack", "get"]).trim(), "my_stack");
+    // zenml stack up
+    let up = env.run(&["stack", "up"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    assert!(
+        up.stderr
+            .contains("artifact-store `my_store`: provision done"),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        up.stderr.contains("orchestrator `default`: resume done"),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        std::path::Path::new(&store)
+            .join(".strata-artifact-store")
+            .exists(),
+        "provision created no marker"
+    );
+    let d = env.json(&["artifact-store", "describe", "my_store"]);
+    assert_eq!(d["phase"], "running");
+    assert_eq!(d["status"]["Ok"]["running"], true, "{d}");
+    assert_eq!(d["grants"][0], store);
+    // zenml stack up again: nothing to do.
+    let again = env.run(&["stack", "up"]);
+    assert!(again.stderr.contains("already running"), "{}", again.stderr);
+    // zenml artifact-store down NAME / up NAME
+    env.ok(&["artifact-store", "down", "my_store"]);
+    assert_eq!(
+        env.json(&["artifact-store", "describe", "my_store"])["phase"],
+        "provisioned"
+    );
+    env.ok(&["artifact-store", "up", "my_store"]);
+    assert_eq!(
+        env.json(&["artifact-store", "describe", "my_store"])["phase"],
+        "running"
+    );
+    // zenml stack down, then down --force before unregistering
+    env.ok(&["stack", "down"]);
+    assert_eq!(
+        env.json(&["artifact-store", "describe", "my_store"])["phase"],
+        "provisioned"
+    );
+    env.ok(&["stack", "down", "--force"]);
+    assert_eq!(
+        env.json(&["artifact-store", "describe", "my_store"])["phase"],
+        "registered"
+    );
+    assert!(
+        !std::path::Path::new(&store)
+            .join(".strata-artifact-store")
+            .exists(),
+        "deprovision left its marker"
+    );
+    assert!(
+        std::path::Path::new(&store).exists(),
+        "deprovision removed the directory it did not create"
+    );
+    // zenml stack delete / zenml <component> delete
+    env.ok(&["stack", "set", "default"]);
+    env.ok(&["stack", "delete", "my_stack"]);
+    env.ok(&["artifact-store", "delete", "my_store"]);
+    assert!(!env.ok(&["artifact-store", "list"]).contains("my_store"));
+}
+
+#[test]
+fn long_flags_register_a_stack_as_in_the_seed() {
+    let env = Env::new();
+    env.ok(&[
+        "artifact-store",
+        "register",
+        "s2",
+        "--flavor",
+        "local",
+        "--path",
+        &env.path("s2"),
+    ]);
+    env.ok(&[
+        "stack",
+        "register",
+        "prod",
+        "--orchestrator",
+        "default",
+        "--artifact-store",
+        "s2",
+        "--set",
+    ]);
+    assert_eq!(env.ok(&["stack", "get"]).trim(), "prod");
+    let d = env.json(&["stack", "describe", "prod"]);
+    assert_eq!(d["active"], true);
+}
+
+#[test]
+fn interactive_register_refuses_cleanly_without_a_terminal() {
+    let env = Env::new();
+    let err = env.refused(&["artifact-store", "register", "x", "--flavor=local", "-i"]);
+    assert!(err.contains("standard input is not one"), "{err}");
+}
+
+#[test]
+fn help_texts_name_every_component_type_and_stack_flag() {
+    let env = Env::new();
+    let top = env.ok(&["--help"]);
+    for t in [
+        "orchestrator",
+        "artifact-store",
+        "metadata-store",
+        "container-registry",
+        "secrets-manager",
+        "step-operator",
+        "model-deployer",
+        "feature-store",
+        "experiment-tracker",
+        "alerter",
+        "data-validator",
+        "image-builder",
+        "annotator",
+        "model-registry",
+        "deployer",
+    ] {
+        assert!(top.contains(t), "`strata --help` does not list {t}");
+        let sub = env.ok(&[t, "--help"]);
+        for c in [
+            "flavor", "register", "list", "describe", "delete", "up", "down",
+        ] {
+            assert!(sub.contains(c), "`strata {t} --help` lacks {c}");
+        }
+    }
+    let reg = env.ok(&["stack", "register", "--help"]);
+    for flag in [
+        "-o, --orchestrator",
+        "-a, --artifact-store",
+        "-s, --step-operator",
+        "-c, --container-registry",
+    ] {
+        assert!(
+            reg.contains(flag),
+            "`stack register --help` lacks {flag}:\n{reg}"
+        );
+    }
+}
+
+#[test]
+fn the_library_sees_what_the_cli_registered() {
+    let env = Env::new();
+    env.ok(&[
+        "artifact-store",
+        "register",
+        "lib_store",
+        "--flavor=local",
+        &format!("--path={}", env.path("lib")),
+    ]);
+    env.ok(&[
+        "stack",
+        "register",
+        "lib_stack",
+        "-o",
+        "default",
+        "-a",
+        "lib_store",
+        "--set",
+    ]);
+    let client = strata::Client::open(strata::home::Home::at(env.home())).unwrap();
+    let stack = client.active_stack().unwrap();
+    assert_eq!(stack.name, "lib_stack");
+    assert_eq!(stack.orchestrator().unwrap().name, "default");
+    assert_eq!(stack.artifact_store().unwrap().name, "lib_store");
+    assert_eq!(
+        stack.artifact_store().unwrap().config("path").unwrap(),
+        env.path("lib")
+    );
+}
