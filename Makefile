@@ -25,6 +25,12 @@ build: flavors
 demo: build
 	@scripts/demo.sh target/debug/strata
 
+## bench: whole-command figures against /bin/true, and one lifecycle call step by step (release build)
+bench: flavors
+	$(CARGO) build --release --locked --bin strata --example call_latency
+	scripts/bench.sh target/release/strata 20
+	target/release/examples/call_latency $(FLAVORS_OUT)/local_artifact_store.wasm | tee -a target/bench.txt
+
 ## test: unit tests, the flavor SDK's tests, and the end-to-end suite (real binary, real .wasm)
 test: build
 	$(CARGO) test --locked --workspace

@@ -158,6 +158,23 @@ pub enum ComponentCmd {
         after_help = "Configuration is given as --KEY=VALUE (or --KEY VALUE), one per field the\nflavor declares; `flavor describe FLAVOR` lists them. Keys may use `-` or `_`.\nRelative paths are taken from the current directory."
     )]
     Register(RegisterArgs),
+    /// Change configuration values: `update NAME --KEY=VALUE …` (validated as a whole)
+    Update {
+        name: String,
+        /// New values: --KEY=VALUE …
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "--KEY=VALUE"
+        )]
+        config: Vec<String>,
+    },
+    /// Remove a configuration value, so the field's default applies (not for required fields)
+    RemoveAttribute { name: String, key: String },
+    /// Rename a component (stacks that use it follow)
+    Rename { name: String, new_name: String },
+    /// Register a new component with the configuration of an existing one
+    Copy { name: String, new_name: String },
     /// List the registered components of this type
     List,
     /// Show a component: flavor, configuration, grants, lifecycle phase, live status
@@ -338,8 +355,29 @@ pub enum StackCmd {
         #[arg(long)]
         force: bool,
     },
-    /// Delete a stack (its components stay)
-    Delete { name: String },
+    /// Put other components into a stack: `stack update NAME -a OTHER_STORE …`
+    Update {
+        name: String,
+        #[command(flatten)]
+        components: StackComponents,
+    },
+    /// Take components out of a stack: `stack remove-component NAME --step-operator X …`
+    RemoveComponent {
+        name: String,
+        #[command(flatten)]
+        components: StackComponents,
+    },
+    /// Rename a stack
+    Rename { name: String, new_name: String },
+    /// Register a new stack with the components of an existing one
+    Copy { name: String, new_name: String },
+    /// Delete a stack (its components stay, unless -r)
+    Delete {
+        name: String,
+        /// Also delete the stack's components that no other stack uses (never the defaults)
+        #[arg(short = 'r', long)]
+        recursive: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -190,11 +190,11 @@ impl Error {
                 Fault::Timeout { .. } => "the flavor may loop forever; raise its deadline with `--timeout-ms` on `flavor register` if it is only slow".into(),
                 Fault::Memory { .. } => "raise the cap with `--memory-mb` on `flavor register` if the flavor needs more".into(),
                 Fault::ReturnTooLarge { .. } => "the flavor should keep large data in its granted directory, not in its state".into(),
-                _ => "this is a bug in the flavor; its author can reproduce it with `strata flavor test`".into(),
+                _ => "this is a bug in the flavor: report it to its author with this message; strata and your other components are unaffected".into(),
             },
             Error::Flavor { .. } => "fix what the message names, then run the command again".into(),
-            Error::StoreLocked { .. } => "a strata daemon or another strata command is using this home; wait for it, or use `strata daemon status`".into(),
-            Error::Corrupt { .. } => "strata will not guess at damaged data: restore a backup with `strata restore FILE`, or remove STRATA_HOME to start over".into(),
+            Error::StoreLocked { .. } => "another strata command is still using this home (strata waited 10 s for it); let it finish and try again".into(),
+            Error::Corrupt { .. } => "strata will not guess at damaged data: restore STRATA_HOME from a backup, or move it aside to start over".into(),
             Error::Store { .. } | Error::Io { .. } | Error::Internal(_) => String::new(),
         }
     }

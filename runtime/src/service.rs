@@ -2,6 +2,7 @@
 //! calls it behind its REST routes. No rule lives anywhere else.
 
 mod components;
+mod edits;
 mod flavors;
 mod lifecycle;
 mod pipeline;
@@ -57,7 +58,7 @@ impl Service {
     /// binary carries new ones.
     pub fn open(home: Home) -> Result<Service> {
         home.create()?;
-        let store = Store::open(&home.db_dir())?;
+        let store = open_waiting(&home.db_dir())?;
         let cwd =
             std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?;
         let svc = Service {
@@ -268,6 +269,22 @@ impl Service {
                 "list the registered stacks with `strata stack list`",
             )
         })
+    }
+}
+
+/// sled lets one process open a database. A one-shot command that finds the home busy
+/// (another command mid-way) waits for it, up to 10 s, rather than failing at once.
+fn open_waiting(dir: &std::path::Path) -> Result<Store> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        match Store::open(dir) {
+            Err(Error::StoreLocked { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(200));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -161,3 +161,44 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn commands_run_at_the_same_time_wait_for_each_other_and_lose_nothing() {
+    let env = Env::new();
+    env.ok(&["init"]);
+    let bin = env!("CARGO_BIN_EXE_strata");
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            std::process::Command::new(bin)
+                .args([
+                    "artifact-store",
+                    "register",
+                    &format!("s{i}"),
+                    "--flavor=local",
+                    &format!("--path={}", env.path(&format!("s{i}"))),
+                ])
+                .env("STRATA_HOME", env.home())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let names: Vec<String> = env
+        .json(&["artifact-store", "list"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    for i in 0..6 {
+        assert!(names.contains(&format!("s{i}")), "s{i} lost: {names:?}");
+    }
+}

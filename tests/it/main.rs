@@ -5,8 +5,10 @@
 //! - `rules`: each bad input gets `error: …` + `hint: …`, exit 1, and changes nothing.
 //! - `hostile`: flavors that trap, loop, eat memory, lie about themselves or try to
 //!   escape their grants end in a clear error in time, and strata carries on.
+//! - `edits`: update, remove-attribute, rename, copy of components and stacks.
 //! - `lifecycle`: phases, state handed back, interrupted calls, pipeline runs, secrets.
 
+mod edits;
 mod hostile;
 mod lifecycle;
 mod rules;

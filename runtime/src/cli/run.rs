@@ -157,6 +157,35 @@ fn component(svc: &Service, out: &Output, t: ComponentType, cmd: &ComponentCmd) 
             }
             Ok(())
         }
+        ComponentCmd::Update { name, config } => {
+            let changes = parse_assignments(config).map_err(|m| {
+                Error::invalid(
+                    m,
+                    format!("see the fields with `strata {t} describe {name}`"),
+                )
+            })?;
+            let v = svc.component_update(t, name, changes)?;
+            out.say(format!("Updated {} `{name}`.", t.label()));
+            if out.format != Format::Table {
+                out.show(&v, String::new);
+            }
+            Ok(())
+        }
+        ComponentCmd::RemoveAttribute { name, key } => {
+            svc.component_remove_attribute(t, name, key)?;
+            out.say(format!("Removed `{key}` from {} `{name}`.", t.label()));
+            Ok(())
+        }
+        ComponentCmd::Rename { name, new_name } => {
+            svc.component_rename(t, name, new_name)?;
+            out.say(format!("Renamed {} `{name}` to `{new_name}`.", t.label()));
+            Ok(())
+        }
+        ComponentCmd::Copy { name, new_name } => {
+            svc.component_copy(t, name, new_name)?;
+            out.say(format!("Copied {} `{name}` to `{new_name}`.", t.label()));
+            Ok(())
+        }
         ComponentCmd::List => {
             let list = svc.component_list(t)?;
             out.show(&list, || {
@@ -384,9 +413,43 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
                 if *force { " and deprovisioned" } else { "" }
             ));
         }
-        StackCmd::Delete { name } => {
+        StackCmd::Update { name, components } => {
+            let v = svc.stack_update(name, components.by_type())?;
+            out.say(format!("Updated stack `{name}`."));
+            if out.format != Format::Table {
+                out.show(&v, String::new);
+            }
+        }
+        StackCmd::RemoveComponent { name, components } => {
+            svc.stack_remove_component(name, components.by_type())?;
+            out.say(format!("Updated stack `{name}`."));
+        }
+        StackCmd::Rename { name, new_name } => {
+            svc.stack_rename(name, new_name)?;
+            out.say(format!("Renamed stack `{name}` to `{new_name}`."));
+        }
+        StackCmd::Copy { name, new_name } => {
+            svc.stack_copy(name, new_name)?;
+            out.say(format!("Copied stack `{name}` to `{new_name}`."));
+        }
+        StackCmd::Delete {
+            name,
+            recursive: false,
+        } => {
             svc.stack_delete(name)?;
             out.say(format!("Deleted stack `{name}`."));
+        }
+        StackCmd::Delete {
+            name,
+            recursive: true,
+        } => {
+            let deleted = svc.stack_delete_recursive(name)?;
+            let also = if deleted.is_empty() {
+                String::new()
+            } else {
+                format!(" and {}", deleted.join(", "))
+            };
+            out.say(format!("Deleted stack `{name}`{also}."));
         }
     }
     Ok(())

@@ -8,7 +8,7 @@ use super::components::check_name;
 use super::lifecycle::Direction;
 use super::{Progress, Service, new_id};
 use crate::error::{Error, Result};
-use crate::model::{ComponentType, DEFAULT_NAME, RequirementKind, StackRecord, now_ms};
+use crate::model::{ComponentType, RequirementKind, StackRecord, now_ms};
 use crate::store::{Batch, TreeId, meta};
 
 /// A stack as `stack list` and `stack describe` show it.
@@ -292,18 +292,7 @@ impl Service {
     /// Deletes a stack (not the active one, not `default`); its components stay.
     pub fn stack_delete(&self, name: &str) -> Result<()> {
         self.stack_or_err(name)?;
-        if name == DEFAULT_NAME {
-            return Err(Error::invalid(
-                "the default stack cannot be deleted",
-                "register your own stacks beside it",
-            ));
-        }
-        if self.store.active_stack()?.as_deref() == Some(name) {
-            return Err(Error::invalid(
-                format!("stack `{name}` is the active stack"),
-                "activate another one first: `strata stack set default`",
-            ));
-        }
+        self.check_deletable_stack(name)?;
         let mut batch = Batch::new();
         batch.remove(TreeId::Stacks, name);
         self.store.apply(batch)
