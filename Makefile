@@ -11,7 +11,7 @@ all: build
 
 ## setup: install the wasm32-wasip2 target (the only thing Rust needs beyond cargo)
 setup:
-	@rustup target list --installed 2>/dev/null | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+	@rustup target list --installed 2>/dev/null | grep -qx '$(WASM_TARGET)' || rustup target add wasm32-wasip2
 
 ## flavors: build the built-in flavors and the test fixtures for wasm32-wasip2
 flavors: setup

@@ -180,13 +180,7 @@ impl Service {
                 "name the components to put in, e.g. `-a OTHER_STORE`",
             ));
         }
-        let mut s = self.stack_or_err(name)?;
-        if name == DEFAULT_NAME {
-            return Err(Error::invalid(
-                "the default stack cannot be changed",
-                "copy it and change the copy: `strata stack copy default mine`",
-            ));
-        }
+        let mut s = self.editable_stack(name)?;
         for (t, names) in components {
             s.components.insert(t, names);
         }
@@ -205,13 +199,7 @@ impl Service {
                 "name the components to take out, e.g. `--step-operator NAME`",
             ));
         }
-        let mut s = self.stack_or_err(name)?;
-        if name == DEFAULT_NAME {
-            return Err(Error::invalid(
-                "the default stack cannot be changed",
-                "copy it and change the copy: `strata stack copy default mine`",
-            ));
-        }
+        let mut s = self.editable_stack(name)?;
         for (t, names) in components {
             let current = s.components.entry(t).or_default();
             for n in names {
@@ -228,6 +216,18 @@ impl Service {
             }
         }
         self.save_checked_stack(&s)
+    }
+
+    /// A stack the user may change: any but `default`, which stays as `init` made it.
+    fn editable_stack(&self, name: &str) -> Result<StackRecord> {
+        let s = self.stack_or_err(name)?;
+        if name == DEFAULT_NAME {
+            return Err(Error::invalid(
+                "the default stack cannot be changed",
+                "copy it and change the copy: `strata stack copy default mine`",
+            ));
+        }
+        Ok(s)
     }
 
     fn save_checked_stack(&self, s: &StackRecord) -> Result<StackView> {
