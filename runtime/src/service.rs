@@ -42,10 +42,12 @@ pub struct Service {
     warnings: std::sync::Mutex<Vec<String>>,
     /// What flavors logged, for `--verbose`.
     logs: std::sync::Mutex<Vec<String>>,
+    /// What opening did to the home (created it? registered built-ins?).
+    opened: InitReport,
 }
 
 /// What `init` did.
-#[derive(Debug, Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct InitReport {
     pub home: String,
     pub created: bool,
@@ -61,15 +63,20 @@ impl Service {
         let store = open_waiting(&home.db_dir())?;
         let cwd =
             std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?;
-        let svc = Service {
+        let mut svc = Service {
             home,
             store,
             sandbox: OnceLock::new(),
             cwd,
             warnings: Default::default(),
             logs: Default::default(),
+            opened: InitReport {
+                home: String::new(),
+                created: false,
+                builtins_registered: 0,
+            },
         };
-        svc.ensure_initialized()?;
+        svc.opened = svc.ensure_initialized()?;
         Ok(svc)
     }
 
@@ -162,12 +169,9 @@ impl Service {
         })
     }
 
-    /// `strata init`: the same initialisation every command does on a new home, reported.
+    /// `strata init`: what opening the home did (every command initialises a new home).
     pub fn init(&self) -> Result<InitReport> {
-        let mut report = self.ensure_initialized()?;
-        report.created |=
-            self.store.components(None)?.len() == 2 && self.store.stacks()?.len() == 1;
-        Ok(report)
+        Ok(self.opened.clone())
     }
 
     fn create_default_stack(&self) -> Result<()> {

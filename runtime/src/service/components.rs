@@ -263,18 +263,8 @@ impl Service {
 
     /// The flavor's own view of the component (read-only).
     pub fn flavor_status(&self, c: &ComponentRecord) -> Result<FlavorStatus> {
-        let f = self.flavor_of(c)?;
-        let ctx = self.context(&f, c)?;
-        let loaded = self.load_flavor(&f)?;
-        let grants = self.grants_for(&f, c);
-        let target = Target {
-            sandbox: self.sandbox()?,
-            loaded: &loaded,
-            flavor: &f.info.name,
-            grants: &grants,
-            limits: &f.limits,
-        };
-        Ok(target.status(&ctx)?.value)
+        let b = self.bind(c, false)?;
+        Ok(b.target(self.sandbox()?).status(&b.ctx)?.value)
     }
 
     /// Records a failure without changing the phase.

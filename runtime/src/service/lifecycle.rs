@@ -8,6 +8,7 @@
 //! had and the error is recorded with it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -19,7 +20,7 @@ use crate::model::{
     effective_config, now_ms, scheme_of,
 };
 use crate::sandbox::calls::{Context, Step, Target};
-use crate::sandbox::{Grants, Loaded};
+use crate::sandbox::{Grants, Loaded, Sandbox};
 use crate::store::{Batch, TreeId};
 
 /// What happened to one component during `up` or `down`, reported as it happens.
@@ -85,15 +86,39 @@ impl Service {
         })
     }
 
-    /// The directories the flavor may use: the local paths in its `path` fields that
-    /// exist (provision creates them first).
+    /// The directories a component's configuration grants, for display: its stored
+    /// values with defaults, unresolved (secret references are not opened to show them).
     pub(super) fn grants_for(&self, f: &FlavorRecord, c: &ComponentRecord) -> Grants {
-        Grants {
-            dirs: grant_dirs(f, &effective_config(&f.info, &c.config))
-                .into_iter()
-                .filter(|d| d.is_dir())
-                .collect(),
+        existing_grants(f, &effective_config(&f.info, &c.config))
+    }
+
+    /// Everything one call into `c`'s flavor needs: the flavor loaded, the context with
+    /// secrets resolved, and the grants computed from that resolved configuration. With
+    /// `create_dirs` (before `provision`) missing granted directories are created first.
+    pub(super) fn bind(&self, c: &ComponentRecord, create_dirs: bool) -> Result<Bound> {
+        let f = self.flavor_of(c)?;
+        let ctx = self.context(&f, c)?;
+        if create_dirs {
+            for d in grant_dirs(&f, &ctx.config) {
+                std::fs::create_dir_all(&d).map_err(|e| Error::Invalid {
+                    what: format!(
+                        "cannot create {} for {} `{}`: {e}",
+                        d.display(),
+                        c.component_type.label(),
+                        c.name
+                    ),
+                    hint: "pick a path strata can create, or create the directory yourself".into(),
+                })?;
+            }
         }
+        let grants = existing_grants(&f, &ctx.config);
+        let loaded = self.load_flavor(&f)?;
+        Ok(Bound {
+            f,
+            loaded,
+            ctx,
+            grants,
+        })
     }
 
     pub fn component_up(
@@ -124,8 +149,6 @@ impl Service {
         dir: Direction,
         on: &mut dyn FnMut(Progress),
     ) -> Result<()> {
-        let f = self.flavor_of(c)?;
-        let loaded = self.load_flavor(&f)?;
         let emit = |on: &mut dyn FnMut(Progress), step: &str, outcome: StepOutcome| {
             on(Progress {
                 component_type: c.component_type,
@@ -182,7 +205,7 @@ impl Service {
         for step in steps {
             emit(on, step.as_str(), StepOutcome::Started);
             let started = Instant::now();
-            match self.run_step(c, &f, &loaded, step) {
+            match self.run_step(c, step) {
                 Ok(()) => emit(
                     on,
                     step.as_str(),
@@ -221,48 +244,18 @@ impl Service {
     }
 
     /// One lifecycle call: intent on disk, the call, the outcome on disk.
-    fn run_step(
-        &self,
-        c: &ComponentRecord,
-        f: &FlavorRecord,
-        loaded: &Loaded,
-        step: Step,
-    ) -> Result<()> {
+    fn run_step(&self, c: &ComponentRecord, step: Step) -> Result<()> {
         let (intent, success, stable) = match step {
             Step::Provision => (Phase::Provisioning, Phase::Provisioned, Phase::Registered),
             Step::Resume => (Phase::Resuming, Phase::Running, Phase::Provisioned),
             Step::Suspend => (Phase::Suspending, Phase::Provisioned, Phase::Running),
             Step::Deprovision => (Phase::Deprovisioning, Phase::Registered, Phase::Provisioned),
         };
-        let ctx = self.context(f, c)?;
-        if step == Step::Provision {
-            for d in grant_dirs(f, &ctx.config) {
-                std::fs::create_dir_all(&d).map_err(|e| Error::Invalid {
-                    what: format!(
-                        "cannot create {} for {} `{}`: {e}",
-                        d.display(),
-                        c.component_type.label(),
-                        c.name
-                    ),
-                    hint: "pick a path strata can create, or create the directory yourself".into(),
-                })?;
-            }
-        }
-        let grants = Grants {
-            dirs: grant_dirs(f, &ctx.config)
-                .into_iter()
-                .filter(|d| d.is_dir())
-                .collect(),
-        };
+        let b = self.bind(c, step == Step::Provision)?;
+        let f = &b.f;
         self.set_phase(c, intent)?;
-        let target = Target {
-            sandbox: self.sandbox()?,
-            loaded,
-            flavor: &f.info.name,
-            grants: &grants,
-            limits: &f.limits,
-        };
-        let outcome = target.step(step, &ctx);
+        let target = b.target(self.sandbox()?);
+        let outcome = target.step(step, &b.ctx);
         if let Ok(called) = &outcome {
             self.note_logs(
                 &format!("{} `{}` {}", c.component_type, c.name, step.as_str()),
@@ -318,6 +311,36 @@ impl Service {
         batch.put(TreeId::States, &c.id, &state);
         self.store.apply(batch)?;
         result
+    }
+}
+
+/// What a call needs to reach into `c`'s flavor; see [`Service::bind`].
+pub(super) struct Bound {
+    pub f: FlavorRecord,
+    pub loaded: Arc<Loaded>,
+    pub ctx: Context,
+    pub grants: Grants,
+}
+
+impl Bound {
+    pub(super) fn target<'a>(&'a self, sandbox: &'a Sandbox) -> Target<'a> {
+        Target {
+            sandbox,
+            loaded: &self.loaded,
+            flavor: &self.f.info.name,
+            grants: &self.grants,
+            limits: &self.f.limits,
+        }
+    }
+}
+
+/// The granted directories of a configuration that exist now.
+fn existing_grants(f: &FlavorRecord, config: &[(String, String)]) -> Grants {
+    Grants {
+        dirs: grant_dirs(f, config)
+            .into_iter()
+            .filter(|d| d.is_dir())
+            .collect(),
     }
 }
 

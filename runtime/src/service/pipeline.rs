@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::Service;
 use crate::error::{Error, Result};
 use crate::model::ComponentType;
-use crate::sandbox::calls::{LaunchReport, PipelineStep, Target};
+use crate::sandbox::calls::{LaunchReport, PipelineStep};
 
 /// A pipeline definition, as read from YAML or JSON.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,18 +56,9 @@ impl Service {
         let mut orchestrator = None;
         for (t, n) in stack.ordered() {
             let c = self.component_or_err(t, &n)?;
-            let f = self.flavor_of(&c)?;
-            let loaded = self.load_flavor(&f)?;
-            let ctx = self.context(&f, &c)?;
-            let grants = self.grants_for(&f, &c);
-            let target = Target {
-                sandbox: self.sandbox()?,
-                loaded: &loaded,
-                flavor: &f.info.name,
-                grants: &grants,
-                limits: &f.limits,
-            };
-            let called = target.prepare(&ctx, &runtime)?;
+            let b = self.bind(&c, false)?;
+            let target = b.target(self.sandbox()?);
+            let called = target.prepare(&b.ctx, &runtime)?;
             logs.extend(
                 called
                     .logs
@@ -75,30 +66,23 @@ impl Service {
                     .map(|l| format!("{} `{}`: {}: {}", t.label(), n, l.level, l.message)),
             );
             called.value.map_err(|message| Error::Flavor {
-                subject: format!("{} `{n}` (flavor `{}`)", t.label(), f.info.name),
+                subject: format!("{} `{n}` (flavor `{}`)", t.label(), b.f.info.name),
                 call: "prepare-pipeline-deployment".into(),
                 message,
             })?;
             prepared.push(format!("{t}/{n}"));
             if t == ComponentType::Orchestrator {
-                orchestrator = Some((c, f, ctx, grants));
+                orchestrator = Some((c, b));
             }
         }
-        let (c, f, ctx, grants) = orchestrator.ok_or_else(|| {
+        let (c, b) = orchestrator.ok_or_else(|| {
             Error::invalid(
                 format!("stack `{stack_name}` has no orchestrator"),
                 "add one with `strata stack update`",
             )
         })?;
-        let loaded = self.load_flavor(&f)?;
-        let target = Target {
-            sandbox: self.sandbox()?,
-            loaded: &loaded,
-            flavor: &f.info.name,
-            grants: &grants,
-            limits: &f.limits,
-        };
-        let called = target.launch(&ctx, &run_id, &pipeline.name, &pipeline.steps, &runtime)?;
+        let target = b.target(self.sandbox()?);
+        let called = target.launch(&b.ctx, &run_id, &pipeline.name, &pipeline.steps, &runtime)?;
         logs.extend(
             called
                 .logs
@@ -106,7 +90,7 @@ impl Service {
                 .map(|l| format!("orchestrator `{}`: {}: {}", c.name, l.level, l.message)),
         );
         let launch = called.value.map_err(|message| Error::Flavor {
-            subject: format!("orchestrator `{}` (flavor `{}`)", c.name, f.info.name),
+            subject: format!("orchestrator `{}` (flavor `{}`)", c.name, b.f.info.name),
             call: "launch".into(),
             message,
         })?;
