@@ -371,6 +371,25 @@ pub enum StackCmd {
     Rename { name: String, new_name: String },
     /// Register a new stack with the components of an existing one
     Copy { name: String, new_name: String },
+    /// Write a stack to a YAML file: its components, their flavors pinned by sha256, and
+    /// their configuration (secret references left as `{{name.key}}`)
+    Export {
+        name: String,
+        /// Where to write it (default: NAME.yaml; `-` for standard output)
+        file: Option<PathBuf>,
+        /// Overwrite FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Register a stack from a file written by `stack export`
+    Import {
+        file: PathBuf,
+        /// The new stack's name (default: the name in the file)
+        name: Option<String>,
+        /// Use a registered flavor even when its code (sha256) differs from the file's
+        #[arg(long)]
+        force: bool,
+    },
     /// Delete a stack (its components stay, unless -r)
     Delete {
         name: String,
@@ -382,13 +401,14 @@ pub enum StackCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum SecretCmd {
-    /// Create a secret: `secret create NAME --KEY=VALUE …`
+    /// Create a secret: `secret create NAME --KEY=VALUE …`, `--values=@FILE.yaml`,
+    /// `--values='{"KEY":"VALUE"}'`, or `-i` to type the values without echo
     Create {
         name: String,
         #[arg(
             trailing_var_arg = true,
             allow_hyphen_values = true,
-            value_name = "--KEY=VALUE"
+            value_name = "--KEY=VALUE | --values=@FILE | -i"
         )]
         values: Vec<String>,
     },
@@ -401,16 +421,19 @@ pub enum SecretCmd {
         #[arg(long)]
         reveal: bool,
     },
-    /// Add or change keys of a secret (an empty value removes the key)
+    /// Add or change keys of a secret (an empty value removes the key); takes the same
+    /// value forms as `create`
     Update {
         name: String,
         #[arg(
             trailing_var_arg = true,
             allow_hyphen_values = true,
-            value_name = "--KEY=VALUE"
+            value_name = "--KEY=VALUE | --values=@FILE | -i"
         )]
         values: Vec<String>,
     },
+    /// Rename a secret; components that reference it are rewritten to the new name
+    Rename { name: String, new_name: String },
     /// Delete a secret
     Delete { name: String },
 }

@@ -6,7 +6,6 @@ mod config;
 mod types;
 
 pub use config::{
-    FieldProblem, check_config, effective_config, parse_assignments, scheme_of,
-    secret_reference as secret_reference_of,
+    FieldProblem, check_config, effective_config, parse_assignments, scheme_of, secret_reference,
 };
 pub use types::*;

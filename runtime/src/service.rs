@@ -8,6 +8,7 @@ mod lifecycle;
 mod pipeline;
 mod secrets;
 mod stacks;
+mod transfer;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ pub use lifecycle::{Progress, StepOutcome};
 pub use pipeline::{Pipeline, RunReport};
 pub use secrets::SecretView;
 pub use stacks::{StackMember, StackView};
+pub use transfer::{EXPORT_FORMAT, ExportedComponent, ExportedFlavor, ImportReport, StackExport};
 
 /// The open home: its store and (created on first need) its sandbox.
 pub struct Service {

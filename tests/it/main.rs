@@ -7,10 +7,14 @@
 //!   escape their grants end in a clear error in time, and strata carries on.
 //! - `edits`: update, remove-attribute, rename, copy of components and stacks.
 //! - `lifecycle`: phases, state handed back, interrupted calls, pipeline runs, secrets.
+//! - `transfer`: stack export / import between homes, secrets from files, renames.
+//! - `terminal`: `-i` prompts driven through a real pseudo-terminal.
 
 mod edits;
 mod hostile;
 mod lifecycle;
 mod rules;
 mod support;
+mod terminal;
+mod transfer;
 mod walkthrough;

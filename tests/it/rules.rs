@@ -316,3 +316,60 @@ fn a_wrong_flag_is_a_clear_error() {
         r.stderr
     );
 }
+
+#[test]
+fn a_flavor_s_rules_about_the_rest_of_its_stack_are_kept() {
+    let env = Env::new();
+    env.ok(&[
+        "step-operator",
+        "flavor",
+        "register",
+        &wasm("fixture_needy"),
+    ]);
+    env.ok(&["alerter", "flavor", "register", &wasm("fixture_trap")]);
+    env.ok(&["alerter", "flavor", "register", &wasm("fixture_alerter")]);
+    env.ok(&["step-operator", "register", "runner", "--flavor=needy"]);
+    env.ok(&["alerter", "register", "crashy", "--flavor=trap"]);
+    env.ok(&[
+        "alerter",
+        "register",
+        "ops",
+        "--flavor=alerter",
+        "--channel=ops",
+        &format!("--path={}", env.path("alerts")),
+    ]);
+    let stack = [
+        "stack", "register", "s", "-o", "default", "-a", "default", "-s", "runner",
+    ];
+    let err = env.refused(&stack);
+    assert!(
+        err.contains(
+            "step operator `runner` (flavor `needy`) needs an alerter in stack `s`: it reports failed steps through the stack's alerter"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("hint: add one with `--alerter NAME`"), "{err}");
+    let err = env.refused(&[&stack[..], &["-l", "crashy"]].concat());
+    assert!(
+        err.contains(
+            "step operator `runner` (flavor `needy`) cannot work with alerter `crashy` (flavor `trap`) in stack `s`: an alerter that crashes would hide failed steps"
+        ),
+        "{err}"
+    );
+    env.ok(&[&stack[..], &["-l", "ops"]].concat());
+    // The same rules hold for every later change, and for an import.
+    let err = env.refused(&["stack", "update", "s", "-l", "crashy"]);
+    assert!(err.contains("cannot work with alerter `crashy`"), "{err}");
+    let err = env.refused(&["stack", "remove-component", "s", "-l", "ops"]);
+    assert!(err.contains("needs an alerter in stack `s`"), "{err}");
+    let file = env.path("s.yaml");
+    env.ok(&["stack", "export", "s", &file]);
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (head, tail) = text.split_at(text.find("- type: alerter").unwrap());
+    let rest = &tail[tail[1..].find("- type:").unwrap() + 1..];
+    std::fs::write(&file, format!("{head}{rest}")).unwrap();
+    let err = env.refused(&["stack", "import", &file, "s2"]);
+    assert!(err.contains("needs an alerter in stack `s2`"), "{err}");
+    env.ok(&["stack", "set", "s"]);
+    env.ok(&["stack", "up"]);
+}

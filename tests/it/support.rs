@@ -114,10 +114,102 @@ impl Env {
         let mut s = self.ok(&["stack", "list", "--output", "json"]);
         s += &self.ok(&["flavor", "list", "--output", "json"]);
         s += &self.ok(&["secret", "list", "--output", "json"]);
-        for t in ["orchestrator", "artifact-store", "alerter"] {
+        for t in ["orchestrator", "artifact-store", "alerter", "step-operator"] {
             s += &self.ok(&[t, "list", "--output", "json"]);
         }
         s
+    }
+
+    /// Runs strata with a real pseudo-terminal as its stdin, stdout and stderr, as a
+    /// person at a terminal would: for each `(prompt, answer)`, waits until `prompt` has
+    /// been printed, then types `answer` and Enter. Returns the exit code and everything
+    /// the terminal showed (what strata printed and what the terminal echoed).
+    pub fn terminal(&self, args: &[&str], dialog: &[(&str, &str)]) -> (i32, String) {
+        use std::io::{Read, Write};
+        use std::os::fd::{FromRawFd, OwnedFd};
+        use std::sync::mpsc;
+        use std::time::{Duration, Instant};
+
+        let (mut master, mut slave) = (0, 0);
+        // SAFETY: openpty writes two new descriptors, which are owned below.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty failed: {}", std::io::Error::last_os_error());
+        // SAFETY: both descriptors were just opened and belong to nothing else.
+        let (master, slave) =
+            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(args)
+            .env("STRATA_HOME", self.home.path())
+            .env("NO_COLOR", "1")
+            .env_remove("STRATA_OUTPUT")
+            .current_dir(self.work.path())
+            .stdin(slave.try_clone().expect("dup"))
+            .stdout(slave.try_clone().expect("dup"))
+            .stderr(slave)
+            .spawn()
+            .expect("the strata binary runs");
+        let mut writer = std::fs::File::from(master.try_clone().expect("dup"));
+        let mut reader = std::fs::File::from(master);
+        let (tx, rx) = mpsc::channel::<Vec<u8>>();
+        let pump = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends with EIO once the child has exited and closed the terminal.
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut shown = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = 0;
+        for (prompt, answer) in dialog {
+            loop {
+                let text = String::from_utf8_lossy(&shown[seen..]).into_owned();
+                if let Some(at) = text.find(prompt) {
+                    seen += at + prompt.len();
+                    break;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(chunk) => shown.extend(chunk),
+                    Err(_) => panic!(
+                        "`strata {}` never asked `{prompt}`; the terminal showed:\n{}",
+                        args.join(" "),
+                        String::from_utf8_lossy(&shown)
+                    ),
+                }
+            }
+            writer
+                .write_all(format!("{answer}\r").as_bytes())
+                .expect("typing into the terminal");
+        }
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("waiting for strata") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`strata {}` did not finish",
+                args.join(" ")
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        drop(writer);
+        pump.join().expect("the terminal reader");
+        shown.extend(rx.try_iter().flatten());
+        (
+            status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&shown).replace("\r\n", "\n"),
+        )
     }
 
     pub fn json(&self, args: &[&str]) -> serde_json::Value {

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::model::{ComponentType, FlavorRecord, parse_assignments};
 use crate::service::{
-    ComponentView, FlavorOptions, FlavorView, Pipeline, Progress, Service, StackView, StepOutcome,
+    ComponentView, FlavorOptions, FlavorView, Pipeline, Progress, Service, StackExport, StackView,
+    StepOutcome,
 };
 
 /// Runs `cli`, printing to stdout and stderr.
@@ -432,6 +433,65 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
             svc.stack_copy(name, new_name)?;
             out.say(format!("Copied stack `{name}` to `{new_name}`."));
         }
+        StackCmd::Export { name, file, force } => {
+            let export = svc.stack_export(name)?;
+            let yaml = serde_yaml::to_string(&export).expect("invariant: an export serializes");
+            let text = format!(
+                "# strata stack export: rebuild it with `strata stack import FILE [NAME]`\n{yaml}"
+            );
+            let path = file
+                .clone()
+                .unwrap_or_else(|| format!("{name}.yaml").into());
+            if path.as_os_str() == "-" {
+                print_stdout(&text);
+            } else {
+                if path.exists() && !force {
+                    return Err(Error::exists(
+                        format!("file `{}`", path.display()),
+                        "give another file, or pass --force to overwrite it",
+                    ));
+                }
+                std::fs::write(&path, text)
+                    .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+                out.say(format!(
+                    "Exported stack `{name}` ({} components) to {}.",
+                    export.components.len(),
+                    path.display()
+                ));
+            }
+        }
+        StackCmd::Import { file, name, force } => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                Error::invalid(
+                    format!("cannot read `{}`: {e}", file.display()),
+                    "give a file written by `strata stack export`",
+                )
+            })?;
+            let export: StackExport = serde_yaml::from_str(&text).map_err(|e| {
+                Error::invalid(
+                    format!("`{}` is not a stack export: {e}", file.display()),
+                    "give a file written by `strata stack export NAME FILE.yaml`",
+                )
+            })?;
+            let r = svc.stack_import(&export, name.as_deref(), *force)?;
+            for f in &r.forced {
+                eprintln!("warning: {f} runs other code than the exported stack used (--force)");
+            }
+            for (old, new) in &r.renamed {
+                out.say(format!(
+                    "`{old}` is taken by a component with another configuration: imported as `{new}`."
+                ));
+            }
+            out.say(format!(
+                "Imported stack `{}`: created {}; reused {}.",
+                r.stack.name,
+                list_or_none(&r.created),
+                list_or_none(&r.reused)
+            ));
+            if out.format != Format::Table {
+                out.show(&r, String::new);
+            }
+        }
         StackCmd::Delete {
             name,
             recursive: false,
@@ -456,12 +516,9 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
 }
 
 fn secret(svc: &Service, out: &Output, cmd: &SecretCmd) -> Result<()> {
-    let values = |v: &[String]| {
-        parse_assignments(v).map_err(|m| Error::invalid(m, "give values as --KEY=VALUE"))
-    };
     match cmd {
         SecretCmd::Create { name, values: v } => {
-            let s = svc.secret_create(name, values(v)?)?;
+            let s = svc.secret_create(name, secret_values(v)?)?;
             out.say(format!(
                 "Created secret `{name}` with keys: {}.",
                 s.values.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -495,15 +552,173 @@ fn secret(svc: &Service, out: &Output, cmd: &SecretCmd) -> Result<()> {
             });
         }
         SecretCmd::Update { name, values: v } => {
-            svc.secret_update(name, values(v)?)?;
+            svc.secret_update(name, secret_values(v)?)?;
             out.say(format!("Updated secret `{name}`."));
         }
         SecretCmd::Delete { name } => {
             svc.secret_delete(name)?;
             out.say(format!("Deleted secret `{name}`."));
         }
+        SecretCmd::Rename { name, new_name } => {
+            let rewritten = svc.secret_rename(name, new_name)?;
+            out.say(format!("Renamed secret `{name}` to `{new_name}`."));
+            if !rewritten.is_empty() {
+                out.say(format!(
+                    "Rewrote the references in {}.",
+                    rewritten.join(", ")
+                ));
+            }
+        }
     }
     Ok(())
+}
+
+/// The values of `secret create` / `update`: `--KEY=VALUE` pairs, `--values=@FILE`
+/// (JSON or YAML), `--values=JSON`, and with `-i` typed on the terminal without echo.
+fn secret_values(args: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut interactive = false;
+    let mut from: Vec<String> = Vec::new();
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-i" | "--interactive" => interactive = true,
+            "--values" => from.push(it.next().cloned().ok_or_else(|| {
+                Error::invalid(
+                    "`--values` needs a value",
+                    "write `--values=@FILE.yaml` or `--values='{\"KEY\":\"VALUE\"}'`",
+                )
+            })?),
+            _ if a.starts_with("--values=") => from.push(a["--values=".len()..].to_string()),
+            _ => rest.push(a.clone()),
+        }
+    }
+    let mut values = parse_assignments(&rest)
+        .map_err(|m| Error::invalid(m, "give values as --KEY=VALUE, --values=@FILE.yaml or -i"))?;
+    for source in from {
+        for (k, v) in values_document(&source)? {
+            if values.insert(k.clone(), v).is_some() {
+                return Err(Error::invalid(
+                    format!("key `{k}` is given twice"),
+                    "give each key once",
+                ));
+            }
+        }
+    }
+    if interactive {
+        ask_secret_values(&mut values)?;
+    }
+    Ok(values)
+}
+
+/// `@FILE` (JSON or YAML) or an inline JSON/YAML mapping, to a flat map of strings.
+fn values_document(source: &str) -> Result<BTreeMap<String, String>> {
+    let (text, what) = match source.strip_prefix('@') {
+        Some(path) => (
+            std::fs::read_to_string(path).map_err(|e| {
+                Error::invalid(
+                    format!("cannot read `{path}`: {e}"),
+                    "give `--values=@FILE` with a JSON or YAML file of KEY: VALUE",
+                )
+            })?,
+            format!("`{path}`"),
+        ),
+        None => (source.to_string(), "the `--values` text".to_string()),
+    };
+    let hint = "give a mapping of KEY: VALUE, e.g. {\"username\": \"admin\", \"password\": \"…\"}";
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
+        .map_err(|e| Error::invalid(format!("{what} is not JSON or YAML: {e}"), hint))?;
+    let serde_yaml::Value::Mapping(map) = doc else {
+        return Err(Error::invalid(format!("{what} is not a mapping"), hint));
+    };
+    map.into_iter()
+        .map(|(k, v)| {
+            let key = match k {
+                serde_yaml::Value::String(s) => s,
+                other => {
+                    return Err(Error::invalid(
+                        format!("{what} has a key that is not a string: {other:?}"),
+                        hint,
+                    ));
+                }
+            };
+            let value = match v {
+                serde_yaml::Value::String(s) => s,
+                serde_yaml::Value::Number(n) => n.to_string(),
+                serde_yaml::Value::Bool(b) => b.to_string(),
+                _ => {
+                    return Err(Error::invalid(
+                        format!("{what}: the value of `{key}` is not a string, number or boolean"),
+                        hint,
+                    ));
+                }
+            };
+            Ok((key.replace('-', "_"), value))
+        })
+        .collect()
+}
+
+/// Asks for keys and values on the terminal; values are read without echo.
+fn ask_secret_values(values: &mut BTreeMap<String, String>) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::invalid(
+            "`-i` asks for the values on a terminal, and standard input is not one",
+            "give the values as --KEY=VALUE or --values=@FILE.yaml instead",
+        ));
+    }
+    let stdin = std::io::stdin();
+    // Echo goes off before the prompt shows, so nothing typed after it is ever echoed.
+    let ask = |prompt: &str, hidden: bool| -> Result<String> {
+        let _echo = if hidden { EchoOff::new() } else { None };
+        eprint!("{prompt}");
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Error::io("reading an answer", e))?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+    };
+    loop {
+        let key = ask("key (Enter when done): ", false)?
+            .trim()
+            .replace('-', "_");
+        if key.is_empty() {
+            break;
+        }
+        let value = ask(&format!("value of `{key}` (not shown): "), true)?;
+        values.insert(key, value);
+    }
+    Ok(())
+}
+
+/// Turns terminal echo off on standard input until dropped.
+struct EchoOff(libc::termios);
+
+impl EchoOff {
+    fn new() -> Option<EchoOff> {
+        // SAFETY: termios is plain data; tcgetattr fills it, and we only pass it back.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(libc::STDIN_FILENO, &mut t) != 0 {
+                return None;
+            }
+            let saved = t;
+            t.c_lflag &= !libc::ECHO;
+            t.c_lflag |= libc::ECHONL;
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t);
+            Some(EchoOff(saved))
+        }
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        // SAFETY: restores the settings read in `new`.
+        unsafe {
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0);
+        }
+    }
 }
 
 fn progress(out: &Output, p: &Progress) {
@@ -781,4 +996,12 @@ fn describe_stack(v: &StackView) -> String {
             &rows
         )
     )
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
 }

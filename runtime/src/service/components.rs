@@ -168,7 +168,7 @@ impl Service {
                     (None, None) => return None,
                 };
                 let value = if spec.kind == FieldKind::Secret
-                    && crate::model::secret_reference_of(&value).is_none()
+                    && crate::model::secret_reference(&value).is_none()
                 {
                     "********".to_string()
                 } else {

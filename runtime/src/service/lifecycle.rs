@@ -63,7 +63,7 @@ impl Service {
         let state = self.store.state(&c.id)?.and_then(|s| s.state);
         let mut config = effective_config(&f.info, &c.config);
         for (key, value) in &mut config {
-            if let Some((secret, skey)) = crate::model::secret_reference_of(value) {
+            if let Some((secret, skey)) = crate::model::secret_reference(value) {
                 let (secret, skey) = (secret.to_string(), skey.to_string());
                 *value = self.secret_value(&secret, &skey).map_err(|e| match e {
                     Error::NotFound { what, hint } => Error::NotFound {

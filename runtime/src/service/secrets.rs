@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::components::check_name;
 use super::{Service, new_id};
 use crate::error::{Error, Result};
-use crate::model::now_ms;
-use crate::store::{Batch, TreeId};
+use crate::model::{now_ms, secret_reference};
+use crate::store::{Batch, TreeId, type_key};
 
 /// A secret as stored: the values are sealed, bound to the secret's id.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -212,6 +212,47 @@ impl Service {
         let mut batch = Batch::new();
         batch.remove(TreeId::Secrets, name);
         self.store.apply(batch)
+    }
+
+    /// Renames a secret and, in the same batch, every component reference to it
+    /// (`{{old.key}}` becomes `{{new.key}}`). Returns the components rewritten.
+    pub fn secret_rename(&self, old: &str, new: &str) -> Result<Vec<String>> {
+        let mut r = self.secret_or_err(old)?;
+        check_name("secret", new)?;
+        if self
+            .store
+            .get::<SecretRecord>(TreeId::Secrets, new)?
+            .is_some()
+        {
+            return Err(Error::exists(
+                format!("secret `{new}`"),
+                "pick another name",
+            ));
+        }
+        r.name = new.to_string();
+        r.updated_at = now_ms();
+        let mut batch = Batch::new();
+        batch
+            .remove(TreeId::Secrets, old)
+            .put(TreeId::Secrets, new, &r);
+        let mut rewritten = Vec::new();
+        for mut c in self.store.components(None)? {
+            let mut changed = false;
+            for value in c.config.values_mut() {
+                if let Some((name, key)) = secret_reference(value) {
+                    if name == old {
+                        *value = format!("{{{{{new}.{key}}}}}");
+                        changed = true;
+                    }
+                }
+            }
+            if changed {
+                batch.put(TreeId::Components, &type_key(c.component_type, &c.name), &c);
+                rewritten.push(format!("{} `{}`", c.component_type.label(), c.name));
+            }
+        }
+        self.store.apply(batch)?;
+        Ok(rewritten)
     }
 
     fn secret_view(&self, r: &SecretRecord, reveal: bool) -> Result<SecretView> {

@@ -8,11 +8,11 @@ use super::components::check_name;
 use super::lifecycle::Direction;
 use super::{Progress, Service, new_id};
 use crate::error::{Error, Result};
-use crate::model::{ComponentType, RequirementKind, StackRecord, now_ms};
+use crate::model::{ComponentRecord, ComponentType, RequirementKind, StackRecord, now_ms};
 use crate::store::{Batch, TreeId, meta};
 
 /// A stack as `stack list` and `stack describe` show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct StackView {
     pub id: String,
     pub name: String,
@@ -67,6 +67,25 @@ impl Service {
     /// Every rule a stack must keep: required types, one component per type (but step
     /// operators), components that exist, and what each flavor requires of the others.
     pub(super) fn check_stack(&self, stack: &StackRecord) -> Result<()> {
+        self.check_stack_with(stack, &[])
+    }
+
+    /// [`Self::check_stack`], with `pending` components (about to be written in the same
+    /// batch) taking precedence over the stored ones.
+    pub(super) fn check_stack_with(
+        &self,
+        stack: &StackRecord,
+        pending: &[ComponentRecord],
+    ) -> Result<()> {
+        let lookup = |t: ComponentType, n: &str| -> Result<ComponentRecord> {
+            match pending
+                .iter()
+                .find(|c| c.component_type == t && c.name == n)
+            {
+                Some(c) => Ok(c.clone()),
+                None => self.component_or_err(t, n),
+            }
+        };
         for t in ComponentType::ALL {
             let names = stack
                 .components
@@ -107,7 +126,7 @@ impl Service {
                         "name each component once",
                     ));
                 }
-                self.component_or_err(t, n)?;
+                lookup(t, n)?;
             }
         }
         // Cross-component rules declared by the flavors.
@@ -115,7 +134,7 @@ impl Service {
             .ordered()
             .into_iter()
             .map(|(t, n)| {
-                let c = self.component_or_err(t, &n)?;
+                let c = lookup(t, &n)?;
                 Ok((t, n, c.flavor))
             })
             .collect::<Result<_>>()?;
@@ -129,8 +148,11 @@ impl Service {
                     })
                     .collect();
                 let what = match &r.flavor {
-                    Some(rf) => format!("a {} of flavor `{rf}`", r.component_type.label()),
-                    None => format!("a {}", r.component_type.label()),
+                    Some(rf) => format!(
+                        "{} of flavor `{rf}`",
+                        with_article(&r.component_type.label())
+                    ),
+                    None => with_article(&r.component_type.label()),
                 };
                 match r.kind {
                     RequirementKind::Requires if matching.is_empty() => {
@@ -297,4 +319,10 @@ impl Service {
         batch.remove(TreeId::Stacks, name);
         self.store.apply(batch)
     }
+}
+
+/// "an alerter", "a step operator".
+fn with_article(noun: &str) -> String {
+    let vowel = noun.starts_with(['a', 'e', 'i', 'o', 'u']);
+    format!("{} {noun}", if vowel { "an" } else { "a" })
 }
