@@ -108,6 +108,9 @@ pub enum Command {
     /// List the flavors of every component type
     #[command(subcommand)]
     Flavor(AllFlavorsCmd),
+    /// Install bundles of flavors: directories of `.wasm` components
+    #[command(subcommand)]
+    Integration(IntegrationCmd),
     /// Store secrets that components reference as `{{name.key}}`
     #[command(subcommand)]
     Secret(SecretCmd),
@@ -397,6 +400,23 @@ pub enum StackCmd {
         #[arg(short = 'r', long)]
         recursive: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IntegrationCmd {
+    /// List the integrations strata can find, and whether they are installed. It looks in
+    /// STRATA_HOME/integrations/ and the directories in STRATA_INTEGRATIONS (`:`-separated)
+    List,
+    /// Register every flavor of an integration (a name from `integration list`, or a
+    /// directory of `.wasm` flavors)
+    Install {
+        name: String,
+        /// Replace flavors of the same name that run other code
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Delete the flavors an integration installed (none may be in use)
+    Uninstall { name: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -4,6 +4,7 @@
 mod components;
 mod edits;
 mod flavors;
+mod integrations;
 mod lifecycle;
 mod pipeline;
 mod secrets;
@@ -27,6 +28,7 @@ use crate::store::{Batch, Store, TreeId, meta, type_key};
 
 pub use components::ComponentView;
 pub use flavors::{FlavorOptions, FlavorView};
+pub use integrations::{Installed, IntegrationFile, IntegrationView};
 pub use lifecycle::{Progress, StepOutcome};
 pub use pipeline::{Pipeline, RunReport};
 pub use secrets::SecretView;

@@ -302,3 +302,54 @@ fn the_library_sees_what_the_cli_registered() {
         env.path("lib")
     );
 }
+
+#[test]
+fn integration_install_registers_a_bundle_of_flavors() {
+    // Seed 000: `zenml integration install <name-of-the-integration>`.
+    let env = Env::new();
+    let dir = env.home().join("integrations/ops");
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["fixture_alerter", "fixture_needy"] {
+        std::fs::copy(wasm(f), dir.join(format!("{f}.wasm"))).unwrap();
+    }
+    let list = env.json(&["integration", "list"]);
+    assert_eq!(list[0]["name"], "ops");
+    assert_eq!(list[0]["installed"], false);
+    let err = env.refused(&["integration", "install", "kubeflow"]);
+    assert!(
+        err.contains("integration `kubeflow` does not exist") && err.contains("available: ops"),
+        "{err}"
+    );
+    let r = env.run(&["integration", "install", "ops"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Installed step operator flavor `needy`"),
+        "{}",
+        r.stderr
+    );
+    let f = env.json(&["alerter", "flavor", "describe", "alerter"]);
+    assert_eq!(f["source"]["integration"], "ops", "{f}");
+    assert_eq!(env.json(&["integration", "list"])[0]["installed"], true);
+    let again = env.run(&["integration", "install", "ops"]);
+    assert!(
+        again
+            .stderr
+            .contains("Already installed alerter flavor `alerter`"),
+        "{}",
+        again.stderr
+    );
+    // A directory with a file that is not a flavor is refused as a whole.
+    let bad = env.work.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::copy(wasm("fixture_trap"), bad.join("a.wasm")).unwrap();
+    std::fs::write(bad.join("b.wasm"), b"not wasm").unwrap();
+    let err = env.refused(&["integration", "install", bad.to_str().unwrap()]);
+    assert!(err.contains("b.wasm"), "{err}");
+    // Uninstall is refused while a flavor is in use, then removes them all.
+    env.ok(&["step-operator", "register", "runner", "--flavor=needy"]);
+    let err = env.refused(&["integration", "uninstall", "ops"]);
+    assert!(err.contains("is used by step operator `runner`"), "{err}");
+    env.ok(&["step-operator", "delete", "runner"]);
+    env.ok(&["integration", "uninstall", "ops"]);
+    assert_eq!(env.json(&["integration", "list"])[0]["installed"], false);
+}

@@ -6,8 +6,8 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use super::render::{check, properties, structured, table};
 use super::{
-    AllFlavorsCmd, Cli, Command, ComponentCmd, FlavorCmd, Format, PipelineCmd, RegisterArgs,
-    SecretCmd, StackCmd,
+    AllFlavorsCmd, Cli, Command, ComponentCmd, FlavorCmd, Format, IntegrationCmd, PipelineCmd,
+    RegisterArgs, SecretCmd, StackCmd,
 };
 use crate::error::{Error, Result};
 use crate::home::Home;
@@ -90,6 +90,7 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
             Ok(())
         }
         Command::Secret(cmd) => secret(svc, out, cmd),
+        Command::Integration(cmd) => integration(svc, out, cmd),
         Command::Pipeline(PipelineCmd::Run { file, params }) => {
             let text = std::fs::read_to_string(file).map_err(|e| {
                 Error::invalid(
@@ -510,6 +511,56 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
                 format!(" and {}", deleted.join(", "))
             };
             out.say(format!("Deleted stack `{name}`{also}."));
+        }
+    }
+    Ok(())
+}
+
+fn integration(svc: &Service, out: &Output, cmd: &IntegrationCmd) -> Result<()> {
+    match cmd {
+        IntegrationCmd::List => {
+            let list = svc.integration_list()?;
+            out.show(&list, || {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|i| {
+                        vec![
+                            i.name.clone(),
+                            check(i.installed).to_string(),
+                            i.files
+                                .iter()
+                                .map(|f| match &f.registered_as {
+                                    Some(r) => format!("{} ({r})", f.file),
+                                    None => f.file.clone(),
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            i.path.clone(),
+                        ]
+                    })
+                    .collect();
+                table(&["INTEGRATION", "INSTALLED", "FLAVORS", "PATH"], &rows)
+            });
+        }
+        IntegrationCmd::Install { name, replace } => {
+            let done = svc.integration_install(name, *replace)?;
+            for d in &done {
+                out.say(format!(
+                    "{} {} flavor `{}` ({}).",
+                    capitalize(d.outcome),
+                    d.flavor.component_type.label(),
+                    d.flavor.flavor,
+                    d.flavor.source
+                ));
+            }
+            if out.format != Format::Table {
+                out.show(&done, String::new);
+            }
+        }
+        IntegrationCmd::Uninstall { name } => {
+            for r in svc.integration_uninstall(name)? {
+                out.say(format!("Deleted {r}."));
+            }
         }
     }
     Ok(())

@@ -247,8 +247,13 @@ fn valid_ident(s: &str, extra: &str) -> bool {
 pub enum FlavorSource {
     /// Shipped inside the strata binary.
     BuiltIn,
-    /// Registered from a file.
-    File { path: String },
+    /// Registered from a file, by hand or as part of an integration.
+    File {
+        path: String,
+        /// The integration (`strata integration install NAME`) it came with.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        integration: Option<String>,
+    },
 }
 
 /// A registered flavor: its description and the code behind it.
@@ -275,7 +280,7 @@ impl FlavorRecord {
         let short = &self.sha256[..12.min(self.sha256.len())];
         match &self.source {
             FlavorSource::BuiltIn => format!("sha256:{short} (built-in)"),
-            FlavorSource::File { path } => format!("sha256:{short} ({path})"),
+            FlavorSource::File { path, .. } => format!("sha256:{short} ({path})"),
         }
     }
 }

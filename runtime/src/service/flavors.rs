@@ -53,8 +53,8 @@ impl FlavorOptions {
 pub struct FlavorView {
     pub flavor: String,
     pub component_type: ComponentType,
-    /// `built-in` or `custom`.
-    pub integration: &'static str,
+    /// `built-in`, the integration it was installed with, or `custom`.
+    pub integration: String,
     pub ready_to_use: bool,
     pub source: String,
     pub sha256: String,
@@ -66,7 +66,7 @@ pub struct FlavorView {
 }
 
 impl Service {
-    fn view(&self, f: FlavorRecord) -> Result<FlavorView> {
+    pub(super) fn view(&self, f: FlavorRecord) -> Result<FlavorView> {
         let ready = self.store.contains(TreeId::Blobs, &f.sha256)?;
         let components = self
             .store
@@ -77,7 +77,14 @@ impl Service {
         Ok(FlavorView {
             flavor: f.info.name.clone(),
             component_type: f.info.component_type,
-            integration: if f.is_builtin() { "built-in" } else { "custom" },
+            integration: match &f.source {
+                FlavorSource::BuiltIn => "built-in".into(),
+                FlavorSource::File {
+                    integration: Some(i),
+                    ..
+                } => i.clone(),
+                FlavorSource::File { .. } => "custom".into(),
+            },
             ready_to_use: ready,
             source: f.source_label(),
             sha256: f.sha256.clone(),
@@ -137,6 +144,7 @@ impl Service {
         let sha = sha256_hex(&bytes);
         let source = FlavorSource::File {
             path: abs.display().to_string(),
+            integration: None,
         };
         let record = self.register_flavor_bytes(t, &bytes, source, &sha, opts, false)?;
         self.view(record)
@@ -155,7 +163,7 @@ impl Service {
         let limits = opts.limits()?;
         let label = match &source {
             FlavorSource::BuiltIn => "built-in flavor".to_string(),
-            FlavorSource::File { path } => path.clone(),
+            FlavorSource::File { path, .. } => path.clone(),
         };
         let sandbox = self.sandbox()?;
         let (loaded, cache_hash) = sandbox.inspect(&label, sha, bytes)?;

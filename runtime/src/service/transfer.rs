@@ -86,7 +86,7 @@ impl Service {
                         sha256: f.sha256.clone(),
                         source: match &f.source {
                             FlavorSource::BuiltIn => "built-in".into(),
-                            FlavorSource::File { path } => path.clone(),
+                            FlavorSource::File { path, .. } => path.clone(),
                         },
                     },
                     config: c.config,

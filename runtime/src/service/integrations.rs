@@ -1,0 +1,299 @@
+//! Integrations: bundles of flavors installed together (ZenML's `integration install`).
+//!
+//! An integration is a directory of flavor components (`*.wasm`); its name is the
+//! directory's name. strata looks for integrations in `STRATA_HOME/integrations/` and in
+//! every directory listed in `STRATA_INTEGRATIONS` (separated by `:`); `install` also
+//! takes a directory path. Installing checks every file first (each must be a flavor,
+//! and no name may clash with other code unless `replace`), then registers them.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::{FlavorOptions, FlavorView, Service};
+use crate::error::{Error, Result};
+use crate::model::{ComponentType, FlavorSource};
+use crate::sandbox::Grants;
+use crate::sandbox::Limits;
+use crate::sandbox::cache::sha256_hex;
+use crate::sandbox::calls::Target;
+
+/// An integration found on the search path.
+#[derive(Clone, Debug, Serialize)]
+pub struct IntegrationView {
+    pub name: String,
+    pub path: String,
+    /// Its `.wasm` files, by file name.
+    pub files: Vec<IntegrationFile>,
+    /// Every file is registered with exactly this code.
+    pub installed: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct IntegrationFile {
+    pub file: String,
+    pub sha256: String,
+    /// `type/flavor` of the registered flavor with this code, if any.
+    pub registered_as: Option<String>,
+}
+
+/// What `integration install` did with each flavor.
+#[derive(Clone, Debug, Serialize)]
+pub struct Installed {
+    pub flavor: FlavorView,
+    /// `installed`, `replaced` or `already installed`.
+    pub outcome: &'static str,
+}
+
+impl Service {
+    /// The directories searched for integrations, in order.
+    fn integration_roots(&self) -> Vec<PathBuf> {
+        let mut roots = vec![self.home.root().join("integrations")];
+        if let Some(extra) = std::env::var_os("STRATA_INTEGRATIONS") {
+            roots.extend(std::env::split_paths(&extra).filter(|p| !p.as_os_str().is_empty()));
+        }
+        roots
+    }
+
+    /// Every integration on the search path (the first of a name wins).
+    pub fn integration_list(&self) -> Result<Vec<IntegrationView>> {
+        let mut out: Vec<IntegrationView> = Vec::new();
+        for root in self.integration_roots() {
+            let Ok(entries) = std::fs::read_dir(&root) else {
+                continue;
+            };
+            let mut dirs: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_dir())
+                .collect();
+            dirs.sort();
+            for dir in dirs {
+                let name = dir_name(&dir);
+                if out.iter().any(|i| i.name == name) {
+                    continue;
+                }
+                out.push(self.integration_view(&name, &dir)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn integration_view(&self, name: &str, dir: &Path) -> Result<IntegrationView> {
+        let flavors = self
+            .store
+            .scan::<crate::model::FlavorRecord>(crate::store::TreeId::Flavors, "")?;
+        let files: Vec<IntegrationFile> = wasm_files(dir)?
+            .into_iter()
+            .map(|p| {
+                let bytes = std::fs::read(&p)
+                    .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+                let sha = sha256_hex(&bytes);
+                let registered_as = flavors
+                    .iter()
+                    .find(|(_, f)| f.sha256 == sha)
+                    .map(|(_, f)| format!("{}/{}", f.info.component_type, f.info.name));
+                Ok(IntegrationFile {
+                    file: dir_name(&p),
+                    sha256: sha,
+                    registered_as,
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(IntegrationView {
+            name: name.to_string(),
+            path: dir.display().to_string(),
+            installed: !files.is_empty() && files.iter().all(|f| f.registered_as.is_some()),
+            files,
+        })
+    }
+
+    /// The directory of integration `name_or_path`.
+    fn integration_dir(&self, name_or_path: &str) -> Result<(String, PathBuf)> {
+        let as_path = Path::new(name_or_path);
+        if name_or_path.contains('/') || as_path.is_dir() {
+            if !as_path.is_dir() {
+                return Err(Error::not_found(
+                    format!("integration directory `{name_or_path}`"),
+                    "give the directory holding the integration's .wasm files",
+                ));
+            }
+            let dir = std::fs::canonicalize(as_path)
+                .map_err(|e| Error::io(format!("reading {name_or_path}"), e))?;
+            return Ok((dir_name(&dir), dir));
+        }
+        let roots = self.integration_roots();
+        for root in &roots {
+            let dir = root.join(name_or_path);
+            if dir.is_dir() {
+                return Ok((name_or_path.to_string(), dir));
+            }
+        }
+        let known: Vec<String> = self
+            .integration_list()?
+            .into_iter()
+            .map(|i| i.name)
+            .collect();
+        Err(Error::not_found(
+            format!("integration `{name_or_path}`"),
+            format!(
+                "{}; strata looks in {} (add directories with STRATA_INTEGRATIONS=DIR:DIR), or give a directory path",
+                if known.is_empty() {
+                    "no integrations are available".to_string()
+                } else {
+                    format!("available: {}", known.join(", "))
+                },
+                roots
+                    .iter()
+                    .map(|r| r.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ))
+    }
+
+    /// Registers every flavor of an integration. Checks all of them before registering
+    /// any: a file that is not a flavor, or a name taken by other code (without
+    /// `replace`), refuses the whole install.
+    pub fn integration_install(&self, name_or_path: &str, replace: bool) -> Result<Vec<Installed>> {
+        let (name, dir) = self.integration_dir(name_or_path)?;
+        let files = wasm_files(&dir)?;
+        if files.is_empty() {
+            return Err(Error::invalid(
+                format!(
+                    "integration `{name}` ({}) has no .wasm files",
+                    dir.display()
+                ),
+                "put the flavor components (*.wasm) of the integration in that directory",
+            ));
+        }
+        let sandbox = self.sandbox()?;
+        let mut plan = Vec::new();
+        for path in files {
+            let label = path.display().to_string();
+            let bytes =
+                std::fs::read(&path).map_err(|e| Error::io(format!("reading {label}"), e))?;
+            let sha = sha256_hex(&bytes);
+            let (loaded, _) = sandbox.inspect(&label, &sha, &bytes)?;
+            let info = Target {
+                sandbox,
+                loaded: &loaded,
+                flavor: &label,
+                grants: &Grants::default(),
+                limits: &Limits::DEFAULT,
+            }
+            .describe()?
+            .value;
+            let t: ComponentType = info.component_type;
+            let outcome = match self.store.flavor(t, &info.name)? {
+                Some(old) if old.sha256 == sha => "already installed",
+                Some(old) if old.is_builtin() || !replace => {
+                    return Err(Error::exists(
+                        format!(
+                            "{} flavor `{}` (other code, sha256:{}), which {label} would install",
+                            t.label(),
+                            info.name,
+                            &old.sha256[..12]
+                        ),
+                        if old.is_builtin() {
+                            "built-in flavors cannot be replaced".to_string()
+                        } else {
+                            "pass --replace to replace its code".to_string()
+                        },
+                    ));
+                }
+                Some(_) => "replaced",
+                None => "installed",
+            };
+            plan.push((t, info.name, path, bytes, sha, outcome));
+        }
+        let mut done = Vec::new();
+        for (t, flavor, path, bytes, sha, outcome) in plan {
+            let record = if outcome == "already installed" {
+                self.flavor_or_err(t, &flavor)?
+            } else {
+                let source = FlavorSource::File {
+                    path: path.display().to_string(),
+                    integration: Some(name.clone()),
+                };
+                let opts = FlavorOptions {
+                    replace,
+                    ..FlavorOptions::default()
+                };
+                self.register_flavor_bytes(t, &bytes, source, &sha, opts, false)?
+            };
+            done.push(Installed {
+                flavor: self.view(record)?,
+                outcome,
+            });
+        }
+        Ok(done)
+    }
+
+    /// Deletes every flavor installed from integration `name`; refused as a whole if
+    /// a component still uses one of them.
+    pub fn integration_uninstall(&self, name: &str) -> Result<Vec<String>> {
+        let flavors: Vec<_> = self
+            .store
+            .scan::<crate::model::FlavorRecord>(crate::store::TreeId::Flavors, "")?
+            .into_iter()
+            .map(|(_, f)| f)
+            .filter(|f| {
+                matches!(&f.source, FlavorSource::File { integration: Some(i), .. } if i == name)
+            })
+            .collect();
+        if flavors.is_empty() {
+            return Err(Error::not_found(
+                format!("installed integration `{name}`"),
+                "see what is installed with `strata integration list`",
+            ));
+        }
+        for f in &flavors {
+            let t = f.info.component_type;
+            let users: Vec<String> = self
+                .store
+                .components(Some(t))?
+                .into_iter()
+                .filter(|c| c.flavor == f.info.name)
+                .map(|c| format!("{} `{}`", t.label(), c.name))
+                .collect();
+            if !users.is_empty() {
+                return Err(Error::invalid(
+                    format!(
+                        "{} flavor `{}` of integration `{name}` is used by {}",
+                        t.label(),
+                        f.info.name,
+                        users.join(", ")
+                    ),
+                    "delete those components first",
+                ));
+            }
+        }
+        let mut removed = Vec::new();
+        for f in flavors {
+            self.flavor_delete(f.info.component_type, &f.info.name)?;
+            removed.push(format!(
+                "{} flavor `{}`",
+                f.info.component_type.label(),
+                f.info.name
+            ));
+        }
+        Ok(removed)
+    }
+}
+
+fn dir_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+/// The `.wasm` files directly in `dir`, sorted.
+fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(format!("reading {}", dir.display()), e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "wasm"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
