@@ -29,7 +29,7 @@ use crate::store::{Batch, Store, TreeId, meta, type_key};
 pub use components::ComponentView;
 pub use flavors::{FlavorOptions, FlavorView};
 pub use integrations::{Installed, IntegrationFile, IntegrationView};
-pub use lifecycle::{Progress, StepOutcome};
+pub use lifecycle::{GrantView, Progress, StepOutcome};
 pub use pipeline::{Pipeline, RunReport};
 pub use secrets::SecretView;
 pub use stacks::{StackMember, StackView};

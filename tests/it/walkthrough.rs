@@ -152,7 +152,8 @@ fn the_seed_walkthrough_registers_a_store_and_a_stack_and_brings_it_up_and_down(
     let d = env.json(&["artifact-store", "describe", "my_store"]);
     assert_eq!(d["phase"], "running");
     assert_eq!(d["status"]["Ok"]["running"], true, "{d}");
-    assert_eq!(d["grants"][0], store);
+    assert_eq!(d["grants"][0]["path"], store);
+    assert_eq!(d["grants"][0]["access"], "read-write");
     // zenml stack up again: nothing to do.
     let again = env.run(&["stack", "up"]);
     assert!(again.stderr.contains("already running"), "{}", again.stderr);

@@ -940,7 +940,14 @@ fn describe_component(v: &ComponentView) -> String {
             } else {
                 v.grants
                     .iter()
-                    .map(|g| format!("{g} (read-write)"))
+                    .map(|g| {
+                        let later = if g.exists {
+                            ""
+                        } else {
+                            ", created at provision"
+                        };
+                        format!("{} ({}{later})", g.path, g.access)
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             },

@@ -25,7 +25,7 @@ pub struct ComponentView {
     /// Configuration with defaults filled in; secret fields masked.
     pub config: Vec<ConfigValue>,
     /// Directories the sandbox grants the flavor.
-    pub grants: Vec<String>,
+    pub grants: Vec<super::lifecycle::GrantView>,
     pub timeout_ms: u64,
     pub memory_mb: u64,
     pub phase: Phase,
@@ -196,12 +196,7 @@ impl Service {
             flavor: c.flavor.clone(),
             flavor_sha256: f.sha256.clone(),
             config,
-            grants: self
-                .grants_for(&f, c)
-                .dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect(),
+            grants: self.grants_for(&f, c),
             timeout_ms: f.limits.timeout_ms,
             memory_mb: f.limits.memory_bytes / (1024 * 1024),
             phase: state.phase,

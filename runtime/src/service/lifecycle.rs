@@ -88,8 +88,17 @@ impl Service {
 
     /// The directories a component's configuration grants, for display: its stored
     /// values with defaults, unresolved (secret references are not opened to show them).
-    pub(super) fn grants_for(&self, f: &FlavorRecord, c: &ComponentRecord) -> Grants {
-        existing_grants(f, &effective_config(&f.info, &c.config))
+    /// The directories `c` is granted, for display: a directory that does not exist yet
+    /// is granted once `provision` creates it, and says so.
+    pub(super) fn grants_for(&self, f: &FlavorRecord, c: &ComponentRecord) -> Vec<GrantView> {
+        grant_dirs(f, &effective_config(&f.info, &c.config))
+            .into_iter()
+            .map(|d| GrantView {
+                exists: d.is_dir(),
+                path: d.display().to_string(),
+                access: "read-write",
+            })
+            .collect()
     }
 
     /// Everything one call into `c`'s flavor needs: the flavor loaded, the context with
@@ -335,6 +344,15 @@ impl Bound {
 }
 
 /// The granted directories of a configuration that exist now.
+/// A directory a component's flavor may use, as `describe` shows it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GrantView {
+    pub path: String,
+    pub access: &'static str,
+    /// A missing directory is created by `up` before `provision`, then granted.
+    pub exists: bool,
+}
+
 fn existing_grants(f: &FlavorRecord, config: &[(String, String)]) -> Grants {
     Grants {
         dirs: grant_dirs(f, config)
