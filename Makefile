@@ -29,7 +29,7 @@ demo: build
 bench: flavors
 	$(CARGO) build --release --locked --bin strata --example call_latency
 	scripts/bench.sh target/release/strata 20
-	target/release/examples/call_latency $(FLAVORS_OUT)/local_artifact_store.wasm | tee -a target/bench.txt
+	target/release/examples/call_latency $(FLAVORS_OUT) | tee -a target/bench.txt
 
 ## test: unit tests, the flavor SDK's tests, and the end-to-end suite (real binary, real .wasm)
 test: build

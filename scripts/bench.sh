@@ -17,7 +17,8 @@ mkdir -p target
 
 now_ns() { date +%s%N; }
 
-# measure LABEL CMD...: prints "LABEL median_ms p95_ms peak_rss_kib"
+# measure LABEL CMD...: prints "LABEL median_ms p95_ms peak_rss_kib". If PRE is set,
+# it runs (untimed) before each run, to put things back where the measured command starts.
 measure() {
     local label=$1; shift
     local label_id=$RANDOM
@@ -26,6 +27,7 @@ measure() {
         local t0 t1
         # `@N@` in an argument becomes a name unique to this run (registrations).
         local args=("${@//@N@/$label_id$i}")
+        if [[ -n ${PRE:-} ]]; then sh -c "$PRE" >/dev/null 2>&1 || { echo "failed: $PRE" >&2; exit 1; }; fi
         t0=$(now_ns)
         /usr/bin/time -f '%M' -o "$WORK/rss" "${args[@]}" >/dev/null 2>&1 || { echo "failed: ${args[*]}" >&2; exit 1; }
         t1=$(now_ns)
@@ -52,8 +54,34 @@ rows+=("$(measure 'strata artifact-store register' "$STRATA" artifact-store regi
 rows+=("$(measure 'strata stack register' "$STRATA" stack register k@N@ -o default -a default)")
 rows+=("$(measure 'strata artifact-store describe (1 lifecycle call: status)' "$STRATA" artifact-store describe default)")
 
-# strata init on an empty home: creates the store and compiles the built-in flavors.
+# strata init on an empty home (creates the store, compiles the built-in flavors) against
+# init on a home that has them compiled and cached already.
 rows+=("$(measure 'strata init (empty home: compiles flavors)' "$STRATA" init --home "$WORK/home@N@")")
+rows+=("$(measure 'strata init (initialised home: compiled cache present)' "$STRATA" init)")
+
+# stack up / down as the stack grows: the default orchestrator and artifact store, one
+# alerter, and N-3 step operators (the only type a stack holds several of), all test
+# fixtures whose calls do almost nothing, so the figures are strata's own cost per
+# component. N=2 is the smallest valid stack (an orchestrator and an artifact store).
+FLAVORS=${STRATA_FLAVORS_DIR:-target/wasm32-wasip2/release}
+"$STRATA" alerter flavor register "$FLAVORS/fixture_alerter.wasm" >/dev/null 2>&1
+"$STRATA" step-operator flavor register "$FLAVORS/fixture_needy.wasm" >/dev/null 2>&1
+"$STRATA" alerter register bench-alerter --flavor=alerter --channel=bench --path="$WORK/alerts" >/dev/null 2>&1
+for n in 2 5 15 50; do
+    members=(-o default -a default)
+    if (( n > 2 )); then members+=(-l bench-alerter); fi
+    for ((k = 3; k < n; k++)); do
+        "$STRATA" step-operator register "op$n-$k" --flavor=needy >/dev/null 2>&1
+        members+=(-s "op$n-$k")
+    done
+    "$STRATA" stack register "scale$n" "${members[@]}" >/dev/null 2>&1
+    "$STRATA" stack set "scale$n" >/dev/null 2>&1
+    # up: status, provision and resume of every component, from deprovisioned;
+    # down --force: suspend and deprovision of every component, from running.
+    rows+=("$(PRE="'$STRATA' stack down --force" measure "strata stack up ($n components)" "$STRATA" stack up)")
+    rows+=("$(PRE="'$STRATA' stack up" measure "strata stack down --force ($n components)" "$STRATA" stack down --force)")
+done
+"$STRATA" stack set default >/dev/null 2>&1
 
 base=$(echo "${rows[0]}" | awk '{print $(NF-2)}')
 {
