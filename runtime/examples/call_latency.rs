@@ -74,7 +74,9 @@ impl Flavor {
     fn loaded(&self, sandbox: &Sandbox) -> Result<std::sync::Arc<Loaded>, strata::Error> {
         let (_, hash) = sandbox.inspect(&self.path, &self.sha, &self.bytes)?;
         Ok(sandbox
-            .load(&self.path, &self.sha, Some(&hash), || Ok(self.bytes.clone()))?
+            .load(&self.path, &self.sha, Some(&hash), || {
+                Ok(self.bytes.clone())
+            })?
             .loaded)
     }
 }
@@ -142,7 +144,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let native_t = time(N * 10, || native_status(&ctx.config, &ctx.component_name));
     let instantiate = time(N, || {
         sandbox
-            .call(&loaded, "bench", "instantiate-only", &grants, &limits, |_, _| Ok(()))
+            .call(
+                &loaded,
+                "bench",
+                "instantiate-only",
+                &grants,
+                &limits,
+                |_, _| Ok(()),
+            )
             .expect("instantiates")
     });
     let empty_call = time(N, || empty_target.status(&ctx).expect("empty status"));
@@ -152,16 +161,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     let ratio = |d: Duration| d.as_secs_f64() / native_t.as_secs_f64();
     println!();
-    println!("one lifecycle call, in process (local artifact store `status`, {} KiB .wasm)", store.bytes.len() / 1024);
+    println!(
+        "one lifecycle call, in process (local artifact store `status`, {} KiB .wasm)",
+        store.bytes.len() / 1024
+    );
     println!("baseline: the same `status` logic as a native Rust function\n");
     println!("| step | median | x native |");
     println!("|---|---|---|");
-    println!("| native Rust `status` (baseline) | {:.2} us | 1 |", us(native_t));
-    println!("| instantiate only | {:.1} us | {:.0} |", us(instantiate), ratio(instantiate));
-    println!("| instantiate + call of an empty component | {:.1} us | {:.0} |", us(empty_call), ratio(empty_call));
-    println!("| instantiate + `status` | {:.1} us | {:.0} |", us(status), ratio(status));
-    println!("| load from the verified compiled cache | {:.3} ms | {:.0} |", ms(load), ratio(load));
-    println!("| compile (cold) | {:.1} ms | {:.0} |", ms(compile), ratio(compile));
+    println!(
+        "| native Rust `status` (baseline) | {:.2} us | 1 |",
+        us(native_t)
+    );
+    println!(
+        "| instantiate only | {:.1} us | {:.0} |",
+        us(instantiate),
+        ratio(instantiate)
+    );
+    println!(
+        "| instantiate + call of an empty component | {:.1} us | {:.0} |",
+        us(empty_call),
+        ratio(empty_call)
+    );
+    println!(
+        "| instantiate + `status` | {:.1} us | {:.0} |",
+        us(status),
+        ratio(status)
+    );
+    println!(
+        "| load from the verified compiled cache | {:.3} ms | {:.0} |",
+        ms(load),
+        ratio(load)
+    );
+    println!(
+        "| compile (cold) | {:.1} ms | {:.0} |",
+        ms(compile),
+        ratio(compile)
+    );
     println!(
         "\ncold (compile + call) / cached (load + call): {:.0}x; `status` / empty call: {:.2}x",
         (compile + status).as_secs_f64() / (load + status).as_secs_f64(),

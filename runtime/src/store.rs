@@ -98,6 +98,12 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
+
+    /// Appends `other`'s writes after this batch's.
+    pub fn append(&mut self, other: Batch) -> &mut Self {
+        self.ops.extend(other.ops);
+        self
+    }
 }
 
 /// The open database.

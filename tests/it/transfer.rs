@@ -191,6 +191,18 @@ fn import_refuses_what_is_not_an_export() {
     assert!(err.contains("stack `x` has no artifact store"), "{err}");
     let err = env.refused(&["stack", "import", &env.path("missing.yaml")]);
     assert!(err.contains("cannot read"), "{err}");
+    // Hand-edited entries: a hash that is not one, a name `register` would refuse.
+    let entry = |name: &str, sha: &str| {
+        format!(
+            "format: 1\nstrata_version: 0.1.0\nstack: x\ncomponents:\n- type: orchestrator\n  name: {name}\n  flavor:\n    name: local\n    sha256: {sha}\n    source: built-in\n"
+        )
+    };
+    std::fs::write(&bad, entry("o", "aaaaaaaaaaaé")).unwrap();
+    let err = env.refused(&["stack", "import", &bad]);
+    assert!(err.contains("is not 64 hex digits"), "{err}");
+    std::fs::write(&bad, entry("'a b'", &"0".repeat(64))).unwrap();
+    let err = env.refused(&["stack", "import", &bad]);
+    assert!(err.contains("a b"), "{err}");
 }
 
 #[test]
@@ -230,6 +242,13 @@ fn secret_values_come_from_files_and_a_rename_follows_references() {
     std::fs::write(&list, "- 1\n").unwrap();
     let err = env.refused(&["secret", "create", "x", &format!("--values=@{list}")]);
     assert!(err.contains("is not a mapping"), "{err}");
+    let float = env.path("f.yaml");
+    std::fs::write(&float, "version: 1.10\n").unwrap();
+    let err = env.refused(&["secret", "create", "x", &format!("--values=@{float}")]);
+    assert!(
+        err.contains("the value of `version` is the number 1.1"),
+        "{err}"
+    );
     let err = env.refused(&["secret", "create", "x", "--values=@/nonexistent/v.json"]);
     assert!(err.contains("cannot read `/nonexistent/v.json`"), "{err}");
 

@@ -346,6 +346,13 @@ fn integration_install_registers_a_bundle_of_flavors() {
     std::fs::write(bad.join("b.wasm"), b"not wasm").unwrap();
     let err = env.refused(&["integration", "install", bad.to_str().unwrap()]);
     assert!(err.contains("b.wasm"), "{err}");
+    // Two files of the same flavor: refused before the first one is registered.
+    std::fs::copy(wasm("fixture_trap"), bad.join("b.wasm")).unwrap();
+    let err = env.refused(&["integration", "install", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("holds two alerter flavors named `trap`"),
+        "{err}"
+    );
     // Uninstall is refused while a flavor is in use, then removes them all.
     env.ok(&["step-operator", "register", "runner", "--flavor=needy"]);
     let err = env.refused(&["integration", "uninstall", "ops"]);

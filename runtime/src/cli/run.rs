@@ -695,7 +695,14 @@ fn values_document(source: &str) -> Result<BTreeMap<String, String>> {
             };
             let value = match v {
                 serde_yaml::Value::String(s) => s,
-                serde_yaml::Value::Number(n) => n.to_string(),
+                // An integer's text survives (5432); a float's may not (1.10 → 1.1).
+                serde_yaml::Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+                serde_yaml::Value::Number(n) => {
+                    return Err(Error::invalid(
+                        format!("{what}: the value of `{key}` is the number {n}, which might not keep its exact text"),
+                        format!("quote the value of `{key}` in the file, so it is kept as written"),
+                    ));
+                }
                 serde_yaml::Value::Bool(b) => b.to_string(),
                 _ => {
                     return Err(Error::invalid(
@@ -720,7 +727,15 @@ fn ask_secret_values(values: &mut BTreeMap<String, String>) -> Result<()> {
     let stdin = std::io::stdin();
     // Echo goes off before the prompt shows, so nothing typed after it is ever echoed.
     let ask = |prompt: &str, hidden: bool| -> Result<String> {
-        let _echo = if hidden { EchoOff::new() } else { None };
+        let _echo = match hidden {
+            true => Some(EchoOff::new().ok_or_else(|| {
+                Error::invalid(
+                    "cannot turn off the terminal's echo, so a typed value would show",
+                    "give the values with --values=@FILE.yaml instead",
+                )
+            })?),
+            false => None,
+        };
         eprint!("{prompt}");
         let _ = std::io::stderr().flush();
         let mut line = String::new();
@@ -743,10 +758,27 @@ fn ask_secret_values(values: &mut BTreeMap<String, String>) -> Result<()> {
     Ok(())
 }
 
-/// Turns terminal echo off on standard input until dropped.
+/// Turns terminal echo off on standard input until dropped. Ctrl-C while it is off
+/// restores the terminal before the process ends, so the shell never stays silent.
 struct EchoOff(libc::termios);
 
+/// The terminal settings to restore if SIGINT or SIGTERM arrives while echo is off.
+static SAVED_TERMIOS: std::sync::OnceLock<libc::termios> = std::sync::OnceLock::new();
+
+extern "C" fn restore_terminal_and_die(sig: libc::c_int) {
+    // SAFETY: tcsetattr, signal and raise are async-signal-safe; SAVED_TERMIOS is
+    // written once, before this handler is installed.
+    unsafe {
+        if let Some(t) = SAVED_TERMIOS.get() {
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, t);
+        }
+        libc::signal(sig, libc::SIG_DFL);
+        libc::raise(sig);
+    }
+}
+
 impl EchoOff {
+    /// `None` when echo could not be turned off: the caller must not ask for a secret.
     fn new() -> Option<EchoOff> {
         // SAFETY: termios is plain data; tcgetattr fills it, and we only pass it back.
         unsafe {
@@ -755,9 +787,15 @@ impl EchoOff {
                 return None;
             }
             let saved = t;
+            let _ = SAVED_TERMIOS.set(saved);
+            let handler = restore_terminal_and_die as extern "C" fn(libc::c_int);
+            libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+            libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
             t.c_lflag &= !libc::ECHO;
             t.c_lflag |= libc::ECHONL;
-            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t);
+            if libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t) != 0 {
+                return None;
+            }
             Some(EchoOff(saved))
         }
     }
@@ -765,9 +803,11 @@ impl EchoOff {
 
 impl Drop for EchoOff {
     fn drop(&mut self) {
-        // SAFETY: restores the settings read in `new`.
+        // SAFETY: restores the settings read in `new`, then the default signal handling.
         unsafe {
             libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0);
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            libc::signal(libc::SIGTERM, libc::SIG_DFL);
         }
     }
 }

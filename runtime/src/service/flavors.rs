@@ -150,7 +150,8 @@ impl Service {
         self.view(record)
     }
 
-    /// The checks and writes of registering any flavor, built-in or from a file.
+    /// Registers any flavor, built-in or from a file: [`Self::check_flavor_bytes`], then
+    /// its writes.
     pub(super) fn register_flavor_bytes(
         &self,
         t: ComponentType,
@@ -160,6 +161,22 @@ impl Service {
         opts: FlavorOptions,
         builtin: bool,
     ) -> Result<FlavorRecord> {
+        let (record, batch) = self.check_flavor_bytes(t, bytes, source, sha, opts, builtin)?;
+        self.store.apply(batch)?;
+        Ok(record)
+    }
+
+    /// Every check of registering a flavor, and the writes that would register it, not yet
+    /// applied (so several flavors can land in one batch).
+    pub(super) fn check_flavor_bytes(
+        &self,
+        t: ComponentType,
+        bytes: &[u8],
+        source: FlavorSource,
+        sha: &str,
+        opts: FlavorOptions,
+        builtin: bool,
+    ) -> Result<(FlavorRecord, Batch)> {
         let limits = opts.limits()?;
         let label = match &source {
             FlavorSource::BuiltIn => "built-in flavor".to_string(),
@@ -289,8 +306,7 @@ impl Service {
                 batch.remove(TreeId::Blobs, &old.sha256);
             }
         }
-        self.store.apply(batch)?;
-        Ok(record)
+        Ok((record, batch))
     }
 
     fn blob_used_elsewhere(&self, sha: &str, except_key: &str) -> Result<bool> {

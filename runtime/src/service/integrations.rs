@@ -17,6 +17,7 @@ use crate::sandbox::Grants;
 use crate::sandbox::Limits;
 use crate::sandbox::cache::sha256_hex;
 use crate::sandbox::calls::Target;
+use crate::store::Batch;
 
 /// An integration found on the search path.
 #[derive(Clone, Debug, Serialize)]
@@ -167,7 +168,8 @@ impl Service {
             ));
         }
         let sandbox = self.sandbox()?;
-        let mut plan = Vec::new();
+        let mut batch = Batch::new();
+        let mut planned: Vec<(ComponentType, String, &'static str)> = Vec::new();
         for path in files {
             let label = path.display().to_string();
             let bytes =
@@ -184,6 +186,19 @@ impl Service {
             .describe()?
             .value;
             let t: ComponentType = info.component_type;
+            if planned
+                .iter()
+                .any(|(pt, pn, _)| *pt == t && *pn == info.name)
+            {
+                return Err(Error::invalid(
+                    format!(
+                        "integration `{name}` holds two {} flavors named `{}` (the second is {label})",
+                        t.label(),
+                        info.name
+                    ),
+                    "keep one file per flavor in the integration's directory",
+                ));
+            }
             let outcome = match self.store.flavor(t, &info.name)? {
                 Some(old) if old.sha256 == sha => "already installed",
                 Some(old) if old.is_builtin() || !replace => {
@@ -204,29 +219,31 @@ impl Service {
                 Some(_) => "replaced",
                 None => "installed",
             };
-            plan.push((t, info.name, path, bytes, sha, outcome));
-        }
-        let mut done = Vec::new();
-        for (t, flavor, path, bytes, sha, outcome) in plan {
-            let record = if outcome == "already installed" {
-                self.flavor_or_err(t, &flavor)?
-            } else {
+            if outcome != "already installed" {
                 let source = FlavorSource::File {
-                    path: path.display().to_string(),
+                    path: label.clone(),
                     integration: Some(name.clone()),
                 };
                 let opts = FlavorOptions {
                     replace,
                     ..FlavorOptions::default()
                 };
-                self.register_flavor_bytes(t, &bytes, source, &sha, opts, false)?
-            };
-            done.push(Installed {
-                flavor: self.view(record)?,
-                outcome,
-            });
+                // Every check runs here, before anything is written.
+                let (_, writes) = self.check_flavor_bytes(t, &bytes, source, &sha, opts, false)?;
+                batch.append(writes);
+            }
+            planned.push((t, info.name, outcome));
         }
-        Ok(done)
+        self.store.apply(batch)?;
+        planned
+            .into_iter()
+            .map(|(t, flavor, outcome)| {
+                Ok(Installed {
+                    flavor: self.view(self.flavor_or_err(t, &flavor)?)?,
+                    outcome,
+                })
+            })
+            .collect()
     }
 
     /// Deletes every flavor installed from integration `name`; refused as a whole if

@@ -142,6 +142,15 @@ impl Service {
         for e in &file.components {
             let t = e.component_type;
             let label = format!("{} `{}`", t.label(), e.name);
+            check_name(&t.label(), &e.name)?;
+            if e.flavor.sha256.len() != 64
+                || !e.flavor.sha256.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                return Err(Error::invalid(
+                    format!("the sha256 of {label}'s flavor in the file is not 64 hex digits"),
+                    "give a file written by `strata stack export`, unedited",
+                ));
+            }
             let f = self.store.flavor(t, &e.flavor.name)?.ok_or_else(|| {
                 Error::not_found(
                     format!("{} flavor `{}` (needed by {label})", t.label(), e.flavor.name),
@@ -199,6 +208,7 @@ impl Service {
                 }
                 None => e.name.clone(),
             };
+            check_name(&t.label(), &chosen)?;
             if self.store.component(t, &chosen)?.is_none() {
                 if pending
                     .iter()
@@ -240,5 +250,5 @@ impl Service {
 }
 
 fn short(sha: &str) -> &str {
-    &sha[..12.min(sha.len())]
+    sha.get(..12).unwrap_or(sha)
 }
