@@ -5,7 +5,7 @@ CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip2
 FLAVORS_OUT  := target/$(WASM_TARGET)/release
 
-.PHONY: all setup flavors build demo test bench clean
+.PHONY: all setup flavors build demo test soak bench clean
 
 all: build
 
@@ -35,6 +35,10 @@ bench: flavors
 test: build
 	$(CARGO) test --locked --workspace
 	cd flavors && $(CARGO) test --locked -p strata-flavor-sdk --target $$(rustc -vV | sed -n 's/^host: //p')
+
+## soak: the crash test with 1,000 SIGKILL points instead of 200
+soak: build
+	STRATA_KILL_POINTS=1000 $(CARGO) test --locked --test it -- crash::sigkill --nocapture
 
 clean:
 	$(CARGO) clean

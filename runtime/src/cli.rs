@@ -117,6 +117,20 @@ pub enum Command {
     /// Run a pipeline on the active stack
     #[command(subcommand)]
     Pipeline(PipelineCmd),
+    /// Write the whole store (stacks, components, flavors, states, sealed secrets) to FILE
+    Backup {
+        file: PathBuf,
+        /// Overwrite FILE if it exists
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the whole store with a backup, after checking every record in it
+    Restore {
+        file: PathBuf,
+        /// Replace a home that holds more than what `init` creates
+        #[arg(long)]
+        force: bool,
+    },
     /// Print a shell completion script: `strata completion bash > /etc/bash_completion.d/strata`
     Completion {
         #[arg(value_enum)]

@@ -1,6 +1,7 @@
 //! Every operation strata offers, written once. The CLI calls it in-process; the daemon
 //! calls it behind its REST routes. No rule lives anywhere else.
 
+mod backup;
 mod components;
 mod edits;
 mod flavors;
@@ -26,6 +27,7 @@ use crate::model::{
 use crate::sandbox::{Loaded, Sandbox};
 use crate::store::{Batch, Store, TreeId, meta, type_key};
 
+pub use backup::BackupReport;
 pub use components::ComponentView;
 pub use flavors::{FlavorOptions, FlavorView};
 pub use integrations::{Installed, IntegrationFile, IntegrationView};

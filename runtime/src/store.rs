@@ -44,6 +44,30 @@ pub enum TreeId {
     Secrets = 7,
 }
 
+impl TreeId {
+    pub const ALL: [TreeId; 8] = [
+        TreeId::Meta,
+        TreeId::Flavors,
+        TreeId::Blobs,
+        TreeId::Components,
+        TreeId::States,
+        TreeId::Stacks,
+        TreeId::Compiled,
+        TreeId::Secrets,
+    ];
+
+    pub fn name(self) -> &'static str {
+        TREE_NAMES[self as usize]
+    }
+
+    pub fn from_name(name: &str) -> Option<TreeId> {
+        TREE_NAMES
+            .iter()
+            .position(|n| *n == name)
+            .map(|i| TreeId::ALL[i])
+    }
+}
+
 const TREE_NAMES: [&str; 8] = [
     "meta",
     "flavors",
@@ -227,6 +251,38 @@ impl Store {
             TransactionError::Storage(e) => Error::store("transaction", e),
         })?;
         self.flush()
+    }
+
+    /// Every record of every tree but `compiled` (which names files in this home's cache),
+    /// raw, in tree and key order: what `strata backup` writes.
+    pub fn dump(&self) -> Result<Vec<(TreeId, Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for id in TreeId::ALL {
+            if id == TreeId::Compiled {
+                continue;
+            }
+            for item in self.tree(id).iter() {
+                let (k, v) = item.map_err(|e| Error::store(TREE_NAMES[id as usize], e))?;
+                out.push((id, k.to_vec(), v.to_vec()));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replaces everything stored with `records`, in one transaction: what `strata
+    /// restore` does once it has checked them.
+    pub fn replace_all(&self, records: Vec<(TreeId, Vec<u8>, Vec<u8>)>) -> Result<()> {
+        let mut batch = Batch::new();
+        for id in TreeId::ALL {
+            for item in self.tree(id).iter().keys() {
+                let k = item.map_err(|e| Error::store(TREE_NAMES[id as usize], e))?;
+                batch.ops.push((id, k.to_vec(), None));
+            }
+        }
+        for (id, k, v) in records {
+            batch.ops.push((id, k, Some(v)));
+        }
+        self.apply(batch)
     }
 
     pub fn flush(&self) -> Result<()> {

@@ -7,9 +7,11 @@
 //!   escape their grants end in a clear error in time, and strata carries on.
 //! - `edits`: update, remove-attribute, rename, copy of components and stacks.
 //! - `lifecycle`: phases, state handed back, interrupted calls, pipeline runs, secrets.
+//! - `crash`: SIGKILL at random points loses nothing acknowledged; backup / restore.
 //! - `transfer`: stack export / import between homes, secrets from files, renames.
 //! - `terminal`: `-i` prompts driven through a real pseudo-terminal.
 
+mod crash;
 mod edits;
 mod hostile;
 mod lifecycle;

@@ -91,6 +91,31 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
         }
         Command::Secret(cmd) => secret(svc, out, cmd),
         Command::Integration(cmd) => integration(svc, out, cmd),
+        Command::Backup { file, force } => {
+            let r = svc.backup(file, *force)?;
+            out.say(format!(
+                "Backed up {} records ({} stacks, {} components, {} flavors, {} secrets) to {}.",
+                r.records, r.stacks, r.components, r.flavors, r.secrets, r.file
+            ));
+            if out.format != Format::Table {
+                out.show(&r, String::new);
+            }
+            Ok(())
+        }
+        Command::Restore { file, force } => {
+            let r = svc.restore(file, *force)?;
+            if let Some(w) = &r.warning {
+                eprintln!("warning: {w}");
+            }
+            out.say(format!(
+                "Restored {} records ({} stacks, {} components, {} flavors, {} secrets) from {}.",
+                r.records, r.stacks, r.components, r.flavors, r.secrets, r.file
+            ));
+            if out.format != Format::Table {
+                out.show(&r, String::new);
+            }
+            Ok(())
+        }
         Command::Pipeline(PipelineCmd::Run { file, params }) => {
             let text = std::fs::read_to_string(file).map_err(|e| {
                 Error::invalid(
