@@ -5,7 +5,7 @@ CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip2
 FLAVORS_OUT  := target/$(WASM_TARGET)/release
 
-.PHONY: all setup flavors build demo test soak bench clean
+.PHONY: all setup flavors build demo test soak fuzz bench clean
 
 all: build
 
@@ -39,6 +39,10 @@ test: build
 ## soak: the crash test with 1,000 SIGKILL points instead of 200
 soak: build
 	STRATA_KILL_POINTS=1000 $(CARGO) test --locked --test it -- crash::sigkill --nocapture
+
+## fuzz: property-based fuzzing of config parsing, secret references, records and export files (20,000 cases each)
+fuzz: build
+	PROPTEST_CASES=20000 $(CARGO) test --locked --test fuzz
 
 clean:
 	$(CARGO) clean
