@@ -434,6 +434,13 @@ fn classify(e: &wasmtime::Error, state: &HostState, limits: &Limits) -> Fault {
                 limit_ms: limits.timeout_ms,
             },
             Trap::StackOverflow => Fault::StackOverflow,
+            // Rust and C keep their stack in linear memory, below the data: running off
+            // its end is an access below address 0, not a wasm stack overflow.
+            Trap::MemoryOutOfBounds if stderr.is_empty() => Fault::Trap {
+                detail: format!(
+                    "{trap} (a stray pointer, or a stack overflow: compiled languages keep their stack in linear memory)"
+                ),
+            },
             other => {
                 let said = if stderr.is_empty() {
                     String::new()

@@ -93,6 +93,9 @@ fn log_spam_is_capped_and_counted() {
 fn a_flavor_sees_only_its_granted_directory() {
     let env = Env::new();
     let dir = env.path("grant");
+    // A symlink inside the grant that points out, placed before the flavor runs.
+    std::fs::create_dir_all(&dir).unwrap();
+    std::os::unix::fs::symlink("/etc", std::path::Path::new(&dir).join("outside")).unwrap();
     alerter(&env, "escape", &[], &[&format!("--path={dir}")]);
     let r = env.run(&["alerter", "up", "c"]);
     assert_eq!(
@@ -170,5 +173,51 @@ fn a_tampered_compiled_cache_is_recompiled_never_loaded() {
         std::fs::read(&file).unwrap(),
         bytes,
         "the tampered file is still there"
+    );
+}
+
+#[test]
+fn endless_recursion_is_a_trap_for_that_component() {
+    let env = Env::new();
+    alerter(&env, "recursion", &[], &[]);
+    let started = Instant::now();
+    let err = env.fail(&["alerter", "up", "c"]);
+    assert!(
+        err.contains("flavor `recursion` failed during `provision`: it trapped")
+            && err.contains("stack overflow"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    still_works(&env, "provision");
+}
+
+#[test]
+fn a_tight_loop_of_host_calls_is_stopped_at_its_deadline() {
+    let env = Env::new();
+    alerter(&env, "hostloop", &["--timeout-ms", "300"], &[]);
+    let started = Instant::now();
+    let r = env.run(&["alerter", "up", "c", "--verbose"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "flavor `hostloop` failed during `provision`: it ran past its deadline of 300 ms"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // What it logged is capped, and says how much was dropped.
+    let logged = r.stderr.lines().filter(|l| l.contains("host call")).count();
+    assert!(logged <= 256, "{logged} log lines kept");
+    still_works(&env, "provision");
+}
+
+#[test]
+fn a_flavor_importing_what_strata_does_not_provide_is_refused() {
+    let env = Env::new();
+    let err = env.refused(&["alerter", "flavor", "register", &wasm("fixture_badimport")]);
+    assert!(
+        err.contains("it imports `fixture:extra/network`, which strata does not provide"),
+        "{err}"
     );
 }
