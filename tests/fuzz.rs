@@ -136,6 +136,7 @@ proptest! {
                     source: "built-in".into(),
                 },
                 config: BTreeMap::from([("k".to_string(), value.clone())]),
+                limits: Default::default(),
             }],
         };
         let yaml = serde_yaml::to_string(&export).unwrap();

@@ -224,7 +224,8 @@ pub struct RegisterArgs {
     /// Ask for each configuration field in turn
     #[arg(short = 'i', long)]
     pub interactive: bool,
-    /// Configuration: --KEY=VALUE …
+    /// Configuration: --KEY=VALUE …; also `--timeout-ms N` and `--memory-mb N`, this
+    /// component's own deadline and memory cap per call (default: its flavor's)
     #[arg(
         trailing_var_arg = true,
         allow_hyphen_values = true,

@@ -195,6 +195,7 @@ impl Service {
             if self.store.component(t, DEFAULT_NAME)?.is_none() {
                 let c = ComponentRecord {
                     id: new_id(),
+                    limits: Default::default(),
                     name: DEFAULT_NAME.into(),
                     component_type: t,
                     flavor: "local".into(),

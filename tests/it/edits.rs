@@ -192,3 +192,46 @@ fn delete_r_refuses_while_a_component_is_provisioned() {
         "{err}"
     );
 }
+
+#[test]
+fn moving_a_provisioned_component_is_refused_until_it_is_down() {
+    // Found by the crash test: a path changed while provisioned left the old store's
+    // marker behind, and a later component at that path could not provision.
+    let env = Env::new();
+    setup(&env);
+    env.ok(&["artifact-store", "up", "s1"]);
+    let err = env.refused(&[
+        "artifact-store",
+        "update",
+        "s1",
+        &format!("--path={}", env.path("moved")),
+    ]);
+    assert!(
+        err.contains(
+            "artifact store `s1` is running: changing `path` would leave what it created in"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains("strata artifact-store down s1 --force"),
+        "{err}"
+    );
+    env.ok(&["artifact-store", "down", "s1", "--force"]);
+    env.ok(&[
+        "artifact-store",
+        "update",
+        "s1",
+        &format!("--path={}", env.path("moved")),
+    ]);
+    env.ok(&["artifact-store", "up", "s1"]);
+    assert!(
+        std::path::Path::new(&env.path("moved"))
+            .join(".strata-artifact-store")
+            .exists()
+    );
+    assert!(
+        !std::path::Path::new(&env.path("s1"))
+            .join(".strata-artifact-store")
+            .exists()
+    );
+}

@@ -221,3 +221,55 @@ fn a_flavor_importing_what_strata_does_not_provide_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_component_can_have_its_own_deadline_and_memory_cap() {
+    let env = Env::new();
+    // The flavor keeps the default deadline (10 s); the component sets 300 ms.
+    env.ok(&["alerter", "flavor", "register", &wasm("fixture_loop")]);
+    env.ok(&[
+        "alerter",
+        "register",
+        "c",
+        "--flavor=loop",
+        "--timeout-ms=300",
+    ]);
+    let d = env.json(&["alerter", "describe", "c", "--no-status"]);
+    assert_eq!(d["timeout_ms"], 300, "{d}");
+    assert_eq!(d["own_limits"]["timeout_ms"], 300, "{d}");
+    assert_eq!(d["memory_mb"], 256, "{d}");
+    let shown = env.ok(&["alerter", "describe", "c", "--no-status"]);
+    assert!(
+        shown.contains("300 ms per call (this component), 256 MiB memory (flavor)"),
+        "{shown}"
+    );
+    let started = Instant::now();
+    let err = env.fail(&["alerter", "up", "c"]);
+    assert!(err.contains("it ran past its deadline of 300 ms"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // A memory cap set on the component stops the memory bomb at that cap.
+    env.ok(&["alerter", "flavor", "register", &wasm("fixture_membomb")]);
+    env.ok(&[
+        "alerter",
+        "register",
+        "m",
+        "--flavor=membomb",
+        "--memory-mb",
+        "64",
+    ]);
+    let err = env.fail(&["alerter", "up", "m"]);
+    assert!(err.contains("64 MiB"), "{err}");
+    // Out of range, or not a number: refused, nothing changes.
+    let err = env.refused(&["alerter", "update", "c", "--timeout-ms=5"]);
+    assert!(err.contains("--timeout-ms 5 is out of range"), "{err}");
+    let err = env.refused(&["alerter", "update", "c", "--memory-mb=lots"]);
+    assert!(
+        err.contains("`--memory-mb` needs a whole number, not `lots`"),
+        "{err}"
+    );
+    env.ok(&["alerter", "update", "c", "--timeout-ms=500"]);
+    assert_eq!(
+        env.json(&["alerter", "describe", "c", "--no-status"])["timeout_ms"],
+        500
+    );
+}

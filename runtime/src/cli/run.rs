@@ -11,7 +11,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::home::Home;
-use crate::model::{ComponentType, FlavorRecord, parse_assignments};
+use crate::model::{ComponentType, FlavorRecord, LimitOverrides, parse_assignments};
 use crate::service::{
     ComponentView, FlavorOptions, FlavorView, Pipeline, Progress, Service, StackExport, StackView,
     StepOutcome,
@@ -171,8 +171,8 @@ fn component(svc: &Service, out: &Output, t: ComponentType, cmd: &ComponentCmd) 
     match cmd {
         ComponentCmd::Flavor(f) => flavor(svc, out, t, f),
         ComponentCmd::Register(args) => {
-            let (flavor, config) = register_args(svc, t, args)?;
-            let v = svc.component_register(t, &args.name, &flavor, config)?;
+            let (flavor, config, limits) = register_args(svc, t, args)?;
+            let v = svc.component_register(t, &args.name, &flavor, config, limits)?;
             out.say(format!(
                 "Registered {} `{}` (flavor `{}`).",
                 t.label(),
@@ -185,13 +185,14 @@ fn component(svc: &Service, out: &Output, t: ComponentType, cmd: &ComponentCmd) 
             Ok(())
         }
         ComponentCmd::Update { name, config } => {
-            let changes = parse_assignments(config).map_err(|m| {
+            let (config, limits) = take_limit_flags(config)?;
+            let changes = parse_assignments(&config).map_err(|m| {
                 Error::invalid(
                     m,
                     format!("see the fields with `strata {t} describe {name}`"),
                 )
             })?;
-            let v = svc.component_update(t, name, changes)?;
+            let v = svc.component_update(t, name, changes, limits)?;
             out.say(format!("Updated {} `{name}`.", t.label()));
             if out.format != Format::Table {
                 out.show(&v, String::new);
@@ -278,11 +279,12 @@ fn register_args(
     svc: &Service,
     t: ComponentType,
     args: &RegisterArgs,
-) -> Result<(String, BTreeMap<String, String>)> {
+) -> Result<(String, BTreeMap<String, String>, LimitOverrides)> {
     let mut flavor = args.flavor.clone();
     let mut interactive = args.interactive;
     let mut rest = Vec::new();
-    let mut it = args.config.iter();
+    let (config, limits) = take_limit_flags(&args.config)?;
+    let mut it = config.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "-i" | "--interactive" => interactive = true,
@@ -310,7 +312,37 @@ fn register_args(
         let f = svc.flavor_or_err(t, &flavor)?;
         ask_fields(&f, &mut config)?;
     }
-    Ok((flavor, config))
+    Ok((flavor, config, limits))
+}
+
+/// Picks `--timeout-ms N` and `--memory-mb N` (a component's own limits) out of the
+/// configuration flags; the rest is configuration.
+fn take_limit_flags(args: &[String]) -> Result<(Vec<String>, LimitOverrides)> {
+    let mut limits = LimitOverrides::default();
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_string())),
+            None => (a.as_str(), None),
+        };
+        let slot = match flag {
+            "--timeout-ms" => &mut limits.timeout_ms,
+            "--memory-mb" => &mut limits.memory_mb,
+            _ => {
+                rest.push(a.clone());
+                continue;
+            }
+        };
+        let value = inline.or_else(|| it.next().cloned()).unwrap_or_default();
+        *slot = Some(value.parse().map_err(|_| {
+            Error::invalid(
+                format!("`{flag}` needs a whole number, not `{value}`"),
+                format!("write e.g. `{flag}=500`"),
+            )
+        })?);
+    }
+    Ok((rest, limits))
 }
 
 /// Walks every field not given on the command line; Enter keeps the default.
@@ -1019,7 +1051,21 @@ fn describe_component(v: &ComponentView) -> String {
         ),
         (
             "LIMITS".into(),
-            format!("{} ms per call, {} MiB memory", v.timeout_ms, v.memory_mb),
+            format!(
+                "{} ms per call ({}), {} MiB memory ({})",
+                v.timeout_ms,
+                if v.own_limits.timeout_ms.is_some() {
+                    "this component"
+                } else {
+                    "flavor"
+                },
+                v.memory_mb,
+                if v.own_limits.memory_mb.is_some() {
+                    "this component"
+                } else {
+                    "flavor"
+                },
+            ),
         ),
     ];
     for c in &v.config {

@@ -168,6 +168,10 @@ pub struct FlavorInfo {
     pub requirements: Vec<StackRequirement>,
 }
 
+/// Names a flavor may not give its fields: the command line uses them for a
+/// component's own limits.
+pub const RESERVED_FIELDS: [&str; 2] = ["timeout_ms", "memory_mb"];
+
 impl FlavorInfo {
     pub fn field(&self, name: &str) -> Option<&FieldSpec> {
         self.config.iter().find(|f| f.name == name)
@@ -193,6 +197,12 @@ impl FlavorInfo {
             }
             if !seen.insert(f.name.as_str()) {
                 out.push(format!("field `{}` is declared twice", f.name));
+            }
+            if RESERVED_FIELDS.contains(&f.name.as_str()) {
+                out.push(format!(
+                    "field name `{}` is reserved: `--timeout-ms` and `--memory-mb` set a component's limits",
+                    f.name
+                ));
             }
             if let Some(d) = &f.default {
                 if let Err(e) = super::config::check_kind(f.kind, d) {
@@ -295,6 +305,35 @@ pub struct ComponentRecord {
     /// The values given by the user (defaults are not stored: they come from the flavor).
     pub config: BTreeMap<String, String>,
     pub created_at: u64,
+    /// Bounds of this component's calls, where they differ from its flavor's.
+    #[serde(default, skip_serializing_if = "LimitOverrides::is_empty")]
+    pub limits: LimitOverrides,
+}
+
+/// A component's own deadline and memory cap, instead of its flavor's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitOverrides {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_mb: Option<u64>,
+}
+
+impl LimitOverrides {
+    pub fn is_empty(&self) -> bool {
+        self.timeout_ms.is_none() && self.memory_mb.is_none()
+    }
+
+    /// `base` (the flavor's limits) with these overrides applied.
+    pub fn over(&self, base: crate::sandbox::Limits) -> crate::sandbox::Limits {
+        crate::sandbox::Limits {
+            timeout_ms: self.timeout_ms.unwrap_or(base.timeout_ms),
+            memory_bytes: self
+                .memory_mb
+                .map_or(base.memory_bytes, |m| m * 1024 * 1024),
+            ..base
+        }
+    }
 }
 
 /// Where a component is in its lifecycle, as strata last recorded it.

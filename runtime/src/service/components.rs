@@ -26,8 +26,11 @@ pub struct ComponentView {
     pub config: Vec<ConfigValue>,
     /// Directories the sandbox grants the flavor.
     pub grants: Vec<super::lifecycle::GrantView>,
+    /// The deadline and memory cap of each call: the component's own, else its flavor's.
     pub timeout_ms: u64,
     pub memory_mb: u64,
+    /// Which of them the component sets itself.
+    pub own_limits: crate::model::LimitOverrides,
     pub phase: Phase,
     pub interrupted: bool,
     pub last_error: Option<LastError>,
@@ -54,8 +57,10 @@ impl Service {
         name: &str,
         flavor: &str,
         config: BTreeMap<String, String>,
+        limits: crate::model::LimitOverrides,
     ) -> Result<ComponentView> {
         check_name(t.label().as_str(), name)?;
+        super::flavors::check_limits(&limits)?;
         if self.store.component(t, name)?.is_some() {
             return Err(Error::exists(
                 format!("{} `{name}`", t.label()),
@@ -68,6 +73,7 @@ impl Service {
         let now = crate::model::now_ms();
         let c = ComponentRecord {
             id: new_id(),
+            limits,
             name: name.to_string(),
             component_type: t,
             flavor: flavor.to_string(),
@@ -197,8 +203,9 @@ impl Service {
             flavor_sha256: f.sha256.clone(),
             config,
             grants: self.grants_for(&f, c),
-            timeout_ms: f.limits.timeout_ms,
-            memory_mb: f.limits.memory_bytes / (1024 * 1024),
+            timeout_ms: c.limits.over(f.limits).timeout_ms,
+            memory_mb: c.limits.over(f.limits).memory_bytes / (1024 * 1024),
+            own_limits: c.limits,
             phase: state.phase,
             interrupted: state.phase.is_interrupted(),
             last_error: state.last_error,

@@ -7,7 +7,10 @@ use std::collections::BTreeMap;
 use super::components::check_name;
 use super::{ComponentView, Service, StackView, new_id};
 use crate::error::{Error, Result};
-use crate::model::{ComponentState, ComponentType, DEFAULT_NAME, Phase, StackRecord, now_ms};
+use crate::model::{
+    ComponentRecord, ComponentState, ComponentType, DEFAULT_NAME, FieldKind, FlavorRecord, Phase,
+    StackRecord, effective_config, now_ms,
+};
 use crate::store::{Batch, TreeId, meta, type_key};
 
 impl Service {
@@ -19,15 +22,20 @@ impl Service {
         t: ComponentType,
         name: &str,
         changes: BTreeMap<String, String>,
+        limits: crate::model::LimitOverrides,
     ) -> Result<ComponentView> {
-        if changes.is_empty() {
+        super::flavors::check_limits(&limits)?;
+        if changes.is_empty() && limits.is_empty() {
             return Err(Error::invalid(
                 "nothing to update",
                 format!("give the new values as --KEY=VALUE; see `strata {t} describe {name}`"),
             ));
         }
         let mut c = self.component_or_err(t, name)?;
+        let before = c.clone();
         let f = self.flavor_of(&c)?;
+        c.limits.timeout_ms = limits.timeout_ms.or(c.limits.timeout_ms);
+        c.limits.memory_mb = limits.memory_mb.or(c.limits.memory_mb);
         let mut merged = c.config.clone();
         merged.extend(changes);
         c.config = self.checked_config(
@@ -35,7 +43,7 @@ impl Service {
             &format!("{} `{name}` (flavor `{}`)", t.label(), f.info.name),
             &merged,
         )?;
-        self.warn_if_provisioned(&c.id, t, name)?;
+        self.check_change_while_provisioned(&f, &before, &c)?;
         let mut batch = Batch::new();
         batch.put(TreeId::Components, &type_key(t, name), &c);
         self.store.apply(batch)?;
@@ -50,6 +58,7 @@ impl Service {
         key: &str,
     ) -> Result<ComponentView> {
         let mut c = self.component_or_err(t, name)?;
+        let before = c.clone();
         let f = self.flavor_of(&c)?;
         let key = key.replace('-', "_");
         let Some(spec) = f.info.field(&key) else {
@@ -81,23 +90,58 @@ impl Service {
             &format!("{} `{name}` (flavor `{}`)", t.label(), f.info.name),
             &c.config,
         )?;
-        self.warn_if_provisioned(&c.id, t, name)?;
+        self.check_change_while_provisioned(&f, &before, &c)?;
         let mut batch = Batch::new();
         batch.put(TreeId::Components, &type_key(t, name), &c);
         self.store.apply(batch)?;
         self.component_view(&c, false)
     }
 
-    fn warn_if_provisioned(&self, id: &str, t: ComponentType, name: &str) -> Result<()> {
-        if let Some(s) = self.store.state(id)? {
-            if s.phase != Phase::Registered {
-                self.warn(format!(
-                    "{} `{name}` is {}: its resources stay where they are; the new configuration applies from its next lifecycle call",
-                    t.label(),
-                    s.phase
+    /// A provisioned component keeps its resources across a change, so a change of where
+    /// they are (a `path` field, which is also its grant) is refused: the old ones would
+    /// be left behind, out of reach of `down --force`. Any other change gets a warning.
+    fn check_change_while_provisioned(
+        &self,
+        f: &FlavorRecord,
+        before: &ComponentRecord,
+        after: &ComponentRecord,
+    ) -> Result<()> {
+        let Some(s) = self.store.state(&before.id)? else {
+            return Ok(());
+        };
+        if s.phase == Phase::Registered {
+            return Ok(());
+        }
+        let (t, name) = (before.component_type, &before.name);
+        let old = effective_config(&f.info, &before.config);
+        let new = effective_config(&f.info, &after.config);
+        for spec in f.info.config.iter().filter(|s| s.kind == FieldKind::Path) {
+            let value = |cfg: &[(String, String)]| {
+                cfg.iter()
+                    .find(|(k, _)| *k == spec.name)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            if value(&old) != value(&new) {
+                return Err(Error::invalid(
+                    format!(
+                        "{} `{name}` is {}: changing `{}` would leave what it created in {} behind",
+                        t.label(),
+                        s.phase,
+                        spec.name,
+                        value(&old)
+                    ),
+                    format!(
+                        "take it down first (`strata {t} down {name} --force`), then update it and bring it up again"
+                    ),
                 ));
             }
         }
+        self.warn(format!(
+            "{} `{name}` is {}: its resources stay where they are; the new configuration applies from its next lifecycle call",
+            t.label(),
+            s.phase
+        ));
         Ok(())
     }
 

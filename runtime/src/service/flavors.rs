@@ -6,7 +6,9 @@ use serde::Serialize;
 
 use super::Service;
 use crate::error::{Error, Result};
-use crate::model::{ComponentType, FlavorRecord, FlavorSource, check_config, now_ms};
+use crate::model::{
+    ComponentType, FlavorRecord, FlavorSource, LimitOverrides, check_config, now_ms,
+};
 use crate::sandbox::cache::sha256_hex;
 use crate::sandbox::calls::Target;
 use crate::sandbox::{Grants, Limits};
@@ -25,27 +27,30 @@ pub struct FlavorOptions {
 
 impl FlavorOptions {
     fn limits(&self) -> Result<Limits> {
-        let mut l = Limits::DEFAULT;
-        if let Some(t) = self.timeout_ms {
-            if !(10..=600_000).contains(&t) {
-                return Err(Error::invalid(
-                    format!("--timeout-ms {t} is out of range"),
-                    "give a deadline from 10 to 600000 milliseconds",
-                ));
-            }
-            l.timeout_ms = t;
-        }
-        if let Some(m) = self.memory_mb {
-            if !(1..=4096).contains(&m) {
-                return Err(Error::invalid(
-                    format!("--memory-mb {m} is out of range"),
-                    "give a cap from 1 to 4096 MiB",
-                ));
-            }
-            l.memory_bytes = m * 1024 * 1024;
-        }
-        Ok(l)
+        let o = LimitOverrides {
+            timeout_ms: self.timeout_ms,
+            memory_mb: self.memory_mb,
+        };
+        check_limits(&o)?;
+        Ok(o.over(Limits::DEFAULT))
     }
+}
+
+/// The ranges a deadline and a memory cap may take, for a flavor or a component.
+pub(crate) fn check_limits(o: &LimitOverrides) -> Result<()> {
+    if let Some(t) = o.timeout_ms.filter(|t| !(10..=600_000).contains(t)) {
+        return Err(Error::invalid(
+            format!("--timeout-ms {t} is out of range"),
+            "give a deadline from 10 to 600000 milliseconds",
+        ));
+    }
+    if let Some(m) = o.memory_mb.filter(|m| !(1..=4096).contains(m)) {
+        return Err(Error::invalid(
+            format!("--memory-mb {m} is out of range"),
+            "give a cap from 1 to 4096 MiB",
+        ));
+    }
+    Ok(())
 }
 
 /// A flavor as `flavor list` shows it.

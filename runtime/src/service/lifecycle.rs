@@ -123,6 +123,7 @@ impl Service {
         let grants = existing_grants(&f, &ctx.config);
         let loaded = self.load_flavor(&f)?;
         Ok(Bound {
+            limits: c.limits.over(f.limits),
             f,
             loaded,
             ctx,
@@ -329,6 +330,8 @@ pub(super) struct Bound {
     pub loaded: Arc<Loaded>,
     pub ctx: Context,
     pub grants: Grants,
+    /// The component's limits, else its flavor's.
+    pub limits: crate::sandbox::Limits,
 }
 
 impl Bound {
@@ -338,7 +341,7 @@ impl Bound {
             loaded: &self.loaded,
             flavor: &self.f.info.name,
             grants: &self.grants,
-            limits: &self.f.limits,
+            limits: &self.limits,
         }
     }
 }

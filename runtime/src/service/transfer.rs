@@ -13,7 +13,8 @@ use super::components::check_name;
 use super::{Service, StackView, new_id};
 use crate::error::{Error, Result};
 use crate::model::{
-    ComponentRecord, ComponentState, ComponentType, FlavorSource, StackRecord, now_ms,
+    ComponentRecord, ComponentState, ComponentType, FlavorSource, LimitOverrides, StackRecord,
+    now_ms,
 };
 use crate::store::{Batch, TreeId, type_key};
 
@@ -43,6 +44,9 @@ pub struct ExportedComponent {
     /// written.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// The component's own deadline and memory cap, if it sets them.
+    #[serde(default, skip_serializing_if = "LimitOverrides::is_empty")]
+    pub limits: LimitOverrides,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -90,6 +94,7 @@ impl Service {
                         },
                     },
                     config: c.config,
+                    limits: c.limits,
                 })
             })
             .collect::<Result<_>>()?;
@@ -177,11 +182,14 @@ impl Service {
                     .forced
                     .push(format!("{} flavor `{}`", t.label(), f.info.name));
             }
+            super::flavors::check_limits(&e.limits)?;
             let subject = format!("{label} (flavor `{}`)", f.info.name);
             let config = self.checked_config(&f, &subject, &e.config)?;
             let existing = self.store.component(t, &e.name)?;
             let chosen = match existing {
-                Some(c) if c.flavor == e.flavor.name && c.config == config => {
+                Some(c)
+                    if c.flavor == e.flavor.name && c.config == config && c.limits == e.limits =>
+                {
                     report.reused.push(label.clone());
                     c.name
                 }
@@ -221,6 +229,7 @@ impl Service {
                 }
                 let c = ComponentRecord {
                     id: new_id(),
+                    limits: e.limits,
                     name: chosen.clone(),
                     component_type: t,
                     flavor: f.info.name.clone(),
