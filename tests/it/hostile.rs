@@ -273,3 +273,75 @@ fn a_component_can_have_its_own_deadline_and_memory_cap() {
         500
     );
 }
+
+#[test]
+fn an_endless_loop_in_any_lifecycle_call_is_stopped_at_its_deadline() {
+    let env = Env::new();
+    env.ok(&[
+        "alerter",
+        "flavor",
+        "register",
+        &wasm("fixture_loop"),
+        "--timeout-ms",
+        "300",
+    ]);
+    let bounded = |args: &[&str], call: &str| {
+        let started = Instant::now();
+        let err = env.fail(args);
+        assert!(
+            err.contains(&format!(
+                "flavor `loop` failed during `{call}`: it ran past its deadline of 300 ms"
+            )),
+            "{call}: {err}"
+        );
+        // A bound on termination, not a speed claim: without the deadline this never ends.
+        assert!(started.elapsed() < Duration::from_secs(10), "{call}");
+    };
+    let register = |name: &str, loop_in: &str| {
+        env.ok(&[
+            "alerter",
+            "register",
+            name,
+            "--flavor=loop",
+            &format!("--loop-in={loop_in}"),
+        ])
+    };
+    // validate runs at registration: refused, nothing stored.
+    let before = env.snapshot();
+    bounded(
+        &[
+            "alerter",
+            "register",
+            "v",
+            "--flavor=loop",
+            "--loop-in=validate",
+        ],
+        "validate",
+    );
+    assert_eq!(before, env.snapshot());
+    register("st", "status");
+    bounded(&["alerter", "up", "st"], "status");
+    register("pr", "provision");
+    bounded(&["alerter", "up", "pr"], "provision");
+    register("re", "resume");
+    bounded(&["alerter", "up", "re"], "resume");
+    register("su", "suspend");
+    env.ok(&["alerter", "up", "su"]);
+    bounded(&["alerter", "down", "su"], "suspend");
+    register("de", "deprovision");
+    env.ok(&["alerter", "up", "de"]);
+    bounded(&["alerter", "down", "de", "--force"], "deprovision");
+    register("pp", "prepare-pipeline-deployment");
+    env.ok(&[
+        "stack", "register", "s", "-o", "default", "-a", "default", "-l", "pp", "--set",
+    ]);
+    let file = env.path("p.yaml");
+    std::fs::write(&file, "name: p\nsteps:\n  - name: a\n").unwrap();
+    env.ok(&["stack", "up"]);
+    bounded(&["pipeline", "run", &file], "prepare-pipeline-deployment");
+    // strata keeps serving, and each failure is recorded on its component.
+    assert!(env.ok(&["stack", "list"]).contains("default"));
+    let d = env.json(&["alerter", "describe", "su", "--no-status"]);
+    assert_eq!(d["last_error"]["call"], "suspend", "{d}");
+    assert_eq!(d["phase"], "running", "{d}");
+}
