@@ -111,7 +111,9 @@ fn a_flavor_claiming_another_type_is_refused() {
     let env = Env::new();
     let err = env.refused(&["alerter", "flavor", "register", &wasm("fixture_wrongtype")]);
     assert!(
-        err.contains("describes itself as a orchestrator flavor"),
+        err.contains(
+            "describes itself as an orchestrator flavor (`wrongtype`), not an alerter flavor"
+        ),
         "{err}"
     );
 }

@@ -205,10 +205,10 @@ impl Service {
         if info.component_type != t {
             return Err(refuse(
                 format!(
-                    "it describes itself as a {} flavor (`{}`), not a {} flavor",
-                    info.component_type.label(),
+                    "it describes itself as {} flavor (`{}`), not {} flavor",
+                    super::stacks::with_article(&info.component_type.label()),
                     info.name,
-                    t.label()
+                    super::stacks::with_article(&t.label())
                 ),
                 format!(
                     "register it with `strata {} flavor register {label}`",

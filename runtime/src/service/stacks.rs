@@ -322,7 +322,7 @@ impl Service {
 }
 
 /// "an alerter", "a step operator".
-fn with_article(noun: &str) -> String {
+pub(super) fn with_article(noun: &str) -> String {
     let vowel = noun.starts_with(['a', 'e', 'i', 'o', 'u']);
     format!("{} {noun}", if vowel { "an" } else { "a" })
 }
