@@ -53,6 +53,8 @@ pub enum Format {
     Yaml,
 }
 
+// Parsed once per process; boxing the larger variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create strata's home with an active `default` stack (any command does this on a new home)

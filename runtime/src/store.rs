@@ -79,6 +79,9 @@ const TREE_NAMES: [&str; 8] = [
     "secrets",
 ];
 
+/// One stored record, raw: its tree, key and stored bytes.
+pub type RawRecord = (TreeId, Vec<u8>, Vec<u8>);
+
 /// Keys used in the meta tree.
 pub mod meta {
     pub const SCHEMA_VERSION: &str = "schema_version";
@@ -255,7 +258,7 @@ impl Store {
 
     /// Every record of every tree but `compiled` (which names files in this home's cache),
     /// raw, in tree and key order: what `strata backup` writes.
-    pub fn dump(&self) -> Result<Vec<(TreeId, Vec<u8>, Vec<u8>)>> {
+    pub fn dump(&self) -> Result<Vec<RawRecord>> {
         let mut out = Vec::new();
         for id in TreeId::ALL {
             if id == TreeId::Compiled {
@@ -271,7 +274,7 @@ impl Store {
 
     /// Replaces everything stored with `records`, in one transaction: what `strata
     /// restore` does once it has checked them.
-    pub fn replace_all(&self, records: Vec<(TreeId, Vec<u8>, Vec<u8>)>) -> Result<()> {
+    pub fn replace_all(&self, records: Vec<RawRecord>) -> Result<()> {
         let mut batch = Batch::new();
         for id in TreeId::ALL {
             for item in self.tree(id).iter().keys() {

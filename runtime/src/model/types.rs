@@ -204,13 +204,13 @@ impl FlavorInfo {
                     f.name
                 ));
             }
-            if let Some(d) = &f.default {
-                if let Err(e) = super::config::check_kind(f.kind, d) {
-                    out.push(format!(
-                        "the default of field `{}` is not valid: {e}",
-                        f.name
-                    ));
-                }
+            if let Some(d) = &f.default
+                && let Err(e) = super::config::check_kind(f.kind, d)
+            {
+                out.push(format!(
+                    "the default of field `{}` is not valid: {e}",
+                    f.name
+                ));
             }
         }
         for s in &self.supported_schemes {

@@ -14,7 +14,7 @@ use super::Service;
 use super::secrets::write_private;
 use crate::error::{Error, Result};
 use crate::model::{DEFAULT_NAME, now_ms};
-use crate::store::{SCHEMA_VERSION, TreeId, codec, meta};
+use crate::store::{RawRecord, SCHEMA_VERSION, TreeId, codec, meta};
 
 /// The backup format this strata writes and reads.
 const BACKUP_FORMAT: u32 = 1;
@@ -54,7 +54,7 @@ pub struct BackupReport {
     pub warning: Option<String>,
 }
 
-fn digest(records: &[(TreeId, Vec<u8>, Vec<u8>)]) -> String {
+fn digest(records: &[RawRecord]) -> String {
     let mut h = Sha256::new();
     for (t, k, v) in records {
         for part in [t.name().as_bytes(), k.as_slice(), v.as_slice()] {
@@ -76,7 +76,7 @@ impl Service {
     fn report(
         &self,
         file: &std::path::Path,
-        records: &[(TreeId, Vec<u8>, Vec<u8>)],
+        records: &[RawRecord],
         warning: Option<String>,
     ) -> BackupReport {
         let count = |t: TreeId| records.iter().filter(|(id, _, _)| *id == t).count();

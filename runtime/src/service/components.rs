@@ -244,17 +244,17 @@ impl Service {
             ));
         }
         let state = self.store.state(&c.id)?;
-        if let Some(s) = &state {
-            if s.phase != Phase::Registered {
-                return Err(Error::invalid(
-                    format!(
-                        "{} `{name}` is {}: deleting it would leave its resources behind",
-                        t.label(),
-                        s.phase
-                    ),
-                    format!("run `strata {t} down {name} --force` first"),
-                ));
-            }
+        if let Some(s) = &state
+            && s.phase != Phase::Registered
+        {
+            return Err(Error::invalid(
+                format!(
+                    "{} `{name}` is {}: deleting it would leave its resources behind",
+                    t.label(),
+                    s.phase
+                ),
+                format!("run `strata {t} down {name} --force` first"),
+            ));
         }
         let mut batch = Batch::new();
         batch

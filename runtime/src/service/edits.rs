@@ -169,14 +169,14 @@ impl Service {
             &c,
         );
         for mut s in self.store.stacks()? {
-            if let Some(names) = s.components.get_mut(&t) {
-                if names.iter().any(|n| n == old) {
-                    names
-                        .iter_mut()
-                        .filter(|n| *n == old)
-                        .for_each(|n| *n = new.to_string());
-                    batch.put(TreeId::Stacks, &s.name.clone(), &s);
-                }
+            if let Some(names) = s.components.get_mut(&t)
+                && names.iter().any(|n| n == old)
+            {
+                names
+                    .iter_mut()
+                    .filter(|n| *n == old)
+                    .for_each(|n| *n = new.to_string());
+                batch.put(TreeId::Stacks, &s.name.clone(), &s);
             }
         }
         self.store.apply(batch)?;
@@ -348,17 +348,17 @@ impl Service {
                 continue;
             }
             let c = self.component_or_err(t, &n)?;
-            if let Some(st) = self.store.state(&c.id)? {
-                if st.phase != Phase::Registered {
-                    return Err(Error::invalid(
-                        format!(
-                            "{} `{n}` of stack `{name}` is {}: deleting it would leave its resources behind",
-                            t.label(),
-                            st.phase
-                        ),
-                        format!("run `strata stack down {name} --force` first"),
-                    ));
-                }
+            if let Some(st) = self.store.state(&c.id)?
+                && st.phase != Phase::Registered
+            {
+                return Err(Error::invalid(
+                    format!(
+                        "{} `{n}` of stack `{name}` is {}: deleting it would leave its resources behind",
+                        t.label(),
+                        st.phase
+                    ),
+                    format!("run `strata stack down {name} --force` first"),
+                ));
             }
             batch
                 .remove(TreeId::Components, &type_key(t, &n))

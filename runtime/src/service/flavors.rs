@@ -236,55 +236,53 @@ impl Service {
             ));
         }
         let existing = self.store.flavor(t, &info.name)?;
-        if let Some(old) = &existing {
-            if !builtin {
-                if old.is_builtin() {
-                    return Err(Error::exists(
-                        format!("built-in {} flavor `{}`", t.label(), info.name),
-                        "built-in flavors cannot be replaced: give yours another name in `describe`",
-                    ));
-                }
-                if old.sha256 == sha {
-                    return Err(Error::exists(
-                        format!("{} flavor `{}` with this exact code", t.label(), info.name),
-                        format!(
-                            "nothing to do; see it with `strata {t} flavor describe {}`",
-                            info.name
-                        ),
-                    ));
-                }
-                if !opts.replace {
-                    return Err(Error::exists(
-                        format!(
-                            "{} flavor `{}` (other code, sha256:{})",
-                            t.label(),
+        if let Some(old) = &existing
+            && !builtin
+        {
+            if old.is_builtin() {
+                return Err(Error::exists(
+                    format!("built-in {} flavor `{}`", t.label(), info.name),
+                    "built-in flavors cannot be replaced: give yours another name in `describe`",
+                ));
+            }
+            if old.sha256 == sha {
+                return Err(Error::exists(
+                    format!("{} flavor `{}` with this exact code", t.label(), info.name),
+                    format!(
+                        "nothing to do; see it with `strata {t} flavor describe {}`",
+                        info.name
+                    ),
+                ));
+            }
+            if !opts.replace {
+                return Err(Error::exists(
+                    format!(
+                        "{} flavor `{}` (other code, sha256:{})",
+                        t.label(),
+                        info.name,
+                        &old.sha256[..12]
+                    ),
+                    "pass --replace to replace its code (components of this flavor keep their configuration)",
+                ));
+            }
+            // The new schema must accept every existing component's configuration.
+            for c in self
+                .store
+                .components(Some(t))?
+                .into_iter()
+                .filter(|c| c.flavor == info.name)
+            {
+                if let Err(p) = check_config(&info, &c.config, &self.cwd, &self.home.protected()) {
+                    return Err(Error::Config {
+                        subject: format!(
+                            "the new code of flavor `{}` does not accept the configuration of {} `{}`",
                             info.name,
-                            &old.sha256[..12]
+                            t.label(),
+                            c.name
                         ),
-                        "pass --replace to replace its code (components of this flavor keep their configuration)",
-                    ));
-                }
-                // The new schema must accept every existing component's configuration.
-                for c in self
-                    .store
-                    .components(Some(t))?
-                    .into_iter()
-                    .filter(|c| c.flavor == info.name)
-                {
-                    if let Err(p) =
-                        check_config(&info, &c.config, &self.cwd, &self.home.protected())
-                    {
-                        return Err(Error::Config {
-                            subject: format!(
-                                "the new code of flavor `{}` does not accept the configuration of {} `{}`",
-                                info.name,
-                                t.label(),
-                                c.name
-                            ),
-                            problems: p,
-                            hint: format!("update or delete {} `{}` first", t.label(), c.name),
-                        });
-                    }
+                        problems: p,
+                        hint: format!("update or delete {} `{}` first", t.label(), c.name),
+                    });
                 }
             }
         }
@@ -306,10 +304,10 @@ impl Service {
                 &format!("{}/{sha}", sandbox.engine_key()),
                 &cache_hash,
             );
-        if let Some(old) = existing.filter(|o| o.sha256 != sha) {
-            if !self.blob_used_elsewhere(&old.sha256, &key)? {
-                batch.remove(TreeId::Blobs, &old.sha256);
-            }
+        if let Some(old) = existing.filter(|o| o.sha256 != sha)
+            && !self.blob_used_elsewhere(&old.sha256, &key)?
+        {
+            batch.remove(TreeId::Blobs, &old.sha256);
         }
         Ok((record, batch))
     }

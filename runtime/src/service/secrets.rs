@@ -239,11 +239,11 @@ impl Service {
         for mut c in self.store.components(None)? {
             let mut changed = false;
             for value in c.config.values_mut() {
-                if let Some((name, key)) = secret_reference(value) {
-                    if name == old {
-                        *value = format!("{{{{{new}.{key}}}}}");
-                        changed = true;
-                    }
+                if let Some((name, key)) = secret_reference(value)
+                    && name == old
+                {
+                    *value = format!("{{{{{new}.{key}}}}}");
+                    changed = true;
                 }
             }
             if changed {
