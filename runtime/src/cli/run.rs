@@ -54,6 +54,15 @@ impl Output {
         print_stdout(&s);
     }
 
+    /// What a command did: a message for a person, and with `--output json|yaml` the
+    /// result itself for a program.
+    fn done<T: serde::Serialize>(&self, message: String, value: &T) {
+        self.say(message);
+        if self.format != Format::Table {
+            self.show(value, String::new);
+        }
+    }
+
     /// A message for a person (stderr), unless the output is meant for a program.
     fn say(&self, message: String) {
         if self.format == Format::Table {
@@ -93,13 +102,7 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
         Command::Integration(cmd) => integration(svc, out, cmd),
         Command::Backup { file, force } => {
             let r = svc.backup(file, *force)?;
-            out.say(format!(
-                "Backed up {} records ({} stacks, {} components, {} flavors, {} secrets) to {}.",
-                r.records, r.stacks, r.components, r.flavors, r.secrets, r.file
-            ));
-            if out.format != Format::Table {
-                out.show(&r, String::new);
-            }
+            out.done(format!("Backed up {} to {}.", r.summary(), r.file), &r);
             Ok(())
         }
         Command::Restore { file, force } => {
@@ -107,13 +110,7 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
             if let Some(w) = &r.warning {
                 eprintln!("warning: {w}");
             }
-            out.say(format!(
-                "Restored {} records ({} stacks, {} components, {} flavors, {} secrets) from {}.",
-                r.records, r.stacks, r.components, r.flavors, r.secrets, r.file
-            ));
-            if out.format != Format::Table {
-                out.show(&r, String::new);
-            }
+            out.done(format!("Restored {} from {}.", r.summary(), r.file), &r);
             Ok(())
         }
         Command::Pipeline(PipelineCmd::Run { file, params }) => {
@@ -173,15 +170,15 @@ fn component(svc: &Service, out: &Output, t: ComponentType, cmd: &ComponentCmd) 
         ComponentCmd::Register(args) => {
             let (flavor, config, limits) = register_args(svc, t, args)?;
             let v = svc.component_register(t, &args.name, &flavor, config, limits)?;
-            out.say(format!(
-                "Registered {} `{}` (flavor `{}`).",
-                t.label(),
-                v.name,
-                v.flavor
-            ));
-            if out.format != Format::Table {
-                out.show(&v, String::new);
-            }
+            out.done(
+                format!(
+                    "Registered {} `{}` (flavor `{}`).",
+                    t.label(),
+                    v.name,
+                    v.flavor
+                ),
+                &v,
+            );
             Ok(())
         }
         ComponentCmd::Update { name, config } => {
@@ -193,10 +190,7 @@ fn component(svc: &Service, out: &Output, t: ComponentType, cmd: &ComponentCmd) 
                 )
             })?;
             let v = svc.component_update(t, name, changes, limits)?;
-            out.say(format!("Updated {} `{name}`.", t.label()));
-            if out.format != Format::Table {
-                out.show(&v, String::new);
-            }
+            out.done(format!("Updated {} `{name}`.", t.label()), &v);
             Ok(())
         }
         ComponentCmd::RemoveAttribute { name, key } => {
@@ -408,15 +402,15 @@ fn flavor(svc: &Service, out: &Output, t: ComponentType, cmd: &FlavorCmd) -> Res
                 replace: a.replace,
             };
             let f = svc.flavor_register(t, &a.path, opts)?;
-            out.say(format!(
-                "Registered {} flavor `{}` ({}).",
-                t.label(),
-                f.flavor,
-                f.source
-            ));
-            if out.format != Format::Table {
-                out.show(&f.record, String::new);
-            }
+            out.done(
+                format!(
+                    "Registered {} flavor `{}` ({}).",
+                    t.label(),
+                    f.flavor,
+                    f.source
+                ),
+                &f.record,
+            );
         }
         FlavorCmd::Delete { flavor } => {
             svc.flavor_delete(t, flavor)?;
@@ -434,13 +428,13 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
             set,
         } => {
             let v = svc.stack_register(name, components.by_type(), *set)?;
-            out.say(format!(
-                "Registered stack `{name}`{}.",
-                if *set { " and made it active" } else { "" }
-            ));
-            if out.format != Format::Table {
-                out.show(&v, String::new);
-            }
+            out.done(
+                format!(
+                    "Registered stack `{name}`{}.",
+                    if *set { " and made it active" } else { "" }
+                ),
+                &v,
+            );
         }
         StackCmd::List => {
             let stacks = svc.stack_list()?;
@@ -474,10 +468,7 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
         }
         StackCmd::Update { name, components } => {
             let v = svc.stack_update(name, components.by_type())?;
-            out.say(format!("Updated stack `{name}`."));
-            if out.format != Format::Table {
-                out.show(&v, String::new);
-            }
+            out.done(format!("Updated stack `{name}`."), &v);
         }
         StackCmd::RemoveComponent { name, components } => {
             svc.stack_remove_component(name, components.by_type())?;
@@ -540,15 +531,15 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
                     "`{old}` is taken by a component with another configuration: imported as `{new}`."
                 ));
             }
-            out.say(format!(
-                "Imported stack `{}`: created {}; reused {}.",
-                r.stack.name,
-                list_or_none(&r.created),
-                list_or_none(&r.reused)
-            ));
-            if out.format != Format::Table {
-                out.show(&r, String::new);
-            }
+            out.done(
+                format!(
+                    "Imported stack `{}`: created {}; reused {}.",
+                    r.stack.name,
+                    list_or_none(&r.created),
+                    list_or_none(&r.reused)
+                ),
+                &r,
+            );
         }
         StackCmd::Delete {
             name,

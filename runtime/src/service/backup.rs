@@ -54,6 +54,16 @@ pub struct BackupReport {
     pub warning: Option<String>,
 }
 
+impl BackupReport {
+    /// `16 records (2 stacks, 3 components, 2 flavors, 1 secrets)`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} records ({} stacks, {} components, {} flavors, {} secrets)",
+            self.records, self.stacks, self.components, self.flavors, self.secrets
+        )
+    }
+}
+
 fn digest(records: &[RawRecord]) -> String {
     let mut h = Sha256::new();
     for (t, k, v) in records {
