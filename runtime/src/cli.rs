@@ -267,6 +267,26 @@ pub struct FlavorRegisterArgs {
 pub enum AllFlavorsCmd {
     /// List the flavors of every type
     List,
+    /// Try a `.wasm` flavor in a throwaway home: register it, register a component with
+    /// an example configuration (required fields get example values, or yours), then
+    /// up, status, up again, down --force, status. Your own home is not touched.
+    Test {
+        /// The `.wasm` component to test
+        path: PathBuf,
+        /// Deadline of each call, in milliseconds [default: 10000]
+        #[arg(long, value_name = "MS")]
+        timeout_ms: Option<u64>,
+        /// Memory cap of each call, in MiB [default: 256]
+        #[arg(long, value_name = "MIB")]
+        memory_mb: Option<u64>,
+        /// Configuration for the test component: --KEY=VALUE …
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "--KEY=VALUE"
+        )]
+        config: Vec<String>,
+    },
 }
 
 /// The components of a stack, one flag per type (ZenML's letters where they are one).
@@ -488,16 +508,31 @@ pub enum PipelineCmd {
     },
 }
 
-/// ZenML spells three stack flags with two letters (`-al`, `-an`, `-dv`); clap's short
-/// flags are one letter, so those spellings are rewritten before parsing.
+/// Rewrites the command line before clap sees it:
+/// - ZenML spells three stack flags with two letters (`-al`, `-an`, `-dv`); clap's short
+///   flags are one letter, so those spellings become the long flags.
+/// - The global options (`--output`, `--home`, `--verbose`) may come anywhere, also after
+///   `--KEY=VALUE` configuration, which clap would otherwise read as configuration: they
+///   are moved to the front. (A flavor may not name a field `output`, `home` or
+///   `verbose`.)
 pub fn normalize_args(args: Vec<String>) -> Vec<String> {
     let in_stack = args.iter().any(|a| a == "stack");
-    args.into_iter()
-        .map(|a| match a.as_str() {
-            "-al" if in_stack => "--alerter".to_string(),
-            "-an" if in_stack => "--annotator".to_string(),
-            "-dv" if in_stack => "--data-validator".to_string(),
-            _ => a,
-        })
-        .collect()
+    let mut it = args.into_iter();
+    let program = it.next();
+    let (mut global, mut rest) = (Vec::new(), Vec::new());
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--output" | "--home" => {
+                global.push(a);
+                global.extend(it.next());
+            }
+            "--verbose" => global.push(a),
+            _ if a.starts_with("--output=") || a.starts_with("--home=") => global.push(a),
+            "-al" if in_stack => rest.push("--alerter".to_string()),
+            "-an" if in_stack => rest.push("--annotator".to_string()),
+            "-dv" if in_stack => rest.push("--data-validator".to_string()),
+            _ => rest.push(a),
+        }
+    }
+    program.into_iter().chain(global).chain(rest).collect()
 }

@@ -361,3 +361,45 @@ fn integration_install_registers_a_bundle_of_flavors() {
     env.ok(&["integration", "uninstall", "ops"]);
     assert_eq!(env.json(&["integration", "list"])[0]["installed"], false);
 }
+
+#[test]
+fn flavor_test_runs_a_full_round_in_a_throwaway_home() {
+    let env = Env::new();
+    let before = env.snapshot();
+    let r = env.json(&["flavor", "test", &wasm("fixture_alerter"), "--channel=ops"]);
+    assert_eq!(r["passed"], true, "{r}");
+    assert_eq!(r["config"]["channel"], "ops", "{r}");
+    let steps: Vec<String> = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap().trim().to_string())
+        .collect();
+    for expected in [
+        "register (compile, checks, describe)",
+        "register a component (validate)",
+        "provision",
+        "resume",
+        "status agrees",
+        "up again (must change nothing)",
+        "suspend",
+        "deprovision",
+    ] {
+        assert!(
+            steps.iter().any(|s| s == expected),
+            "no `{expected}` in {steps:?}"
+        );
+    }
+    // The user's own home is untouched, and the scratch home is gone.
+    assert_eq!(before, env.snapshot());
+    let scratch = r["config"]["path"].as_str().unwrap();
+    assert!(
+        !std::path::Path::new(scratch).exists(),
+        "{scratch} was left behind"
+    );
+    // A flavor that traps fails at the step that trapped.
+    let err = env.fail(&["flavor", "test", &wasm("fixture_trap")]);
+    assert!(err.contains("failed at `up (provision, resume)`"), "{err}");
+    let err = env.fail(&["flavor", "test", &wasm("fixture_alerter"), "--colour=red"]);
+    assert!(err.contains("failed at `example configuration`"), "{err}");
+}

@@ -24,6 +24,19 @@ pub fn run(cli: Cli) -> Result<()> {
         clap_complete::generate(*shell, &mut cmd, "strata", &mut std::io::stdout());
         return Ok(());
     }
+    if let Command::Flavor(AllFlavorsCmd::Test {
+        path,
+        timeout_ms,
+        memory_mb,
+        config,
+    }) = &cli.command
+    {
+        let out = Output {
+            format: cli.output,
+            verbose: cli.verbose,
+        };
+        return test_flavor(&out, path, *timeout_ms, *memory_mb, config);
+    }
     let home = Home::resolve(cli.home.clone())?;
     let svc = Service::open(home)?;
     let out = Output {
@@ -93,6 +106,9 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
             Ok(())
         }
         Command::Stack(cmd) => stack(svc, out, cmd),
+        Command::Flavor(AllFlavorsCmd::Test { .. }) => {
+            unreachable!("invariant: `flavor test` runs before the home is opened")
+        }
         Command::Flavor(AllFlavorsCmd::List) => {
             let flavors = svc.flavor_list(None)?;
             out.show(&flavors, || flavor_table(&flavors, true));
@@ -562,6 +578,53 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `strata flavor test`: runs the test in a throwaway home and prints each step.
+fn test_flavor(
+    out: &Output,
+    path: &std::path::Path,
+    timeout_ms: Option<u64>,
+    memory_mb: Option<u64>,
+    config: &[String],
+) -> Result<()> {
+    let overrides = parse_assignments(config)
+        .map_err(|m| Error::invalid(m, "give the test component's configuration as --KEY=VALUE"))?;
+    let opts = FlavorOptions {
+        timeout_ms,
+        memory_mb,
+        replace: false,
+    };
+    let r = crate::service::flavor_test(path, overrides, opts)?;
+    out.show(&r, || {
+        let rows: Vec<Vec<String>> = r
+            .steps
+            .iter()
+            .map(|s| {
+                vec![
+                    s.step.clone(),
+                    check(s.ok).to_string(),
+                    format!("{:.1}", s.ms),
+                    s.detail.clone(),
+                ]
+            })
+            .collect();
+        table(&["STEP", "OK", "MS", "DETAIL"], &rows)
+    });
+    if r.passed {
+        out.say(format!("Flavor `{}` passed.", r.flavor));
+        Ok(())
+    } else {
+        let failed = r.steps.iter().find(|s| !s.ok);
+        Err(Error::invalid(
+            format!(
+                "flavor test of `{}` failed at `{}`",
+                path.display(),
+                failed.map_or("?", |s| s.step.trim())
+            ),
+            "fix what the step's detail names, rebuild the .wasm, and run `strata flavor test` again",
+        ))
+    }
 }
 
 fn integration(svc: &Service, out: &Output, cmd: &IntegrationCmd) -> Result<()> {

@@ -170,7 +170,7 @@ pub struct FlavorInfo {
 
 /// Names a flavor may not give its fields: the command line uses them for a
 /// component's own limits.
-pub const RESERVED_FIELDS: [&str; 2] = ["timeout_ms", "memory_mb"];
+pub const RESERVED_FIELDS: [&str; 5] = ["timeout_ms", "memory_mb", "output", "home", "verbose"];
 
 impl FlavorInfo {
     pub fn field(&self, name: &str) -> Option<&FieldSpec> {
@@ -200,7 +200,7 @@ impl FlavorInfo {
             }
             if RESERVED_FIELDS.contains(&f.name.as_str()) {
                 out.push(format!(
-                    "field name `{}` is reserved: `--timeout-ms` and `--memory-mb` set a component's limits",
+                    "field name `{}` is reserved: `--timeout-ms`, `--memory-mb`, `--output`, `--home` and `--verbose` are strata's own options",
                     f.name
                 ));
             }

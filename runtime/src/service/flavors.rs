@@ -155,6 +155,26 @@ impl Service {
         self.view(record)
     }
 
+    /// Compiles a `.wasm` and asks it what it is (`describe`), without registering it:
+    /// for commands that learn a flavor's type from the flavor.
+    pub(super) fn probe_flavor(
+        &self,
+        label: &str,
+        bytes: &[u8],
+    ) -> Result<crate::model::FlavorInfo> {
+        let sandbox = self.sandbox()?;
+        let (loaded, _) = sandbox.inspect(label, &sha256_hex(bytes), bytes)?;
+        Ok(Target {
+            sandbox,
+            loaded: &loaded,
+            flavor: label,
+            grants: &Grants::default(),
+            limits: &Limits::DEFAULT,
+        }
+        .describe()?
+        .value)
+    }
+
     /// Registers any flavor, built-in or from a file: [`Self::check_flavor_bytes`], then
     /// its writes.
     pub(super) fn register_flavor_bytes(

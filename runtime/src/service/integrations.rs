@@ -13,10 +13,7 @@ use serde::Serialize;
 use super::{FlavorOptions, FlavorView, Service};
 use crate::error::{Error, Result};
 use crate::model::{ComponentType, FlavorSource};
-use crate::sandbox::Grants;
-use crate::sandbox::Limits;
 use crate::sandbox::cache::sha256_hex;
-use crate::sandbox::calls::Target;
 use crate::store::Batch;
 
 /// An integration found on the search path.
@@ -167,7 +164,6 @@ impl Service {
                 "put the flavor components (*.wasm) of the integration in that directory",
             ));
         }
-        let sandbox = self.sandbox()?;
         let mut batch = Batch::new();
         let mut planned: Vec<(ComponentType, String, &'static str)> = Vec::new();
         for path in files {
@@ -175,16 +171,7 @@ impl Service {
             let bytes =
                 std::fs::read(&path).map_err(|e| Error::io(format!("reading {label}"), e))?;
             let sha = sha256_hex(&bytes);
-            let (loaded, _) = sandbox.inspect(&label, &sha, &bytes)?;
-            let info = Target {
-                sandbox,
-                loaded: &loaded,
-                flavor: &label,
-                grants: &Grants::default(),
-                limits: &Limits::DEFAULT,
-            }
-            .describe()?
-            .value;
+            let info = self.probe_flavor(&label, &bytes)?;
             let t: ComponentType = info.component_type;
             if planned
                 .iter()

@@ -1,0 +1,293 @@
+//! `strata flavor test PATH.wasm`: what a flavor author runs before shipping. In a
+//! throwaway home, it registers the flavor (compile, contract and `describe` checks),
+//! registers a component with an example configuration built from the flavor's own
+//! schema (`validate`), and runs a full lifecycle round: `up`, `status` must agree, `up`
+//! again must change nothing, `down --force`, `status` must agree again. The home is
+//! removed afterwards, whatever happened.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::{FlavorOptions, Progress, Service, StepOutcome};
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::model::{ComponentType, FieldKind};
+
+/// The name of the component `flavor test` registers.
+const COMPONENT: &str = "flavor-test";
+
+/// One step of a flavor test.
+#[derive(Clone, Debug, Serialize)]
+pub struct TestStep {
+    pub step: String,
+    pub ok: bool,
+    pub ms: f64,
+    pub detail: String,
+}
+
+/// What `flavor test` found.
+#[derive(Clone, Debug, Serialize)]
+pub struct FlavorTestReport {
+    pub flavor: String,
+    pub component_type: Option<ComponentType>,
+    pub sha256: String,
+    /// The configuration the test component was registered with.
+    pub config: BTreeMap<String, String>,
+    pub steps: Vec<TestStep>,
+    pub passed: bool,
+}
+
+/// A home under the temp directory, removed when dropped.
+struct ScratchHome(PathBuf);
+
+impl Drop for ScratchHome {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs the test. Only a failure to set up the scratch home is an `Err`; a failing
+/// flavor is a report with `passed: false`.
+pub fn flavor_test(
+    path: &Path,
+    overrides: BTreeMap<String, String>,
+    opts: FlavorOptions,
+) -> Result<FlavorTestReport> {
+    let dir = std::env::temp_dir().join(format!("strata-flavor-test-{}", super::new_id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    let scratch = ScratchHome(dir);
+    let svc = Service::open(Home::at(scratch.0.join("home")))?;
+    let mut report = FlavorTestReport {
+        flavor: path.display().to_string(),
+        component_type: None,
+        sha256: String::new(),
+        config: BTreeMap::new(),
+        steps: Vec::new(),
+        passed: false,
+    };
+    let step =
+        |report: &mut FlavorTestReport, name: &str, f: &mut dyn FnMut() -> Result<String>| {
+            let started = Instant::now();
+            let outcome = f();
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            let ok = outcome.is_ok();
+            report.steps.push(TestStep {
+                step: name.to_string(),
+                ok,
+                ms,
+                detail: match outcome {
+                    Ok(d) => d,
+                    Err(e) => e.to_string(),
+                },
+            });
+            ok
+        };
+
+    // 1. Registration: compile, contract checks, `describe`.
+    let mut registered = None;
+    let ok = step(
+        &mut report,
+        "register (compile, checks, describe)",
+        &mut || {
+            let bytes = std::fs::read(path).map_err(|e| {
+                Error::invalid(
+                    format!("cannot read `{}`: {e}", path.display()),
+                    "give the path of a `.wasm` component",
+                )
+            })?;
+            let info = svc.probe_flavor(&path.display().to_string(), &bytes)?;
+            let v = svc.flavor_register(info.component_type, path, opts.clone())?;
+            let detail = format!(
+                "{} flavor `{}` {}, {} fields",
+                info.component_type.label(),
+                info.name,
+                info.version,
+                info.config.len()
+            );
+            registered = Some(v);
+            Ok(detail)
+        },
+    );
+    let Some(flavor) = registered.filter(|_| ok) else {
+        return Ok(report);
+    };
+    let t = flavor.component_type;
+    report.flavor = flavor.flavor.clone();
+    report.component_type = Some(t);
+    report.sha256 = flavor.sha256.clone();
+
+    // 2. An example configuration from the schema, then `validate` through register.
+    let config = match example_config(&svc, &flavor.record.info, &scratch.0, overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            report.steps.push(TestStep {
+                step: "example configuration".into(),
+                ok: false,
+                ms: 0.0,
+                detail: e.to_string(),
+            });
+            return Ok(report);
+        }
+    };
+    report.config = config.clone();
+    if !step(&mut report, "register a component (validate)", &mut || {
+        svc.component_register(
+            t,
+            COMPONENT,
+            &flavor.flavor,
+            config.clone(),
+            Default::default(),
+        )?;
+        Ok(format!("configuration: {}", show(&config)))
+    }) {
+        return Ok(report);
+    }
+
+    // 3. A full lifecycle round, with `status` checked against each step.
+    let calls = |report: &mut FlavorTestReport, events: Vec<Progress>| {
+        for p in events {
+            let (ok, ms, detail) = match p.outcome {
+                StepOutcome::Started => continue,
+                StepOutcome::Done { ms } => (true, ms as f64, String::new()),
+                StepOutcome::Unchanged { detail } => (true, 0.0, detail),
+                StepOutcome::Failed { message } => (false, 0.0, message),
+            };
+            report.steps.push(TestStep {
+                step: format!("  {}", p.step),
+                ok,
+                ms,
+                detail,
+            });
+        }
+    };
+    let expect_status = |want: (bool, bool)| -> Result<String> {
+        let s = svc.flavor_status(&svc.component_or_err(t, COMPONENT)?)?;
+        if (s.provisioned, s.running) != want {
+            return Err(Error::invalid(
+                format!(
+                    "`status` says provisioned={} running={}, expected provisioned={} running={} ({})",
+                    s.provisioned, s.running, want.0, want.1, s.detail
+                ),
+                "make `status` report what the lifecycle calls did",
+            ));
+        }
+        Ok(s.detail)
+    };
+    let rounds: [(
+        &str,
+        &dyn Fn(&mut Vec<Progress>) -> Result<()>,
+        Option<(bool, bool)>,
+    ); 3] = [
+        (
+            "up (provision, resume)",
+            &|ev| svc.component_up(t, COMPONENT, &mut |p| ev.push(p)),
+            Some((true, true)),
+        ),
+        (
+            "up again (must change nothing)",
+            &|ev| {
+                svc.component_up(t, COMPONENT, &mut |p| ev.push(p))?;
+                match ev
+                    .iter()
+                    .find(|p| matches!(p.outcome, StepOutcome::Done { .. }))
+                {
+                    Some(p) => Err(Error::invalid(
+                        format!(
+                            "a second `up` called `{}`: `status` did not report the component as up",
+                            p.step
+                        ),
+                        "make `status` read back what provision and resume did",
+                    )),
+                    None => Ok(()),
+                }
+            },
+            None,
+        ),
+        (
+            "down --force (suspend, deprovision)",
+            &|ev| svc.component_down(t, COMPONENT, true, &mut |p| ev.push(p)),
+            Some((false, false)),
+        ),
+    ];
+    for (name, run, want) in rounds {
+        let mut events = Vec::new();
+        let ok = step(&mut report, name, &mut || {
+            run(&mut events).map(|()| String::new())
+        });
+        calls(&mut report, events);
+        if !ok {
+            return Ok(report);
+        }
+        if let Some(want) = want {
+            if !step(&mut report, "  status agrees", &mut || expect_status(want)) {
+                return Ok(report);
+            }
+        }
+    }
+    report.passed = true;
+    Ok(report)
+}
+
+/// Values for every required field without a default: the caller's, else an example of
+/// the field's kind (a fresh directory for a path, a throwaway secret for a secret).
+fn example_config(
+    svc: &Service,
+    info: &crate::model::FlavorInfo,
+    scratch: &Path,
+    mut overrides: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
+    let mut config = BTreeMap::new();
+    for spec in &info.config {
+        if let Some(v) = overrides.remove(&spec.name) {
+            config.insert(spec.name.clone(), v);
+            continue;
+        }
+        if !spec.required || spec.default.is_some() {
+            continue;
+        }
+        let value = match spec.kind {
+            FieldKind::Text => "example".to_string(),
+            FieldKind::Integer => "1".to_string(),
+            FieldKind::Float => "1.0".to_string(),
+            FieldKind::Boolean => "false".to_string(),
+            FieldKind::Url => "http://127.0.0.1:9/".to_string(),
+            FieldKind::Path => scratch.join(&spec.name).display().to_string(),
+            FieldKind::Secret => {
+                svc.secret_create(
+                    "flavor-test",
+                    BTreeMap::from([(spec.name.clone(), "example-secret".to_string())]),
+                )
+                .or_else(|_| {
+                    svc.secret_update(
+                        "flavor-test",
+                        BTreeMap::from([(spec.name.clone(), "example-secret".to_string())]),
+                    )
+                })?;
+                format!("{{{{flavor-test.{}}}}}", spec.name)
+            }
+        };
+        config.insert(spec.name.clone(), value);
+    }
+    if let Some(k) = overrides.keys().next() {
+        return Err(Error::invalid(
+            format!("the flavor has no field `{k}`"),
+            "see its fields in the register step's output, or with `strata TYPE flavor describe`",
+        ));
+    }
+    Ok(config)
+}
+
+fn show(config: &BTreeMap<String, String>) -> String {
+    if config.is_empty() {
+        return "defaults only".into();
+    }
+    config
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
