@@ -267,6 +267,20 @@ pub struct FlavorRegisterArgs {
 pub enum AllFlavorsCmd {
     /// List the flavors of every type
     List,
+    /// Make a new flavor project that builds out of the box (`make`, then `make test`)
+    New {
+        /// The flavor's name: lower case letters, digits, `-` and `_`
+        name: String,
+        /// Its component type, e.g. alerter, experiment-tracker, step-operator
+        #[arg(long = "type", value_name = "TYPE")]
+        component_type: String,
+        /// The language of the project
+        #[arg(long, default_value = "rust", value_name = "LANG")]
+        lang: String,
+        /// Where to make it [default: ./NAME]
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Try a `.wasm` flavor in a throwaway home: register it, register a component with
     /// an example configuration (required fields get example values, or yours), then
     /// up, status, up again, down --force, status. Your own home is not touched.

@@ -25,6 +25,7 @@ pub mod error;
 pub mod home;
 pub mod model;
 pub mod sandbox;
+pub mod scaffold;
 pub mod service;
 pub mod store;
 

@@ -403,3 +403,69 @@ fn flavor_test_runs_a_full_round_in_a_throwaway_home() {
     let err = env.fail(&["flavor", "test", &wasm("fixture_alerter"), "--colour=red"]);
     assert!(err.contains("failed at `example configuration`"), "{err}");
 }
+
+#[test]
+fn flavor_new_makes_a_project_that_builds_and_passes_flavor_test() {
+    let env = Env::new();
+    let dir = env.work.path().join("my-operator");
+    let r = env.run(&[
+        "flavor",
+        "new",
+        "my-operator",
+        "--type",
+        "step-operator",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("run `make` there"), "{}", r.stderr);
+    for f in [
+        "Cargo.toml",
+        "Makefile",
+        "README.md",
+        "src/lib.rs",
+        "wit/lifecycle.wit",
+    ] {
+        assert!(dir.join(f).exists(), "no {f}");
+    }
+    // Build it as its Makefile does, with the versions this repository pins.
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    std::fs::copy(repo.join("flavors/Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    let build = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--release", "--target", "wasm32-wasip2"])
+        .env("CARGO_TARGET_DIR", repo.join("target/flavor-new-test"))
+        .current_dir(&dir)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        build.status.success(),
+        "the new project does not build:\n{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let wasm = repo.join("target/flavor-new-test/wasm32-wasip2/release/my_operator.wasm");
+    let t = env.json(&["flavor", "test", wasm.to_str().unwrap()]);
+    assert_eq!(t["passed"], true, "{t}");
+    assert_eq!(t["component_type"], "step-operator", "{t}");
+    // What it refuses, each with a way forward.
+    let err = env.fail(&[
+        "flavor",
+        "new",
+        "x",
+        "--type",
+        "step-operator",
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(err.contains("not empty"), "{err}");
+    let err = env.fail(&["flavor", "new", "Bad Name", "--type", "alerter"]);
+    assert!(err.contains("is not a valid flavor name"), "{err}");
+    let err = env.fail(&["flavor", "new", "x", "--type", "alerter", "--lang", "cobol"]);
+    assert!(err.contains("there is no `cobol` template yet"), "{err}");
+    let err = env.fail(&["flavor", "new", "x", "--type", "artifact-store"]);
+    assert!(
+        err.contains("no template for artifact store flavors yet"),
+        "{err}"
+    );
+    let err = env.fail(&["flavor", "new", "x", "--type", "kettle"]);
+    assert!(err.contains("`kettle` is not a component type"), "{err}");
+}

@@ -37,6 +37,33 @@ pub fn run(cli: Cli) -> Result<()> {
         };
         return test_flavor(&out, path, *timeout_ms, *memory_mb, config);
     }
+    if let Command::Flavor(AllFlavorsCmd::New {
+        name,
+        component_type,
+        lang,
+        dir,
+    }) = &cli.command
+    {
+        let t = ComponentType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == component_type)
+            .ok_or_else(|| {
+                Error::invalid(
+                    format!("`{component_type}` is not a component type"),
+                    format!(
+                        "give one of: {}",
+                        ComponentType::ALL.map(|t| t.as_str()).join(", ")
+                    ),
+                )
+            })?;
+        let dir = crate::scaffold::new_flavor(name, t, lang, dir.as_deref())?;
+        eprintln!(
+            "Made {} flavor `{name}` in {}: run `make` there to build it, `make test` to try it.",
+            t.label(),
+            dir.display()
+        );
+        return Ok(());
+    }
     let home = Home::resolve(cli.home.clone())?;
     let svc = Service::open(home)?;
     let out = Output {
@@ -106,8 +133,8 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
             Ok(())
         }
         Command::Stack(cmd) => stack(svc, out, cmd),
-        Command::Flavor(AllFlavorsCmd::Test { .. }) => {
-            unreachable!("invariant: `flavor test` runs before the home is opened")
+        Command::Flavor(AllFlavorsCmd::Test { .. } | AllFlavorsCmd::New { .. }) => {
+            unreachable!("invariant: `flavor test` and `flavor new` run before the home is opened")
         }
         Command::Flavor(AllFlavorsCmd::List) => {
             let flavors = svc.flavor_list(None)?;
