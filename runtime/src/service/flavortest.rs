@@ -40,6 +40,14 @@ pub struct FlavorTestReport {
     pub passed: bool,
 }
 
+/// One lifecycle round of the test: its name, what it runs (collecting progress), and
+/// what `status` must say afterwards (provisioned, running), if anything.
+type Round<'a> = (
+    &'a str,
+    &'a dyn Fn(&mut Vec<Progress>) -> Result<()>,
+    Option<(bool, bool)>,
+);
+
 /// A home under the temp directory, removed when dropped.
 struct ScratchHome(PathBuf);
 
@@ -177,11 +185,7 @@ pub fn flavor_test(
         }
         Ok(s.detail)
     };
-    let rounds: [(
-        &str,
-        &dyn Fn(&mut Vec<Progress>) -> Result<()>,
-        Option<(bool, bool)>,
-    ); 3] = [
+    let rounds: [Round; 3] = [
         (
             "up (provision, resume)",
             &|ev| svc.component_up(t, COMPONENT, &mut |p| ev.push(p)),
@@ -222,10 +226,10 @@ pub fn flavor_test(
         if !ok {
             return Ok(report);
         }
-        if let Some(want) = want {
-            if !step(&mut report, "  status agrees", &mut || expect_status(want)) {
-                return Ok(report);
-            }
+        if let Some(want) = want
+            && !step(&mut report, "  status agrees", &mut || expect_status(want))
+        {
+            return Ok(report);
         }
     }
     report.passed = true;
