@@ -149,7 +149,7 @@ impl Service {
                     continue;
                 }
                 self.register_flavor_bytes(
-                    b.component_type,
+                    Some(b.component_type),
                     b.wasm,
                     FlavorSource::BuiltIn,
                     b.sha256,

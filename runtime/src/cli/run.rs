@@ -444,7 +444,7 @@ fn flavor(svc: &Service, out: &Output, t: ComponentType, cmd: &FlavorCmd) -> Res
                 memory_mb: a.memory_mb,
                 replace: a.replace,
             };
-            let f = svc.flavor_register(t, &a.path, opts)?;
+            let f = svc.flavor_register(Some(t), &a.path, opts)?;
             out.done(
                 format!(
                     "Registered {} flavor `{}` ({}).",
@@ -1093,7 +1093,11 @@ fn describe_component(v: &ComponentView) -> String {
         ("ID".to_string(), v.id.clone()),
         (
             "FLAVOR".into(),
-            format!("{} (sha256:{})", v.flavor, &v.flavor_sha256[..12]),
+            format!(
+                "{} (sha256:{})",
+                v.flavor,
+                crate::model::short_sha(&v.flavor_sha256)
+            ),
         ),
         (
             "PHASE".into(),

@@ -266,6 +266,11 @@ pub enum FlavorSource {
     },
 }
 
+/// The first 12 hex digits of a sha256, as strata shows it (the whole text if shorter).
+pub fn short_sha(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
 /// A registered flavor: its description and the code behind it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FlavorRecord {
@@ -287,7 +292,7 @@ impl FlavorRecord {
 
     /// `sha256:0123abcd… (file /x/y.wasm)` — the SOURCE column of `flavor list`.
     pub fn source_label(&self) -> String {
-        let short = &self.sha256[..12.min(self.sha256.len())];
+        let short = short_sha(&self.sha256);
         match &self.source {
             FlavorSource::BuiltIn => format!("sha256:{short} (built-in)"),
             FlavorSource::File { path, .. } => format!("sha256:{short} ({path})"),

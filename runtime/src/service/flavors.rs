@@ -74,11 +74,8 @@ impl Service {
     pub(super) fn view(&self, f: FlavorRecord) -> Result<FlavorView> {
         let ready = self.store.contains(TreeId::Blobs, &f.sha256)?;
         let components = self
-            .store
-            .components(Some(f.info.component_type))?
-            .iter()
-            .filter(|c| c.flavor == f.info.name)
-            .count();
+            .flavor_users(f.info.component_type, &f.info.name)?
+            .len();
         Ok(FlavorView {
             flavor: f.info.name.clone(),
             component_type: f.info.component_type,
@@ -135,9 +132,10 @@ impl Service {
     }
 
     /// Registers the flavor in the `.wasm` file at `path` as a flavor of type `t`.
+    /// `t` is the type the caller expects; `None` takes the one `describe` gives.
     pub fn flavor_register(
         &self,
-        t: ComponentType,
+        t: Option<ComponentType>,
         path: &Path,
         opts: FlavorOptions,
     ) -> Result<FlavorView> {
@@ -155,31 +153,11 @@ impl Service {
         self.view(record)
     }
 
-    /// Compiles a `.wasm` and asks it what it is (`describe`), without registering it:
-    /// for commands that learn a flavor's type from the flavor.
-    pub(super) fn probe_flavor(
-        &self,
-        label: &str,
-        bytes: &[u8],
-    ) -> Result<crate::model::FlavorInfo> {
-        let sandbox = self.sandbox()?;
-        let (loaded, _) = sandbox.inspect(label, &sha256_hex(bytes), bytes)?;
-        Ok(Target {
-            sandbox,
-            loaded: &loaded,
-            flavor: label,
-            grants: &Grants::default(),
-            limits: &Limits::DEFAULT,
-        }
-        .describe()?
-        .value)
-    }
-
     /// Registers any flavor, built-in or from a file: [`Self::check_flavor_bytes`], then
     /// its writes.
     pub(super) fn register_flavor_bytes(
         &self,
-        t: ComponentType,
+        t: Option<ComponentType>,
         bytes: &[u8],
         source: FlavorSource,
         sha: &str,
@@ -192,10 +170,11 @@ impl Service {
     }
 
     /// Every check of registering a flavor, and the writes that would register it, not yet
-    /// applied (so several flavors can land in one batch).
+    /// applied (so several flavors can land in one batch). `t` is the type the caller
+    /// expects; `None` takes the one the flavor's `describe` gives.
     pub(super) fn check_flavor_bytes(
         &self,
-        t: ComponentType,
+        t: Option<ComponentType>,
         bytes: &[u8],
         source: FlavorSource,
         sha: &str,
@@ -222,6 +201,7 @@ impl Service {
             reason,
             hint,
         };
+        let t = t.unwrap_or(info.component_type);
         if info.component_type != t {
             return Err(refuse(
                 format!(
@@ -280,7 +260,7 @@ impl Service {
                         "{} flavor `{}` (other code, sha256:{})",
                         t.label(),
                         info.name,
-                        &old.sha256[..12]
+                        crate::model::short_sha(&old.sha256)
                     ),
                     "pass --replace to replace its code (components of this flavor keep their configuration)",
                 ));
@@ -332,6 +312,17 @@ impl Service {
         Ok((record, batch))
     }
 
+    /// The names of the components of flavor `name`.
+    pub(super) fn flavor_users(&self, t: ComponentType, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .store
+            .components(Some(t))?
+            .into_iter()
+            .filter(|c| c.flavor == name)
+            .map(|c| c.name)
+            .collect())
+    }
+
     fn blob_used_elsewhere(&self, sha: &str, except_key: &str) -> Result<bool> {
         Ok(self
             .store
@@ -352,13 +343,7 @@ impl Service {
                 "built-in flavors ship with strata; you can simply not use them",
             ));
         }
-        let users: Vec<String> = self
-            .store
-            .components(Some(t))?
-            .into_iter()
-            .filter(|c| c.flavor == name)
-            .map(|c| c.name)
-            .collect();
+        let users = self.flavor_users(t, name)?;
         if !users.is_empty() {
             return Err(Error::invalid(
                 format!(

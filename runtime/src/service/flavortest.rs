@@ -101,14 +101,8 @@ pub fn flavor_test(
         &mut report,
         "register (compile, checks, describe)",
         &mut || {
-            let bytes = std::fs::read(path).map_err(|e| {
-                Error::invalid(
-                    format!("cannot read `{}`: {e}", path.display()),
-                    "give the path of a `.wasm` component",
-                )
-            })?;
-            let info = svc.probe_flavor(&path.display().to_string(), &bytes)?;
-            let v = svc.flavor_register(info.component_type, path, opts.clone())?;
+            let v = svc.flavor_register(None, path, opts.clone())?;
+            let info = &v.record.info;
             let detail = format!(
                 "{} flavor `{}` {}, {} fields",
                 info.component_type.label(),

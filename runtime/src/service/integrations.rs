@@ -77,9 +77,7 @@ impl Service {
     }
 
     fn integration_view(&self, name: &str, dir: &Path) -> Result<IntegrationView> {
-        let flavors = self
-            .store
-            .scan::<crate::model::FlavorRecord>(crate::store::TreeId::Flavors, "")?;
+        let flavors = self.store.flavors(None)?;
         let files: Vec<IntegrationFile> = wasm_files(dir)?
             .into_iter()
             .map(|p| {
@@ -88,8 +86,8 @@ impl Service {
                 let sha = sha256_hex(&bytes);
                 let registered_as = flavors
                     .iter()
-                    .find(|(_, f)| f.sha256 == sha)
-                    .map(|(_, f)| format!("{}/{}", f.info.component_type, f.info.name));
+                    .find(|f| f.sha256 == sha)
+                    .map(|f| format!("{}/{}", f.info.component_type, f.info.name));
                 Ok(IntegrationFile {
                     file: dir_name(&p),
                     sha256: sha,
@@ -164,6 +162,7 @@ impl Service {
                 "put the flavor components (*.wasm) of the integration in that directory",
             ));
         }
+        let registered = self.store.flavors(None)?;
         let mut batch = Batch::new();
         let mut planned: Vec<(ComponentType, String, &'static str)> = Vec::new();
         for path in files {
@@ -171,55 +170,42 @@ impl Service {
             let bytes =
                 std::fs::read(&path).map_err(|e| Error::io(format!("reading {label}"), e))?;
             let sha = sha256_hex(&bytes);
-            let info = self.probe_flavor(&label, &bytes)?;
-            let t: ComponentType = info.component_type;
-            if planned
-                .iter()
-                .any(|(pt, pn, _)| *pt == t && *pn == info.name)
-            {
+            if let Some(f) = registered.iter().find(|f| f.sha256 == sha) {
+                planned.push((
+                    f.info.component_type,
+                    f.info.name.clone(),
+                    "already installed",
+                ));
+                continue;
+            }
+            let source = FlavorSource::File {
+                path: label.clone(),
+                integration: Some(name.clone()),
+            };
+            let opts = FlavorOptions {
+                replace,
+                ..FlavorOptions::default()
+            };
+            // Every check of `flavor register` runs here, before anything is written.
+            let (record, writes) =
+                self.check_flavor_bytes(None, &bytes, source, &sha, opts, false)?;
+            let (t, flavor) = (record.info.component_type, record.info.name);
+            if planned.iter().any(|(pt, pn, _)| *pt == t && *pn == flavor) {
                 return Err(Error::invalid(
                     format!(
-                        "integration `{name}` holds two {} flavors named `{}` (the second is {label})",
-                        t.label(),
-                        info.name
+                        "integration `{name}` holds two {} flavors named `{flavor}` (the second is {label})",
+                        t.label()
                     ),
                     "keep one file per flavor in the integration's directory",
                 ));
             }
-            let outcome = match self.store.flavor(t, &info.name)? {
-                Some(old) if old.sha256 == sha => "already installed",
-                Some(old) if old.is_builtin() || !replace => {
-                    return Err(Error::exists(
-                        format!(
-                            "{} flavor `{}` (other code, sha256:{}), which {label} would install",
-                            t.label(),
-                            info.name,
-                            &old.sha256[..12]
-                        ),
-                        if old.is_builtin() {
-                            "built-in flavors cannot be replaced".to_string()
-                        } else {
-                            "pass --replace to replace its code".to_string()
-                        },
-                    ));
-                }
-                Some(_) => "replaced",
-                None => "installed",
+            let outcome = if self.store.flavor(t, &flavor)?.is_some() {
+                "replaced"
+            } else {
+                "installed"
             };
-            if outcome != "already installed" {
-                let source = FlavorSource::File {
-                    path: label.clone(),
-                    integration: Some(name.clone()),
-                };
-                let opts = FlavorOptions {
-                    replace,
-                    ..FlavorOptions::default()
-                };
-                // Every check runs here, before anything is written.
-                let (_, writes) = self.check_flavor_bytes(t, &bytes, source, &sha, opts, false)?;
-                batch.append(writes);
-            }
-            planned.push((t, info.name, outcome));
+            batch.append(writes);
+            planned.push((t, flavor, outcome));
         }
         self.store.apply(batch)?;
         planned
@@ -238,9 +224,8 @@ impl Service {
     pub fn integration_uninstall(&self, name: &str) -> Result<Vec<String>> {
         let flavors: Vec<_> = self
             .store
-            .scan::<crate::model::FlavorRecord>(crate::store::TreeId::Flavors, "")?
+            .flavors(None)?
             .into_iter()
-            .map(|(_, f)| f)
             .filter(|f| {
                 matches!(&f.source, FlavorSource::File { integration: Some(i), .. } if i == name)
             })
@@ -254,11 +239,9 @@ impl Service {
         for f in &flavors {
             let t = f.info.component_type;
             let users: Vec<String> = self
-                .store
-                .components(Some(t))?
+                .flavor_users(t, &f.info.name)?
                 .into_iter()
-                .filter(|c| c.flavor == f.info.name)
-                .map(|c| format!("{} `{}`", t.label(), c.name))
+                .map(|c| format!("{} `{c}`", t.label()))
                 .collect();
             if !users.is_empty() {
                 return Err(Error::invalid(

@@ -14,7 +14,7 @@ use super::{Service, StackView, new_id};
 use crate::error::{Error, Result};
 use crate::model::{
     ComponentRecord, ComponentState, ComponentType, FlavorSource, LimitOverrides, StackRecord,
-    now_ms,
+    now_ms, short_sha,
 };
 use crate::store::{Batch, TreeId, type_key};
 
@@ -161,7 +161,7 @@ impl Service {
                     format!("{} flavor `{}` (needed by {label})", t.label(), e.flavor.name),
                     match e.flavor.source.as_str() {
                         "built-in" => "it was built into another strata version; install that version, or change the flavor in the file".to_string(),
-                        path => format!("register it first: `strata {t} flavor register {path}` (the file pins sha256:{})", short(&e.flavor.sha256)),
+                        path => format!("register it first: `strata {t} flavor register {path}` (the file pins sha256:{})", short_sha(&e.flavor.sha256)),
                     },
                 )
             })?;
@@ -172,8 +172,8 @@ impl Service {
                             "{} flavor `{}` (needed by {label}) is registered with other code: the file pins sha256:{}, this home has sha256:{}",
                             t.label(),
                             f.info.name,
-                            short(&e.flavor.sha256),
-                            short(&f.sha256)
+                            short_sha(&e.flavor.sha256),
+                            short_sha(&f.sha256)
                         ),
                         "register the same .wasm the stack was exported with, or pass --force to use the registered code",
                     ));
@@ -256,8 +256,4 @@ impl Service {
         report.stack = self.stack_view(&stack)?;
         Ok(report)
     }
-}
-
-fn short(sha: &str) -> &str {
-    sha.get(..12).unwrap_or(sha)
 }
