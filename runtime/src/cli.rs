@@ -133,6 +133,10 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Run a local daemon that holds this home and serves it over HTTP on 127.0.0.1
+    /// (the REST API under /api/v1); while it runs, every strata command goes through it
+    #[command(subcommand)]
+    Daemon(DaemonCmd),
     /// Print a shell completion script: `strata completion bash > /etc/bash_completion.d/strata`
     Completion {
         #[arg(value_enum)]
@@ -164,6 +168,35 @@ impl Command {
         };
         Some((t, c))
     }
+}
+
+/// `strata daemon …`.
+#[derive(Subcommand, Debug)]
+pub enum DaemonCmd {
+    /// Start the daemon for this home, in the background unless --foreground. It writes
+    /// its address, pid and bearer token to STRATA_HOME/daemon.json (readable by you only)
+    Start {
+        /// The port on 127.0.0.1; 0 picks a free one (see `daemon status`)
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Run in this terminal and log to it; Ctrl-C stops it
+        #[arg(long)]
+        foreground: bool,
+        /// On stop, how long calls into flavors under way may take to finish before they
+        /// are recorded as interrupted
+        #[arg(long, default_value_t = 10_000, value_name = "MS")]
+        grace_ms: u64,
+    },
+    /// Stop the daemon: no new requests; calls under way get the grace period to finish
+    Stop,
+    /// Whether a daemon serves this home: address, pid, uptime, memory, calls under way
+    Status,
+    /// Print the end of the log of the daemon started in the background
+    Logs {
+        /// How many lines
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+    },
 }
 
 /// The commands every component type has.

@@ -21,6 +21,7 @@
 pub mod builtin;
 pub mod cli;
 pub mod client;
+pub mod daemon;
 pub mod error;
 pub mod home;
 pub mod model;

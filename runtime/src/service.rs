@@ -36,14 +36,20 @@ pub use integrations::{Installed, IntegrationFile, IntegrationView};
 pub use lifecycle::{GrantView, Progress, StepOutcome};
 pub use pipeline::{Pipeline, RunReport};
 pub use secrets::SecretView;
+pub(crate) use secrets::write_private;
 pub use stacks::{StackMember, StackView};
 pub use transfer::{EXPORT_FORMAT, ExportedComponent, ExportedFlavor, ImportReport, StackExport};
 
 /// The open home: its store and (created on first need) its sandbox.
+///
+/// One process opens a home; inside it, [`Service::scoped`] gives each request (a daemon
+/// serves many at once) its own working directory, warnings and logs over the same store,
+/// sandbox and locks.
 pub struct Service {
     home: Home,
     store: Store,
-    sandbox: OnceLock<Sandbox>,
+    sandbox: Arc<OnceLock<Sandbox>>,
+    shared: Arc<Shared>,
     /// Where relative paths in configuration are taken from.
     cwd: PathBuf,
     /// Warnings for the user gathered while serving (a recompiled cache, …).
@@ -52,6 +58,25 @@ pub struct Service {
     logs: std::sync::Mutex<Vec<String>>,
     /// What opening did to the home (created it? registered built-ins?).
     opened: InitReport,
+}
+
+/// What every request of one process shares besides the store and the sandbox.
+#[derive(Default)]
+struct Shared {
+    catalog: std::sync::Mutex<()>,
+    /// Creating the engine twice at once would be wasted work (and two tickers).
+    sandbox_init: std::sync::Mutex<()>,
+    components: std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::Mutex<()>>>>,
+    in_flight: std::sync::Mutex<std::collections::HashMap<String, InFlight>>,
+}
+
+/// A lifecycle call under way.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct InFlight {
+    pub component_id: String,
+    pub component_type: ComponentType,
+    pub name: String,
+    pub call: String,
 }
 
 /// What `init` did.
@@ -74,7 +99,8 @@ impl Service {
         let mut svc = Service {
             home,
             store,
-            sandbox: OnceLock::new(),
+            sandbox: Default::default(),
+            shared: Default::default(),
             cwd,
             warnings: Default::default(),
             logs: Default::default(),
@@ -86,6 +112,60 @@ impl Service {
         };
         svc.opened = svc.ensure_initialized()?;
         Ok(svc)
+    }
+
+    /// The same open home for one request: relative paths are taken from `cwd`, and
+    /// warnings and flavor logs are gathered for this request alone.
+    pub fn scoped(&self, cwd: PathBuf) -> Service {
+        Service {
+            home: self.home.clone(),
+            store: self.store.clone(),
+            sandbox: self.sandbox.clone(),
+            shared: self.shared.clone(),
+            cwd,
+            warnings: Default::default(),
+            logs: Default::default(),
+            opened: self.opened.clone(),
+        }
+    }
+
+    /// Held by every change to the catalog (flavors, components, stacks, secrets) in a
+    /// process that serves many requests at once, so that a check and the write it
+    /// allows are one step. Lifecycle calls do not take it: they lock their component.
+    pub fn catalog_lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.shared
+            .catalog
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The lifecycle lock of one component: calls into one component run one at a time,
+    /// calls into different components in parallel.
+    fn component_lock(&self, id: &str) -> Arc<std::sync::Mutex<()>> {
+        let mut locks = self
+            .shared
+            .components
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        locks.retain(|_, l| Arc::strong_count(l) > 1);
+        locks.entry(id.to_string()).or_default().clone()
+    }
+
+    /// The lifecycle calls running now: component id, what it is, and the call.
+    pub fn in_flight(&self) -> Vec<InFlight> {
+        self.shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// `path` as the user meant it: relative paths are taken from the directory the
+    /// command was given in.
+    pub fn resolve(&self, path: &std::path::Path) -> PathBuf {
+        self.cwd.join(path)
     }
 
     pub fn home(&self) -> &Home {
@@ -133,9 +213,18 @@ impl Service {
         if let Some(s) = self.sandbox.get() {
             return Ok(s);
         }
+        let _creating = self
+            .shared
+            .sandbox_init
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = self.sandbox.get() {
+            return Ok(s);
+        }
         let s = Sandbox::new(&self.home.cache_dir())?;
         Ok(self.sandbox.get_or_init(|| s))
     }
+
 
     /// Registers the built-in flavors (when missing or changed) and creates the default
     /// stack on a new home.

@@ -133,7 +133,8 @@ impl Batch {
     }
 }
 
-/// The open database.
+/// The open database. Clones share it.
+#[derive(Clone)]
 pub struct Store {
     db: sled::Db,
     trees: [sled::Tree; 8],

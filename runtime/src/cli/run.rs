@@ -17,81 +17,204 @@ use crate::service::{
     StepOutcome,
 };
 
-/// Runs `cli`, printing to stdout and stderr.
-pub fn run(cli: Cli) -> Result<()> {
-    if let Command::Completion { shell } = &cli.command {
-        let mut cmd = <Cli as clap::CommandFactory>::command();
-        clap_complete::generate(*shell, &mut cmd, "strata", &mut std::io::stdout());
-        return Ok(());
+/// Where a command's output goes: this process's stdout and stderr, or (in the daemon)
+/// the client that sent the command, as it is written.
+pub trait Sink: Sync {
+    fn stdout(&self, text: &str);
+    fn stderr(&self, text: &str);
+}
+
+/// This process's stdout and stderr.
+pub struct Terminal;
+
+impl Sink for Terminal {
+    fn stdout(&self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
     }
-    if let Command::Flavor(AllFlavorsCmd::Test {
-        path,
-        timeout_ms,
-        memory_mb,
-        config,
-    }) = &cli.command
-    {
-        let out = Output {
-            format: cli.output,
-            verbose: cli.verbose,
-        };
-        return test_flavor(&out, path, *timeout_ms, *memory_mb, config);
+
+    fn stderr(&self, text: &str) {
+        let mut stderr = std::io::stderr().lock();
+        let _ = stderr.write_all(text.as_bytes());
+        let _ = stderr.flush();
     }
-    if let Command::Flavor(AllFlavorsCmd::New {
-        name,
-        component_type,
-        lang,
-        dir,
-    }) = &cli.command
-    {
-        let t = ComponentType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == component_type)
-            .ok_or_else(|| {
-                Error::invalid(
-                    format!("`{component_type}` is not a component type"),
-                    format!(
-                        "give one of: {}",
-                        ComponentType::ALL.map(|t| t.as_str()).join(", ")
-                    ),
-                )
-            })?;
-        let dir = crate::scaffold::new_flavor(name, t, lang, dir.as_deref())?;
-        eprintln!(
-            "Made {} flavor `{name}` in {}: run `make` there to build it, `make test` to try it.",
-            t.label(),
-            dir.display()
-        );
-        return Ok(());
+}
+
+/// Whether this process's stderr should get colour: a terminal, and no `NO_COLOR`.
+pub fn stderr_color() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// Runs a parsed command line and returns the exit code: 0 on success, 1 for an error
+/// of the user's or a flavor's, 2 for a bug or a damaged store.
+///
+/// Commands that need no home run here. The rest go to the daemon that serves this
+/// home when one runs (unless `STRATA_NO_DAEMON` is set), else to the home opened in
+/// this process.
+pub fn main(cli: Cli, argv: &[String]) -> u8 {
+    let sink = Terminal;
+    let color = stderr_color();
+    let outcome = match local_only(&cli) {
+        Some(result) => result,
+        None => match &cli.command {
+            Command::Daemon(cmd) => crate::daemon::command(cli.home.clone(), cmd, cli.output),
+            _ => return routed(cli, argv, &sink, color),
+        },
+    };
+    match outcome {
+        Ok(()) => 0,
+        Err(e) => {
+            sink.stderr(&render_error(&e, color));
+            exit_code(&e)
+        }
     }
-    let home = Home::resolve(cli.home.clone())?;
-    let svc = Service::open(home)?;
+}
+
+fn routed(cli: Cli, argv: &[String], sink: &dyn Sink, color: bool) -> u8 {
+    let home = match Home::resolve(cli.home.clone()) {
+        Ok(h) => h,
+        Err(e) => {
+            sink.stderr(&render_error(&e, color));
+            return exit_code(&e);
+        }
+    };
+    let opened = match crate::daemon::client::find(&home) {
+        crate::daemon::client::Found::Daemon(conn) => {
+            return conn.forward(&cli, argv, color);
+        }
+        crate::daemon::client::Found::Unreachable(e) => Err(e),
+        crate::daemon::client::Found::None => Service::open(home),
+    };
+    match opened {
+        Ok(svc) => execute(&svc, &cli, sink, color),
+        Err(e) => {
+            sink.stderr(&render_error(&e, color));
+            exit_code(&e)
+        }
+    }
+}
+
+/// The exit code for an error: 2 for a bug or damaged data, else 1.
+pub fn exit_code(e: &Error) -> u8 {
+    if e.kind() == crate::error::ErrorKind::Internal {
+        2
+    } else {
+        1
+    }
+}
+
+/// `error: …` and, when there is one, `hint: …`, as the CLI prints them.
+pub fn render_error(e: &Error, color: bool) -> String {
+    let paint = |code: &str, word: &str| {
+        if color {
+            format!("\x1b[{code}m{word}\x1b[0m")
+        } else {
+            word.to_string()
+        }
+    };
+    let mut text = format!("{}: {e}\n", paint("1;31", "error"));
+    let hint = e.hint();
+    if !hint.is_empty() {
+        text.push_str(&format!("\n{}: {hint}\n", paint("1;36", "hint")));
+    }
+    text
+}
+
+/// The commands that need no home (and so never go to a daemon).
+fn local_only(cli: &Cli) -> Option<Result<()>> {
     let out = Output {
         format: cli.output,
         verbose: cli.verbose,
+        sink: &Terminal,
     };
-    let result = dispatch(&svc, &out, &cli.command);
+    match &cli.command {
+        Command::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "strata", &mut std::io::stdout());
+            Some(Ok(()))
+        }
+        Command::Flavor(AllFlavorsCmd::Test {
+            path,
+            timeout_ms,
+            memory_mb,
+            config,
+        }) => Some(test_flavor(&out, path, *timeout_ms, *memory_mb, config)),
+        Command::Flavor(AllFlavorsCmd::New {
+            name,
+            component_type,
+            lang,
+            dir,
+        }) => Some(new_flavor(&out, name, component_type, lang, dir.as_deref())),
+        _ => None,
+    }
+}
+
+fn new_flavor(
+    out: &Output,
+    name: &str,
+    component_type: &str,
+    lang: &str,
+    dir: Option<&std::path::Path>,
+) -> Result<()> {
+    let t = ComponentType::ALL
+        .into_iter()
+        .find(|t| t.as_str() == component_type)
+        .ok_or_else(|| {
+            Error::invalid(
+                format!("`{component_type}` is not a component type"),
+                format!(
+                    "give one of: {}",
+                    ComponentType::ALL.map(|t| t.as_str()).join(", ")
+                ),
+            )
+        })?;
+    let dir = crate::scaffold::new_flavor(name, t, lang, dir)?;
+    out.err(format!(
+        "Made {} flavor `{name}` in {}: run `make` there to build it, `make test` to try it.",
+        t.label(),
+        dir.display()
+    ));
+    Ok(())
+}
+
+/// Runs `cli` against an open home, printing through `sink`; returns the exit code.
+/// The CLI calls it in-process, and the daemon for each command a CLI forwards.
+pub fn execute(svc: &Service, cli: &Cli, sink: &dyn Sink, color: bool) -> u8 {
+    let out = Output {
+        format: cli.output,
+        verbose: cli.verbose,
+        sink,
+    };
+    let result = dispatch(svc, &out, &cli.command);
     for w in svc.take_warnings() {
-        eprintln!("warning: {w}");
+        out.err(format!("warning: {w}"));
     }
     if cli.verbose {
         for line in svc.take_logs() {
-            eprintln!("log: {line}");
+            out.err(format!("log: {line}"));
         }
     }
-    result
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            sink.stderr(&render_error(&e, color));
+            exit_code(&e)
+        }
+    }
 }
 
-struct Output {
+struct Output<'a> {
     format: Format,
     verbose: bool,
+    sink: &'a dyn Sink,
 }
 
-impl Output {
+impl Output<'_> {
     /// Prints `value` as JSON/YAML, or the table `text()` makes.
     fn show<T: serde::Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
         let s = structured(self.format, value).unwrap_or_else(text);
-        print_stdout(&s);
+        self.sink.stdout(&s);
     }
 
     /// What a command did: a message for a person, and with `--output json|yaml` the
@@ -106,15 +229,14 @@ impl Output {
     /// A message for a person (stderr), unless the output is meant for a program.
     fn say(&self, message: String) {
         if self.format == Format::Table {
-            eprintln!("{message}");
+            self.err(message);
         }
     }
-}
 
-fn print_stdout(s: &str) {
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(s.as_bytes());
-    let _ = stdout.flush();
+    /// A line on stderr, whatever the format: warnings, progress, logs.
+    fn err(&self, line: String) {
+        self.sink.stderr(&format!("{line}\n"));
+    }
 }
 
 fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
@@ -133,9 +255,10 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
             Ok(())
         }
         Command::Stack(cmd) => stack(svc, out, cmd),
-        Command::Flavor(AllFlavorsCmd::Test { .. } | AllFlavorsCmd::New { .. }) => {
-            unreachable!("invariant: `flavor test` and `flavor new` run before the home is opened")
-        }
+        Command::Flavor(AllFlavorsCmd::Test { .. } | AllFlavorsCmd::New { .. })
+        | Command::Daemon(_) => Err(Error::Internal(
+            "a command that needs no home was sent to one".into(),
+        )),
         Command::Flavor(AllFlavorsCmd::List) => {
             let flavors = svc.flavor_list(None)?;
             out.show(&flavors, || flavor_table(&flavors, true));
@@ -151,13 +274,13 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
         Command::Restore { file, force } => {
             let r = svc.restore(file, *force)?;
             if let Some(w) = &r.warning {
-                eprintln!("warning: {w}");
+                out.err(format!("warning: {w}"));
             }
             out.done(format!("Restored {} from {}.", r.summary(), r.file), &r);
             Ok(())
         }
         Command::Pipeline(PipelineCmd::Run { file, params }) => {
-            let text = std::fs::read_to_string(file).map_err(|e| {
+            let text = std::fs::read_to_string(svc.resolve(file)).map_err(|e| {
                 Error::invalid(
                     format!("cannot read pipeline file `{}`: {e}", file.display()),
                     "give the path of a YAML or JSON pipeline definition",
@@ -317,6 +440,24 @@ fn register_args(
     t: ComponentType,
     args: &RegisterArgs,
 ) -> Result<(String, BTreeMap<String, String>, LimitOverrides)> {
+    let r = parse_register(t, args)?;
+    let mut config = r.config;
+    if r.interactive {
+        let f = svc.flavor_or_err(t, &r.flavor)?;
+        ask_fields(&f, &mut config)?;
+    }
+    Ok((r.flavor, config, r.limits))
+}
+
+/// What `TYPE register` was given.
+pub(crate) struct Registration {
+    pub flavor: String,
+    pub config: BTreeMap<String, String>,
+    pub limits: LimitOverrides,
+    pub interactive: bool,
+}
+
+pub(crate) fn parse_register(t: ComponentType, args: &RegisterArgs) -> Result<Registration> {
     let mut flavor = args.flavor.clone();
     let mut interactive = args.interactive;
     let mut rest = Vec::new();
@@ -339,17 +480,18 @@ fn register_args(
             ),
         )
     })?;
-    let mut config = parse_assignments(&rest).map_err(|m| {
+    let config = parse_assignments(&rest).map_err(|m| {
         Error::invalid(
             m,
             format!("see the fields with `strata {t} flavor describe {flavor}`"),
         )
     })?;
-    if interactive {
-        let f = svc.flavor_or_err(t, &flavor)?;
-        ask_fields(&f, &mut config)?;
-    }
-    Ok((flavor, config, limits))
+    Ok(Registration {
+        flavor,
+        config,
+        limits,
+        interactive,
+    })
 }
 
 /// Picks `--timeout-ms N` and `--memory-mb N` (a component's own limits) out of the
@@ -383,7 +525,7 @@ fn take_limit_flags(args: &[String]) -> Result<(Vec<String>, LimitOverrides)> {
 }
 
 /// Walks every field not given on the command line; Enter keeps the default.
-fn ask_fields(f: &FlavorRecord, config: &mut BTreeMap<String, String>) -> Result<()> {
+pub(crate) fn ask_fields(f: &FlavorRecord, config: &mut BTreeMap<String, String>) -> Result<()> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::invalid(
             "`-i` asks questions on a terminal, and standard input is not one",
@@ -535,15 +677,16 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
                 .clone()
                 .unwrap_or_else(|| format!("{name}.yaml").into());
             if path.as_os_str() == "-" {
-                print_stdout(&text);
+                out.sink.stdout(&text);
             } else {
-                if path.exists() && !force {
+                let at = svc.resolve(&path);
+                if at.exists() && !force {
                     return Err(Error::exists(
                         format!("file `{}`", path.display()),
                         "give another file, or pass --force to overwrite it",
                     ));
                 }
-                std::fs::write(&path, text)
+                std::fs::write(&at, text)
                     .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
                 out.say(format!(
                     "Exported stack `{name}` ({} components) to {}.",
@@ -553,7 +696,7 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
             }
         }
         StackCmd::Import { file, name, force } => {
-            let text = std::fs::read_to_string(file).map_err(|e| {
+            let text = std::fs::read_to_string(svc.resolve(file)).map_err(|e| {
                 Error::invalid(
                     format!("cannot read `{}`: {e}", file.display()),
                     "give a file written by `strata stack export`",
@@ -567,7 +710,9 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
             })?;
             let r = svc.stack_import(&export, name.as_deref(), *force)?;
             for f in &r.forced {
-                eprintln!("warning: {f} runs other code than the exported stack used (--force)");
+                out.err(format!(
+                    "warning: {f} runs other code than the exported stack used (--force)"
+                ));
             }
             for (old, new) in &r.renamed {
                 out.say(format!(
@@ -707,7 +852,7 @@ fn integration(svc: &Service, out: &Output, cmd: &IntegrationCmd) -> Result<()> 
 fn secret(svc: &Service, out: &Output, cmd: &SecretCmd) -> Result<()> {
     match cmd {
         SecretCmd::Create { name, values: v } => {
-            let s = svc.secret_create(name, secret_values(v)?)?;
+            let s = svc.secret_create(name, secret_values(svc, v)?)?;
             out.say(format!(
                 "Created secret `{name}` with keys: {}.",
                 s.values.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -741,7 +886,7 @@ fn secret(svc: &Service, out: &Output, cmd: &SecretCmd) -> Result<()> {
             });
         }
         SecretCmd::Update { name, values: v } => {
-            svc.secret_update(name, secret_values(v)?)?;
+            svc.secret_update(name, secret_values(svc, v)?)?;
             out.say(format!("Updated secret `{name}`."));
         }
         SecretCmd::Delete { name } => {
@@ -764,7 +909,7 @@ fn secret(svc: &Service, out: &Output, cmd: &SecretCmd) -> Result<()> {
 
 /// The values of `secret create` / `update`: `--KEY=VALUE` pairs, `--values=@FILE`
 /// (JSON or YAML), `--values=JSON`, and with `-i` typed on the terminal without echo.
-fn secret_values(args: &[String]) -> Result<BTreeMap<String, String>> {
+fn secret_values(svc: &Service, args: &[String]) -> Result<BTreeMap<String, String>> {
     let mut interactive = false;
     let mut from: Vec<String> = Vec::new();
     let mut rest = Vec::new();
@@ -785,7 +930,7 @@ fn secret_values(args: &[String]) -> Result<BTreeMap<String, String>> {
     let mut values = parse_assignments(&rest)
         .map_err(|m| Error::invalid(m, "give values as --KEY=VALUE, --values=@FILE.yaml or -i"))?;
     for source in from {
-        for (k, v) in values_document(&source)? {
+        for (k, v) in values_document(svc, &source)? {
             if values.insert(k.clone(), v).is_some() {
                 return Err(Error::invalid(
                     format!("key `{k}` is given twice"),
@@ -801,10 +946,10 @@ fn secret_values(args: &[String]) -> Result<BTreeMap<String, String>> {
 }
 
 /// `@FILE` (JSON or YAML) or an inline JSON/YAML mapping, to a flat map of strings.
-fn values_document(source: &str) -> Result<BTreeMap<String, String>> {
+fn values_document(svc: &Service, source: &str) -> Result<BTreeMap<String, String>> {
     let (text, what) = match source.strip_prefix('@') {
         Some(path) => (
-            std::fs::read_to_string(path).map_err(|e| {
+            std::fs::read_to_string(svc.resolve(std::path::Path::new(path))).map_err(|e| {
                 Error::invalid(
                     format!("cannot read `{path}`: {e}"),
                     "give `--values=@FILE` with a JSON or YAML file of KEY: VALUE",
@@ -855,7 +1000,7 @@ fn values_document(source: &str) -> Result<BTreeMap<String, String>> {
 }
 
 /// Asks for keys and values on the terminal; values are read without echo.
-fn ask_secret_values(values: &mut BTreeMap<String, String>) -> Result<()> {
+pub(crate) fn ask_secret_values(values: &mut BTreeMap<String, String>) -> Result<()> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::invalid(
             "`-i` asks for the values on a terminal, and standard input is not one",
@@ -956,10 +1101,10 @@ fn progress(out: &Output, p: &Progress) {
     }
     let who = format!("{} `{}`", p.component_type, p.name);
     match &p.outcome {
-        StepOutcome::Started => eprintln!("{who}: {}…", p.step),
-        StepOutcome::Done { ms } => eprintln!("{who}: {} done ({ms} ms)", p.step),
-        StepOutcome::Unchanged { detail } => eprintln!("{who}: {detail}"),
-        StepOutcome::Failed { .. } => eprintln!("{who}: {} failed", p.step),
+        StepOutcome::Started => out.err(format!("{who}: {}…", p.step)),
+        StepOutcome::Done { ms } => out.err(format!("{who}: {} done ({ms} ms)", p.step)),
+        StepOutcome::Unchanged { detail } => out.err(format!("{who}: {detail}")),
+        StepOutcome::Failed { .. } => out.err(format!("{who}: {} failed", p.step)),
     }
 }
 

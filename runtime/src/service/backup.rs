@@ -103,7 +103,8 @@ impl Service {
 
     /// Writes the whole store to `file` (0600: it holds sealed secrets).
     pub fn backup(&self, file: &std::path::Path, force: bool) -> Result<BackupReport> {
-        if file.exists() && !force {
+        let at = self.resolve(file);
+        if at.exists() && !force {
             return Err(Error::exists(
                 format!("file `{}`", file.display()),
                 "give another file, or pass --force to overwrite it",
@@ -126,7 +127,7 @@ impl Service {
                 .collect(),
         };
         let text = serde_json::to_vec(&body).expect("invariant: a backup serializes");
-        write_private(file, &text)?;
+        write_private(&at, &text)?;
         Ok(self.report(file, &records, None))
     }
 
@@ -140,7 +141,7 @@ impl Service {
                 "give a file written by `strata backup FILE`, unchanged",
             )
         };
-        let text = std::fs::read(file).map_err(|e| {
+        let text = std::fs::read(self.resolve(file)).map_err(|e| {
             Error::invalid(
                 format!("cannot read `{}`: {e}", file.display()),
                 "give a file written by `strata backup FILE`",

@@ -139,6 +139,7 @@ impl Service {
         path: &Path,
         opts: FlavorOptions,
     ) -> Result<FlavorView> {
+        let path = &self.resolve(path);
         let bytes = std::fs::read(path).map_err(|e| Error::Invalid {
             what: format!("cannot read `{}`: {e}", path.display()),
             hint: "give the path of a `.wasm` component, e.g. target/wasm32-wasip2/release/my_flavor.wasm".into(),
@@ -150,6 +151,24 @@ impl Service {
             integration: None,
         };
         let record = self.register_flavor_bytes(t, &bytes, source, &sha, opts, false)?;
+        self.view(record)
+    }
+
+    /// Registers a flavor sent over the daemon's REST API: `bytes` are the `.wasm`, and
+    /// `name` is what the client called the file (shown as its source, `upload:NAME`).
+    pub fn flavor_upload(
+        &self,
+        t: Option<ComponentType>,
+        name: &str,
+        bytes: &[u8],
+        opts: FlavorOptions,
+    ) -> Result<FlavorView> {
+        let sha = sha256_hex(bytes);
+        let source = FlavorSource::File {
+            path: format!("upload:{name}"),
+            integration: None,
+        };
+        let record = self.register_flavor_bytes(t, bytes, source, &sha, opts, false)?;
         self.view(record)
     }
 

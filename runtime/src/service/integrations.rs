@@ -105,7 +105,7 @@ impl Service {
 
     /// The directory of integration `name_or_path`.
     fn integration_dir(&self, name_or_path: &str) -> Result<(String, PathBuf)> {
-        let as_path = Path::new(name_or_path);
+        let as_path = &self.resolve(Path::new(name_or_path));
         if name_or_path.contains('/') || as_path.is_dir() {
             if !as_path.is_dir() {
                 return Err(Error::not_found(

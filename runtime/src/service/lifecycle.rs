@@ -159,6 +159,8 @@ impl Service {
         dir: Direction,
         on: &mut dyn FnMut(Progress),
     ) -> Result<()> {
+        let lock = self.component_lock(&c.id);
+        let _serialised = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let emit = |on: &mut dyn FnMut(Progress), step: &str, outcome: StepOutcome| {
             on(Progress {
                 component_type: c.component_type,
@@ -265,7 +267,10 @@ impl Service {
         let f = &b.f;
         self.set_phase(c, intent)?;
         let target = b.target(self.sandbox()?);
-        let outcome = target.step(step, &b.ctx);
+        let outcome = {
+            let _in_flight = InFlightGuard::new(self, c, step.as_str());
+            target.step(step, &b.ctx)
+        };
         if let Ok(called) = &outcome {
             self.note_logs(
                 &format!("{} `{}` {}", c.component_type, c.name, step.as_str()),
@@ -321,6 +326,68 @@ impl Service {
         batch.put(TreeId::States, &c.id, &state);
         self.store.apply(batch)?;
         result
+    }
+}
+
+/// Lists a lifecycle call in [`Service::in_flight`] while it runs.
+struct InFlightGuard<'a> {
+    svc: &'a Service,
+    id: String,
+}
+
+impl<'a> InFlightGuard<'a> {
+    fn new(svc: &'a Service, c: &ComponentRecord, call: &str) -> Self {
+        svc.shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                c.id.clone(),
+                super::InFlight {
+                    component_id: c.id.clone(),
+                    component_type: c.component_type,
+                    name: c.name.clone(),
+                    call: call.to_string(),
+                },
+            );
+        InFlightGuard {
+            svc,
+            id: c.id.clone(),
+        }
+    }
+}
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.svc
+            .shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+impl Service {
+    /// Records every lifecycle call still under way as interrupted, for a process that is
+    /// about to exit without waiting for them: the intent phase stays on disk (so `up` and
+    /// `down` repeat the call) and the last error says what happened. Returns them.
+    pub fn record_interrupted(&self, why: &str) -> Result<Vec<super::InFlight>> {
+        let running = self.in_flight();
+        let mut batch = Batch::new();
+        for r in &running {
+            if let Some(mut state) = self.store.state(&r.component_id)? {
+                state.last_error = Some(LastError {
+                    call: r.call.clone(),
+                    message: format!("interrupted: {why} before `{}` finished", r.call),
+                    at: now_ms(),
+                });
+                state.updated_at = now_ms();
+                batch.put(TreeId::States, &r.component_id, &state);
+            }
+        }
+        self.store.apply(batch)?;
+        Ok(running)
     }
 }
 

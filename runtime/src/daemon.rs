@@ -1,0 +1,319 @@
+//! `strata daemon`: one long-lived process that holds a home's store and serves it over
+//! HTTP on loopback, to the CLI (which goes through it by itself when it runs) and to
+//! programs (the REST API under `/api/v1`, described by `openapi.json`).
+//!
+//! sled lets one process open a database, so while a daemon runs it is the only way in.
+//! It writes `daemon.json` (address, pid, bearer token; mode 0600) into the home once it
+//! listens, and removes it when it stops.
+
+pub mod api;
+pub mod client;
+pub mod server;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cli::Format;
+use crate::cli::render::{properties, structured};
+use crate::error::{Error, Result};
+use crate::home::Home;
+
+/// What `daemon.json` holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DaemonFile {
+    pub pid: u32,
+    /// `127.0.0.1:PORT`.
+    pub address: String,
+    /// Sent as `Authorization: Bearer TOKEN` on every request but `/health`.
+    pub token: String,
+    pub started_at: u64,
+    pub version: String,
+}
+
+impl DaemonFile {
+    pub fn read(home: &Home) -> Option<DaemonFile> {
+        let text = std::fs::read_to_string(home.daemon_file()).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Written whole (a temporary file renamed into place), readable by its owner only.
+    pub fn write(&self, home: &Home) -> Result<()> {
+        let text = serde_json::to_string_pretty(self).expect("invariant: serializes");
+        crate::service::write_private(&home.daemon_file(), text.as_bytes())
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+}
+
+/// Whether process `pid` is alive: it exists (signal 0 checks without sending anything)
+/// and has not ended (a daemon's parent has gone, so its end may wait to be reaped).
+pub fn alive(pid: u32) -> bool {
+    // SAFETY: kill with signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    let exists = r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    exists && !zombie(pid)
+}
+
+fn zombie(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // `PID (COMMAND) STATE …`; the command may hold spaces and parentheses.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .is_some_and(|state| state == "Z" || state == "X")
+}
+
+/// `strata daemon start|stop|status|logs`.
+pub fn command(home: Option<PathBuf>, cmd: &crate::cli::DaemonCmd, format: Format) -> Result<()> {
+    use crate::cli::DaemonCmd;
+    let home = Home::resolve(home)?;
+    match cmd {
+        DaemonCmd::Start {
+            port,
+            foreground,
+            grace_ms,
+        } => {
+            refuse_second(&home)?;
+            if *foreground {
+                server::serve(home, *port, Duration::from_millis(*grace_ms))
+            } else {
+                start_background(&home, *port, *grace_ms, format)
+            }
+        }
+        DaemonCmd::Stop => stop(&home),
+        DaemonCmd::Status => status(&home, format),
+        DaemonCmd::Logs { lines } => {
+            let log = log_file(&home);
+            let text = std::fs::read_to_string(&log).map_err(|e| {
+                Error::not_found(
+                    format!("the daemon log {} ({e})", log.display()),
+                    "it is written by `strata daemon start`; a daemon started with --foreground logs to its terminal",
+                )
+            })?;
+            let all: Vec<&str> = text.lines().collect();
+            let from = all.len().saturating_sub(*lines);
+            for line in &all[from..] {
+                println!("{line}");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Where a daemon started in the background writes its log.
+pub fn log_file(home: &Home) -> PathBuf {
+    home.root().join("daemon.log")
+}
+
+fn refuse_second(home: &Home) -> Result<()> {
+    if let Some(d) = DaemonFile::read(home)
+        && alive(d.pid)
+    {
+        return Err(Error::exists(
+            format!(
+                "a strata daemon for {} (pid {}, http://{})",
+                home.root().display(),
+                d.pid,
+                d.address
+            ),
+            "one daemon serves a home; stop it first with `strata daemon stop`, or use it: every strata command goes through it",
+        ));
+    }
+    Ok(())
+}
+
+fn start_background(home: &Home, port: u16, grace_ms: u64, format: Format) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    home.create()?;
+    let log = log_file(home);
+    let open_log = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| Error::io(format!("opening {}", log.display()), e))
+    };
+    let exe = std::env::current_exe().map_err(|e| Error::io("finding the strata binary", e))?;
+    let mut child = std::process::Command::new(exe);
+    child
+        .arg("--home")
+        .arg(home.root())
+        .args(["daemon", "start", "--foreground"])
+        .arg(format!("--port={port}"))
+        .arg(format!("--grace-ms={grace_ms}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(open_log()?)
+        .stderr(open_log()?)
+        .current_dir("/");
+    // SAFETY: setsid is async-signal-safe; the daemon leaves this terminal's session so
+    // that closing the terminal does not stop it.
+    unsafe {
+        child.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = child
+        .spawn()
+        .map_err(|e| Error::io("starting the daemon", e))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(code) = child
+            .try_wait()
+            .map_err(|e| Error::io("waiting for the daemon", e))?
+        {
+            return Err(Error::invalid(
+                format!("the daemon stopped while starting ({code}):\n{}", tail(&log, 5)),
+                format!("its whole log is {}", log.display()),
+            ));
+        }
+        if let Some(d) = DaemonFile::read(home)
+            && d.pid == child.id()
+        {
+            let view = StatusView::running(home, &d);
+            if let Some(s) = structured(format, &view) {
+                print!("{s}");
+            } else {
+                eprintln!(
+                    "strata daemon started (pid {}), serving {} at http://{}.\nEvery strata command for this home now goes through it; `strata daemon stop` stops it.",
+                    d.pid,
+                    home.root().display(),
+                    d.address
+                );
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(Error::invalid(
+                "the daemon did not start listening within 30 s",
+                format!("see its log, {}", log.display()),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn stop(home: &Home) -> Result<()> {
+    let Some(d) = DaemonFile::read(home) else {
+        eprintln!("No strata daemon runs for {}.", home.root().display());
+        return Ok(());
+    };
+    if !alive(d.pid) {
+        let _ = std::fs::remove_file(home.daemon_file());
+        eprintln!(
+            "No strata daemon runs for {} (removed the file of one that had ended, pid {}).",
+            home.root().display(),
+            d.pid
+        );
+        return Ok(());
+    }
+    // SAFETY: sends SIGTERM to the pid the daemon wrote about itself.
+    unsafe {
+        libc::kill(d.pid as libc::pid_t, libc::SIGTERM);
+    }
+    let started = Instant::now();
+    while alive(d.pid) {
+        if started.elapsed() > Duration::from_secs(120) {
+            return Err(Error::invalid(
+                format!("the daemon (pid {}) is still running after 120 s", d.pid),
+                format!("see `strata daemon logs`; `kill -9 {}` ends it at once (calls under way are then recorded as interrupted by the next `up`)", d.pid),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    eprintln!(
+        "Stopped the strata daemon (pid {}) in {} ms.",
+        d.pid,
+        started.elapsed().as_millis()
+    );
+    Ok(())
+}
+
+/// What `daemon status` shows.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct StatusView {
+    pub running: bool,
+    pub home: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub info: Option<server::Info>,
+}
+
+impl StatusView {
+    fn running(home: &Home, d: &DaemonFile) -> StatusView {
+        StatusView {
+            running: true,
+            home: home.root().display().to_string(),
+            pid: Some(d.pid),
+            address: Some(format!("http://{}", d.address)),
+            info: None,
+        }
+    }
+}
+
+fn status(home: &Home, format: Format) -> Result<()> {
+    let view = match DaemonFile::read(home).filter(|d| alive(d.pid)) {
+        None => StatusView {
+            running: false,
+            home: home.root().display().to_string(),
+            pid: None,
+            address: None,
+            info: None,
+        },
+        Some(d) => {
+            let info = client::Conn::new(d.clone()).info()?;
+            StatusView {
+                info: Some(info),
+                ..StatusView::running(home, &d)
+            }
+        }
+    };
+    if let Some(s) = structured(format, &view) {
+        print!("{s}");
+        return Ok(());
+    }
+    let Some(info) = &view.info else {
+        println!(
+            "No strata daemon runs for {}; `strata daemon start` starts one.",
+            view.home
+        );
+        return Ok(());
+    };
+    let mut rows = vec![
+        ("HOME".to_string(), view.home.clone()),
+        ("ADDRESS".into(), view.address.clone().unwrap_or_default()),
+        ("PID".into(), info.pid.to_string()),
+        ("VERSION".into(), info.version.clone()),
+        ("UP FOR".into(), format!("{} s", info.uptime_s)),
+        ("REQUESTS SERVED".into(), info.requests.to_string()),
+        ("MEMORY (RSS)".into(), format!("{} KiB", info.rss_kib)),
+    ];
+    let calls: Vec<String> = info
+        .in_flight
+        .iter()
+        .map(|c| format!("{} `{}` {}", c.component_type, c.name, c.call))
+        .collect();
+    rows.push((
+        "CALLS UNDER WAY".into(),
+        if calls.is_empty() {
+            "none".into()
+        } else {
+            calls.join(", ")
+        },
+    ));
+    print!("{}", properties("strata daemon", &rows));
+    Ok(())
+}

@@ -1,0 +1,476 @@
+//! The daemon's HTTP server (axum on tokio): loopback only, a bearer token on every
+//! route but `/health`, a `Host` check against DNS rebinding, and a shutdown that lets
+//! calls under way finish within a grace period and records the rest as interrupted.
+//!
+//! Why axum: the routes are many and typed (JSON bodies, path parameters, errors as
+//! JSON), which is what axum adds over hyper; it runs on the same tokio and hyper, so
+//! the cost per request is hyper's.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::DaemonFile;
+use super::api::{self, ApiError, Operations};
+use crate::cli::{AllFlavorsCmd, Cli, Command, ComponentCmd, Format, StackCmd};
+use crate::cli::run::{Sink, execute, render_error};
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::model::now_ms;
+use crate::service::{InFlight, Service};
+
+/// What every request handler shares.
+pub struct Daemon {
+    pub svc: Service,
+    token: String,
+    address: String,
+    started: Instant,
+    requests: AtomicU64,
+    /// REST lifecycle operations that run after their request has been answered.
+    pub ops: Operations,
+    /// How many of those are running now; shutdown waits for them.
+    pub busy: AtomicUsize,
+    stopping: AtomicBool,
+}
+
+pub type Shared = Arc<Daemon>;
+
+/// What `GET /api/v1/daemon` answers (and `strata daemon status` shows).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Info {
+    pub pid: u32,
+    pub version: String,
+    pub home: String,
+    pub address: String,
+    pub uptime_s: u64,
+    pub requests: u64,
+    pub rss_kib: u64,
+    pub in_flight: Vec<InFlight>,
+}
+
+impl Daemon {
+    pub fn info(&self) -> Info {
+        Info {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            home: self.svc.home().root().display().to_string(),
+            address: self.address.clone(),
+            uptime_s: self.started.elapsed().as_secs(),
+            requests: self.requests.load(Ordering::Relaxed),
+            rss_kib: rss_kib(),
+            in_flight: self.svc.in_flight(),
+        }
+    }
+}
+
+/// This process's resident memory, from /proc.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A line for the daemon's log (stderr: its terminal, or `daemon.log`).
+pub fn log(line: &str) {
+    eprintln!("{} {line}", utc(now_ms()));
+}
+
+/// `2026-11-23T19:05:01.123Z` for a time in ms since the epoch.
+fn utc(ms: u64) -> String {
+    let (days, rest) = ((ms / 86_400_000) as i64, ms % 86_400_000);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000
+    )
+}
+
+/// Opens the home and serves it until SIGTERM or Ctrl-C.
+pub fn serve(home: Home, port: u16, grace: Duration) -> Result<()> {
+    let svc = Service::open(home.clone())?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the daemon's runtime", e))?;
+    let code = rt.block_on(run(svc, home, port, grace))?;
+    // Lifecycle calls still running past the grace period were recorded as interrupted;
+    // leave without waiting for their threads.
+    std::process::exit(code)
+}
+
+async fn run(svc: Service, home: Home, port: u16, grace: Duration) -> Result<i32> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| {
+            Error::invalid(
+                format!("cannot listen on 127.0.0.1:{port}: {e}"),
+                "pick another port with `--port N`, or `--port 0` for any free one",
+            )
+        })?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the daemon's address", e))?
+        .to_string();
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let file = DaemonFile {
+        pid: std::process::id(),
+        address: address.clone(),
+        token: token.clone(),
+        started_at: now_ms(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    file.write(&home)?;
+    log(&format!(
+        "strata daemon {} (pid {}) serving {} at http://{address}",
+        file.version,
+        file.pid,
+        home.root().display()
+    ));
+    let state = Arc::new(Daemon {
+        svc,
+        token,
+        address,
+        started: Instant::now(),
+        requests: AtomicU64::new(0),
+        ops: Operations::default(),
+        busy: AtomicUsize::new(0),
+        stopping: AtomicBool::new(false),
+    });
+    let app = router(state.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let why = stop_signal().await;
+        log(&format!("{why}: not accepting new requests"));
+        let _ = stop_tx.send(true);
+    });
+    let mut graceful = stop_rx.clone();
+    let server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = graceful.wait_for(|s| *s).await;
+            })
+            .into_future(),
+    );
+    let mut stopped = stop_rx;
+    let _ = stopped.wait_for(|s| *s).await;
+    state.stopping.store(true, Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + grace;
+    log(&format!(
+        "letting calls under way finish (up to {} ms)",
+        grace.as_millis()
+    ));
+    let _ = tokio::time::timeout_at(deadline, server).await;
+    while state.busy.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let interrupted = state
+        .svc
+        .record_interrupted("the daemon was stopped")
+        .unwrap_or_else(|e| {
+            log(&format!("could not record interrupted calls: {e}"));
+            Vec::new()
+        });
+    for c in &interrupted {
+        log(&format!(
+            "interrupted: {} `{}` during `{}` (its phase shows it; `up` or `down` repeats the call)",
+            c.component_type, c.name, c.call
+        ));
+    }
+    state.ops.interrupt_running();
+    if let Err(e) = state.svc.store().flush() {
+        log(&format!("flushing the store: {e}"));
+    }
+    if DaemonFile::read(&home).is_some_and(|d| d.pid == std::process::id()) {
+        let _ = std::fs::remove_file(home.daemon_file());
+    }
+    log("stopped");
+    Ok(0)
+}
+
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        unreachable!("invariant: pending never resolves");
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+fn router(state: Shared) -> Router {
+    api::routes()
+        .route("/api/v1/cli", axum::routing::post(cli))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Every request: a loopback `Host`, then (but for `/health`) the bearer token.
+async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    st.requests.fetch_add(1, Ordering::Relaxed);
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !loopback_host(host) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_host",
+            format!("the daemon answers requests for a loopback host only (127.0.0.1, localhost, [::1]), not `{host}`"),
+            "call it at the address in STRATA_HOME/daemon.json; this check keeps web pages from reaching it by DNS rebinding",
+        )
+        .into_response();
+    }
+    if req.uri().path() != "/health" {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|t| same(t.as_bytes(), st.token.as_bytes())) {
+            let mut r = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                if given.is_some() {
+                    "the bearer token is wrong".to_string()
+                } else {
+                    "the request has no bearer token".to_string()
+                },
+                "send `Authorization: Bearer TOKEN` with the token in STRATA_HOME/daemon.json (a new one is made each time the daemon starts)",
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    if (method != axum::http::Method::GET || !response.status().is_success())
+        && path != "/api/v1/cli"
+    {
+        log(&format!(
+            "{method} {path} {} ({} ms)",
+            response.status().as_u16(),
+            started.elapsed().as_millis()
+        ));
+    }
+    response
+}
+
+/// Compares in time that does not depend on where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `127.0.0.1`, `localhost`, `[::1]` or any `127.x.y.z`, with or without a port.
+pub fn loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A command line sent by the `strata` CLI, run here as it would run in-process.
+#[derive(Deserialize)]
+pub struct CliRequest {
+    /// The arguments after `strata`.
+    pub argv: Vec<String>,
+    /// The client's working directory: relative paths are taken from it.
+    pub cwd: PathBuf,
+    /// `table`, `json` or `yaml` (the client resolved `--output` and `STRATA_OUTPUT`).
+    pub output: String,
+    /// Whether the client's stderr takes colour.
+    #[serde(default)]
+    pub color: bool,
+}
+
+/// One piece of a command's output, as a line of JSON: `{"out":…}`, `{"err":…}`, and
+/// last `{"exit":CODE}`.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Frame {
+    Out(String),
+    Err(String),
+    Exit(u8),
+}
+
+struct Channel(mpsc::UnboundedSender<Frame>);
+
+impl Sink for Channel {
+    fn stdout(&self, text: &str) {
+        let _ = self.0.send(Frame::Out(text.to_string()));
+    }
+
+    fn stderr(&self, text: &str) {
+        let _ = self.0.send(Frame::Err(text.to_string()));
+    }
+}
+
+/// `POST /api/v1/cli`: runs a command line and streams what it prints as it prints it
+/// (so `stack up` shows each component's progress), then its exit code.
+async fn cli(
+    State(st): State<Shared>,
+    body: std::result::Result<axum::Json<CliRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let req = match body {
+        Ok(axum::Json(r)) => r,
+        Err(e) => return ApiError::bad_body(e).into_response(),
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::task::spawn_blocking(move || {
+        let sink = Channel(tx);
+        let code = run_command_line(&st, req, &sink);
+        let _ = sink.0.send(Frame::Exit(code));
+    });
+    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
+        let frame = rx.recv().await?;
+        let mut line = serde_json::to_vec(&frame).expect("invariant: a frame serializes");
+        line.push(b'\n');
+        Some((Ok::<_, Infallible>(Bytes::from(line)), rx))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(frames))
+        .expect("invariant: a valid response")
+}
+
+fn run_command_line(st: &Daemon, req: CliRequest, sink: &Channel) -> u8 {
+    let mut argv = vec!["strata".to_string()];
+    argv.extend(req.argv);
+    let mut cli = match Cli::try_parse_from(crate::cli::normalize_args(argv)) {
+        Ok(c) => c,
+        Err(e) => {
+            let text = if req.color {
+                e.render().ansi().to_string()
+            } else {
+                e.render().to_string()
+            };
+            if e.use_stderr() {
+                sink.stderr(&text);
+                return 1;
+            }
+            sink.stdout(&text);
+            return 0;
+        }
+    };
+    cli.output = match req.output.as_str() {
+        "json" => Format::Json,
+        "yaml" => Format::Yaml,
+        _ => Format::Table,
+    };
+    if needs_no_home(&cli.command) {
+        let e = Error::invalid(
+            "this command runs in the CLI, not in the daemon",
+            "run it with the strata command line",
+        );
+        sink.stderr(&render_error(&e, req.color));
+        return 1;
+    }
+    let svc = st.svc.scoped(req.cwd);
+    let started = Instant::now();
+    let code = {
+        let _catalog = changes_catalog(&cli.command).then(|| svc.catalog_lock());
+        execute(&svc, &cli, sink, req.color)
+    };
+    if changes_catalog(&cli.command) || code != 0 {
+        log(&format!(
+            "cli: {} -> exit {code} ({} ms)",
+            words(&cli.command),
+            started.elapsed().as_millis()
+        ));
+    }
+    code
+}
+
+/// The command's words, without its arguments (which may hold secrets), for the log.
+fn words(c: &Command) -> String {
+    let debug = format!("{c:?}");
+    debug
+        .split(|ch: char| !ch.is_alphanumeric())
+        .take_while(|w| w.chars().next().is_some_and(char::is_uppercase))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn needs_no_home(c: &Command) -> bool {
+    matches!(
+        c,
+        Command::Daemon(_)
+            | Command::Completion { .. }
+            | Command::Flavor(AllFlavorsCmd::Test { .. } | AllFlavorsCmd::New { .. })
+    )
+}
+
+/// Whether a command changes the catalog (and so takes [`Service::catalog_lock`]).
+/// Reads take no lock, and lifecycle commands lock the components they call into.
+pub fn changes_catalog(c: &Command) -> bool {
+    if let Some((_, cmd)) = c.component() {
+        return !matches!(
+            cmd,
+            ComponentCmd::List
+                | ComponentCmd::Describe { .. }
+                | ComponentCmd::Up { .. }
+                | ComponentCmd::Down { .. }
+                | ComponentCmd::Flavor(crate::cli::FlavorCmd::List)
+                | ComponentCmd::Flavor(crate::cli::FlavorCmd::Describe { .. })
+        );
+    }
+    match c {
+        Command::Stack(s) => !matches!(
+            s,
+            StackCmd::List
+                | StackCmd::Describe { .. }
+                | StackCmd::Get
+                | StackCmd::Up { .. }
+                | StackCmd::Down { .. }
+                | StackCmd::Export { .. }
+        ),
+        Command::Secret(crate::cli::SecretCmd::List | crate::cli::SecretCmd::Get { .. })
+        | Command::Flavor(_)
+        | Command::Pipeline(_)
+        | Command::Backup { .. }
+        | Command::Integration(crate::cli::IntegrationCmd::List) => false,
+        _ => true,
+    }
+}
