@@ -32,8 +32,10 @@ bench: flavors
 	target/release/examples/call_latency $(FLAVORS_OUT) | tee -a target/bench.txt
 
 ## test: unit tests, the flavor SDK's tests, and the end-to-end suite (real binary, real .wasm)
+##       twice: in-process, then with every home served by a real daemon on loopback
 test: build
 	$(CARGO) test --locked --workspace
+	STRATA_TEST_DAEMON=1 $(CARGO) test --locked --test it
 	cd flavors && $(CARGO) test --locked -p strata-flavor-sdk --target $$(rustc -vV | sed -n 's/^host: //p')
 
 ## soak: the crash test with 1,000 SIGKILL points instead of 200

@@ -166,7 +166,10 @@ fn start_background(home: &Home, port: u16, grace_ms: u64, format: Format) -> Re
             .map_err(|e| Error::io("waiting for the daemon", e))?
         {
             return Err(Error::invalid(
-                format!("the daemon stopped while starting ({code}):\n{}", tail(&log, 5)),
+                format!(
+                    "the daemon stopped while starting ({code}):\n{}",
+                    tail(&log, 5)
+                ),
                 format!("its whole log is {}", log.display()),
             ));
         }
@@ -226,7 +229,10 @@ fn stop(home: &Home) -> Result<()> {
         if started.elapsed() > Duration::from_secs(120) {
             return Err(Error::invalid(
                 format!("the daemon (pid {}) is still running after 120 s", d.pid),
-                format!("see `strata daemon logs`; `kill -9 {}` ends it at once (calls under way are then recorded as interrupted by the next `up`)", d.pid),
+                format!(
+                    "see `strata daemon logs`; `kill -9 {}` ends it at once (calls under way are then recorded as interrupted by the next `up`)",
+                    d.pid
+                ),
             ));
         }
         std::thread::sleep(Duration::from_millis(10));

@@ -225,7 +225,6 @@ impl Service {
         Ok(self.sandbox.get_or_init(|| s))
     }
 
-
     /// Registers the built-in flavors (when missing or changed) and creates the default
     /// stack on a new home.
     fn ensure_initialized(&self) -> Result<InitReport> {

@@ -64,7 +64,9 @@ fn observe(env: &Env) -> BTreeMap<String, (String, String)> {
 
 #[test]
 fn sigkill_at_random_points_loses_no_acknowledged_change() {
-    let env = Env::new();
+    // Kills the process that holds the store: the CLI itself (the daemon's own crash
+    // safety is `daemon::sigterm_*` and this same store code).
+    let env = Env::embedded();
     let target: usize = std::env::var("STRATA_KILL_POINTS")
         .ok()
         .and_then(|v| v.parse().ok())

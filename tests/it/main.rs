@@ -10,8 +10,15 @@
 //! - `crash`: SIGKILL at random points loses nothing acknowledged; backup / restore.
 //! - `transfer`: stack export / import between homes, secrets from files, renames.
 //! - `terminal`: `-i` prompts driven through a real pseudo-terminal.
+//! - `daemon`: the CLI through a real daemon on loopback (same output as in-process),
+//!   the REST API (auth, Host check, error codes, upload, operations), 100 concurrent
+//!   clients, and SIGTERM during a slow `up`.
+//!
+//! `make test` runs the suite twice: in-process, then with `STRATA_TEST_DAEMON=1`, where
+//! every home is served by a daemon and every command goes through it.
 
 mod crash;
+mod daemon;
 mod edits;
 mod hostile;
 mod lifecycle;

@@ -3,10 +3,25 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// A fresh `STRATA_HOME` and a working directory, both removed when dropped.
+/// A fresh `STRATA_HOME` and a working directory, both removed when dropped. With
+/// `STRATA_TEST_DAEMON=1` (the second pass of `make test`) each home also gets a real
+/// daemon, so every command of the suite goes through it.
 pub struct Env {
     home: tempfile::TempDir,
     pub work: tempfile::TempDir,
+    daemon: Option<std::process::Child>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.daemon.take() {
+            // SAFETY: SIGTERM to the daemon this Env started.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+            let _ = child.wait();
+        }
+    }
 }
 
 /// What a run printed.
@@ -17,11 +32,90 @@ pub struct Run {
 }
 
 impl Env {
+    /// A fresh home; served by a daemon when the suite runs with `STRATA_TEST_DAEMON=1`.
     pub fn new() -> Env {
+        let env = Env::embedded();
+        if std::env::var_os("STRATA_TEST_DAEMON").is_some_and(|v| v == "1") {
+            env.with_daemon()
+        } else {
+            env
+        }
+    }
+
+    /// A fresh home that commands open in-process (for tests about that case).
+    pub fn embedded() -> Env {
         Env {
             home: tempfile::tempdir().expect("temp home"),
             work: tempfile::tempdir().expect("temp work dir"),
+            daemon: None,
         }
+    }
+
+    /// Whether a daemon serves this home.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(|c| c.id())
+    }
+
+    /// Starts `strata daemon start --foreground` on this home and waits until it listens.
+    pub fn with_daemon(self) -> Env {
+        self.with_daemon_grace(3000)
+    }
+
+    /// Waits for this home's daemon to end (a test stopped it), then goes on in-process.
+    pub fn without_daemon(mut self) -> Env {
+        if let Some(mut child) = self.daemon.take() {
+            child.wait().expect("the daemon ends");
+        }
+        self
+    }
+
+    /// [`Env::with_daemon`] with a grace period of `grace_ms` on stop.
+    pub fn with_daemon_grace(mut self, grace_ms: u64) -> Env {
+        let log = std::fs::File::create(self.work.path().join("daemon.log")).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["daemon", "start", "--foreground"])
+            .arg(format!("--grace-ms={grace_ms}"))
+            .env("STRATA_HOME", self.home.path())
+            .env_remove("STRATA_OUTPUT")
+            .current_dir("/")
+            .stdin(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("dup"))
+            .stderr(log)
+            .spawn()
+            .expect("the strata binary runs");
+        let pid = child.id();
+        self.daemon = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let file = std::fs::read_to_string(self.home().join("daemon.json")).unwrap_or_default();
+            if serde_json::from_str::<serde_json::Value>(&file)
+                .is_ok_and(|d| d["pid"].as_u64() == Some(u64::from(pid)))
+            {
+                return self;
+            }
+            let exited = self
+                .daemon
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
+            assert!(
+                exited.is_none() && std::time::Instant::now() < deadline,
+                "the daemon did not start ({exited:?}):\n{}",
+                std::fs::read_to_string(self.work.path().join("daemon.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// The daemon's address and token, from `daemon.json`.
+    pub fn daemon_file(&self) -> (String, String) {
+        let d: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(self.home().join("daemon.json")).expect("daemon.json"),
+        )
+        .expect("daemon.json is JSON");
+        (
+            d["address"].as_str().expect("address").to_string(),
+            d["token"].as_str().expect("token").to_string(),
+        )
     }
 
     pub fn home(&self) -> &Path {
@@ -34,8 +128,14 @@ impl Env {
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[])
+    }
+
+    /// [`Env::run`] with extra environment variables.
+    pub fn run_with(&self, args: &[&str], vars: &[(&str, &str)]) -> Run {
         let out: Output = Command::new(env!("CARGO_BIN_EXE_strata"))
             .args(args)
+            .envs(vars.iter().copied())
             .env("STRATA_HOME", self.home.path())
             .env("NO_COLOR", "1")
             .env_remove("STRATA_OUTPUT")

@@ -275,7 +275,8 @@ fn help_texts_name_every_component_type_and_stack_flag() {
 
 #[test]
 fn the_library_sees_what_the_cli_registered() {
-    let env = Env::new();
+    // The library opens the home in-process, which a running daemon would hold.
+    let env = Env::embedded();
     env.ok(&[
         "artifact-store",
         "register",

@@ -32,7 +32,10 @@ const MAX_UPLOAD: usize = 256 * 1024 * 1024;
 
 pub fn routes() -> Router<Shared> {
     Router::new()
-        .route("/health", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/health",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route(
             "/api/v1/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
@@ -59,7 +62,10 @@ pub fn routes() -> Router<Shared> {
                 .delete(component_delete),
         )
         .route("/api/v1/components/{type}/{name}/up", post(component_up))
-        .route("/api/v1/components/{type}/{name}/down", post(component_down))
+        .route(
+            "/api/v1/components/{type}/{name}/down",
+            post(component_down),
+        )
         .route("/api/v1/flavors", get(flavor_list_all))
         .route(
             "/api/v1/flavors/{type}",
@@ -173,7 +179,9 @@ async fn call<T: Serialize + Send + 'static>(
     f: impl FnOnce(&Service) -> crate::error::Result<T> + Send + 'static,
 ) -> Reply {
     let out = tokio::task::spawn_blocking(move || {
-        let svc = st.svc.scoped(std::env::current_dir().unwrap_or_else(|_| "/".into()));
+        let svc = st
+            .svc
+            .scoped(std::env::current_dir().unwrap_or_else(|_| "/".into()));
         let _catalog = lock.then(|| svc.catalog_lock());
         f(&svc)
     })
@@ -450,15 +458,14 @@ async fn component_delete(
     Path((t, name)): Path<(String, String)>,
 ) -> Reply {
     let t = component_type(&t)?;
-    call(st, StatusCode::OK, true, move |s| s.component_delete(t, &name))
-        .await
-        .map(|_| no_content())
+    call(st, StatusCode::OK, true, move |s| {
+        s.component_delete(t, &name)
+    })
+    .await
+    .map(|_| no_content())
 }
 
-async fn component_up(
-    State(st): State<Shared>,
-    Path((t, name)): Path<(String, String)>,
-) -> Reply {
+async fn component_up(State(st): State<Shared>, Path((t, name)): Path<(String, String)>) -> Reply {
     let t = component_type(&t)?;
     start(st, format!("{t} up {name}"), move |s, on| {
         s.component_up(t, &name, on)?;
@@ -542,10 +549,7 @@ async fn flavor_upload(
     .await
 }
 
-async fn flavor_delete(
-    State(st): State<Shared>,
-    Path((t, name)): Path<(String, String)>,
-) -> Reply {
+async fn flavor_delete(State(st): State<Shared>, Path((t, name)): Path<(String, String)>) -> Reply {
     let t = component_type(&t)?;
     call(st, StatusCode::OK, true, move |s| s.flavor_delete(t, &name))
         .await
@@ -594,7 +598,10 @@ async fn secret_get(
     Path(name): Path<String>,
     Query(q): Query<Reveal>,
 ) -> Reply {
-    call(st, StatusCode::OK, false, move |s| s.secret_get(&name, q.reveal)).await
+    call(st, StatusCode::OK, false, move |s| {
+        s.secret_get(&name, q.reveal)
+    })
+    .await
 }
 
 async fn secret_update(
@@ -756,12 +763,73 @@ async fn operation_list(State(st): State<Shared>) -> Response {
 }
 
 async fn operation_get(State(st): State<Shared>, Path(id): Path<String>) -> Reply {
-    st.ops.get(&id).map(|o| axum::Json(o).into_response()).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("operation `{id}` does not exist"),
-            "operations live as long as the daemon; list them at /api/v1/operations",
-        )
-    })
+    st.ops
+        .get(&id)
+        .map(|o| axum::Json(o).into_response())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("operation `{id}` does not exist"),
+                "operations live as long as the daemon; list them at /api/v1/operations",
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    /// The paths `routes()` serves, read from this file's source.
+    fn served() -> Vec<String> {
+        let src = include_str!("api.rs");
+        let mut rest = &src[..src.find("#[cfg(test)]").expect("this module")];
+        let mut paths = Vec::new();
+        while let Some(i) = rest.find(".route(") {
+            rest = &rest[i + ".route(".len()..];
+            let start = rest.find('"').expect("a path follows .route(") + 1;
+            let end = start + rest[start..].find('"').expect("the path ends");
+            paths.push(rest[start..end].to_string());
+        }
+        paths.push("/api/v1/cli".into());
+        paths
+    }
+
+    #[test]
+    fn openapi_describes_every_route_and_no_other() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");
+        let documented: std::collections::BTreeSet<String> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .keys()
+            .cloned()
+            .collect();
+        let served: std::collections::BTreeSet<String> = served().into_iter().collect();
+        assert!(served.len() > 20, "routes found: {served:?}");
+        let undocumented: Vec<_> = served.difference(&documented).collect();
+        let unserved: Vec<_> = documented.difference(&served).collect();
+        assert!(
+            undocumented.is_empty(),
+            "not in openapi.json: {undocumented:?}"
+        );
+        assert!(
+            unserved.is_empty(),
+            "in openapi.json but not served: {unserved:?}"
+        );
+    }
+
+    #[test]
+    fn errors_map_to_statuses_by_cause() {
+        use crate::error::Error;
+        use axum::http::StatusCode;
+        let status = |e: Error| super::ApiError::from(e).status;
+        assert_eq!(status(Error::not_found("x", "")), StatusCode::NOT_FOUND);
+        assert_eq!(status(Error::exists("x", "")), StatusCode::CONFLICT);
+        assert_eq!(
+            status(Error::invalid("x", "")),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            status(Error::Internal("x".into())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
 }

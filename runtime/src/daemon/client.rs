@@ -124,8 +124,16 @@ impl Conn {
         }
         let reader = std::io::BufReader::new(resp.into_body().into_reader());
         let sink = crate::cli::run::Terminal;
+        let cut_off = || {
+            Error::invalid(
+                "the daemon closed the connection before the command finished (was it stopped?)",
+                "the command may or may not have taken effect: check with `list` or `describe`, then run it again",
+            )
+        };
         for line in reader.lines() {
-            let line = line.map_err(|e| self.unreachable(e))?;
+            let Ok(line) = line else {
+                return Err(cut_off());
+            };
             match serde_json::from_str::<Frame>(&line) {
                 Ok(Frame::Out(t)) => crate::cli::run::Sink::stdout(&sink, &t),
                 Ok(Frame::Err(t)) => crate::cli::run::Sink::stderr(&sink, &t),
@@ -133,10 +141,7 @@ impl Conn {
                 Err(e) => return Err(self.unreachable(format!("a garbled answer ({e})"))),
             }
         }
-        Err(Error::invalid(
-            "the daemon closed the connection before the command finished (was it stopped?)",
-            "the command may or may not have taken effect: check with `list` or `describe`, then run it again",
-        ))
+        Err(cut_off())
     }
 
     /// `-i` asks its questions on this terminal, then sends the answers as arguments.
@@ -144,9 +149,9 @@ impl Conn {
         let interactive = |args: &[String]| args.iter().any(|a| a == "-i" || a == "--interactive");
         let strip = |argv: &mut Vec<String>| argv.retain(|a| a != "-i" && a != "--interactive");
         match &cli.command {
-            Command::Secret(SecretCmd::Create { values, .. } | SecretCmd::Update { values, .. })
-                if interactive(values) =>
-            {
+            Command::Secret(
+                SecretCmd::Create { values, .. } | SecretCmd::Update { values, .. },
+            ) if interactive(values) => {
                 let mut answers = Default::default();
                 crate::cli::run::ask_secret_values(&mut answers)?;
                 strip(argv);

@@ -24,8 +24,8 @@ use tokio::sync::mpsc;
 
 use super::DaemonFile;
 use super::api::{self, ApiError, Operations};
-use crate::cli::{AllFlavorsCmd, Cli, Command, ComponentCmd, Format, StackCmd};
 use crate::cli::run::{Sink, execute, render_error};
+use crate::cli::{AllFlavorsCmd, Cli, Command, ComponentCmd, Format, StackCmd};
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::model::now_ms;
@@ -472,5 +472,35 @@ pub fn changes_catalog(c: &Command) -> bool {
         | Command::Backup { .. }
         | Command::Integration(crate::cli::IntegrationCmd::List) => false,
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_host;
+
+    #[test]
+    fn only_loopback_hosts_pass() {
+        for ok in [
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "localhost:1",
+            "LOCALHOST",
+            "[::1]:9",
+            "127.8.9.1:80",
+        ] {
+            assert!(loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "evil.com",
+            "evil.com:80",
+            "localhost.evil.com",
+            "10.0.0.1:80",
+            "[::2]:80",
+            "0.0.0.0",
+        ] {
+            assert!(!loopback_host(bad), "{bad}");
+        }
     }
 }

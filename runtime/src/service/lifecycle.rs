@@ -30,6 +30,9 @@ pub struct Progress {
     pub name: String,
     /// `provision`, `resume`, `suspend`, `deprovision`, or `check` when nothing was needed.
     pub step: String,
+    /// `outcome` (`started`, `done`, `unchanged`, `failed`) with `ms`, `detail` or
+    /// `message`, at the same level as the fields above.
+    #[serde(flatten)]
     pub outcome: StepOutcome,
 }
 
@@ -160,7 +163,9 @@ impl Service {
         on: &mut dyn FnMut(Progress),
     ) -> Result<()> {
         let lock = self.component_lock(&c.id);
-        let _serialised = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _serialised = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let emit = |on: &mut dyn FnMut(Progress), step: &str, outcome: StepOutcome| {
             on(Progress {
                 component_type: c.component_type,

@@ -1,0 +1,644 @@
+//! `strata daemon`: the CLI through a real daemon on loopback, and its REST API.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use crate::support::{Env, wasm};
+
+/// A client of the daemon of `env`, with its token.
+struct Api {
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+/// A status and a JSON body (`null` when there is none).
+struct Reply {
+    status: u16,
+    body: serde_json::Value,
+}
+
+impl Api {
+    fn of(env: &Env) -> Api {
+        let (address, token) = env.daemon_file();
+        Api {
+            base: format!("http://{address}"),
+            token,
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into(),
+        }
+    }
+
+    fn reply(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+        let mut r = r.expect("the daemon answers");
+        let status = r.status().as_u16();
+        let text = r.body_mut().read_to_string().expect("a body");
+        let body = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+        };
+        Reply { status, body }
+    }
+
+    fn auth(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    fn get(&self, path: &str) -> Reply {
+        Api::reply(
+            self.agent
+                .get(format!("{}{path}", self.base))
+                .header("Authorization", &self.auth())
+                .call(),
+        )
+    }
+
+    fn delete(&self, path: &str) -> Reply {
+        Api::reply(
+            self.agent
+                .delete(format!("{}{path}", self.base))
+                .header("Authorization", &self.auth())
+                .call(),
+        )
+    }
+
+    fn post(&self, path: &str, body: serde_json::Value) -> Reply {
+        Api::reply(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("Authorization", &self.auth())
+                .send_json(body),
+        )
+    }
+
+    fn post_bytes(&self, path: &str, bytes: &[u8]) -> Reply {
+        Api::reply(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("Authorization", &self.auth())
+                .header("Content-Type", "application/wasm")
+                .send(bytes),
+        )
+    }
+
+    /// Polls an operation until it is no longer running.
+    fn wait(&self, op: &serde_json::Value) -> serde_json::Value {
+        let id = op["id"].as_str().expect("an operation id");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let r = self.get(&format!("/api/v1/operations/{id}"));
+            assert_eq!(r.status, 200, "{}", r.body);
+            if r.body["state"] != "running" {
+                return r.body;
+            }
+            assert!(Instant::now() < deadline, "operation {id} never finished");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Sends one raw HTTP/1.1 request (to set headers a client library would not).
+fn raw(address: &str, request: &str) -> String {
+    let mut s = std::net::TcpStream::connect(address).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// Replaces what differs between two homes (paths, ids, times) with placeholders.
+fn normalize(text: &str, env: &Env) -> String {
+    let text = text
+        .replace(&env.home().display().to_string(), "HOME")
+        .replace(&env.work.path().display().to_string(), "WORK");
+    let hex = |c: char| c.is_ascii_hexdigit() && !c.is_ascii_uppercase();
+    let mut out = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        // Numbers (timings, timestamps) and 8+ hex digit runs that are not sha256s.
+        if chars[i].is_ascii_digit() || hex(chars[i]) {
+            let start = i;
+            while i < chars.len() && (hex(chars[i]) || chars[i] == '-') {
+                i += 1;
+            }
+            let word: String = chars[start..i].iter().collect();
+            let boundary = start == 0 || !chars[start - 1].is_alphanumeric();
+            if boundary && word.chars().any(|c| c.is_ascii_digit()) && word.len() != 64 {
+                out.push('N');
+            } else {
+                out.push_str(&word);
+            }
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+#[test]
+fn every_command_prints_the_same_through_the_daemon_as_in_process() {
+    let embedded = Env::embedded();
+    let served = Env::embedded().with_daemon();
+    let script: Vec<Vec<String>> = {
+        let alerter = wasm("fixture_alerter");
+        let lines = [
+            "init",
+            "stack list",
+            "artifact-store flavor list",
+            "artifact-store flavor describe local",
+            "artifact-store register s1 --flavor=local --path=STORE",
+            "artifact-store register s1 --flavor=local --path=STORE",
+            "artifact-store register bad --flavor=local",
+            // A relative path is taken from the client's directory (the daemon's is /).
+            "artifact-store describe s1 --no-status",
+            "alerter flavor register ALERTER",
+            "alerter register a1 --flavor=alerter --channel=ops --threshold=x",
+            "alerter register a1 --flavor=alerter --channel=ops",
+            "stack register st -o default -a s1 -al a1 --set",
+            "stack describe",
+            "stack describe --output json",
+            "stack up",
+            "stack up",
+            "alerter describe a1 --output yaml",
+            "secret create db --user=u --password=p",
+            "secret get db",
+            "secret list --output json",
+            "alerter update a1 --channel={{db.user}}",
+            "stack down --force",
+            "stack export st -",
+            "stack rename st st2",
+            "stack list --output json",
+            "artifact-store delete s1",
+            "nosuch command",
+            "stack --help",
+        ];
+        lines
+            .iter()
+            .map(|l| {
+                l.split(' ')
+                    .map(|w| {
+                        w.replace("ALERTER", &alerter)
+                            .replace("--path=STORE", "--path=store1")
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    for args in &script {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (x, y) = (embedded.run(&a), served.run(&a));
+        let line = args.join(" ");
+        assert_eq!(x.code, y.code, "exit code of `{line}`");
+        assert_eq!(
+            normalize(&x.stdout, &embedded),
+            normalize(&y.stdout, &served),
+            "stdout of `{line}`"
+        );
+        assert_eq!(
+            normalize(&x.stderr, &embedded),
+            normalize(&y.stderr, &served),
+            "stderr of `{line}`"
+        );
+    }
+}
+
+#[test]
+fn start_status_stop_and_one_daemon_per_home() {
+    let env = Env::embedded();
+    let status = env.json(&["daemon", "status"]);
+    assert_eq!(status["running"], false);
+    let err = env.run(&["daemon", "start"]);
+    assert_eq!(err.code, 0, "{}", err.stderr);
+    assert!(
+        err.stderr.contains("strata daemon started (pid"),
+        "{}",
+        err.stderr
+    );
+    let file = env.home().join("daemon.json");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "daemon.json holds the token");
+
+    let status = env.json(&["daemon", "status"]);
+    assert_eq!(status["running"], true);
+    assert!(status["info"]["rss_kib"].as_u64().unwrap() > 0);
+    let msg = env.refused(&["daemon", "start"]);
+    assert!(msg.contains("a strata daemon for"), "{msg}");
+    assert!(msg.contains("already exists"), "{msg}");
+
+    // Commands go through it by themselves; a command that would open the store in
+    // this process instead is refused, and says why.
+    env.ok(&[
+        "artifact-store",
+        "register",
+        "s",
+        "--flavor=local",
+        "--path=s",
+    ]);
+    let r = env.run_with(&["stack", "list"], &[("STRATA_NO_DAEMON", "1")]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("holds") && r.stderr.contains("STRATA_NO_DAEMON"),
+        "{}",
+        r.stderr
+    );
+
+    let r = env.run(&["daemon", "stop"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Stopped the strata daemon"),
+        "{}",
+        r.stderr
+    );
+    assert!(!file.exists(), "daemon.json is removed on stop");
+    let logs = env.ok(&["daemon", "logs", "-n", "100"]);
+    assert!(
+        logs.contains("serving") && logs.contains("SIGTERM") && logs.contains("stopped"),
+        "{logs}"
+    );
+    // In-process again, with what the daemon stored.
+    assert!(env.ok(&["artifact-store", "list"]).contains("│ s "));
+    assert_eq!(env.json(&["daemon", "status"])["running"], false);
+}
+
+#[test]
+fn rest_auth_host_check_and_error_codes() {
+    let env = Env::embedded().with_daemon();
+    let api = Api::of(&env);
+    let (address, token) = env.daemon_file();
+
+    // /health needs no token; everything else does.
+    let r = Api::reply(api.agent.get(format!("{}/health", api.base)).call());
+    assert_eq!((r.status, r.body["status"].as_str()), (200, Some("ok")));
+    let r = Api::reply(api.agent.get(format!("{}/api/v1/stacks", api.base)).call());
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body["error"]["code"], "unauthorized");
+    assert!(
+        r.body["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("daemon.json")
+    );
+    let r = Api::reply(
+        api.agent
+            .get(format!("{}/api/v1/stacks", api.base))
+            .header("Authorization", "Bearer 0000")
+            .call(),
+    );
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body["error"]["message"], "the bearer token is wrong");
+
+    // A Host that is not loopback is refused even with the token (DNS rebinding).
+    for host in ["evil.example", "evil.example:80", "192.168.1.9"] {
+        let answer = raw(
+            &address,
+            &format!(
+                "GET /api/v1/stacks HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        assert!(answer.starts_with("HTTP/1.1 403"), "{host}: {answer}");
+        assert!(answer.contains("forbidden_host"), "{answer}");
+    }
+    let answer = raw(
+        &address,
+        &format!(
+            "GET /api/v1/stacks HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+
+    // 400: not the route's JSON; 404: nothing by that name, or no such type or route.
+    let r = api.post("/api/v1/stacks", serde_json::json!({"name": 5}));
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (400, Some("bad_request"))
+    );
+    let r = api.get("/api/v1/stacks/nope");
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (404, Some("not_found"))
+    );
+    assert!(
+        r.body["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("stack list")
+    );
+    assert_eq!(api.get("/api/v1/components/teapot").status, 404);
+    assert_eq!(
+        api.get("/api/v1/nothing-here").body["error"]["code"],
+        "no_route"
+    );
+
+    // 201, then 409 for the same name; 422 for a configuration the flavor refuses.
+    let store = env.path("s1");
+    let body = serde_json::json!({"name": "s1", "flavor": "local", "config": {"path": store}});
+    let r = api.post("/api/v1/components/artifact-store", body.clone());
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["name"], "s1");
+    let r = api.post("/api/v1/components/artifact-store", body);
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (409, Some("already_exists"))
+    );
+    let r = api.post(
+        "/api/v1/components/artifact-store",
+        serde_json::json!({"name": "s2", "flavor": "local", "config": {}}),
+    );
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (422, Some("invalid_config"))
+    );
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("path")
+    );
+
+    // The OpenAPI document is served, and is the one in the repository.
+    let doc = api.get("/api/v1/openapi.json").body;
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert!(doc["paths"]["/api/v1/stacks/{name}/up"].is_object());
+}
+
+#[test]
+fn rest_wasm_upload_register_and_lifecycle_operation() {
+    let env = Env::embedded().with_daemon();
+    let api = Api::of(&env);
+    let bytes = std::fs::read(wasm("fixture_alerter")).unwrap();
+    let r = api.post_bytes(
+        "/api/v1/flavors/alerter?filename=fixture_alerter.wasm",
+        &bytes,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["info"]["name"], "alerter");
+    // A file that is not a component: 422 and nothing registered.
+    let r = api.post_bytes("/api/v1/flavors/alerter", b"\0asm not really");
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (422, Some("not_a_flavor"))
+    );
+    let r = api.post_bytes("/api/v1/flavors/alerter", b"");
+    assert_eq!(r.status, 400);
+    // The CLI sees the uploaded flavor.
+    assert!(
+        env.ok(&["alerter", "flavor", "list"])
+            .contains("upload:fixture_alerter.wasm")
+    );
+
+    let r = api.post(
+        "/api/v1/components/alerter",
+        serde_json::json!({"name": "a1", "flavor": "alerter", "config": {"channel": "ops", "path": env.path("alerts")}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = api.post(
+        "/api/v1/stacks",
+        serde_json::json!({"name": "st", "components": {"orchestrator": "default", "artifact-store": "default", "alerter": "a1"}, "set_active": true}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(api.get("/api/v1/active-stack").body["name"], "st");
+
+    let r = api.post("/api/v1/stacks/st/up", serde_json::json!({}));
+    assert_eq!(r.status, 202, "{}", r.body);
+    let done = api.wait(&r.body);
+    assert_eq!(done["state"], "succeeded", "{done}");
+    let steps: Vec<String> = done["progress"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{} {} {}", p["name"], p["step"], p["outcome"]))
+        .collect();
+    assert!(
+        steps.iter().any(|s| s == "\"a1\" \"provision\" \"done\""),
+        "{steps:?}"
+    );
+    let a1 = api.get("/api/v1/components/alerter/a1");
+    assert_eq!(a1.body["phase"], "running", "{}", a1.body);
+
+    let r = api.post("/api/v1/stacks/st/down?force=true", serde_json::json!({}));
+    let done = api.wait(&r.body);
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(
+        api.get("/api/v1/components/alerter/a1?status=false").body["phase"],
+        "registered"
+    );
+    // A stack that does not exist fails its operation with the same error body.
+    let done = api.wait(
+        &api.post("/api/v1/stacks/nope/up", serde_json::json!({}))
+            .body,
+    );
+    assert_eq!(
+        (done["state"].as_str(), done["error"]["code"].as_str()),
+        (Some("failed"), Some("not_found"))
+    );
+
+    // Secrets: created, values hidden unless revealed, deleted.
+    let r = api.post(
+        "/api/v1/secrets",
+        serde_json::json!({"name": "db", "values": {"k": "v"}}),
+    );
+    assert_eq!(r.status, 201);
+    assert_ne!(r.body["values"]["k"], "v");
+    assert_eq!(
+        api.get("/api/v1/secrets/db?reveal=true").body["values"]["k"],
+        "v"
+    );
+    assert_eq!(api.delete("/api/v1/secrets/db").status, 204);
+    assert_eq!(api.get("/api/v1/secrets/db").status, 404);
+}
+
+#[test]
+fn a_hundred_concurrent_clients_lose_no_update() {
+    let env = Env::embedded().with_daemon();
+    let api = std::sync::Arc::new(Api::of(&env));
+    let work = env.work.path().to_path_buf();
+    let threads: Vec<_> = (0..100)
+        .map(|i| {
+            let api = api.clone();
+            let dir = work.join(format!("s{i}"));
+            std::thread::spawn(move || {
+                let body = serde_json::json!({"name": format!("s{i}"), "flavor": "local", "config": {"path": dir}});
+                let r = api.post("/api/v1/components/artifact-store", body.clone());
+                assert_eq!(r.status, 201, "s{i}: {}", r.body);
+                // Everyone also races for one name: exactly one wins.
+                let race = serde_json::json!({"name": "contested", "flavor": "local", "config": {"path": dir}});
+                let won = api.post("/api/v1/components/artifact-store", race).status;
+                assert!(won == 201 || won == 409, "contested: {won}");
+                if i % 2 == 0 {
+                    let r = api.delete(&format!("/api/v1/components/artifact-store/s{i}"));
+                    assert_eq!(r.status, 204, "delete s{i}: {}", r.body);
+                }
+                won == 201
+            })
+        })
+        .collect();
+    let wins = threads
+        .into_iter()
+        .map(|t| t.join().expect("a client thread"))
+        .filter(|w| *w)
+        .count();
+    assert_eq!(wins, 1, "one client registers `contested`");
+    let list = api.get("/api/v1/components/artifact-store").body;
+    let mut names: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    let mut expected: Vec<String> = (0..100)
+        .filter(|i| i % 2 == 1)
+        .map(|i| format!("s{i}"))
+        .collect();
+    expected.extend(["contested".to_string(), "default".to_string()]);
+    expected.sort();
+    assert_eq!(names, expected);
+}
+
+/// Waits until the daemon reports a call under way.
+fn wait_in_flight(api: &Api, call: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = api.get("/api/v1/daemon").body;
+        if info["in_flight"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|c| c["call"] == call))
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no `{call}` under way: {info}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn sigterm_during_a_slow_stack_up_records_it_interrupted_and_up_resumes() {
+    let env = Env::embedded();
+    env.ok(&["alerter", "flavor", "register", &wasm("fixture_loop")]);
+    env.ok(&[
+        "alerter",
+        "register",
+        "slow",
+        "--flavor=loop",
+        "--loop_in=provision",
+        "--timeout-ms",
+        "20000",
+    ]);
+    env.ok(&[
+        "stack", "register", "st", "-o", "default", "-a", "default", "-al", "slow", "--set",
+    ]);
+    // A grace period shorter than the call: the call is cut off and recorded.
+    let mut daemon = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["daemon", "start", "--foreground", "--grace-ms", "300"])
+        .env("STRATA_HOME", env.home())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !env.home().join("daemon.json").exists() {
+        assert!(Instant::now() < deadline, "the daemon did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let api = Api::of(&env);
+    let up = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["stack", "up"])
+        .env("STRATA_HOME", env.home())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_in_flight(&api, "provision");
+    let stopped = Instant::now();
+    // SAFETY: SIGTERM to the daemon this test started.
+    unsafe {
+        libc::kill(daemon.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let status = daemon.wait().unwrap();
+    let took = stopped.elapsed();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < Duration::from_secs(10),
+        "the daemon took {took:?} to stop"
+    );
+    let mut log = String::new();
+    daemon
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.contains("interrupted: alerter `slow` during `provision`"),
+        "{log}"
+    );
+    // The CLI that was waiting says the command was cut off.
+    let out = up.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("alerter `slow`: provision…"), "{stderr}");
+    assert!(
+        stderr.contains("closed the connection before the command finished"),
+        "{stderr}"
+    );
+
+    // After the stop (in-process now), the component shows the interrupted call…
+    let slow = env.json(&["alerter", "describe", "slow", "--no-status"]);
+    assert_eq!(slow["phase"], "provisioning", "{slow}");
+    let why = slow["last_error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("interrupted: the daemon was stopped before `provision` finished"),
+        "{slow}"
+    );
+    // …and `up` resumes it.
+    env.ok(&["alerter", "update", "slow", "--loop_in=none"]);
+    env.ok(&["stack", "up"]);
+    assert_eq!(
+        env.json(&["alerter", "describe", "slow", "--no-status"])["phase"],
+        "running"
+    );
+}
+
+#[test]
+fn sigterm_lets_a_call_under_way_finish_within_the_grace_period() {
+    let env = Env::embedded();
+    env.ok(&["alerter", "flavor", "register", &wasm("fixture_loop")]);
+    // The call ends (at its 1.5 s deadline) well within a 20 s grace period.
+    env.ok(&[
+        "alerter",
+        "register",
+        "slow",
+        "--flavor=loop",
+        "--loop_in=provision",
+        "--timeout-ms",
+        "1500",
+    ]);
+    let env = env.with_daemon_grace(20_000);
+    let api = Api::of(&env);
+    let r = api.post("/api/v1/components/alerter/slow/up", serde_json::json!({}));
+    assert_eq!(r.status, 202);
+    wait_in_flight(&api, "provision");
+    let pid = env.daemon_pid().unwrap();
+    // SAFETY: SIGTERM to the daemon this Env started.
+    unsafe {
+        libc::kill(pid as libc::pid_t, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while env.home().join("daemon.json").exists() {
+        assert!(Instant::now() < deadline, "the daemon did not stop");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let env = env.without_daemon();
+    let slow = env.json(&["alerter", "describe", "slow", "--no-status"]);
+    // The call finished (with its own outcome, a deadline) instead of being cut off.
+    assert_eq!(slow["phase"], "registered", "{slow}");
+    let why = slow["last_error"]["message"].as_str().unwrap_or_default();
+    assert!(why.contains("deadline of 1500 ms"), "{slow}");
+}
