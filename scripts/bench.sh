@@ -83,6 +83,19 @@ for n in 2 5 15 50; do
 done
 "$STRATA" stack set default >/dev/null 2>&1
 
+# The same commands while a daemon serves the home: the CLI sends its command line to
+# the daemon over loopback instead of opening the store and loading flavors itself.
+"$STRATA" daemon start >/dev/null 2>&1
+rows+=("$(measure 'strata stack list (through the daemon)' "$STRATA" stack list)")
+rows+=("$(measure 'strata artifact-store flavor list (through the daemon)' "$STRATA" artifact-store flavor list)")
+rows+=("$(measure 'strata stack describe (through the daemon)' "$STRATA" stack describe)")
+rows+=("$(measure 'strata artifact-store register (through the daemon)' "$STRATA" artifact-store register d@N@ --flavor=local --path="$WORK/d@N@")")
+rows+=("$(measure 'strata stack register (through the daemon)' "$STRATA" stack register dk@N@ -o default -a default)")
+"$STRATA" stack set scale15 >/dev/null 2>&1
+rows+=("$(PRE="'$STRATA' stack down --force" measure "strata stack up (15 components, through the daemon)" "$STRATA" stack up)")
+"$STRATA" stack set default >/dev/null 2>&1
+"$STRATA" daemon stop >/dev/null 2>&1
+
 base=$(echo "${rows[0]}" | awk '{print $(NF-2)}')
 {
     printf 'strata bench, %s, %s runs each, %s (%s cores)\n' "$(date -u +%Y-%m-%d)" "$RUNS" "$(uname -m)" "$(nproc)"
