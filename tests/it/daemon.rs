@@ -642,3 +642,133 @@ fn sigterm_lets_a_call_under_way_finish_within_the_grace_period() {
     let why = slow["last_error"]["message"].as_str().unwrap_or_default();
     assert!(why.contains("deadline of 1500 ms"), "{slow}");
 }
+
+#[test]
+fn hostile_flavors_do_not_stop_the_daemon_serving_others() {
+    let env = Env::embedded();
+    for f in ["loop", "trap", "membomb"] {
+        env.ok(&[
+            "alerter",
+            "flavor",
+            "register",
+            &wasm(&format!("fixture_{f}")),
+            "--memory-mb",
+            "64",
+        ]);
+    }
+    env.ok(&[
+        "alerter",
+        "register",
+        "spin",
+        "--flavor=loop",
+        "--loop_in=provision",
+        "--timeout-ms",
+        "3000",
+    ]);
+    env.ok(&["alerter", "register", "boom", "--flavor=trap"]);
+    env.ok(&["alerter", "register", "greedy", "--flavor=membomb"]);
+    let env = env.with_daemon();
+    let api = Api::of(&env);
+    let spin = api.post("/api/v1/components/alerter/spin/up", serde_json::json!({}));
+    wait_in_flight(&api, "provision");
+    // While one flavor spins, the daemon answers everyone else at once.
+    for _ in 0..20 {
+        let t = Instant::now();
+        assert_eq!(api.get("/api/v1/stacks").status, 200);
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "a list waited {:?}",
+            t.elapsed()
+        );
+    }
+    assert!(env.ok(&["artifact-store", "list"]).contains("default"));
+    for (name, says) in [("boom", "it trapped"), ("greedy", "memory cap of 64 MiB")] {
+        let op = api.wait(
+            &api.post(
+                &format!("/api/v1/components/alerter/{name}/up"),
+                serde_json::json!({}),
+            )
+            .body,
+        );
+        assert_eq!(op["state"], "failed", "{op}");
+        assert_eq!(op["error"]["code"], "flavor_fault", "{op}");
+        assert!(
+            op["error"]["message"].as_str().unwrap().contains(says),
+            "{op}"
+        );
+    }
+    let op = api.wait(&spin.body);
+    assert_eq!(op["error"]["code"], "flavor_fault", "{op}");
+    assert!(
+        op["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deadline of 3000 ms"),
+        "{op}"
+    );
+    // The daemon is the same process, still serving.
+    let info = api.get("/api/v1/daemon").body;
+    assert_eq!(info["pid"].as_u64(), env.daemon_pid().map(u64::from));
+    assert!(info["in_flight"].as_array().unwrap().is_empty(), "{info}");
+}
+
+#[test]
+fn garbage_request_bodies_get_a_4xx_and_change_nothing() {
+    let env = Env::embedded().with_daemon();
+    let api = Api::of(&env);
+    let before = env.snapshot();
+    let routes = [
+        "/api/v1/stacks",
+        "/api/v1/stacks/import",
+        "/api/v1/components/alerter",
+        "/api/v1/components/artifact-store",
+        "/api/v1/secrets",
+        "/api/v1/flavors/alerter",
+        "/api/v1/cli",
+    ];
+    // A fixed xorshift stream: the same bodies on every run.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let shapes = [
+        r#"{"name":"#,
+        r#"{"name":null,"flavor":[1,2],"config":{"a":{"b":1}}}"#,
+        r#"{"name":"ok","components":{"teapot":"x"}}"#,
+        r#"{"name":"ok","values":"not a map"}"#,
+        r#"{"argv":"stack list","cwd":5,"output":"xml"}"#,
+        r#"{"export":{"format":99}}"#,
+        r#"[]"#,
+        r#"{"name":"../../etc","flavor":"local","config":{"path":"/"}}"#,
+    ];
+    for i in 0..300 {
+        let route = routes[(next() % routes.len() as u64) as usize];
+        let body: Vec<u8> = if i % 3 == 0 {
+            shapes[(next() % shapes.len() as u64) as usize]
+                .as_bytes()
+                .to_vec()
+        } else {
+            (0..(next() % 200)).map(|_| (next() & 0xff) as u8).collect()
+        };
+        let r = Api::reply(
+            api.agent
+                .post(format!("{}{route}", api.base))
+                .header("Authorization", &api.auth())
+                .header("Content-Type", "application/json")
+                .send(&body[..]),
+        );
+        assert!(
+            (400..500).contains(&r.status),
+            "POST {route} with {:?} answered {}: {}",
+            String::from_utf8_lossy(&body),
+            r.status,
+            r.body
+        );
+        assert!(r.body["error"]["code"].is_string(), "{}", r.body);
+    }
+    assert_eq!(before, env.snapshot(), "garbage changed the stored state");
+    assert_eq!(api.get("/health").status, 200);
+}
