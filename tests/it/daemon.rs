@@ -772,3 +772,118 @@ fn garbage_request_bodies_get_a_4xx_and_change_nothing() {
     assert_eq!(before, env.snapshot(), "garbage changed the stored state");
     assert_eq!(api.get("/health").status, 200);
 }
+
+#[test]
+fn rest_renames_copies_removals_pipeline_and_backup() {
+    let env = Env::embedded().with_daemon();
+    let api = Api::of(&env);
+    let store = env.path("s1");
+    let r = api.post(
+        "/api/v1/components/artifact-store",
+        serde_json::json!({"name": "s1", "flavor": "local", "config": {"path": store}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = api.post(
+        "/api/v1/components/artifact-store/s1/copy",
+        serde_json::json!({"new_name": "s2"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = api.post(
+        "/api/v1/components/artifact-store/s2/rename",
+        serde_json::json!({"new_name": "s3"}),
+    );
+    assert_eq!(
+        (r.status, r.body["name"].as_str()),
+        (200, Some("s3")),
+        "{}",
+        r.body
+    );
+    // A required field cannot be removed: 422, and nothing changes.
+    let r = api.delete("/api/v1/components/artifact-store/s3/config/path");
+    assert_eq!(r.status, 422, "{}", r.body);
+
+    env.ok(&["alerter", "flavor", "register", &wasm("fixture_alerter")]);
+    env.ok(&[
+        "alerter",
+        "register",
+        "a",
+        "--flavor=alerter",
+        "--channel=ops",
+        &format!("--path={}", env.path("al")),
+    ]);
+    env.ok(&[
+        "stack", "register", "st", "-o", "default", "-a", "s1", "-al", "a",
+    ]);
+    let r = api.delete("/api/v1/stacks/st/components/alerter");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["component_type"] != "alerter"),
+        "{}",
+        r.body
+    );
+    let r = api.post(
+        "/api/v1/stacks/st/copy",
+        serde_json::json!({"new_name": "st2"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = api.post(
+        "/api/v1/stacks/st2/rename",
+        serde_json::json!({"new_name": "st3"}),
+    );
+    assert_eq!(r.body["name"], "st3", "{}", r.body);
+
+    api.post(
+        "/api/v1/secrets",
+        serde_json::json!({"name": "db", "values": {"user": "u"}}),
+    );
+    env.ok(&["alerter", "update", "a", "--channel={{db.user}}"]);
+    let r = api.post(
+        "/api/v1/secrets/db/rename",
+        serde_json::json!({"new_name": "db2"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["rewritten"].as_array().unwrap().len(),
+        1,
+        "{}",
+        r.body
+    );
+    assert!(
+        env.ok(&["alerter", "describe", "a", "--no-status"])
+            .contains("{{db2.user}}")
+    );
+
+    let up = api.wait(
+        &api.post("/api/v1/stacks/default/up", serde_json::json!({}))
+            .body,
+    );
+    assert_eq!(up["state"], "succeeded", "{up}");
+    let r = api.post(
+        "/api/v1/pipelines/run",
+        serde_json::json!({"pipeline": {"name": "p", "steps": [{"name": "load"}, {"name": "train", "upstream": ["load"]}]}, "params": {"lr": "0.1"}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["pipeline"], "p", "{}", r.body);
+
+    let file = env.path("home.backup");
+    let r = api.post("/api/v1/backup", serde_json::json!({"file": file}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(std::path::Path::new(&file).exists());
+    let r = api.post(
+        "/api/v1/backup",
+        serde_json::json!({"file": "relative.backup"}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = api.post("/api/v1/restore", serde_json::json!({"file": file}));
+    assert_eq!(r.status, 422, "a used home needs force: {}", r.body);
+    let r = api.post(
+        "/api/v1/restore",
+        serde_json::json!({"file": file, "force": true}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(api.get("/api/v1/stacks/st3").status, 200);
+}

@@ -48,6 +48,12 @@ pub fn routes() -> Router<Shared> {
             get(stack_describe).patch(stack_update).delete(stack_delete),
         )
         .route("/api/v1/stacks/{name}/export", get(stack_export))
+        .route("/api/v1/stacks/{name}/rename", post(stack_rename))
+        .route("/api/v1/stacks/{name}/copy", post(stack_copy))
+        .route(
+            "/api/v1/stacks/{name}/components/{type}",
+            axum::routing::delete(stack_remove_component),
+        )
         .route("/api/v1/stacks/{name}/up", post(stack_up))
         .route("/api/v1/stacks/{name}/down", post(stack_down))
         .route("/api/v1/active-stack", get(active_get).put(active_set))
@@ -60,6 +66,18 @@ pub fn routes() -> Router<Shared> {
             get(component_describe)
                 .patch(component_update)
                 .delete(component_delete),
+        )
+        .route(
+            "/api/v1/components/{type}/{name}/rename",
+            post(component_rename),
+        )
+        .route(
+            "/api/v1/components/{type}/{name}/copy",
+            post(component_copy),
+        )
+        .route(
+            "/api/v1/components/{type}/{name}/config/{key}",
+            axum::routing::delete(component_remove_attribute),
         )
         .route("/api/v1/components/{type}/{name}/up", post(component_up))
         .route(
@@ -82,7 +100,15 @@ pub fn routes() -> Router<Shared> {
             "/api/v1/secrets/{name}",
             get(secret_get).patch(secret_update).delete(secret_delete),
         )
+        .route("/api/v1/secrets/{name}/rename", post(secret_rename))
         .route("/api/v1/integrations", get(integration_list))
+        .route(
+            "/api/v1/integrations/{name}",
+            axum::routing::put(integration_install).delete(integration_uninstall),
+        )
+        .route("/api/v1/pipelines/run", post(pipeline_run))
+        .route("/api/v1/backup", post(backup))
+        .route("/api/v1/restore", post(restore))
         .route("/api/v1/operations", get(operation_list))
         .route("/api/v1/operations/{id}", get(operation_get))
         .fallback(|| async {
@@ -625,6 +651,205 @@ async fn secret_delete(State(st): State<Shared>, Path(name): Path<String>) -> Re
 
 async fn integration_list(State(st): State<Shared>) -> Reply {
     call(st, StatusCode::OK, false, |s| s.integration_list()).await
+}
+
+// ---- renames, copies, removals ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewName {
+    new_name: String,
+}
+
+async fn stack_rename(
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+    b: Result<axum::Json<NewName>, JsonRejection>,
+) -> Reply {
+    let b = body(b)?;
+    call(st, StatusCode::OK, true, move |s| {
+        s.stack_rename(&name, &b.new_name)
+    })
+    .await
+}
+
+async fn stack_copy(
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+    b: Result<axum::Json<NewName>, JsonRejection>,
+) -> Reply {
+    let b = body(b)?;
+    call(st, StatusCode::CREATED, true, move |s| {
+        s.stack_copy(&name, &b.new_name)
+    })
+    .await
+}
+
+/// Takes the components of one type out of a stack.
+async fn stack_remove_component(
+    State(st): State<Shared>,
+    Path((name, t)): Path<(String, String)>,
+) -> Reply {
+    let t = component_type(&t)?;
+    call(st, StatusCode::OK, true, move |s| {
+        let members = s
+            .stack_describe(Some(&name))?
+            .components
+            .into_iter()
+            .filter(|m| m.component_type == t)
+            .map(|m| m.name)
+            .collect();
+        s.stack_remove_component(&name, BTreeMap::from([(t, members)]))
+    })
+    .await
+}
+
+async fn component_rename(
+    State(st): State<Shared>,
+    Path((t, name)): Path<(String, String)>,
+    b: Result<axum::Json<NewName>, JsonRejection>,
+) -> Reply {
+    let t = component_type(&t)?;
+    let b = body(b)?;
+    call(st, StatusCode::OK, true, move |s| {
+        s.component_rename(t, &name, &b.new_name)
+    })
+    .await
+}
+
+async fn component_copy(
+    State(st): State<Shared>,
+    Path((t, name)): Path<(String, String)>,
+    b: Result<axum::Json<NewName>, JsonRejection>,
+) -> Reply {
+    let t = component_type(&t)?;
+    let b = body(b)?;
+    call(st, StatusCode::CREATED, true, move |s| {
+        s.component_copy(t, &name, &b.new_name)
+    })
+    .await
+}
+
+async fn component_remove_attribute(
+    State(st): State<Shared>,
+    Path((t, name, key)): Path<(String, String, String)>,
+) -> Reply {
+    let t = component_type(&t)?;
+    call(st, StatusCode::OK, true, move |s| {
+        s.component_remove_attribute(t, &name, &key)
+    })
+    .await
+}
+
+async fn secret_rename(
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+    b: Result<axum::Json<NewName>, JsonRejection>,
+) -> Reply {
+    let b = body(b)?;
+    call(st, StatusCode::OK, true, move |s| {
+        let rewritten = s.secret_rename(&name, &b.new_name)?;
+        Ok(serde_json::json!({ "name": b.new_name, "rewritten": rewritten }))
+    })
+    .await
+}
+
+// ---- integrations, pipelines, backups ----
+
+#[derive(Deserialize)]
+struct Replace {
+    #[serde(default)]
+    replace: bool,
+}
+
+/// Installs the integration NAME (a directory in STRATA_HOME/integrations or
+/// STRATA_INTEGRATIONS, as the daemon sees them).
+async fn integration_install(
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+    Query(q): Query<Replace>,
+) -> Reply {
+    if name.contains('/') || name.starts_with('.') {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("`{name}` is not an integration name"),
+            "give the name `GET /api/v1/integrations` lists",
+        ));
+    }
+    call(st, StatusCode::OK, true, move |s| {
+        s.integration_install(&name, q.replace)
+    })
+    .await
+}
+
+async fn integration_uninstall(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
+    call(st, StatusCode::OK, true, move |s| {
+        Ok(serde_json::json!({ "deleted": s.integration_uninstall(&name)? }))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunBody {
+    pipeline: crate::service::Pipeline,
+    /// Runtime configuration handed to every component.
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+}
+
+async fn pipeline_run(
+    State(st): State<Shared>,
+    b: Result<axum::Json<RunBody>, JsonRejection>,
+) -> Reply {
+    let b = body(b)?;
+    call(st, StatusCode::OK, false, move |s| {
+        s.pipeline_run(&b.pipeline, b.params)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileBody {
+    /// An absolute path on the daemon's machine.
+    file: std::path::PathBuf,
+    #[serde(default)]
+    force: bool,
+}
+
+fn absolute(b: &FileBody) -> Result<(), ApiError> {
+    if b.file.is_absolute() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+        format!("`{}` is not an absolute path", b.file.display()),
+        "give the file's absolute path on the daemon's machine",
+    ))
+}
+
+async fn backup(State(st): State<Shared>, b: Result<axum::Json<FileBody>, JsonRejection>) -> Reply {
+    let b = body(b)?;
+    absolute(&b)?;
+    call(st, StatusCode::CREATED, false, move |s| {
+        s.backup(&b.file, b.force)
+    })
+    .await
+}
+
+async fn restore(
+    State(st): State<Shared>,
+    b: Result<axum::Json<FileBody>, JsonRejection>,
+) -> Reply {
+    let b = body(b)?;
+    absolute(&b)?;
+    call(st, StatusCode::OK, true, move |s| {
+        s.restore(&b.file, b.force)
+    })
+    .await
 }
 
 // ---- operations ----
