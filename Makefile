@@ -5,7 +5,7 @@ CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip2
 FLAVORS_OUT  := target/$(WASM_TARGET)/release
 
-.PHONY: all setup flavors build demo test soak fuzz bench clean
+.PHONY: all setup flavors examples build demo test soak fuzz bench clean
 
 all: build
 
@@ -16,6 +16,13 @@ setup:
 ## flavors: build the built-in flavors and the test fixtures for wasm32-wasip2
 flavors: setup
 	cd flavors && $(CARGO) build --release --locked
+
+## examples: the Python and JavaScript example flavors, with their toolchains from PyPI and npm
+EXAMPLES_OUT := $(abspath target/polyglot)
+examples:
+	mkdir -p $(EXAMPLES_OUT)
+	$(MAKE) -C flavors/examples/python-alerter OUT=$(EXAMPLES_OUT)/py_alerter.wasm VENV=$(abspath target/tools/py)
+	$(MAKE) -C flavors/examples/js-alerter OUT=$(EXAMPLES_OUT)/js_alerter.wasm
 
 ## build: the `strata` binary, with the built-in flavors embedded
 build: flavors
@@ -35,7 +42,7 @@ bench: flavors
 
 ## test: unit tests, the flavor SDK's tests, and the end-to-end suite (real binary, real .wasm)
 ##       twice: in-process, then with every home served by a real daemon on loopback
-test: build
+test: build examples
 	$(CARGO) test --locked --workspace
 	STRATA_TEST_DAEMON=1 $(CARGO) test --locked --test it
 	cd flavors && $(CARGO) test --locked -p strata-flavor-sdk --target $$(rustc -vV | sed -n 's/^host: //p')

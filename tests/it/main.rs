@@ -22,6 +22,7 @@ mod daemon;
 mod edits;
 mod hostile;
 mod lifecycle;
+mod polyglot;
 mod rules;
 mod support;
 mod terminal;

@@ -334,3 +334,16 @@ pub fn wasm(name: &str) -> String {
     );
     p.display().to_string()
 }
+
+/// A Python or JavaScript example flavor built by `make examples` (into target/polyglot).
+pub fn example(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/polyglot")
+        .join(format!("{name}.wasm"));
+    assert!(
+        p.exists(),
+        "{} is missing: build the example flavors with `make examples`",
+        p.display()
+    );
+    p.display().to_string()
+}

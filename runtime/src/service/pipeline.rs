@@ -59,6 +59,11 @@ impl Service {
             let b = self.bind(&c, false)?;
             let target = b.target(self.sandbox()?);
             let called = target.prepare(&b.ctx, &runtime)?;
+            self.note_logs(
+                &format!("{t} `{n}` prepare-pipeline-deployment"),
+                &called.logs,
+                called.dropped_logs,
+            );
             logs.extend(
                 called
                     .logs
@@ -83,6 +88,11 @@ impl Service {
         })?;
         let target = b.target(self.sandbox()?);
         let called = target.launch(&b.ctx, &run_id, &pipeline.name, &pipeline.steps, &runtime)?;
+        self.note_logs(
+            &format!("orchestrator `{}` launch", c.name),
+            &called.logs,
+            called.dropped_logs,
+        );
         logs.extend(
             called
                 .logs

@@ -1,0 +1,138 @@
+//! Flavors written in Python (componentize-py) and JavaScript (componentize-js), built
+//! by `make examples` from `flavors/examples/`, run through the same sandbox and
+//! lifecycle as Rust ones.
+
+use crate::support::{Env, example};
+
+#[test]
+fn a_python_flavor_validates_keeps_state_and_writes_in_its_grant() {
+    let wasm = example("py_alerter");
+    // The whole round in a throwaway home first, as an author would run it.
+    let env = Env::new();
+    let out = env.run(&["flavor", "test", &wasm, "--channel=ops"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("Flavor `py-alerter` passed."),
+        "{}",
+        out.stderr
+    );
+
+    env.ok(&["alerter", "flavor", "register", &wasm]);
+    let f = env.json(&["alerter", "flavor", "describe", "py-alerter"]);
+    assert_eq!(f["info"]["version"], "0.1.0", "{f}");
+    // Its own validate, with both problems at once, and nothing stored.
+    let err = env.refused(&[
+        "alerter",
+        "register",
+        "a",
+        "--flavor=py-alerter",
+        "--channel=Ops!",
+        "--min_level=loud",
+        "--path=alerts",
+    ]);
+    assert!(err.contains("`Ops!` is not a channel name"), "{err}");
+    assert!(err.contains("`loud` is not a level"), "{err}");
+
+    env.ok(&[
+        "alerter",
+        "register",
+        "a",
+        "--flavor=py-alerter",
+        "--channel=ops",
+        "--path=alerts",
+    ]);
+    env.ok(&[
+        "stack", "register", "st", "-o", "default", "-a", "default", "-al", "a", "--set",
+    ]);
+    env.ok(&["stack", "up"]);
+    let pipeline = env.path("p.yaml");
+    std::fs::write(
+        &pipeline,
+        "name: training\nsteps:\n  - name: load\n  - name: train\n    upstream: [load]\n",
+    )
+    .unwrap();
+    env.ok(&["pipeline", "run", &pipeline, "--param", "lr=0.1"]);
+    // It wrote inside its grant, and only there.
+    let log =
+        std::fs::read_to_string(env.work.path().join("alerts/alerts.log")).expect("alerts.log");
+    assert!(log.contains("alerts for #ops"), "{log}");
+    assert!(
+        log.contains("[info] #ops: a pipeline run starts (lr=0.1)"),
+        "{log}"
+    );
+    // Its state came back on the next call: `status` reads the phase it stored.
+    let a = env.json(&["alerter", "describe", "a"]);
+    assert_eq!(a["phase"], "running", "{a}");
+    let detail = a["status"]["Ok"]["detail"].as_str().unwrap_or_default();
+    assert_eq!(detail, "alerts.log holds 1 alerts; running", "{a}");
+    env.ok(&["stack", "down", "--force"]);
+    assert!(!env.work.path().join("alerts/alerts.log").exists());
+}
+
+#[test]
+fn a_javascript_flavor_validates_keeps_state_and_logs() {
+    let wasm = example("js_alerter");
+    let env = Env::new();
+    let out = env.run(&[
+        "flavor",
+        "test",
+        &wasm,
+        "--channel=ops",
+        "--webhook=https://hooks.example/a",
+    ]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("Flavor `js-alerter` passed."),
+        "{}",
+        out.stderr
+    );
+
+    env.ok(&["alerter", "flavor", "register", &wasm]);
+    let err = env.refused(&[
+        "alerter",
+        "register",
+        "a",
+        "--flavor=js-alerter",
+        "--channel=ops",
+        "--webhook=http://hooks.example/a",
+    ]);
+    assert!(err.contains("is not an https:// URL"), "{err}");
+    env.ok(&[
+        "alerter",
+        "register",
+        "a",
+        "--flavor=js-alerter",
+        "--channel=ops",
+        "--webhook=https://hooks.example/a",
+    ]);
+    env.ok(&["alerter", "up", "a"]);
+    env.ok(&["alerter", "down", "a"]);
+    env.ok(&["alerter", "up", "a"]);
+    // The state it handed back counts each resume.
+    let a = env.json(&["alerter", "describe", "a"]);
+    assert_eq!(
+        a["status"]["Ok"]["detail"], "running; resumed 2 times",
+        "{a}"
+    );
+    env.ok(&[
+        "stack", "register", "st", "-o", "default", "-a", "default", "-al", "a", "--set",
+    ]);
+    env.ok(&["stack", "up"]);
+    let pipeline = env.path("p.yaml");
+    std::fs::write(&pipeline, "name: nightly\nsteps:\n  - name: only\n").unwrap();
+    let run = env.run(&[
+        "pipeline",
+        "run",
+        &pipeline,
+        "--param",
+        "day=mon",
+        "--verbose",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("alert to #ops via https://hooks.example/a: a pipeline run starts (day=mon)"),
+        "{}",
+        run.stderr
+    );
+}
