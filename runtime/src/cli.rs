@@ -307,7 +307,7 @@ pub enum AllFlavorsCmd {
         /// Its component type, e.g. alerter, experiment-tracker, step-operator
         #[arg(long = "type", value_name = "TYPE")]
         component_type: String,
-        /// The language of the project
+        /// The language of the project: rust, python (componentize-py) or js (componentize-js)
         #[arg(long, default_value = "rust", value_name = "LANG")]
         lang: String,
         /// Where to make it [default: ./NAME]

@@ -1,8 +1,10 @@
 //! `strata flavor new`: a flavor project that builds out of the box.
 //!
-//! The Rust template is a working flavor of any type that uses the `flavor` world: it
-//! provisions a marker file inside its granted directory, keeps `running` in its state,
-//! and reports both from `status`, so `make test` (`strata flavor test`) passes as made.
+//! Each template (Rust, Python, JavaScript) is a working flavor of any type that uses
+//! the `flavor` world: it keeps `running` in its state and reports it from `status`
+//! (Rust and Python also provision a marker file inside their granted directory), so
+//! `make test` (`strata flavor test`) passes as made. Its `make` installs the language's
+//! toolchain from the registries when it is missing.
 //! The project gets a copy of this strata's WIT, so it builds against the contract the
 //! strata that made it implements.
 
@@ -41,6 +43,40 @@ const RUST: [(&str, &str); 5] = [
     (".gitignore", "target/\n"),
 ];
 
+const PYTHON: [(&str, &str); 5] = [
+    ("app.py", include_str!("cli/templates/python/app.py.tmpl")),
+    (
+        "Makefile",
+        include_str!("cli/templates/python/Makefile.tmpl"),
+    ),
+    (
+        "README.md",
+        include_str!("cli/templates/python/README.md.tmpl"),
+    ),
+    (
+        "requirements.txt",
+        include_str!("cli/templates/python/requirements.txt.tmpl"),
+    ),
+    (
+        ".gitignore",
+        include_str!("cli/templates/python/gitignore.tmpl"),
+    ),
+];
+
+const JS: [(&str, &str); 5] = [
+    ("flavor.js", include_str!("cli/templates/js/flavor.js.tmpl")),
+    ("Makefile", include_str!("cli/templates/js/Makefile.tmpl")),
+    ("README.md", include_str!("cli/templates/js/README.md.tmpl")),
+    (
+        "package.json",
+        include_str!("cli/templates/js/package.json.tmpl"),
+    ),
+    (
+        ".gitignore",
+        include_str!("cli/templates/js/gitignore.tmpl"),
+    ),
+];
+
 /// Writes a new flavor project named `name` for type `t` in `dir` (default: `./NAME`),
 /// and returns the directory.
 pub fn new_flavor(name: &str, t: ComponentType, lang: &str, dir: Option<&Path>) -> Result<PathBuf> {
@@ -55,12 +91,19 @@ pub fn new_flavor(name: &str, t: ComponentType, lang: &str, dir: Option<&Path>) 
             "use lower case letters, digits, `-` and `_`, starting with a letter, like `my-alerter`",
         ));
     }
-    if lang != "rust" {
-        return Err(Error::invalid(
-            format!("there is no `{lang}` template yet: `strata flavor new` makes Rust flavors"),
-            "use `--lang rust`; docs/WRITING-A-FLAVOR.md describes the Python and JavaScript toolchains",
-        ));
-    }
+    let template: &[(&str, &str)] = match lang {
+        "rust" => &RUST,
+        "python" | "py" => &PYTHON,
+        "js" | "javascript" => &JS,
+        _ => {
+            return Err(Error::invalid(
+                format!(
+                    "there is no `{lang}` template: `strata flavor new` makes Rust, Python and JavaScript flavors"
+                ),
+                "use `--lang rust`, `--lang python` or `--lang js`; docs/WRITING-A-FLAVOR.md says what other languages need",
+            ));
+        }
+    };
     if matches!(
         t,
         ComponentType::ArtifactStore | ComponentType::Orchestrator
@@ -95,11 +138,13 @@ pub fn new_flavor(name: &str, t: ComponentType, lang: &str, dir: Option<&Path>) 
         text.replace("{{name}}", name)
             .replace("{{crate}}", name)
             .replace("{{crate_file}}", &name.replace('-', "_"))
+            .replace("{{file}}", &name.replace('-', "_"))
+            .replace("{{py_type}}", &t.as_str().replace('-', "_").to_uppercase())
             .replace("{{variant}}", &variant)
             .replace("{{type}}", t.as_str())
             .replace("{{label}}", &t.label())
     };
-    let files = RUST
+    let files = template
         .iter()
         .map(|(p, text)| (PathBuf::from(p), fill(text)))
         .chain(

@@ -136,3 +136,70 @@ fn a_javascript_flavor_validates_keeps_state_and_logs() {
         run.stderr
     );
 }
+
+/// `strata flavor new --lang LANG`, then the project's own `make` and `make test`, with
+/// the toolchain `make examples` installed (so the test does not download it again).
+fn new_project_builds_and_passes(lang: &str, t: &str, toolchain: (&str, String)) {
+    // `flavor new` and `flavor test` never use a home or a daemon: one pass is enough.
+    if std::env::var_os("STRATA_TEST_DAEMON").is_some_and(|v| v == "1") {
+        return;
+    }
+    let env = Env::new();
+    let dir = env.work.path().join("proj");
+    let r = env.run(&[
+        "flavor",
+        "new",
+        "my-flavor",
+        "--type",
+        t,
+        "--lang",
+        lang,
+        "--dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(dir.join("wit/lifecycle.wit").exists());
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_strata"));
+    let make = std::process::Command::new("make")
+        .arg("test")
+        .arg(format!("{}={}", toolchain.0, toolchain.1))
+        .arg(format!("STRATA={}", bin.display()))
+        .current_dir(&dir)
+        .output()
+        .expect("make runs");
+    let stderr = String::from_utf8_lossy(&make.stderr);
+    assert!(
+        make.status.success(),
+        "`make test` failed:\n{}\n{stderr}",
+        String::from_utf8_lossy(&make.stdout)
+    );
+    assert!(stderr.contains("Flavor `my-flavor` passed."), "{stderr}");
+    assert!(dir.join("my_flavor.wasm").exists());
+}
+
+#[test]
+fn flavor_new_python_builds_and_passes_flavor_test() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let venv = repo.join("target/tools/py");
+    assert!(
+        venv.join("bin/componentize-py").exists(),
+        "run `make examples` first"
+    );
+    new_project_builds_and_passes(
+        "python",
+        "experiment-tracker",
+        ("VENV", venv.display().to_string()),
+    );
+}
+
+#[test]
+fn flavor_new_js_builds_and_passes_flavor_test() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let tool = repo.join("flavors/examples/js-alerter/node_modules/.bin/componentize-js");
+    assert!(tool.exists(), "run `make examples` first");
+    new_project_builds_and_passes(
+        "js",
+        "model-registry",
+        ("COMPONENTIZE_JS", tool.display().to_string()),
+    );
+}
