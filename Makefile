@@ -33,12 +33,14 @@ demo: build
 	@scripts/demo.sh target/debug/strata
 
 ## bench: whole-command figures against /bin/true, one lifecycle call step by step, and
-##        the daemon under load against its /health route (release build)
-bench: flavors
+##        the daemon under load against its /health route, and the same flavor in
+##        Rust, Python and JavaScript (release build)
+bench: flavors examples
 	$(CARGO) build --release --locked --bin strata --example call_latency --example loadgen
 	scripts/bench.sh target/release/strata 20
 	target/release/examples/call_latency $(FLAVORS_OUT) | tee -a target/bench.txt
 	target/release/examples/loadgen target/release/strata 3
+	scripts/languages.sh target/release/strata
 
 ## test: unit tests, the flavor SDK's tests, and the end-to-end suite (real binary, real .wasm)
 ##       twice: in-process, then with every home served by a real daemon on loopback
