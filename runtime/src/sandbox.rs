@@ -136,6 +136,17 @@ impl Sandbox {
     /// subdirectory per engine configuration, since compiled code is only valid for the
     /// wasmtime version and settings that produced it.
     pub fn new(cache_root: &std::path::Path) -> Result<Sandbox> {
+        Sandbox::with_allocator(cache_root, false)
+    }
+
+    /// Like [`Sandbox::new`]; with `pooled`, instances come from wasmtime's pooling
+    /// allocator: reserved once (costs ~3 ms at start), then instantiating reuses a slot
+    /// instead of mapping and unmapping memory per call. For a long-lived process (the
+    /// daemon), not for a one-shot command. The limits are sized for the largest flavors
+    /// seen (Python and JavaScript components carry an interpreter: many core instances,
+    /// tables of tens of thousands of elements, memories of hundreds of pages); each
+    /// call's own memory cap still applies on top.
+    pub fn with_allocator(cache_root: &std::path::Path, pooled: bool) -> Result<Sandbox> {
         let mut config = Config::new();
         config
             .wasm_component_model(true)
@@ -143,6 +154,19 @@ impl Sandbox {
             .concurrency_support(false)
             .max_wasm_stack(1024 * 1024)
             .parallel_compilation(true);
+        if pooled {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_component_instances(256)
+                .total_core_instances(2048)
+                .total_memories(512)
+                .total_tables(2048)
+                .max_core_instances_per_component(64)
+                .max_memories_per_component(16)
+                .max_tables_per_component(64)
+                .table_elements(200_000)
+                .max_memory_size(4 << 30);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&config)
             .map_err(|e| Error::Internal(format!("starting wasmtime: {e:#}")))?;
         let mut linker = Linker::new(&engine);

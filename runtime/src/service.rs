@@ -66,6 +66,8 @@ struct Shared {
     catalog: std::sync::Mutex<()>,
     /// Creating the engine twice at once would be wasted work (and two tickers).
     sandbox_init: std::sync::Mutex<()>,
+    /// Whether the sandbox uses the pooling allocator (the daemon does).
+    pooled: bool,
     components: std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::Mutex<()>>>>,
     in_flight: std::sync::Mutex<std::collections::HashMap<String, InFlight>>,
 }
@@ -92,6 +94,12 @@ impl Service {
     /// nothing more than this), and re-registering the built-in flavors when this
     /// binary carries new ones.
     pub fn open(home: Home) -> Result<Service> {
+        Service::open_with(home, false)
+    }
+
+    /// [`Service::open`] for a long-lived process: with `pooled`, the sandbox reserves its
+    /// instances up front (see [`Sandbox::with_allocator`]).
+    pub fn open_with(home: Home, pooled: bool) -> Result<Service> {
         home.create()?;
         let store = open_waiting(&home.db_dir())?;
         let cwd =
@@ -100,7 +108,10 @@ impl Service {
             home,
             store,
             sandbox: Default::default(),
-            shared: Default::default(),
+            shared: Arc::new(Shared {
+                pooled,
+                ..Default::default()
+            }),
             cwd,
             warnings: Default::default(),
             logs: Default::default(),
@@ -221,7 +232,7 @@ impl Service {
         if let Some(s) = self.sandbox.get() {
             return Ok(s);
         }
-        let s = Sandbox::new(&self.home.cache_dir())?;
+        let s = Sandbox::with_allocator(&self.home.cache_dir(), self.shared.pooled)?;
         Ok(self.sandbox.get_or_init(|| s))
     }
 

@@ -114,7 +114,7 @@ fn utc(ms: u64) -> String {
 
 /// Opens the home and serves it until SIGTERM or Ctrl-C.
 pub fn serve(home: Home, port: u16, grace: Duration) -> Result<()> {
-    let svc = Service::open(home.clone())?;
+    let svc = Service::open_with(home.clone(), true)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
