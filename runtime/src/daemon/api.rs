@@ -197,7 +197,9 @@ impl IntoResponse for ApiError {
 
 type Reply = Result<Response, ApiError>;
 
-/// Runs `f` on the blocking pool; with `lock`, under the catalog lock.
+/// Runs `f` on the blocking pool; with `lock`, under the catalog lock. A REST request
+/// has no working directory: a relative path in it is refused, not resolved against
+/// wherever the daemon runs.
 async fn call<T: Serialize + Send + 'static>(
     st: Shared,
     status: StatusCode,
@@ -945,9 +947,7 @@ fn start(
     st.busy.fetch_add(1, Ordering::SeqCst);
     let worker = st.clone();
     tokio::task::spawn_blocking(move || {
-        let svc = worker
-            .svc
-            .scoped(std::env::current_dir().unwrap_or_else(|_| "/".into()));
+        let svc = worker.svc.scoped(std::path::PathBuf::new());
         let ops = &worker.ops;
         let outcome = f(&svc, &mut |p| {
             ops.with(|m| {

@@ -233,6 +233,12 @@ fn check_value(
             describe_schemes(&info.supported_schemes)
         ));
     }
+    if !base.is_absolute() && !Path::new(value).is_absolute() {
+        // No directory to take it from (a REST request has none).
+        return Err(format!(
+            "field `{key}`: `{value}` is a relative path, and this request has no working directory to take it from: give an absolute path"
+        ));
+    }
     let path = normalize_local_path(value, base);
     check_grantable(&path, protected).map_err(|e| format!("field `{key}`: {e}"))?;
     Ok(path.to_string_lossy().into_owned())
