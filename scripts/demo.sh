@@ -6,7 +6,7 @@ STRATA=${1:-strata}
 STRATA="$(cd "$(dirname "$STRATA")" && pwd)/$(basename "$STRATA")"
 export STRATA_HOME="$(mktemp -d -t strata-demo-XXXXXX)"
 STORE_DIR="$(mktemp -d -t strata-demo-store-XXXXXX)"
-trap 'rm -rf "$STRATA_HOME" "$STORE_DIR"' EXIT
+trap '"$STRATA" daemon stop >/dev/null 2>&1 || true; rm -rf "$STRATA_HOME" "$STORE_DIR"' EXIT
 export NO_COLOR=1
 
 run() {
@@ -40,6 +40,12 @@ steps:
 YAML
 run pipeline run "$STORE_DIR/pipeline.yaml" --param runtime_param_1=3 --param another_param=luna
 run stack down --force
+# The same home served by the local daemon: the CLI goes through it by itself.
+run daemon start
+run stack up
+run daemon status
+run stack down --force
+run daemon stop
 run stack set default
 run stack delete my_stack
 run artifact-store delete my_store
