@@ -518,10 +518,12 @@ fn wait_in_flight(api: &Api, call: &str) {
     }
 }
 
-#[test]
-fn sigterm_during_a_slow_stack_up_records_it_interrupted_and_up_resumes() {
+/// A home (no daemon yet) with alerter `slow`, whose `provision` spins until its
+/// deadline of `timeout_ms`.
+fn slow_provision(timeout_ms: u64) -> Env {
     let env = Env::embedded();
     env.ok(&["alerter", "flavor", "register", &wasm("fixture_loop")]);
+    let timeout = timeout_ms.to_string();
     env.ok(&[
         "alerter",
         "register",
@@ -529,8 +531,14 @@ fn sigterm_during_a_slow_stack_up_records_it_interrupted_and_up_resumes() {
         "--flavor=loop",
         "--loop_in=provision",
         "--timeout-ms",
-        "20000",
+        &timeout,
     ]);
+    env
+}
+
+#[test]
+fn sigterm_during_a_slow_stack_up_records_it_interrupted_and_up_resumes() {
+    let env = slow_provision(20_000);
     env.ok(&[
         "stack", "register", "st", "-o", "default", "-a", "default", "-al", "slow", "--set",
     ]);
@@ -608,18 +616,8 @@ fn sigterm_during_a_slow_stack_up_records_it_interrupted_and_up_resumes() {
 
 #[test]
 fn sigterm_lets_a_call_under_way_finish_within_the_grace_period() {
-    let env = Env::embedded();
-    env.ok(&["alerter", "flavor", "register", &wasm("fixture_loop")]);
     // The call ends (at its 1.5 s deadline) well within a 20 s grace period.
-    env.ok(&[
-        "alerter",
-        "register",
-        "slow",
-        "--flavor=loop",
-        "--loop_in=provision",
-        "--timeout-ms",
-        "1500",
-    ]);
+    let env = slow_provision(1500);
     let env = env.with_daemon_grace(20_000);
     let api = Api::of(&env);
     let r = api.post("/api/v1/components/alerter/slow/up", serde_json::json!({}));
