@@ -885,3 +885,81 @@ fn rest_renames_copies_removals_pipeline_and_backup() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(api.get("/api/v1/stacks/st3").status, 200);
 }
+
+#[test]
+fn lifecycle_calls_run_in_parallel_across_components_and_in_turn_on_one() {
+    let env = Env::embedded();
+    env.ok(&["alerter", "flavor", "register", &wasm("fixture_loop")]);
+    for name in ["a", "b"] {
+        env.ok(&[
+            "alerter",
+            "register",
+            name,
+            "--flavor=loop",
+            "--loop_in=provision",
+            "--timeout-ms",
+            "3000",
+        ]);
+    }
+    let env = env.with_daemon();
+    let api = Api::of(&env);
+    let up = |name: &str| {
+        api.post(
+            &format!("/api/v1/components/alerter/{name}/up"),
+            serde_json::json!({}),
+        )
+        .body
+    };
+    let (first_a, first_b) = (up("a"), up("b"));
+    // Both components are inside `provision` at the same moment.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = api.get("/api/v1/daemon").body;
+        let names: Vec<&str> = info["in_flight"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        if names.contains(&"a") && names.contains(&"b") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a and b never ran together: {info}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A second `up` of `a` waits for the first: it has not even asked for a status yet.
+    let second_a = up("a");
+    std::thread::sleep(Duration::from_millis(300));
+    let waiting = api
+        .get(&format!(
+            "/api/v1/operations/{}",
+            second_a["id"].as_str().unwrap()
+        ))
+        .body;
+    assert_eq!(waiting["state"], "running", "{waiting}");
+    assert!(
+        waiting["progress"].as_array().unwrap().is_empty(),
+        "it did not wait: {waiting}"
+    );
+    let first = api.wait(&first_a);
+    assert!(
+        first["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deadline of 3000 ms"),
+        "{first}"
+    );
+    api.wait(&first_b);
+    // Then it ran its own round, once the first had finished.
+    let second = api.wait(&second_a);
+    assert!(
+        second["finished_at"].as_u64() > first["finished_at"].as_u64(),
+        "{second}"
+    );
+    let steps = second["progress"].as_array().unwrap();
+    assert_eq!(steps[0]["step"], "provision", "{second}");
+    assert_eq!(second["state"], "failed", "{second}");
+}
