@@ -1,5 +1,7 @@
 //! Reading a component's configuration.
 
+use std::path::PathBuf;
+
 /// A read-only view of a component's configuration, as strata hands it to a flavor: one
 /// `(name, value)` pair per field, defaults already filled in, path values absolute.
 ///
@@ -101,6 +103,69 @@ impl<'a> Config<'a> {
         parse_int(name, self.require(name)?)
     }
 
+    /// The field `name` read as a decimal number, or `None` if it was not given.
+    /// Surrounding spaces are ignored.
+    ///
+    /// # Errors
+    /// A message naming the field and the value if it is not a finite number.
+    pub fn float(&self, name: &str) -> Result<Option<f64>, String> {
+        self.get(name)
+            .map(|value| parse_float(name, value))
+            .transpose()
+    }
+
+    /// The field `name` read as a decimal number, or `default` if it was not given.
+    ///
+    /// # Errors
+    /// As [`Config::float`].
+    pub fn float_or(&self, name: &str, default: f64) -> Result<f64, String> {
+        Ok(self.float(name)?.unwrap_or(default))
+    }
+
+    /// The field `name` read as a decimal number; it must be given.
+    ///
+    /// # Errors
+    /// As [`Config::require`] and [`Config::float`].
+    pub fn require_float(&self, name: &str) -> Result<f64, String> {
+        parse_float(name, self.require(name)?)
+    }
+
+    /// The field `name`, which must be one of `choices` (exactly, letter case included);
+    /// returns its index in `choices`.
+    ///
+    /// # Errors
+    /// As [`Config::require`], or a message naming the field, the value and the choices.
+    pub fn require_one_of(&self, name: &str, choices: &[&str]) -> Result<usize, String> {
+        let value = self.require(name)?;
+        choices.iter().position(|c| *c == value).ok_or_else(|| {
+            format!(
+                "configuration field `{name}` must be one of {}, not `{value}`",
+                choices.join(", ")
+            )
+        })
+    }
+
+    /// The field `name` read as a local directory, or `None` if it was not given. strata
+    /// makes a local `path` field absolute before a flavor sees it, and grants the flavor
+    /// that directory.
+    ///
+    /// # Errors
+    /// A message naming the field if the value has a URL scheme (`s3://…`) or is not
+    /// absolute.
+    pub fn path(&self, name: &str) -> Result<Option<PathBuf>, String> {
+        self.get(name)
+            .map(|value| parse_local_path(name, value))
+            .transpose()
+    }
+
+    /// The field `name` read as a local directory; it must be given.
+    ///
+    /// # Errors
+    /// As [`Config::require`] and [`Config::path`].
+    pub fn require_path(&self, name: &str) -> Result<PathBuf, String> {
+        parse_local_path(name, self.require(name)?)
+    }
+
     /// Every `(name, value)` pair, in the order strata gave them.
     pub fn pairs(&self) -> &'a [(String, String)] {
         self.pairs
@@ -138,6 +203,33 @@ fn parse_int(name: &str, value: &str) -> Result<i64, String> {
             ),
         }
     })
+}
+
+fn parse_float(name: &str, value: &str) -> Result<f64, String> {
+    match value.trim().parse::<f64>() {
+        Ok(number) if number.is_finite() => Ok(number),
+        _ => Err(format!(
+            "configuration field `{name}` must be a decimal number (like `0.5`), not `{value}`"
+        )),
+    }
+}
+
+fn parse_local_path(name: &str, value: &str) -> Result<PathBuf, String> {
+    if let Some((scheme, _)) = value.split_once("://") {
+        return Err(format!(
+            "configuration field `{name}` must be a local directory, not a `{scheme}://` \
+             location: give a path on this machine, like `--{name}=/data/{name}`"
+        ));
+    }
+    let path = PathBuf::from(value);
+    if !path.is_absolute() {
+        return Err(format!(
+            "configuration field `{name}` is not an absolute path (`{value}`): strata makes \
+             local paths absolute when a component is registered, so register it again \
+             with `--{name}=/absolute/path`"
+        ));
+    }
+    Ok(path)
 }
 
 #[cfg(test)]
@@ -222,5 +314,61 @@ mod tests {
         );
         assert!(config.int("frac").unwrap_err().contains("`1.5`"));
         assert!(config.require_int("none").unwrap_err().contains("missing"));
+    }
+
+    #[test]
+    fn floats() {
+        let p = pairs(&[("f", " 0.25 "), ("n", "3"), ("bad", "half"), ("inf", "inf")]);
+        let config = Config::new(&p);
+        assert_eq!(config.float("f"), Ok(Some(0.25)));
+        assert_eq!(config.float("n"), Ok(Some(3.0)));
+        assert_eq!(config.float("none"), Ok(None));
+        assert_eq!(config.float_or("none", 1.5), Ok(1.5));
+        assert_eq!(config.require_float("f"), Ok(0.25));
+        let bad = config.float("bad").unwrap_err();
+        assert!(bad.contains("`bad`") && bad.contains("`half`"), "{bad}");
+        assert!(config.float("inf").is_err());
+        assert!(
+            config
+                .require_float("none")
+                .unwrap_err()
+                .contains("missing")
+        );
+    }
+
+    #[test]
+    fn local_paths() {
+        let p = pairs(&[("dir", "/data/a"), ("s3", "s3://bucket/x"), ("rel", "data")]);
+        let config = Config::new(&p);
+        assert_eq!(config.path("dir"), Ok(Some(PathBuf::from("/data/a"))));
+        assert_eq!(config.path("none"), Ok(None));
+        assert_eq!(config.require_path("dir"), Ok(PathBuf::from("/data/a")));
+        let remote = config.path("s3").unwrap_err();
+        assert!(
+            remote.contains("`s3://`") && remote.contains("`s3`"),
+            "{remote}"
+        );
+        let relative = config.require_path("rel").unwrap_err();
+        assert!(relative.contains("not an absolute path"), "{relative}");
+        assert!(config.require_path("none").unwrap_err().contains("missing"));
+    }
+
+    #[test]
+    fn choices() {
+        let p = pairs(&[("level", "warning"), ("loud", "LOUD")]);
+        let config = Config::new(&p);
+        let levels = ["info", "warning", "error"];
+        assert_eq!(config.require_one_of("level", &levels), Ok(1));
+        let err = config.require_one_of("loud", &levels).unwrap_err();
+        assert_eq!(
+            err,
+            "configuration field `loud` must be one of info, warning, error, not `LOUD`"
+        );
+        assert!(
+            config
+                .require_one_of("none", &levels)
+                .unwrap_err()
+                .contains("missing")
+        );
     }
 }
