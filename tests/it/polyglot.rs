@@ -1,8 +1,8 @@
-//! Flavors written in Python (componentize-py) and JavaScript (componentize-js), built
-//! by `make examples` from `flavors/examples/`, run through the same sandbox and
-//! lifecycle as Rust ones.
+//! The example flavors of `flavors/examples/`: in Python (componentize-py) and
+//! JavaScript (componentize-js), built by `make examples`, and in Rust on the flavor SDK,
+//! built by `make flavors`; all run through the same sandbox and lifecycle.
 
-use crate::support::{Env, example};
+use crate::support::{Env, example, wasm};
 
 #[test]
 fn a_python_flavor_validates_keeps_state_and_writes_in_its_grant() {
@@ -67,6 +67,107 @@ fn a_python_flavor_validates_keeps_state_and_writes_in_its_grant() {
     assert_eq!(detail, "alerts.log holds 1 alerts; running", "{a}");
     env.ok(&["stack", "down", "--force"]);
     assert!(!env.work.path().join("alerts/alerts.log").exists());
+}
+
+#[test]
+fn a_rust_flavor_on_the_sdk_validates_keeps_state_and_writes_in_its_grant() {
+    let wasm = wasm("rust_alerter");
+    let env = Env::new();
+    let out = env.run(&["flavor", "test", &wasm, "--channel=ops"]);
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("Flavor `rust-alerter` passed."),
+        "{}",
+        out.stderr
+    );
+
+    env.ok(&["alerter", "flavor", "register", &wasm]);
+    let f = env.json(&["alerter", "flavor", "describe", "rust-alerter"]);
+    assert_eq!(f["info"]["version"], "0.1.0", "{f}");
+    let fields: Vec<&str> = f["info"]["config"]
+        .as_array()
+        .expect("fields")
+        .iter()
+        .map(|field| field["name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(fields, ["channel", "min_level", "path"], "{f}");
+    // Its settings, through the SDK's validate: both problems at once, nothing stored.
+    let err = env.refused(&[
+        "alerter",
+        "register",
+        "a",
+        "--flavor=rust-alerter",
+        "--channel=Ops!",
+        "--min_level=loud",
+        "--path=alerts",
+    ]);
+    assert!(err.contains("`Ops!` is not a channel name"), "{err}");
+    assert!(
+        err.contains("`min_level` must be one of info, warning, error, not `loud`"),
+        "{err}"
+    );
+
+    env.ok(&[
+        "alerter",
+        "register",
+        "a",
+        "--flavor=rust-alerter",
+        "--channel=ops",
+        "--path=alerts",
+    ]);
+    env.ok(&[
+        "stack", "register", "st", "-o", "default", "-a", "default", "-al", "a", "--set",
+    ]);
+    let up = env.run(&["stack", "up", "--verbose"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    let log = env.work.path().join("alerts/alerts.log");
+    // The SDK's `info!` reached strata's log through the host.
+    assert!(
+        up.stderr.contains(&format!(
+            "alerter `a` provision: info: created {}",
+            log.display()
+        )),
+        "{}",
+        up.stderr
+    );
+    let pipeline = env.path("p.yaml");
+    std::fs::write(&pipeline, "name: nightly\nsteps:\n  - name: only\n").unwrap();
+    env.ok(&["pipeline", "run", &pipeline, "--param", "lr=0.1"]);
+    // It wrote inside its grant, and only there.
+    let text = std::fs::read_to_string(&log).expect("alerts.log");
+    assert_eq!(
+        text,
+        "alerts for #ops\n[info] #ops: a pipeline run starts (lr=0.1)\n"
+    );
+    let files: Vec<_> = std::fs::read_dir(env.work.path().join("alerts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(files, ["alerts.log"]);
+    // Its state came back on every call: a `down` and an `up` count a second resume,
+    // and `status` reads both the file and the state.
+    env.ok(&["alerter", "down", "a"]);
+    let a = env.json(&["alerter", "describe", "a"]);
+    assert_eq!(
+        a["status"]["Ok"]["detail"], "alerts.log holds 1 alerts; suspended, resumed 1 times",
+        "{a}"
+    );
+    env.ok(&["alerter", "up", "a"]);
+    let a = env.json(&["alerter", "describe", "a"]);
+    assert_eq!(a["phase"], "running", "{a}");
+    assert_eq!(
+        a["status"]["Ok"]["detail"], "alerts.log holds 1 alerts; running, resumed 2 times",
+        "{a}"
+    );
+    // Provisioning is idempotent: the log, removed behind strata's back, comes back on
+    // the next `up` without duplicating anything.
+    std::fs::remove_file(&log).unwrap();
+    env.ok(&["stack", "up"]);
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "alerts for #ops\n");
+    env.ok(&["stack", "down", "--force"]);
+    assert!(!log.exists());
+    let a = env.json(&["alerter", "describe", "a"]);
+    assert_eq!(a["status"]["Ok"]["detail"], "alerts.log is missing", "{a}");
 }
 
 #[test]
