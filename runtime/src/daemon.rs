@@ -30,6 +30,10 @@ pub struct DaemonFile {
     pub token: String,
     pub started_at: u64,
     pub version: String,
+    /// When the process started, in clock ticks since boot (`/proc/PID/stat`), so that
+    /// another process that was given the same pid later is not taken for the daemon.
+    #[serde(default)]
+    pub proc_start: u64,
 }
 
 impl DaemonFile {
@@ -46,6 +50,77 @@ impl DaemonFile {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
+    }
+
+    /// Whether the daemon this file describes still runs: its pid is alive and is the
+    /// same process (started at the same moment), not one that reused the pid after a
+    /// crash or a reboot.
+    pub fn is_running(&self) -> bool {
+        alive(self.pid) && (self.proc_start == 0 || proc_start(self.pid) == Some(self.proc_start))
+    }
+}
+
+/// When process `pid` started, in clock ticks since boot: field 22 of `/proc/PID/stat`.
+pub fn proc_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // `PID (COMMAND) STATE PPID …`: the command may hold spaces and parentheses, so the
+    // fields are counted from the last `)`; STATE is field 3, the start time field 22.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// The lock a daemon holds on `STRATA_HOME/daemon.lock` for as long as it runs (from
+/// before it opens the store until it exits), so that two daemons started at the same
+/// moment cannot both believe they are the only one, and a CLI command can tell a daemon
+/// that is still opening the store from none.
+///
+/// It is a POSIX record lock (`fcntl`), so that others can ask who holds it
+/// (`F_GETLK`) without taking it, which would race with a daemon starting. Such a lock
+/// goes when its process closes any descriptor of the file: the daemon's process never
+/// opens `daemon.lock` again.
+pub struct DaemonLock {
+    _file: std::fs::File,
+}
+
+impl DaemonLock {
+    fn path(home: &Home) -> PathBuf {
+        home.root().join("daemon.lock")
+    }
+
+    fn whole_file(kind: libc::c_short) -> libc::flock {
+        // SAFETY: `flock` is a plain C struct; all zeroes is a valid value of it.
+        let mut l: libc::flock = unsafe { std::mem::zeroed() };
+        l.l_type = kind;
+        l.l_whence = libc::SEEK_SET as libc::c_short;
+        l
+    }
+
+    /// Takes the lock, or `None` when a daemon holds it.
+    pub fn take(home: &Home) -> Result<Option<DaemonLock>> {
+        use std::os::fd::AsRawFd;
+        home.create()?;
+        let path = DaemonLock::path(home);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let lock = DaemonLock::whole_file(libc::F_WRLCK as libc::c_short);
+        // SAFETY: F_SETLK on a descriptor this function owns, with a valid `flock`.
+        let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) };
+        Ok((r == 0).then_some(DaemonLock { _file: file }))
+    }
+
+    /// The pid of the daemon that holds the lock of `home` now (it may still be
+    /// starting), asked without taking the lock.
+    pub fn holder(home: &Home) -> Option<u32> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(DaemonLock::path(home)).ok()?;
+        let mut probe = DaemonLock::whole_file(libc::F_WRLCK as libc::c_short);
+        // SAFETY: F_GETLK on a descriptor this function owns; it only fills `probe`.
+        let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETLK, &mut probe) };
+        (r == 0 && probe.l_type != libc::F_UNLCK as libc::c_short).then_some(probe.l_pid as u32)
     }
 }
 
@@ -86,21 +161,26 @@ pub fn command(home: Option<PathBuf>, cmd: &crate::cli::DaemonCmd, format: Forma
         DaemonCmd::Stop => stop(&home),
         DaemonCmd::Status => status(&home, format),
         DaemonCmd::Logs { lines } => {
-            let log = log_file(&home);
-            let text = std::fs::read_to_string(&log).map_err(|e| {
-                Error::not_found(
-                    format!("the daemon log {} ({e})", log.display()),
-                    "it is written by `strata daemon start`; a daemon started with --foreground logs to its terminal",
-                )
-            })?;
-            let all: Vec<&str> = text.lines().collect();
-            let from = all.len().saturating_sub(*lines);
-            for line in &all[from..] {
+            for line in read_log(&home, *lines)? {
                 println!("{line}");
             }
             Ok(())
         }
     }
+}
+
+/// The last `n` lines of the log of a daemon started in the background.
+pub fn read_log(home: &Home, n: usize) -> Result<Vec<String>> {
+    let log = log_file(home);
+    let text = std::fs::read_to_string(&log).map_err(|e| {
+        Error::not_found(
+            format!("the daemon log {} ({e})", log.display()),
+            "it is written by `strata daemon start`; a daemon started with --foreground logs to its terminal",
+        )
+    })?;
+    let all: Vec<&str> = text.lines().collect();
+    let from = all.len().saturating_sub(n);
+    Ok(all[from..].iter().map(|l| l.to_string()).collect())
 }
 
 /// Where a daemon started in the background writes its log.
@@ -110,7 +190,7 @@ pub fn log_file(home: &Home) -> PathBuf {
 
 fn refuse_second(home: &Home) -> Result<()> {
     if let Some(d) = DaemonFile::read(home)
-        && alive(d.pid)
+        && d.is_running()
     {
         return Err(Error::exists(
             format!(
@@ -120,6 +200,15 @@ fn refuse_second(home: &Home) -> Result<()> {
                 d.address
             ),
             "one daemon serves a home; stop it first with `strata daemon stop`, or use it: every strata command goes through it",
+        ));
+    }
+    if DaemonLock::holder(home).is_some() {
+        return Err(Error::exists(
+            format!(
+                "a strata daemon for {} (it is starting)",
+                home.root().display()
+            ),
+            "one daemon serves a home; wait for it (`strata daemon status`), or stop it with `strata daemon stop`",
         ));
     }
     Ok(())
@@ -165,6 +254,13 @@ fn start_background(home: &Home, port: u16, grace_ms: u64, format: Format) -> Re
             .try_wait()
             .map_err(|e| Error::io("waiting for the daemon", e))?
         {
+            // Another daemon started at the same moment and won the home's lock.
+            if let Some(pid) = DaemonLock::holder(home) {
+                return Err(Error::exists(
+                    format!("a strata daemon for {} (pid {pid})", home.root().display()),
+                    "one daemon serves a home; it started just now, at the same time as this one: use it, or stop it with `strata daemon stop`",
+                ));
+            }
             return Err(Error::invalid(
                 format!(
                     "the daemon stopped while starting ({code}):\n{}",
@@ -211,7 +307,7 @@ fn stop(home: &Home) -> Result<()> {
         eprintln!("No strata daemon runs for {}.", home.root().display());
         return Ok(());
     };
-    if !alive(d.pid) {
+    if !d.is_running() {
         let _ = std::fs::remove_file(home.daemon_file());
         eprintln!(
             "No strata daemon runs for {} (removed the file of one that had ended, pid {}).",
@@ -220,12 +316,21 @@ fn stop(home: &Home) -> Result<()> {
         );
         return Ok(());
     }
-    // SAFETY: sends SIGTERM to the pid the daemon wrote about itself.
-    unsafe {
-        libc::kill(d.pid as libc::pid_t, libc::SIGTERM);
+    // SAFETY: sends SIGTERM to the pid the daemon wrote about itself, checked above to
+    // be that same process (its start time matches).
+    let sent = unsafe { libc::kill(d.pid as libc::pid_t, libc::SIGTERM) };
+    if sent != 0 {
+        return Err(Error::invalid(
+            format!(
+                "cannot signal the daemon (pid {}): {}",
+                d.pid,
+                std::io::Error::last_os_error()
+            ),
+            "it runs as another user: stop it as that user",
+        ));
     }
     let started = Instant::now();
-    while alive(d.pid) {
+    while d.is_running() {
         if started.elapsed() > Duration::from_secs(120) {
             return Err(Error::invalid(
                 format!("the daemon (pid {}) is still running after 120 s", d.pid),
@@ -271,7 +376,7 @@ impl StatusView {
 }
 
 fn status(home: &Home, format: Format) -> Result<()> {
-    let view = match DaemonFile::read(home).filter(|d| alive(d.pid)) {
+    let view = match DaemonFile::read(home).filter(DaemonFile::is_running) {
         None => StatusView {
             running: false,
             home: home.root().display().to_string(),

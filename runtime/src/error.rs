@@ -96,6 +96,11 @@ pub enum Error {
         message: String,
     },
 
+    /// Something is in use right now: a lifecycle call under way on a component, or a
+    /// daemon that is stopping.
+    #[error("{what}")]
+    Busy { what: String, hint: String },
+
     /// Another process holds the database.
     #[error("the store at {path} is in use by another strata process")]
     StoreLocked { path: String },
@@ -184,6 +189,7 @@ impl Error {
             Error::NotFound { hint, .. }
             | Error::AlreadyExists { hint, .. }
             | Error::Invalid { hint, .. }
+            | Error::Busy { hint, .. }
             | Error::Config { hint, .. }
             | Error::NotAFlavor { hint, .. } => hint.clone(),
             Error::Sandbox { fault, .. } => match fault {
@@ -206,7 +212,7 @@ impl Error {
             Error::Invalid { .. } | Error::Config { .. } | Error::NotAFlavor { .. } => {
                 ErrorKind::Invalid
             }
-            Error::StoreLocked { .. } => ErrorKind::Locked,
+            Error::StoreLocked { .. } | Error::Busy { .. } => ErrorKind::Locked,
             Error::Sandbox { .. } | Error::Flavor { .. } => ErrorKind::Failed,
             Error::Corrupt { .. } | Error::Store { .. } | Error::Io { .. } | Error::Internal(_) => {
                 ErrorKind::Internal

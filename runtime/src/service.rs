@@ -70,6 +70,8 @@ struct Shared {
     pooled: bool,
     components: std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::Mutex<()>>>>,
     in_flight: std::sync::Mutex<std::collections::HashMap<String, InFlight>>,
+    /// Set when the daemon begins to stop: no new lifecycle call starts after it.
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 /// A lifecycle call under way.
@@ -136,7 +138,12 @@ impl Service {
             cwd,
             warnings: Default::default(),
             logs: Default::default(),
-            opened: self.opened.clone(),
+            // The home was opened (and initialised) before this request: it did nothing.
+            opened: InitReport {
+                created: false,
+                builtins_registered: 0,
+                ..self.opened.clone()
+            },
         }
     }
 
@@ -148,6 +155,46 @@ impl Service {
             .catalog
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// From now on no new lifecycle call starts (the daemon is stopping); calls under
+    /// way finish, and a run of several components ends after the one it is in.
+    pub fn begin_stop(&self) {
+        self.shared
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.shared
+            .stopping
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Runs `f` holding `c`'s lifecycle lock, for a change that depends on its phase
+    /// (delete, an update of its configuration); refuses at once when a lifecycle call
+    /// holds it, since waiting would keep every other change waiting as long as it runs.
+    pub(crate) fn while_idle<T>(
+        &self,
+        c: &ComponentRecord,
+        f: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let lock = self.component_lock(&c.id);
+        let _held = match lock.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(Error::Busy {
+                    what: format!(
+                        "{} `{}` has a lifecycle call under way",
+                        c.component_type.label(),
+                        c.name
+                    ),
+                    hint: "wait for it to finish (`strata daemon status` lists the calls under way), then run the command again".into(),
+                });
+            }
+        };
+        f()
     }
 
     /// The lifecycle lock of one component: calls into one component run one at a time,
@@ -365,7 +412,8 @@ impl Service {
             })
     }
 
-    fn component_or_err(&self, t: ComponentType, name: &str) -> Result<ComponentRecord> {
+    /// The component `t`/`name`, or an error saying how to find or register it.
+    pub fn component_or_err(&self, t: ComponentType, name: &str) -> Result<ComponentRecord> {
         self.store.component(t, name)?.ok_or_else(|| {
             Error::not_found(
                 format!("{} `{name}`", t.label()),
@@ -374,7 +422,8 @@ impl Service {
         })
     }
 
-    fn stack_or_err(&self, name: &str) -> Result<StackRecord> {
+    /// The stack `name`, or an error saying how to list them.
+    pub fn stack_or_err(&self, name: &str) -> Result<StackRecord> {
         self.store.stack(name)?.ok_or_else(|| {
             Error::not_found(
                 format!("stack `{name}`"),

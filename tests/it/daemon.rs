@@ -74,6 +74,15 @@ impl Api {
         )
     }
 
+    fn send_patch(&self, path: &str, body: serde_json::Value) -> Reply {
+        Api::reply(
+            self.agent
+                .patch(format!("{}{path}", self.base))
+                .header("Authorization", &self.auth())
+                .send_json(body),
+        )
+    }
+
     fn post_bytes(&self, path: &str, bytes: &[u8]) -> Reply {
         Api::reply(
             self.agent
@@ -362,10 +371,102 @@ fn rest_auth_host_check_and_error_codes() {
             .contains("path")
     );
 
+    // No Host at all, or a name that only starts like loopback: refused too.
+    for host_line in [
+        "",
+        "Host: 127.0.0.1.evil.example\r\n",
+        "Host: localhost.evil.example:80\r\n",
+    ] {
+        let answer = raw(
+            &address,
+            &format!(
+                "GET /api/v1/stacks HTTP/1.1\r\n{host_line}Authorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+            ),
+        );
+        assert!(
+            answer.starts_with("HTTP/1.1 403"),
+            "{host_line:?}: {answer}"
+        );
+    }
+
+    // Errors axum makes before a handler runs are JSON too: a method the route does not
+    // take (405, with Allow), a query that does not parse (400), a body too large (413).
+    let r = Api::reply(
+        api.agent
+            .put(format!("{}/api/v1/stacks", api.base))
+            .header("Authorization", &api.auth())
+            .send_json(serde_json::json!({})),
+    );
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (405, Some("method_not_allowed")),
+        "{}",
+        r.body
+    );
+    let r = api.get("/api/v1/components/artifact-store/default?status=maybe");
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (400, Some("bad_request")),
+        "{}",
+        r.body
+    );
+    // (The body is refused from its length alone, before a byte of it is read.)
+    let answer = raw(
+        &address,
+        &format!(
+            "POST /api/v1/secrets HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n",
+            3 * 1024 * 1024
+        ),
+    );
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("\"too_large\""), "{answer}");
+    assert_eq!(api.get("/api/v1/secrets").body, serde_json::json!([]));
+
     // The OpenAPI document is served, and is the one in the repository.
     let doc = api.get("/api/v1/openapi.json").body;
     assert_eq!(doc["openapi"], "3.1.0");
     assert!(doc["paths"]["/api/v1/stacks/{name}/up"].is_object());
+}
+
+#[test]
+fn a_damaged_record_is_a_500_and_the_daemon_serves_the_rest() {
+    let env = Env::embedded();
+    env.ok(&[
+        "artifact-store",
+        "register",
+        "s1",
+        "--flavor=local",
+        &format!("--path={}", env.path("s1")),
+    ]);
+    {
+        let store = strata::store::Store::open(&env.home().join("db")).expect("the store opens");
+        let mut batch = strata::store::Batch::new();
+        batch.put_raw(
+            strata::store::TreeId::Components,
+            "artifact-store/s1",
+            b"not a record".to_vec(),
+        );
+        store.apply(batch).expect("written");
+    }
+    let env = env.with_daemon();
+    let api = Api::of(&env);
+    let r = api.get("/api/v1/components/artifact-store/s1");
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (500, Some("internal")),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("artifact-store/s1"),
+        "{}",
+        r.body
+    );
+    let r = api.get("/api/v1/components/artifact-store/default?status=false");
+    assert_eq!(r.status, 200, "{}", r.body);
 }
 
 #[test]
@@ -429,15 +530,21 @@ fn rest_wasm_upload_register_and_lifecycle_operation() {
         api.get("/api/v1/components/alerter/a1?status=false").body["phase"],
         "registered"
     );
-    // A stack that does not exist fails its operation with the same error body.
-    let done = api.wait(
-        &api.post("/api/v1/stacks/nope/up", serde_json::json!({}))
-            .body,
-    );
-    assert_eq!(
-        (done["state"].as_str(), done["error"]["code"].as_str()),
-        (Some("failed"), Some("not_found"))
-    );
+    // A stack or component that does not exist is a 404 at once, not an operation.
+    for path in [
+        "/api/v1/stacks/nope/up",
+        "/api/v1/stacks/nope/down",
+        "/api/v1/components/alerter/nope/up",
+        "/api/v1/components/alerter/nope/down?force=true",
+    ] {
+        let r = api.post(path, serde_json::json!({}));
+        assert_eq!(
+            (r.status, r.body["error"]["code"].as_str()),
+            (404, Some("not_found")),
+            "{path}: {}",
+            r.body
+        );
+    }
 
     // Secrets: created, values hidden unless revealed, deleted.
     let r = api.post(
@@ -503,17 +610,20 @@ fn a_hundred_concurrent_clients_lose_no_update() {
 }
 
 /// Waits until the daemon reports a call under way.
-fn wait_in_flight(api: &Api, call: &str) {
+fn wait_in_flight(api: &Api, name: &str, call: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let info = api.get("/api/v1/daemon").body;
         if info["in_flight"]
             .as_array()
-            .is_some_and(|a| a.iter().any(|c| c["call"] == call))
+            .is_some_and(|a| a.iter().any(|c| c["name"] == name && c["call"] == call))
         {
             return;
         }
-        assert!(Instant::now() < deadline, "no `{call}` under way: {info}");
+        assert!(
+            Instant::now() < deadline,
+            "no `{call}` of `{name}` under way: {info}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -563,7 +673,7 @@ fn sigterm_during_a_slow_stack_up_records_it_interrupted_and_up_resumes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    wait_in_flight(&api, "provision");
+    wait_in_flight(&api, "slow", "provision");
     let stopped = Instant::now();
     // SAFETY: SIGTERM to the daemon this test started.
     unsafe {
@@ -615,6 +725,115 @@ fn sigterm_during_a_slow_stack_up_records_it_interrupted_and_up_resumes() {
 }
 
 #[test]
+fn a_stop_starts_no_new_call_and_a_restarted_daemon_reports_the_operation_interrupted() {
+    // Two slow alerters in one stack: the stop comes during the first one's `provision`.
+    let env = slow_provision(20_000);
+    // Storage first, the alerter, the orchestrator last: the stop comes during the
+    // alerter's `provision`, so the orchestrator is never called.
+    env.ok(&[
+        "stack", "register", "st", "-o", "default", "-a", "default", "-al", "slow",
+    ]);
+    let env = env.with_daemon_grace(300);
+    let api = Api::of(&env);
+    let op = api.post("/api/v1/stacks/st/up", serde_json::json!({})).body;
+    wait_in_flight(&api, "slow", "provision");
+    let r = api.post("/api/v1/daemon/stop", serde_json::json!({}));
+    assert_eq!(
+        (r.status, r.body["stopping"].as_bool()),
+        (202, Some(true)),
+        "{}",
+        r.body
+    );
+    let env = env.without_daemon();
+    assert!(!env.home().join("daemon.json").exists());
+
+    // The call under way was cut off; the orchestrator after it was never called.
+    let cut = env.json(&["alerter", "describe", "slow", "--no-status"]);
+    assert_eq!(cut["phase"], "provisioning", "{cut}");
+    let never = env.json(&["orchestrator", "describe", "default", "--no-status"]);
+    assert_eq!(never["phase"], "registered", "{never}");
+    assert!(never["last_error"].is_null(), "{never}");
+
+    // A new daemon still answers for the operation, as interrupted.
+    let env = env.with_daemon();
+    let api = Api::of(&env);
+    let id = op["id"].as_str().unwrap();
+    let r = api.get(&format!("/api/v1/operations/{id}"));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["state"], "interrupted", "{}", r.body);
+    assert_eq!(r.body["error"]["code"], "interrupted", "{}", r.body);
+    assert!(
+        api.get("/api/v1/operations")
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["id"] == id)
+    );
+}
+
+#[test]
+fn a_second_daemon_started_at_the_same_moment_is_refused() {
+    let env = Env::embedded();
+    env.ok(&["stack", "list"]);
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(["daemon", "start", "--port", "0"])
+            .env("STRATA_HOME", env.home())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(start);
+        let b = s.spawn(start);
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let ok: Vec<_> = [&a, &b]
+        .into_iter()
+        .filter(|o| o.status.success())
+        .collect();
+    let refused: Vec<_> = [&a, &b]
+        .into_iter()
+        .filter(|o| !o.status.success())
+        .collect();
+    assert_eq!((ok.len(), refused.len()), (1, 1), "{a:?}\n{b:?}");
+    let why = String::from_utf8_lossy(&refused[0].stderr);
+    assert!(why.contains("a strata daemon for"), "{why}");
+    assert!(why.contains("already exists"), "{why}");
+    // The one that started serves the home; stop it.
+    assert!(env.ok(&["daemon", "status"]).contains("REQUESTS SERVED"));
+    env.ok(&["daemon", "stop"]);
+}
+
+#[test]
+fn a_daemon_file_whose_pid_another_process_took_is_not_taken_for_a_daemon() {
+    let env = Env::embedded();
+    env.ok(&["stack", "list"]);
+    // A file left by a daemon killed with SIGKILL, whose pid now belongs to this test.
+    let file = serde_json::json!({
+        "pid": std::process::id(),
+        "address": "127.0.0.1:1",
+        "token": "0",
+        "started_at": 0,
+        "version": "0.1.0",
+        "proc_start": 1,
+    });
+    std::fs::write(env.home().join("daemon.json"), file.to_string()).unwrap();
+    // Commands open the home themselves, `status` says no daemon runs, and `stop`
+    // removes the file without signalling anyone.
+    assert!(env.ok(&["stack", "list"]).contains("default"));
+    assert!(
+        env.ok(&["daemon", "status"])
+            .contains("No strata daemon runs")
+    );
+    env.ok(&["daemon", "stop"]);
+    assert!(!env.home().join("daemon.json").exists());
+    let env = env.with_daemon();
+    assert!(env.ok(&["stack", "list"]).contains("default"));
+}
+
+#[test]
 fn sigterm_lets_a_call_under_way_finish_within_the_grace_period() {
     // The call ends (at its 1.5 s deadline) well within a 20 s grace period.
     let env = slow_provision(1500);
@@ -622,7 +841,7 @@ fn sigterm_lets_a_call_under_way_finish_within_the_grace_period() {
     let api = Api::of(&env);
     let r = api.post("/api/v1/components/alerter/slow/up", serde_json::json!({}));
     assert_eq!(r.status, 202);
-    wait_in_flight(&api, "provision");
+    wait_in_flight(&api, "slow", "provision");
     let pid = env.daemon_pid().unwrap();
     // SAFETY: SIGTERM to the daemon this Env started.
     unsafe {
@@ -668,7 +887,7 @@ fn hostile_flavors_do_not_stop_the_daemon_serving_others() {
     let env = env.with_daemon();
     let api = Api::of(&env);
     let spin = api.post("/api/v1/components/alerter/spin/up", serde_json::json!({}));
-    wait_in_flight(&api, "provision");
+    wait_in_flight(&api, "spin", "provision");
     // While one flavor spins, the daemon answers everyone else at once.
     for _ in 0..20 {
         let t = Instant::now();
@@ -884,6 +1103,159 @@ fn rest_renames_copies_removals_pipeline_and_backup() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(api.get("/api/v1/stacks/st3").status, 200);
+}
+
+#[test]
+fn rest_covers_what_the_cli_has_named_removals_recursive_delete_dir_install_logs_init() {
+    let env = Env::embedded().with_daemon();
+    let api = Api::of(&env);
+    env.ok(&["alerter", "flavor", "register", &wasm("fixture_alerter")]);
+    env.ok(&[
+        "step-operator",
+        "flavor",
+        "register",
+        &wasm("fixture_needy"),
+    ]);
+
+    // A relative path has no working directory to be taken from in a REST request.
+    let r = api.post(
+        "/api/v1/components/artifact-store",
+        serde_json::json!({"name": "rel", "flavor": "local", "config": {"path": "data"}}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("relative path"),
+        "{}",
+        r.body
+    );
+    assert_eq!(api.get("/api/v1/components/artifact-store/rel").status, 404);
+
+    // One named member out of a stack, not every component of its type.
+    let al = env.path("al");
+    env.ok(&[
+        "alerter",
+        "register",
+        "a",
+        "--flavor=alerter",
+        "--channel=ops",
+        &format!("--path={al}"),
+    ]);
+    env.ok(&["step-operator", "register", "s1", "--flavor=needy"]);
+    env.ok(&["step-operator", "register", "s2", "--flavor=needy"]);
+    env.ok(&[
+        "stack", "register", "st", "-o", "default", "-a", "default", "-al", "a", "-s", "s1", "-s",
+        "s2",
+    ]);
+    let r = api.delete("/api/v1/stacks/st/components/step-operator/s1");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let members: Vec<String> = r.body["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!(
+                "{} {}",
+                m["component_type"].as_str().unwrap(),
+                m["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        members.contains(&"step-operator s2".to_string()),
+        "{members:?}"
+    );
+    assert!(
+        !members.contains(&"step-operator s1".to_string()),
+        "{members:?}"
+    );
+    assert_eq!(
+        api.delete("/api/v1/stacks/st/components/step-operator/nope")
+            .status,
+        422
+    );
+
+    // `stack delete -r`: the stack and the components no other stack uses.
+    let r = api.delete("/api/v1/stacks/st?recursive=true");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let deleted = r.body["deleted"].to_string();
+    assert!(
+        deleted.contains("`a`") && deleted.contains("`s2`"),
+        "{deleted}"
+    );
+    assert!(!deleted.contains("default"), "{deleted}");
+    assert_eq!(api.get("/api/v1/components/alerter/a").status, 404);
+    assert_eq!(api.get("/api/v1/components/step-operator/s1").status, 200);
+
+    // `integration install DIR`, with an absolute path only.
+    let dir = env.path("bundle");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(wasm("fixture_trap"), format!("{dir}/trap.wasm")).unwrap();
+    let r = api.post(
+        "/api/v1/integrations",
+        serde_json::json!({"path": "bundle"}),
+    );
+    assert_eq!(r.status, 422, "{}", r.body);
+    let r = api.post("/api/v1/integrations", serde_json::json!({"path": dir}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(api.get("/api/v1/flavors/alerter/trap").status, 200);
+
+    // `init` says nothing was created: the daemon's home was initialised when it opened.
+    let r = api.post("/api/v1/init", serde_json::json!({}));
+    assert_eq!(
+        (r.status, r.body["created"].as_bool()),
+        (200, Some(false)),
+        "{}",
+        r.body
+    );
+    assert_eq!(env.json(&["init"])["created"], false);
+
+    // The log route: this daemon runs in the foreground (its log is the test's file).
+    let r = api.get("/api/v1/daemon/logs?lines=5");
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn a_component_cannot_be_deleted_or_moved_while_a_lifecycle_call_holds_it() {
+    let env = slow_provision(3000);
+    let env = env.with_daemon();
+    let api = Api::of(&env);
+    let up = api.post("/api/v1/components/alerter/slow/up", serde_json::json!({}));
+    assert_eq!(up.status, 202);
+    wait_in_flight(&api, "slow", "provision");
+    let r = api.delete("/api/v1/components/alerter/slow");
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (409, Some("locked")),
+        "{}",
+        r.body
+    );
+    let r = api.send_patch(
+        "/api/v1/components/alerter/slow",
+        serde_json::json!({"config": {"loop_in": "none"}}),
+    );
+    assert_eq!(
+        (r.status, r.body["error"]["code"].as_str()),
+        (409, Some("locked")),
+        "{}",
+        r.body
+    );
+    let done = api.wait(&up.body);
+    assert_eq!(done["state"], "failed", "{done}");
+    // Once the call is over, both go through.
+    let r = api.send_patch(
+        "/api/v1/components/alerter/slow",
+        serde_json::json!({"config": {"loop_in": "none"}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(api.delete("/api/v1/components/alerter/slow").status, 204);
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -28,7 +28,10 @@ use crate::service::{FlavorOptions, Progress, Service, StackExport};
 pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// The largest `.wasm` the upload route accepts.
-const MAX_UPLOAD: usize = 256 * 1024 * 1024;
+pub const MAX_UPLOAD: usize = 256 * 1024 * 1024;
+
+/// The largest body any other route accepts (axum's default).
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
 pub fn routes() -> Router<Shared> {
     Router::new()
@@ -41,6 +44,9 @@ pub fn routes() -> Router<Shared> {
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
         .route("/api/v1/daemon", get(daemon_info))
+        .route("/api/v1/daemon/stop", post(daemon_stop))
+        .route("/api/v1/daemon/logs", get(daemon_logs))
+        .route("/api/v1/init", post(init))
         .route("/api/v1/stacks", get(stack_list).post(stack_register))
         .route("/api/v1/stacks/import", post(stack_import))
         .route(
@@ -53,6 +59,10 @@ pub fn routes() -> Router<Shared> {
         .route(
             "/api/v1/stacks/{name}/components/{type}",
             axum::routing::delete(stack_remove_component),
+        )
+        .route(
+            "/api/v1/stacks/{name}/components/{type}/{component}",
+            axum::routing::delete(stack_remove_one),
         )
         .route("/api/v1/stacks/{name}/up", post(stack_up))
         .route("/api/v1/stacks/{name}/down", post(stack_down))
@@ -101,7 +111,10 @@ pub fn routes() -> Router<Shared> {
             get(secret_get).patch(secret_update).delete(secret_delete),
         )
         .route("/api/v1/secrets/{name}/rename", post(secret_rename))
-        .route("/api/v1/integrations", get(integration_list))
+        .route(
+            "/api/v1/integrations",
+            get(integration_list).post(integration_install_dir),
+        )
         .route(
             "/api/v1/integrations/{name}",
             axum::routing::put(integration_install).delete(integration_uninstall),
@@ -150,6 +163,14 @@ impl ApiError {
 
     /// A body that is not the JSON the route takes.
     pub fn bad_body(e: JsonRejection) -> ApiError {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                e.body_text(),
+                "a flavor's .wasm may be at most 256 MiB, any other body 2 MiB",
+            );
+        }
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_request",
@@ -197,6 +218,62 @@ impl IntoResponse for ApiError {
 
 type Reply = Result<Response, ApiError>;
 
+/// Answers every error in the API's JSON form, also those axum makes itself before a
+/// handler runs (a method the route does not take, a body over the size limit, a path
+/// parameter that does not parse): a client parses one shape of error, always.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = req.method().clone();
+    let response = next.run(req).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let (code, message, hint) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            format!("this route does not take {method}"),
+            "the `Allow` header lists the methods it takes; all are in /api/v1/openapi.json",
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "too_large",
+            format!(
+                "the body is too large{}",
+                if text.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {text}")
+                }
+            ),
+            "a flavor's .wasm may be at most 256 MiB, any other body 2 MiB",
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "bad_request",
+            text,
+            "send JSON with `Content-Type: application/json`",
+        ),
+        s if s.is_server_error() => ("internal", text, ""),
+        _ => ("bad_request", text, "see the route in /api/v1/openapi.json"),
+    };
+    let mut answer = ApiError::new(status, code, message, hint).into_response();
+    if let Some(allow) = parts.headers.get(header::ALLOW) {
+        answer.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    answer
+}
+
 /// Runs `f` on the blocking pool; with `lock`, under the catalog lock. A REST request
 /// has no working directory: a relative path in it is refused, not resolved against
 /// wherever the daemon runs.
@@ -207,9 +284,7 @@ async fn call<T: Serialize + Send + 'static>(
     f: impl FnOnce(&Service) -> crate::error::Result<T> + Send + 'static,
 ) -> Reply {
     let out = tokio::task::spawn_blocking(move || {
-        let svc = st
-            .svc
-            .scoped(std::env::current_dir().unwrap_or_else(|_| "/".into()));
+        let svc = st.svc.scoped(std::path::PathBuf::new());
         let _catalog = lock.then(|| svc.catalog_lock());
         f(&svc)
     })
@@ -224,6 +299,20 @@ fn no_content() -> Response {
 
 fn body<T>(b: Result<axum::Json<T>, JsonRejection>) -> Result<T, ApiError> {
     b.map(|axum::Json(v)| v).map_err(ApiError::bad_body)
+}
+
+/// A query string as the route takes it, or its rejection (answered as a JSON 400).
+type QueryResult<T> = Result<Query<T>, QueryRejection>;
+
+fn query<T>(q: QueryResult<T>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            e.body_text(),
+            "see the route's parameters in /api/v1/openapi.json (booleans are `true` or `false`)",
+        )
+    })
 }
 
 fn component_type(s: &str) -> Result<ComponentType, ApiError> {
@@ -245,6 +334,42 @@ fn component_type(s: &str) -> Result<ComponentType, ApiError> {
 
 async fn daemon_info(State(st): State<Shared>) -> Response {
     axum::Json(st.info()).into_response()
+}
+
+/// `POST /api/v1/daemon/stop`: the same graceful stop as SIGTERM, answered before it begins.
+async fn daemon_stop(State(st): State<Shared>) -> Response {
+    super::server::log("stop requested over the API: not accepting new requests");
+    let _ = st.stop.send(true);
+    (
+        StatusCode::ACCEPTED,
+        axum::Json(serde_json::json!({ "stopping": true, "pid": std::process::id() })),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsQuery {
+    /// How many of the last lines (default 100).
+    #[serde(default)]
+    lines: Option<usize>,
+}
+
+/// `GET /api/v1/daemon/logs`: the last lines of `daemon.log`.
+async fn daemon_logs(State(st): State<Shared>, q: QueryResult<LogsQuery>) -> Reply {
+    let q = query(q)?;
+    let n = q.lines.unwrap_or(100);
+    call(st, StatusCode::OK, false, move |s| {
+        let lines = super::read_log(s.home(), n)?;
+        Ok(serde_json::json!({ "lines": lines }))
+    })
+    .await
+}
+
+/// `POST /api/v1/init`: the home is initialised when the daemon opens it, so this says
+/// what `strata init` says then (nothing created).
+async fn init(State(st): State<Shared>) -> Reply {
+    call(st, StatusCode::OK, false, |s| s.init()).await
 }
 
 // ---- stacks ----
@@ -322,7 +447,25 @@ async fn stack_update(
     .await
 }
 
-async fn stack_delete(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Recursive {
+    /// Also delete the components no other stack uses (`stack delete -r`).
+    #[serde(default)]
+    recursive: bool,
+}
+
+async fn stack_delete(
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+    q: QueryResult<Recursive>,
+) -> Reply {
+    if query(q)?.recursive {
+        return call(st, StatusCode::OK, true, move |s| {
+            Ok(serde_json::json!({ "deleted": s.stack_delete_recursive(&name)? }))
+        })
+        .await;
+    }
     call(st, StatusCode::OK, true, move |s| s.stack_delete(&name))
         .await
         .map(|_| no_content())
@@ -359,7 +502,17 @@ struct Force {
     force: bool,
 }
 
+/// `up` and `down` answer 404 at once for a stack or component that does not exist,
+/// rather than accepting an operation bound to fail.
+fn must_exist(
+    st: &Shared,
+    f: impl FnOnce(&Service) -> crate::error::Result<()>,
+) -> Result<(), ApiError> {
+    f(&st.svc.scoped(std::path::PathBuf::new())).map_err(ApiError::from)
+}
+
 async fn stack_up(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
+    must_exist(&st, |s| s.stack_or_err(&name).map(drop))?;
     start(st, format!("stack up {name}"), move |s, on| {
         Ok(serde_json::to_value(s.stack_up(Some(&name), on)?).unwrap_or_default())
     })
@@ -368,8 +521,10 @@ async fn stack_up(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
 async fn stack_down(
     State(st): State<Shared>,
     Path(name): Path<String>,
-    Query(q): Query<Force>,
+    q: QueryResult<Force>,
 ) -> Reply {
+    let q = query(q)?;
+    must_exist(&st, |s| s.stack_or_err(&name).map(drop))?;
     let label = format!("stack down {name}{}", if q.force { " --force" } else { "" });
     start(st, label, move |s, on| {
         Ok(serde_json::to_value(s.stack_down(Some(&name), q.force, on)?).unwrap_or_default())
@@ -444,9 +599,10 @@ struct DescribeQuery {
 async fn component_describe(
     State(st): State<Shared>,
     Path((t, name)): Path<(String, String)>,
-    Query(q): Query<DescribeQuery>,
+    q: QueryResult<DescribeQuery>,
 ) -> Reply {
     let t = component_type(&t)?;
+    let q = query(q)?;
     call(st, StatusCode::OK, false, move |s| {
         s.component_describe(t, &name, q.status.unwrap_or(true))
     })
@@ -495,6 +651,7 @@ async fn component_delete(
 
 async fn component_up(State(st): State<Shared>, Path((t, name)): Path<(String, String)>) -> Reply {
     let t = component_type(&t)?;
+    must_exist(&st, |s| s.component_or_err(t, &name).map(drop))?;
     start(st, format!("{t} up {name}"), move |s, on| {
         s.component_up(t, &name, on)?;
         Ok(serde_json::to_value(s.component_describe(t, &name, false)?).unwrap_or_default())
@@ -504,9 +661,11 @@ async fn component_up(State(st): State<Shared>, Path((t, name)): Path<(String, S
 async fn component_down(
     State(st): State<Shared>,
     Path((t, name)): Path<(String, String)>,
-    Query(q): Query<Force>,
+    q: QueryResult<Force>,
 ) -> Reply {
     let t = component_type(&t)?;
+    let q = query(q)?;
+    must_exist(&st, |s| s.component_or_err(t, &name).map(drop))?;
     let label = format!("{t} down {name}{}", if q.force { " --force" } else { "" });
     start(st, label, move |s, on| {
         s.component_down(t, &name, q.force, on)?;
@@ -553,10 +712,26 @@ struct UploadQuery {
 async fn flavor_upload(
     State(st): State<Shared>,
     Path(t): Path<String>,
-    Query(q): Query<UploadQuery>,
-    bytes: Bytes,
+    q: QueryResult<UploadQuery>,
+    bytes: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Reply {
     let t = component_type(&t)?;
+    let q = query(q)?;
+    let bytes = bytes.map_err(|e| {
+        ApiError::new(
+            e.status(),
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                "too_large"
+            } else {
+                "bad_request"
+            },
+            e.body_text(),
+            &format!(
+                "a flavor's .wasm may be at most {} MiB",
+                MAX_UPLOAD / (1024 * 1024)
+            ),
+        )
+    })?;
     if bytes.is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -624,8 +799,9 @@ async fn secret_create(
 async fn secret_get(
     State(st): State<Shared>,
     Path(name): Path<String>,
-    Query(q): Query<Reveal>,
+    q: QueryResult<Reveal>,
 ) -> Reply {
+    let q = query(q)?;
     call(st, StatusCode::OK, false, move |s| {
         s.secret_get(&name, q.reveal)
     })
@@ -706,6 +882,18 @@ async fn stack_remove_component(
     .await
 }
 
+/// Takes one named component out of a stack (a step operator among several, say).
+async fn stack_remove_one(
+    State(st): State<Shared>,
+    Path((name, t, component)): Path<(String, String, String)>,
+) -> Reply {
+    let t = component_type(&t)?;
+    call(st, StatusCode::OK, true, move |s| {
+        s.stack_remove_component(&name, BTreeMap::from([(t, vec![component])]))
+    })
+    .await
+}
+
 async fn component_rename(
     State(st): State<Shared>,
     Path((t, name)): Path<(String, String)>,
@@ -769,8 +957,9 @@ struct Replace {
 async fn integration_install(
     State(st): State<Shared>,
     Path(name): Path<String>,
-    Query(q): Query<Replace>,
+    q: QueryResult<Replace>,
 ) -> Reply {
+    let q = query(q)?;
     if name.contains('/') || name.starts_with('.') {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -781,6 +970,37 @@ async fn integration_install(
     }
     call(st, StatusCode::OK, true, move |s| {
         s.integration_install(&name, q.replace)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IntegrationDir {
+    /// The absolute path of a directory of `.wasm` flavors on the daemon's machine.
+    path: std::path::PathBuf,
+    #[serde(default)]
+    replace: bool,
+}
+
+/// `POST /api/v1/integrations`: installs the flavors of a directory (`strata
+/// integration install DIR`).
+async fn integration_install_dir(
+    State(st): State<Shared>,
+    b: Result<axum::Json<IntegrationDir>, JsonRejection>,
+) -> Reply {
+    let b = body(b)?;
+    if !b.path.is_absolute() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("`{}` is not an absolute path", b.path.display()),
+            "give the directory's absolute path on the daemon's machine",
+        ));
+    }
+    let path = b.path.to_string_lossy().into_owned();
+    call(st, StatusCode::OK, true, move |s| {
+        s.integration_install(&path, b.replace)
     })
     .await
 }
@@ -857,33 +1077,74 @@ async fn restore(
 // ---- operations ----
 
 /// A lifecycle run started by a REST call, polled at `/api/v1/operations/{id}`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Operation {
     pub id: String,
     /// What runs, e.g. `stack up prod`.
     pub action: String,
-    /// `running`, `succeeded`, `failed`, or `interrupted` (the daemon stopped first).
-    pub state: &'static str,
+    pub state: OpState,
     /// Each component's steps, as they happen.
     pub progress: Vec<Progress>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
     pub started_at: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<u64>,
 }
 
-/// The operations of this daemon's life; the oldest finished ones are forgotten past
-/// [`Operations::KEEP`].
+/// Where an operation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpState {
+    Running,
+    Succeeded,
+    Failed,
+    /// The daemon stopped (or was killed) before the run finished; the components'
+    /// phases show where each one is, and running the operation again resumes it.
+    Interrupted,
+}
+
+/// The operations of this daemon and of the ones before it on this home, kept in
+/// `STRATA_HOME/operations.json` so that a restarted daemon still answers for them; the
+/// oldest finished ones are forgotten past [`Operations::KEEP`].
 #[derive(Default)]
 pub struct Operations {
     all: Mutex<(BTreeMap<String, Operation>, VecDeque<String>)>,
+    /// The journal file, when there is one.
+    file: Option<std::path::PathBuf>,
+    /// One writer of the journal at a time, each writing the newest view.
+    saving: Mutex<()>,
 }
 
 impl Operations {
-    const KEEP: usize = 1000;
+    const KEEP: usize = 200;
+
+    /// The operations recorded in `file`; one still `running` there belonged to a daemon
+    /// that ended before it did, and is marked interrupted.
+    pub fn load(file: std::path::PathBuf) -> Operations {
+        let past: Vec<Operation> = std::fs::read(&file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let ops = Operations {
+            file: Some(file),
+            ..Default::default()
+        };
+        for mut op in past {
+            if op.state == OpState::Running {
+                op.state = OpState::Interrupted;
+                op.error.get_or_insert(ErrorBody {
+                    code: "interrupted".into(),
+                    message: "the daemon ended before this operation finished".into(),
+                    hint: "the components' phases show where each one is; run the operation again to resume it".into(),
+                });
+            }
+            ops.insert_quiet(op);
+        }
+        ops
+    }
 
     fn with<R>(&self, f: impl FnOnce(&mut BTreeMap<String, Operation>) -> R) -> R {
         let mut g = self
@@ -894,6 +1155,11 @@ impl Operations {
     }
 
     fn insert(&self, op: Operation) {
+        self.insert_quiet(op);
+        self.save();
+    }
+
+    fn insert_quiet(&self, op: Operation) {
         let mut g = self
             .all
             .lock()
@@ -902,7 +1168,10 @@ impl Operations {
         g.0.insert(op.id.clone(), op);
         while g.1.len() > Self::KEEP {
             let oldest = g.1.pop_front().expect("invariant: not empty");
-            if g.0.get(&oldest).is_some_and(|o| o.state == "running") {
+            if g.0
+                .get(&oldest)
+                .is_some_and(|o| o.state == OpState::Running)
+            {
                 g.1.push_back(oldest);
                 break;
             }
@@ -910,17 +1179,52 @@ impl Operations {
         }
     }
 
+    /// Writes the journal (best effort: a daemon that cannot write it still serves).
+    fn save(&self) {
+        let Some(file) = &self.file else { return };
+        let _one = self
+            .saving
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let all: Vec<Operation> = {
+            let g = self
+                .all
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            g.1.iter().filter_map(|id| g.0.get(id).cloned()).collect()
+        };
+        let bytes = serde_json::to_vec(&all).expect("invariant: operations serialize");
+        if let Err(e) = crate::service::write_private(file, &bytes) {
+            super::server::log(&format!("could not record operations: {e}"));
+        }
+    }
+
     pub fn get(&self, id: &str) -> Option<Operation> {
         self.with(|m| m.get(id).cloned())
     }
 
-    /// Marks what still runs as interrupted (the daemon is stopping).
+    /// Every operation, oldest first.
+    pub fn list(&self) -> Vec<Operation> {
+        let g = self
+            .all
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        g.1.iter().filter_map(|id| g.0.get(id).cloned()).collect()
+    }
+
+    /// Marks what still runs as interrupted (the daemon is stopping) and records it.
     pub fn interrupt_running(&self) {
         self.with(|m| {
-            for op in m.values_mut().filter(|o| o.state == "running") {
-                op.state = "interrupted";
+            for op in m.values_mut().filter(|o| o.state == OpState::Running) {
+                op.state = OpState::Interrupted;
+                op.error.get_or_insert(ErrorBody {
+                    code: "interrupted".into(),
+                    message: "the daemon stopped before this operation finished".into(),
+                    hint: "the components' phases show where each one is; run the operation again to resume it".into(),
+                });
             }
-        })
+        });
+        self.save();
     }
 }
 
@@ -936,7 +1240,7 @@ fn start(
     let op = Operation {
         id: id.clone(),
         action,
-        state: "running",
+        state: OpState::Running,
         progress: Vec::new(),
         result: None,
         error: None,
@@ -944,9 +1248,10 @@ fn start(
         finished_at: None,
     };
     st.ops.insert(op.clone());
-    st.busy.fetch_add(1, Ordering::SeqCst);
     let worker = st.clone();
+    let busy = Busy::new(st);
     tokio::task::spawn_blocking(move || {
+        let _busy = busy;
         let svc = worker.svc.scoped(std::path::PathBuf::new());
         let ops = &worker.ops;
         let outcome = f(&svc, &mut |p| {
@@ -961,17 +1266,23 @@ fn start(
                 o.finished_at = Some(now_ms());
                 match outcome {
                     Ok(v) => {
-                        o.state = "succeeded";
+                        o.state = OpState::Succeeded;
                         o.result = Some(v);
                     }
                     Err(e) => {
-                        o.state = "failed";
+                        // A run the daemon's stop cut short was not tried to the end.
+                        let cut = matches!(e, Error::Busy { .. }) && svc.is_stopping();
+                        o.state = if cut {
+                            OpState::Interrupted
+                        } else {
+                            OpState::Failed
+                        };
                         o.error = Some(ApiError::from(e).body);
                     }
                 }
             }
         });
-        worker.busy.fetch_sub(1, Ordering::SeqCst);
+        ops.save();
     });
     let location = format!("/api/v1/operations/{}", op.id);
     Ok((
@@ -982,9 +1293,25 @@ fn start(
         .into_response())
 }
 
+/// Counts a lifecycle run in [`super::server::Daemon::busy`] while it lives, even if it
+/// panics, so that shutdown does not wait out its grace period for a run that is gone.
+struct Busy(Shared);
+
+impl Busy {
+    fn new(st: Shared) -> Busy {
+        st.busy.fetch_add(1, Ordering::SeqCst);
+        Busy(st)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 async fn operation_list(State(st): State<Shared>) -> Response {
-    let all: Vec<Operation> = st.ops.with(|m| m.values().cloned().collect());
-    axum::Json(all).into_response()
+    axum::Json(st.ops.list()).into_response()
 }
 
 async fn operation_get(State(st): State<Shared>, Path(id): Path<String>) -> Reply {
@@ -996,39 +1323,48 @@ async fn operation_get(State(st): State<Shared>, Path(id): Path<String>) -> Repl
                 StatusCode::NOT_FOUND,
                 "not_found",
                 format!("operation `{id}` does not exist"),
-                "operations live as long as the daemon; list them at /api/v1/operations",
+                "the newest 200 operations are kept, across daemon restarts; list them at /api/v1/operations",
             )
         })
 }
 
 #[cfg(test)]
 mod tests {
-    /// The paths `routes()` serves, read from this file's source.
-    fn served() -> Vec<String> {
+    /// The `METHOD path` pairs `routes()` serves, read from this file's source.
+    fn served() -> std::collections::BTreeSet<String> {
         let src = include_str!("api.rs");
-        let mut rest = &src[..src.find("#[cfg(test)]").expect("this module")];
-        let mut paths = Vec::new();
-        while let Some(i) = rest.find(".route(") {
-            rest = &rest[i + ".route(".len()..];
-            let start = rest.find('"').expect("a path follows .route(") + 1;
-            let end = start + rest[start..].find('"').expect("the path ends");
-            paths.push(rest[start..end].to_string());
+        let routes = &src[..src.find("#[cfg(test)]").expect("this module")];
+        let mut served = std::collections::BTreeSet::new();
+        for part in routes.split(".route(").skip(1) {
+            let start = part.find('"').expect("a path follows .route(") + 1;
+            let end = start + part[start..].find('"').expect("the path ends");
+            let path = &part[start..end];
+            // The handlers up to the next route (or the fallback), e.g. `get(a).post(b)`.
+            let handlers = part[end..].split(".fallback(").next().unwrap_or("");
+            for method in ["get", "post", "put", "patch", "delete"] {
+                let called = handlers.match_indices(&format!("{method}(")).any(|(i, _)| {
+                    i == 0 || !handlers[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                });
+                if called {
+                    served.insert(format!("{} {path}", method.to_uppercase()));
+                }
+            }
         }
-        paths.push("/api/v1/cli".into());
-        paths
+        served.insert("POST /api/v1/cli".into());
+        served
     }
 
     #[test]
-    fn openapi_describes_every_route_and_no_other() {
+    fn openapi_describes_every_route_and_method_and_no_other() {
         let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");
-        let documented: std::collections::BTreeSet<String> = doc["paths"]
-            .as_object()
-            .expect("paths")
-            .keys()
-            .cloned()
-            .collect();
-        let served: std::collections::BTreeSet<String> = served().into_iter().collect();
-        assert!(served.len() > 20, "routes found: {served:?}");
+        let mut documented = std::collections::BTreeSet::new();
+        for (path, ops) in doc["paths"].as_object().expect("paths") {
+            for method in ops.as_object().expect("operations").keys() {
+                documented.insert(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+        let served = served();
+        assert!(served.len() > 40, "routes found: {served:?}");
         let undocumented: Vec<_> = served.difference(&documented).collect();
         let unserved: Vec<_> = documented.difference(&served).collect();
         assert!(
@@ -1039,6 +1375,22 @@ mod tests {
             unserved.is_empty(),
             "in openapi.json but not served: {unserved:?}"
         );
+    }
+
+    #[test]
+    fn every_operation_documents_auth_and_internal_errors() {
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");
+        for (path, ops) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in ops.as_object().expect("operations") {
+                let codes = op["responses"].as_object().expect("responses");
+                assert!(codes.keys().any(|c| c.starts_with('2')), "{method} {path}");
+                if path != "/health" {
+                    for code in ["401", "403", "500"] {
+                        assert!(codes.contains_key(code), "{method} {path} lacks {code}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -22,12 +22,25 @@ pub enum Found {
 /// Looks for a live daemon of `home`. `STRATA_NO_DAEMON=1` asks for the home to be
 /// opened in-process, which is refused while a daemon holds it.
 pub fn find(home: &Home) -> Found {
-    let Some(d) = DaemonFile::read(home) else {
-        return Found::None;
+    let d = match DaemonFile::read(home) {
+        Some(d) if d.is_running() => d,
+        // A daemon that holds its lock but has not written its file yet is opening the
+        // store: wait for it rather than fail on the store's lock.
+        _ if super::DaemonLock::holder(home).is_some() => match wait_for_file(home) {
+            Waited::Listening(d) => d,
+            Waited::Ended => return Found::None,
+            Waited::Timeout => {
+                return Found::Unreachable(Error::invalid(
+                    format!(
+                        "a strata daemon is starting for {} and has not begun to listen within 30 s",
+                        home.root().display()
+                    ),
+                    "see `strata daemon logs`, and try again when `strata daemon status` shows it running",
+                ));
+            }
+        },
+        _ => return Found::None,
     };
-    if !super::alive(d.pid) {
-        return Found::None;
-    }
     if std::env::var_os("STRATA_NO_DAEMON").is_some_and(|v| !v.is_empty() && v != "0") {
         return Found::Unreachable(Error::invalid(
             format!(
@@ -42,6 +55,28 @@ pub fn find(home: &Home) -> Found {
     Found::Daemon(Conn::new(d))
 }
 
+enum Waited {
+    Listening(DaemonFile),
+    /// The daemon let go of the home (it failed to start, or stopped).
+    Ended,
+    Timeout,
+}
+
+/// Waits up to 30 s for a daemon that is starting to write its file.
+fn wait_for_file(home: &Home) -> Waited {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < deadline {
+        if let Some(d) = DaemonFile::read(home).filter(DaemonFile::is_running) {
+            return Waited::Listening(d);
+        }
+        if super::DaemonLock::holder(home).is_none() {
+            return Waited::Ended;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Waited::Timeout
+}
+
 /// A daemon to talk to.
 pub struct Conn {
     file: DaemonFile,
@@ -53,6 +88,9 @@ impl Conn {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(5)))
+            // Every route answers its headers at once (`/api/v1/cli` then streams), so a
+            // daemon that takes this long to answer at all is stuck.
+            .timeout_recv_response(Some(Duration::from_secs(30)))
             .build()
             .into();
         Conn { file, agent }

@@ -9,7 +9,7 @@
 use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -42,7 +42,8 @@ pub struct Daemon {
     pub ops: Operations,
     /// How many of those are running now; shutdown waits for them.
     pub busy: AtomicUsize,
-    stopping: AtomicBool,
+    /// Set to `true` to stop: by SIGTERM, Ctrl-C or `POST /api/v1/daemon/stop`.
+    pub stop: tokio::sync::watch::Sender<bool>,
 }
 
 pub type Shared = Arc<Daemon>;
@@ -114,6 +115,14 @@ fn utc(ms: u64) -> String {
 
 /// Opens the home and serves it until SIGTERM or Ctrl-C.
 pub fn serve(home: Home, port: u16, grace: Duration) -> Result<()> {
+    // Held until the process exits (which `std::process::exit` below does without
+    // unwinding): taken before the store is opened, so a second daemon is refused at once.
+    let Some(_lock) = super::DaemonLock::take(&home)? else {
+        return Err(Error::exists(
+            format!("a strata daemon for {}", home.root().display()),
+            "one daemon serves a home; stop it first with `strata daemon stop`, or use it: every strata command goes through it",
+        ));
+    };
     let svc = Service::open_with(home.clone(), true)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -146,6 +155,7 @@ async fn run(svc: Service, home: Home, port: u16, grace: Duration) -> Result<i32
         token: token.clone(),
         started_at: now_ms(),
         version: env!("CARGO_PKG_VERSION").into(),
+        proc_start: super::proc_start(std::process::id()).unwrap_or(0),
     };
     file.write(&home)?;
     log(&format!(
@@ -154,22 +164,23 @@ async fn run(svc: Service, home: Home, port: u16, grace: Duration) -> Result<i32
         file.pid,
         home.root().display()
     ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let state = Arc::new(Daemon {
         svc,
         token,
         address,
         started: Instant::now(),
         requests: AtomicU64::new(0),
-        ops: Operations::default(),
+        ops: Operations::load(home.root().join("operations.json")),
         busy: AtomicUsize::new(0),
-        stopping: AtomicBool::new(false),
+        stop: stop_tx,
     });
     let app = router(state.clone());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let signalled = state.clone();
     tokio::spawn(async move {
         let why = stop_signal().await;
         log(&format!("{why}: not accepting new requests"));
-        let _ = stop_tx.send(true);
+        let _ = signalled.stop.send(true);
     });
     let mut graceful = stop_rx.clone();
     let server = tokio::spawn(
@@ -181,7 +192,7 @@ async fn run(svc: Service, home: Home, port: u16, grace: Duration) -> Result<i32
     );
     let mut stopped = stop_rx;
     let _ = stopped.wait_for(|s| *s).await;
-    state.stopping.store(true, Ordering::SeqCst);
+    state.svc.begin_stop();
     let deadline = tokio::time::Instant::now() + grace;
     log(&format!(
         "letting calls under way finish (up to {} ms)",
@@ -233,6 +244,7 @@ async fn stop_signal() -> &'static str {
 fn router(state: Shared) -> Router {
     api::routes()
         .route("/api/v1/cli", axum::routing::post(cli))
+        .layer(axum::middleware::from_fn(api::json_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
@@ -280,6 +292,13 @@ async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let started = Instant::now();
+    // The whole body is read before any handler runs, also by routes that take none:
+    // a connection whose request body was left unread is closed by hyper, and the
+    // client's next request on it would fail.
+    let req = match buffered(req).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
     let response = next.run(req).await;
     if (method != axum::http::Method::GET || !response.status().is_success())
         && path != "/api/v1/cli"
@@ -291,6 +310,45 @@ async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
         ));
     }
     response
+}
+
+/// The request with its body read into memory, up to the route's limit: a flavor's
+/// `.wasm` may be as large as [`api::MAX_UPLOAD`], any other body 2 MiB.
+async fn buffered(req: Request) -> std::result::Result<Request, ApiError> {
+    let limit = if req.uri().path().starts_with("/api/v1/flavors/") {
+        api::MAX_UPLOAD
+    } else {
+        api::MAX_BODY
+    };
+    let too_large = |why: String| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            why,
+            "a flavor's .wasm may be at most 256 MiB, any other body 2 MiB",
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(n) = declared.filter(|n| *n > limit) {
+        // Refused before reading it (a client that sent `Expect: 100-continue` is told
+        // before it sends the body).
+        return Err(too_large(format!(
+            "the body is {n} bytes, over this route's limit of {} MiB",
+            limit / (1024 * 1024)
+        )));
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        too_large(format!(
+            "the body is over this route's limit of {} MiB, or was cut off: {e}",
+            limit / (1024 * 1024)
+        ))
+    })?;
+    Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
 /// Compares in time that does not depend on where the first difference is.

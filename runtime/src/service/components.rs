@@ -243,24 +243,28 @@ impl Service {
                 "remove it from those stacks (`strata stack update`) or delete them first",
             ));
         }
-        let state = self.store.state(&c.id)?;
-        if let Some(s) = &state
-            && s.phase != Phase::Registered
-        {
-            return Err(Error::invalid(
-                format!(
-                    "{} `{name}` is {}: deleting it would leave its resources behind",
-                    t.label(),
-                    s.phase
-                ),
-                format!("run `strata {t} down {name} --force` first"),
-            ));
-        }
-        let mut batch = Batch::new();
-        batch
-            .remove(TreeId::Components, &type_key(t, name))
-            .remove(TreeId::States, &c.id);
-        self.store.apply(batch)
+        // The phase is checked and the record removed while no lifecycle call runs, so
+        // an `up` under way cannot provision a component deleted beneath it.
+        self.while_idle(&c, || {
+            let state = self.store.state(&c.id)?;
+            if let Some(s) = &state
+                && s.phase != Phase::Registered
+            {
+                return Err(Error::invalid(
+                    format!(
+                        "{} `{name}` is {}: deleting it would leave its resources behind",
+                        t.label(),
+                        s.phase
+                    ),
+                    format!("run `strata {t} down {name} --force` first"),
+                ));
+            }
+            let mut batch = Batch::new();
+            batch
+                .remove(TreeId::Components, &type_key(t, name))
+                .remove(TreeId::States, &c.id);
+            self.store.apply(batch)
+        })
     }
 
     /// The flavor's own view of the component (read-only).

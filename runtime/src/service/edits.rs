@@ -43,10 +43,12 @@ impl Service {
             &format!("{} `{name}` (flavor `{}`)", t.label(), f.info.name),
             &merged,
         )?;
-        self.check_change_while_provisioned(&f, &before, &c)?;
-        let mut batch = Batch::new();
-        batch.put(TreeId::Components, &type_key(t, name), &c);
-        self.store.apply(batch)?;
+        self.while_idle(&before, || {
+            self.check_change_while_provisioned(&f, &before, &c)?;
+            let mut batch = Batch::new();
+            batch.put(TreeId::Components, &type_key(t, name), &c);
+            self.store.apply(batch)
+        })?;
         self.component_view(&c, false)
     }
 
@@ -90,10 +92,12 @@ impl Service {
             &format!("{} `{name}` (flavor `{}`)", t.label(), f.info.name),
             &c.config,
         )?;
-        self.check_change_while_provisioned(&f, &before, &c)?;
-        let mut batch = Batch::new();
-        batch.put(TreeId::Components, &type_key(t, name), &c);
-        self.store.apply(batch)?;
+        self.while_idle(&before, || {
+            self.check_change_while_provisioned(&f, &before, &c)?;
+            let mut batch = Batch::new();
+            batch.put(TreeId::Components, &type_key(t, name), &c);
+            self.store.apply(batch)
+        })?;
         self.component_view(&c, false)
     }
 

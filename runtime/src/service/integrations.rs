@@ -106,7 +106,8 @@ impl Service {
     /// The directory of integration `name_or_path`.
     fn integration_dir(&self, name_or_path: &str) -> Result<(String, PathBuf)> {
         let as_path = &self.resolve(Path::new(name_or_path));
-        if name_or_path.contains('/') || as_path.is_dir() {
+        // A request without a working directory (REST) names a directory absolutely.
+        if name_or_path.contains('/') || (as_path.is_absolute() && as_path.is_dir()) {
             if !as_path.is_dir() {
                 return Err(Error::not_found(
                     format!("integration directory `{name_or_path}`"),

@@ -21,10 +21,10 @@ use crate::model::{
 };
 use crate::sandbox::calls::{Context, Step, Target};
 use crate::sandbox::{Grants, Loaded, Sandbox};
-use crate::store::{Batch, TreeId};
+use crate::store::{Batch, TreeId, type_key};
 
 /// What happened to one component during `up` or `down`, reported as it happens.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Progress {
     pub component_type: ComponentType,
     pub name: String,
@@ -36,7 +36,7 @@ pub struct Progress {
     pub outcome: StepOutcome,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "outcome")]
 pub enum StepOutcome {
     Started,
@@ -166,6 +166,30 @@ impl Service {
         let _serialised = lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // What was read before the lock may have changed while waiting for it: the
+        // component deleted, renamed or given a new configuration.
+        let fresh = self
+            .store
+            .get::<ComponentRecord>(TreeId::Components, &type_key(c.component_type, &c.name))?
+            .filter(|now| now.id == c.id)
+            .ok_or_else(|| {
+                Error::not_found(
+                    format!("{} `{}`", c.component_type.label(), c.name),
+                    "it was deleted or renamed while waiting for a lifecycle call under way; see `strata <type> list`",
+                )
+            })?;
+        let c = &fresh;
+        if self.is_stopping() {
+            return Err(Error::Busy {
+                what: format!(
+                    "the daemon is stopping: {} `{}` was not called",
+                    c.component_type.label(),
+                    c.name
+                ),
+                hint: "start the daemon again (`strata daemon start`) and repeat the command"
+                    .into(),
+            });
+        }
         let emit = |on: &mut dyn FnMut(Progress), step: &str, outcome: StepOutcome| {
             on(Progress {
                 component_type: c.component_type,
