@@ -6,7 +6,10 @@
 //! `make test` (`strata flavor test`) passes as made. Its `make` installs the language's
 //! toolchain from the registries when it is missing.
 //! The project gets a copy of this strata's WIT, so it builds against the contract the
-//! strata that made it implements.
+//! strata that made it implements. A Rust project also gets a copy of strata's Rust SDK
+//! (`flavors/sdk`, in `vendor/strata-flavor-sdk`, reading that WIT) and a Cargo.lock with
+//! the versions `flavors/` is built and tested with, so `make` builds `--locked`, from
+//! the local cargo cache when it holds them.
 
 use std::path::{Path, PathBuf};
 
@@ -42,6 +45,40 @@ const RUST: [(&str, &str); 5] = [
     ("src/lib.rs", include_str!("cli/templates/rust/lib.rs.tmpl")),
     (".gitignore", "target/\n"),
 ];
+
+/// Where a Rust project keeps its copy of the SDK.
+const SDK_DIR: &str = "vendor/strata-flavor-sdk";
+
+/// The manifest of the vendored SDK: its own, as the one in `flavors/sdk` inherits from
+/// the `flavors/` workspace.
+const SDK_MANIFEST: &str = include_str!("cli/templates/rust/sdk-Cargo.toml.tmpl");
+
+/// `(path in the SDK, text)` of each file named, read from `flavors/sdk/src`.
+macro_rules! sdk_sources {
+    ($($file:literal),* $(,)?) => {
+        [$((concat!("src/", $file), include_str!(concat!("../../flavors/sdk/src/", $file)))),*]
+    };
+}
+
+/// The sources of strata's Rust flavor SDK, as this binary was built with them.
+const SDK_SOURCES: [(&str, &str); 11] = sdk_sources!(
+    "lib.rs",
+    "bindings.rs",
+    "config.rs",
+    "error.rs",
+    "export.rs",
+    "flavor.rs",
+    "info.rs",
+    "log.rs",
+    "paths.rs",
+    "problems.rs",
+    "state.rs",
+);
+
+/// The Cargo.lock of a Rust project, without the project's own entry (its name is the
+/// project's): every crate the SDK and the template need, at the versions of
+/// `flavors/Cargo.lock`.
+const RUST_LOCK: &str = include_str!("cli/templates/rust/Cargo.lock.tmpl");
 
 const PYTHON: [(&str, &str); 5] = [
     ("app.py", include_str!("cli/templates/python/app.py.tmpl")),
@@ -117,6 +154,12 @@ pub fn new_flavor(name: &str, t: ComponentType, lang: &str, dir: Option<&Path>) 
             "start from flavors/local-artifact-store or flavors/local-orchestrator in strata's repository",
         ));
     }
+    if lang == "rust" && locked_packages(RUST_LOCK).any(|p| p == name) {
+        return Err(Error::invalid(
+            format!("`{name}` is the name of a crate every Rust flavor depends on"),
+            "choose another name, like `my-alerter`",
+        ));
+    }
     let dir = dir.map_or_else(|| PathBuf::from(name), Path::to_path_buf);
     if dir.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         return Err(Error::exists(
@@ -134,8 +177,21 @@ pub fn new_flavor(name: &str, t: ComponentType, lang: &str, dir: Option<&Path>) 
             })
         })
         .collect();
+    // The Rust type of the flavor: `my-alerter` is `MyAlerterFlavor`, a name that cannot
+    // be one of the template's or the SDK's (`Settings`, `Flavor`, `Config`, …).
+    let camel: String = name
+        .split(['-', '_'])
+        .map(|w| {
+            let mut c = w.chars();
+            c.next().map_or(String::new(), |f| {
+                f.to_ascii_uppercase().to_string() + c.as_str()
+            })
+        })
+        .chain(["Flavor".to_string()])
+        .collect();
     let fill = |text: &str| {
         text.replace("{{name}}", name)
+            .replace("{{struct}}", &camel)
             .replace("{{crate}}", name)
             .replace("{{crate_file}}", &name.replace('-', "_"))
             .replace("{{file}}", &name.replace('-', "_"))
@@ -144,13 +200,21 @@ pub fn new_flavor(name: &str, t: ComponentType, lang: &str, dir: Option<&Path>) 
             .replace("{{type}}", t.as_str())
             .replace("{{label}}", &t.label())
     };
-    let files = template
+    let mut files: Vec<(PathBuf, String)> = template
         .iter()
         .map(|(p, text)| (PathBuf::from(p), fill(text)))
         .chain(
             WIT.iter()
                 .map(|(p, text)| (Path::new("wit").join(p), text.to_string())),
-        );
+        )
+        .collect();
+    if lang == "rust" {
+        let sdk = [("Cargo.toml", SDK_MANIFEST)]
+            .into_iter()
+            .chain(SDK_SOURCES);
+        files.extend(sdk.map(|(p, text)| (Path::new(SDK_DIR).join(p), text.to_string())));
+        files.push((PathBuf::from("Cargo.lock"), rust_lock(name)));
+    }
     for (rel, text) in files {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
@@ -161,4 +225,164 @@ pub fn new_flavor(name: &str, t: ComponentType, lang: &str, dir: Option<&Path>) 
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     }
     Ok(dir)
+}
+
+/// The names of the packages of a Cargo.lock, in its order.
+fn locked_packages(lock: &str) -> impl Iterator<Item = &str> {
+    lock.lines()
+        .filter_map(|line| line.strip_prefix("name = \""))
+        .filter_map(|rest| rest.strip_suffix('"'))
+}
+
+/// [`RUST_LOCK`] with the project `name`'s own entry, where cargo puts it (packages are
+/// sorted by name), so that `cargo build --locked` finds the file as it would write it.
+fn rust_lock(name: &str) -> String {
+    let own = format!(
+        "[[package]]\nname = \"{name}\"\nversion = \"0.1.0\"\ndependencies = [\n \"serde\",\n \"strata-flavor-sdk\",\n]\n"
+    );
+    let mut lock = RUST_LOCK.to_string();
+    let next = RUST_LOCK
+        .match_indices("[[package]]\nname = \"")
+        .find(|(at, start)| {
+            let rest = &RUST_LOCK[at + start.len()..];
+            rest.split('"').next().is_some_and(|other| other > name)
+        });
+    match next {
+        Some((at, _)) => lock.insert_str(at, &format!("{own}\n")),
+        None => lock.push_str(&format!("\n{own}")),
+    }
+    lock
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `name = spec` lines of the TOML table `[table]` in `text`.
+    fn table<'a>(text: &'a str, table: &str) -> Vec<(&'a str, &'a str)> {
+        let header = format!("[{table}]");
+        text.lines()
+            .skip_while(|line| line.trim() != header)
+            .skip(1)
+            .take_while(|line| !line.starts_with('['))
+            .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+            .filter_map(|line| line.split_once(" = "))
+            .collect()
+    }
+
+    const FLAVORS_MANIFEST: &str = include_str!("../../flavors/Cargo.toml");
+    const FLAVORS_LOCK: &str = include_str!("../../flavors/Cargo.lock");
+    const REPO_SDK_MANIFEST: &str = include_str!("../../flavors/sdk/Cargo.toml");
+
+    #[test]
+    fn the_vendored_sdk_depends_on_what_flavors_builds_with() {
+        let workspace = table(FLAVORS_MANIFEST, "workspace.dependencies");
+        let vendored = table(SDK_MANIFEST, "dependencies");
+        // The same crates as flavors/sdk, each with the spec of the flavors workspace.
+        let sdk_deps: Vec<&str> = table(REPO_SDK_MANIFEST, "dependencies")
+            .into_iter()
+            .map(|(key, spec)| {
+                assert_eq!(spec, "true", "flavors/sdk: {key}");
+                key.trim_end_matches(".workspace")
+            })
+            .collect();
+        let vendored_names: Vec<&str> = vendored.iter().map(|(name, _)| *name).collect();
+        assert_eq!(vendored_names, sdk_deps);
+        for (name, spec) in &vendored {
+            let theirs = workspace.iter().find(|(n, _)| n == name).map(|(_, s)| *s);
+            assert_eq!(
+                Some(*spec),
+                theirs,
+                "`{name}` in cli/templates/rust/sdk-Cargo.toml.tmpl differs from flavors/Cargo.toml"
+            );
+        }
+        // The project's own dependency on serde too.
+        let project = table(RUST[0].1, "dependencies");
+        let serde = project.iter().find(|(n, _)| *n == "serde").map(|(_, s)| *s);
+        let theirs = workspace
+            .iter()
+            .find(|(n, _)| *n == "serde")
+            .map(|(_, s)| *s);
+        assert_eq!(serde, theirs, "serde in cli/templates/rust/Cargo.toml.tmpl");
+        // And the SDK's own version and edition.
+        let package = table(FLAVORS_MANIFEST, "workspace.package");
+        let vendored_package = table(SDK_MANIFEST, "package");
+        for key in ["version", "edition", "rust-version", "license"] {
+            let ours = vendored_package.iter().find(|(k, _)| *k == key);
+            let theirs = package.iter().find(|(k, _)| *k == key);
+            assert_eq!(
+                ours.map(|p| p.1),
+                theirs.map(|p| p.1),
+                "`{key}` of the vendored SDK"
+            );
+        }
+    }
+
+    #[test]
+    fn the_template_lock_is_part_of_the_flavors_lock() {
+        // Each package, with its version, checksum and dependencies, as flavors/ has it:
+        // a project builds with exactly what strata's own flavors are tested with.
+        let blocks: Vec<&str> = RUST_LOCK.split("\n\n").skip(1).collect();
+        assert!(blocks.len() > 20, "{} packages", blocks.len());
+        for block in blocks {
+            let block = block.trim_end();
+            assert!(
+                FLAVORS_LOCK.contains(&format!("{block}\n")),
+                "not in flavors/Cargo.lock (regenerate cli/templates/rust/Cargo.lock.tmpl):\n{block}"
+            );
+        }
+        assert!(RUST_LOCK.starts_with("# This file is automatically @generated by Cargo."));
+    }
+
+    #[test]
+    fn every_sdk_source_is_vendored() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../flavors/sdk/src");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| format!("src/{}", e.unwrap().file_name().to_string_lossy()))
+            .collect();
+        on_disk.sort();
+        let mut vendored: Vec<String> = SDK_SOURCES.iter().map(|(p, _)| p.to_string()).collect();
+        vendored.sort();
+        assert_eq!(
+            vendored, on_disk,
+            "add the new file to `SDK_SOURCES` in scaffold.rs"
+        );
+    }
+
+    #[test]
+    fn the_projects_own_entry_goes_where_cargo_sorts_it() {
+        for name in ["aaa", "my-flavor", "zzz"] {
+            let lock = rust_lock(name);
+            let names: Vec<&str> = locked_packages(&lock).collect();
+            let mut sorted = names.clone();
+            sorted.sort();
+            assert_eq!(names, sorted, "{name}");
+            assert!(names.contains(&name));
+            assert!(lock.contains(&format!(
+                "name = \"{name}\"\nversion = \"0.1.0\"\ndependencies = [\n \"serde\",\n \"strata-flavor-sdk\",\n]\n"
+            )));
+            assert!(
+                !lock.contains("\n\n\n") && !lock.ends_with("\n\n"),
+                "{name}"
+            );
+            assert_eq!(
+                lock.matches("[[package]]").count(),
+                RUST_LOCK.matches("[[package]]").count() + 1
+            );
+        }
+    }
+
+    #[test]
+    fn a_rust_flavor_may_not_take_the_name_of_a_crate_it_depends_on() {
+        let dir = std::env::temp_dir().join(format!("strata-scaffold-{}", std::process::id()));
+        for name in ["serde", "strata-flavor-sdk", "wit-bindgen"] {
+            let err = new_flavor(name, ComponentType::Alerter, "rust", Some(&dir)).unwrap_err();
+            assert!(
+                err.to_string().contains("every Rust flavor depends on"),
+                "{err}"
+            );
+        }
+        assert!(!dir.exists());
+    }
 }

@@ -422,31 +422,49 @@ fn flavor_new_makes_a_project_that_builds_and_passes_flavor_test() {
     assert!(r.stderr.contains("run `make` there"), "{}", r.stderr);
     for f in [
         "Cargo.toml",
+        "Cargo.lock",
         "Makefile",
         "README.md",
         "src/lib.rs",
         "wit/lifecycle.wit",
+        "vendor/strata-flavor-sdk/Cargo.toml",
+        "vendor/strata-flavor-sdk/src/flavor.rs",
     ] {
         assert!(dir.join(f).exists(), "no {f}");
     }
-    // Build it as its Makefile does, with the versions this repository pins.
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    std::fs::copy(repo.join("flavors/Cargo.lock"), dir.join("Cargo.lock")).unwrap();
-    let build = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .env("CARGO_TARGET_DIR", repo.join("target/flavor-new-test"))
-        .current_dir(&dir)
-        .output()
-        .expect("cargo runs");
-    assert!(
-        build.status.success(),
-        "the new project does not build:\n{}",
-        String::from_utf8_lossy(&build.stderr)
-    );
-    let wasm = repo.join("target/flavor-new-test/wasm32-wasip2/release/my_operator.wasm");
-    let t = env.json(&["flavor", "test", wasm.to_str().unwrap()]);
-    assert_eq!(t["passed"], true, "{t}");
-    assert_eq!(t["component_type"], "step-operator", "{t}");
+    // The project uses the SDK it carries, not wit-bindgen of its own.
+    let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+    assert!(lib.contains("impl Flavor for MyOperatorFlavor"), "{lib}");
+    assert!(!lib.contains("wit_bindgen"), "{lib}");
+    // Its own `make test` (build `--locked` to the Cargo.lock it came with, unit tests,
+    // then `strata flavor test`), with this strata. Builds share one target directory
+    // between runs of this test; `flavor new` and `make` never use a home, so the
+    // daemon pass of the suite skips them.
+    if std::env::var_os("STRATA_TEST_DAEMON").is_none_or(|v| v != "1") {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let target = repo.join("target/flavor-new-test");
+        let make = std::process::Command::new("make")
+            .arg("test")
+            .arg(format!("STRATA={}", env!("CARGO_BIN_EXE_strata")))
+            .env("CARGO_TARGET_DIR", &target)
+            .current_dir(&dir)
+            .output()
+            .expect("make runs");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&make.stdout),
+            String::from_utf8_lossy(&make.stderr),
+        );
+        assert!(
+            make.status.success(),
+            "`make test` failed:\n{stdout}\n{stderr}"
+        );
+        assert!(stdout.contains("test result: ok. 1 passed"), "{stdout}");
+        assert!(stderr.contains("Flavor `my-operator` passed."), "{stderr}");
+        let wasm = target.join("wasm32-wasip2/release/my_operator.wasm");
+        let t = env.json(&["flavor", "test", wasm.to_str().unwrap()]);
+        assert_eq!(t["passed"], true, "{t}");
+        assert_eq!(t["component_type"], "step-operator", "{t}");
+    }
     // What it refuses, each with a way forward.
     let err = env.fail(&[
         "flavor",
