@@ -1,4 +1,4 @@
-//! Saying what a flavor is doing: one line to strata's log per call of [`write`], or of
+//! Saying what a flavor is doing: one line to strata's log per call of [`write()`], or of
 //! the [`debug!`](crate::debug), [`info!`](crate::info), [`warn!`](crate::warn) and
 //! [`error!`](crate::error) macros, which take `format!` arguments.
 //!
