@@ -16,6 +16,7 @@ const FLAVORS: [(&str, &str, &str); 2] = [
 
 fn main() {
     println!("cargo:rerun-if-env-changed=STRATA_FLAVORS_DIR");
+    println!("cargo:rustc-link-arg-bin=strata=-Wl,-z,pack-relative-relocs");
     let manifest =
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let dir = env::var_os("STRATA_FLAVORS_DIR")

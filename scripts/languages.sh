@@ -23,8 +23,7 @@ for lang in rust python js; do
     t0=$(date +%s%N)
     case $lang in
         rust)
-            cp "$REPO/flavors/Cargo.lock" "$dir/"
-            (cd "$dir" && CARGO_TARGET_DIR="$dir/target" cargo build --quiet --release --target wasm32-wasip2)
+            make -s -C "$dir" CARGO_TARGET_DIR="$dir/target" >/dev/null 2>&1
             wasm="$dir/target/wasm32-wasip2/release/bench_rust.wasm" ;;
         python)
             make -s -C "$dir" VENV="$REPO/target/tools/py" >/dev/null
@@ -81,5 +80,5 @@ done
     for r in "${rows[@]}"; do
         echo "$r" | awk -v base="$rust_call" '{ printf "| %s | %.1f s | %.2f MiB | %.2f s | %d us (request without it: %d us) | %.1f |\n", $1, $2/1000, $3/1048576, $4/1000, $5, $6, $5/base }'
     done
-    printf '\nbuild: Rust from a clean target dir (compiles wit-bindgen); Python and JavaScript with the\ntoolchain already installed (`make examples`). register and the call: release binary.\n'
+    printf '\nbuild: each project's own `make`; Rust from a clean target dir (compiles the SDK, wit-bindgen and serde); Python and JavaScript with the\ntoolchain already installed (`make examples`). register and the call: release binary.\n'
 } | tee -a target/bench.txt

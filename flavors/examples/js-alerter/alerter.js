@@ -6,7 +6,8 @@
 // through strata's `host.log`. It asks for nothing else: componentize-js is built here
 // without stdio, clocks, random or HTTP, so the sandbox has nothing to grant it.
 //
-// Build: `make` in this directory. Try: `strata flavor test js_alerter.wasm`.
+// Build: `make` in this directory; `make test` runs `strata flavor test js_alerter.wasm
+// --channel=ops --webhook=https://hooks.example/alerts` (the webhook must be https).
 
 import { log } from 'strata:flavor/host@0.1.0';
 

@@ -78,12 +78,14 @@ class Lifecycle(exports.Lifecycle):
             raise Err(problems)
 
     def provision(self, ctx):
+        # Idempotent: a second provision (after a crash, say) keeps the log as it is.
         state = state_of(ctx)
-        try:
-            append(ctx, f"alerts for #{config_of(ctx.config)['channel']}")
-        except OSError as e:
-            return Err(f"cannot write {log_path(ctx)}: {e}")
-        host.log(types.Level.INFO, f"created {log_path(ctx)}")
+        if not os.path.exists(log_path(ctx)):
+            try:
+                append(ctx, f"alerts for #{config_of(ctx.config)['channel']}")
+            except OSError as e:
+                return Err(f"cannot write {log_path(ctx)}: {e}")
+            host.log(types.Level.INFO, f"created {log_path(ctx)}")
         state["phase"] = "provisioned"
         return saved(state)
 

@@ -185,9 +185,10 @@ impl Service {
             .iter()
             .find(|(t, k, _)| *t == TreeId::Meta && k == meta::SCHEMA_VERSION.as_bytes())
             .and_then(|(_, _, v)| codec::decode::<u32>(v).ok());
-        if schema != Some(SCHEMA_VERSION) {
+        // Version 1 differs only in where flavor code lives, which restore decides.
+        if !schema.is_some_and(|v| (1..=SCHEMA_VERSION).contains(&v)) {
             return Err(bad(format!(
-                "its store schema is {schema:?}; this strata reads version {SCHEMA_VERSION}"
+                "its store schema is {schema:?}; this strata reads versions 1 to {SCHEMA_VERSION}"
             )));
         }
         if !force {

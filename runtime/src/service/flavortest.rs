@@ -252,7 +252,8 @@ fn example_config(
             FieldKind::Integer => "1".to_string(),
             FieldKind::Float => "1.0".to_string(),
             FieldKind::Boolean => "false".to_string(),
-            FieldKind::Url => "http://127.0.0.1:9/".to_string(),
+            // https: what a flavor that checks its URLs most often demands.
+            FieldKind::Url => "https://127.0.0.1:9/".to_string(),
             FieldKind::Path => scratch.join(&spec.name).display().to_string(),
             FieldKind::Secret => {
                 svc.secret_create(
