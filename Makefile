@@ -32,13 +32,24 @@ build: flavors
 demo: build
 	@scripts/demo.sh target/debug/strata
 
-## bench: whole-command figures against /bin/true, one lifecycle call step by step, and
-##        the daemon under load against its /health route, and the same flavor in
-##        Rust, Python and JavaScript (release build)
+## bench: whole-command figures against /bin/true, one lifecycle call step by step
+##        (criterion) against a native baseline, the daemon under load against its
+##        /health route, and the same flavor in Rust, Python and JavaScript (release build)
 bench: flavors examples
-	$(CARGO) build --release --locked --bin strata --example call_latency --example loadgen
+	$(CARGO) build --release --locked --bin strata --example loadgen
 	scripts/bench.sh target/release/strata 20
-	target/release/examples/call_latency $(FLAVORS_OUT) | tee -a target/bench.txt
+	$(CARGO) bench --locked --bench lifecycle_call
+	scripts/criterion_table.py lifecycle_call native_status \
+	  "native_status=native Rust \`status\` (baseline)" \
+	  "instantiate=instantiate (on-demand allocator: the CLI)" \
+	  "instantiate_pooled=instantiate (pooling allocator: the daemon)" \
+	  "empty_call=instantiate + call of an empty component" \
+	  "status=instantiate + \`status\`" \
+	  "status_pooled=instantiate + \`status\`, pooled" \
+	  "cached_load=load from the verified compiled cache (a new engine)" \
+	  "engine_start=of which: start an engine" \
+	  "verify_cache_hash=of which: sha256 of the compiled file" \
+	  "cold_compile=compile (cold)"
 	target/release/examples/loadgen target/release/strata 3
 	scripts/languages.sh target/release/strata
 

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Prints criterion's medians for one benchmark group as a table of ratios to a baseline
+measured in the same run, and appends it to target/bench.txt.
+
+    scripts/criterion_table.py GROUP BASELINE "bench=label" ...
+
+Reads target/criterion/GROUP/BENCH/new/estimates.json (written by `cargo bench`).
+"""
+import json
+import os
+import sys
+
+
+def median_ns(group, bench):
+    path = os.path.join("target", "criterion", group, bench, "new", "estimates.json")
+    try:
+        with open(path) as f:
+            est = json.load(f)
+    except OSError as e:
+        sys.exit(f"{path}: {e}; run `cargo bench --bench {group}` first")
+    m = est["median"]
+    return m["point_estimate"], m["confidence_interval"]["lower_bound"], m["confidence_interval"]["upper_bound"]
+
+
+def show(ns):
+    if ns >= 1e6:
+        return f"{ns / 1e6:.3f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} us"
+    return f"{ns:.0f} ns"
+
+
+def main():
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
+    group, baseline, rows = sys.argv[1], sys.argv[2], sys.argv[3:]
+    base, _, _ = median_ns(group, baseline)
+    out = [
+        "",
+        f"one lifecycle call, in process (criterion, `cargo bench --bench {group}`)",
+        "",
+        "| step | median | 95% interval | x native |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        bench, label = row.split("=", 1)
+        m, lo, hi = median_ns(group, bench)
+        out.append(f"| {label} | {show(m)} | {show(lo)} to {show(hi)} | {m / base:,.0f} |")
+    text = "\n".join(out) + "\n"
+    print(text, end="")
+    os.makedirs("target", exist_ok=True)
+    with open(os.path.join("target", "bench.txt"), "a") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
