@@ -80,5 +80,5 @@ done
     for r in "${rows[@]}"; do
         echo "$r" | awk -v base="$rust_call" '{ printf "| %s | %.1f s | %.2f MiB | %.2f s | %d us (request without it: %d us) | %.1f |\n", $1, $2/1000, $3/1048576, $4/1000, $5, $6, $5/base }'
     done
-    printf '\nbuild: each project's own `make`; Rust from a clean target dir (compiles the SDK, wit-bindgen and serde); Python and JavaScript with the\ntoolchain already installed (`make examples`). register and the call: release binary.\n'
+    printf '\nbuild: the project'"'"'s own `make`; Rust from a clean target dir (compiles the SDK, wit-bindgen\nand serde); Python and JavaScript with the toolchain already installed (`make examples`).\nregister and the call: release binary.\n'
 } | tee -a target/bench.txt
