@@ -46,6 +46,7 @@ bench: flavors examples
 	  "empty_call=instantiate + call of an empty component" \
 	  "status=instantiate + \`status\`" \
 	  "status_pooled=instantiate + \`status\`, pooled" \
+	  "describe_with_status-describe_without_status=the same through the service (store reads, grants), pooled: the daemon's call" \
 	  "cached_load=load from the verified compiled cache (a new engine)" \
 	  "engine_start=of which: start an engine" \
 	  "verify_cache_hash=of which: sha256 of the compiled file" \

@@ -2,7 +2,9 @@
 """Prints criterion's medians for one benchmark group as a table of ratios to a baseline
 measured in the same run, and appends it to target/bench.txt.
 
-    scripts/criterion_table.py GROUP BASELINE "bench=label" ...
+    scripts/criterion_table.py GROUP BASELINE "bench=label" "bench_a-bench_b=label" ...
+
+A row `a-b` is the difference of two medians, e.g. the part of a request that one call is.
 
 Reads target/criterion/GROUP/BENCH/new/estimates.json (written by `cargo bench`).
 """
@@ -44,6 +46,12 @@ def main():
     ]
     for row in rows:
         bench, label = row.split("=", 1)
+        if "-" in bench:
+            # A difference of two medians (what one part of a step costs): no interval.
+            a, b = bench.split("-", 1)
+            m = median_ns(group, a)[0] - median_ns(group, b)[0]
+            out.append(f"| {label} | {show(m)} | (a difference) | {m / base:,.0f} |")
+            continue
         m, lo, hi = median_ns(group, bench)
         out.append(f"| {label} | {show(m)} | {show(lo)} to {show(hi)} | {m / base:,.0f} |")
     text = "\n".join(out) + "\n"

@@ -161,6 +161,28 @@ fn lifecycle_call(c: &mut Criterion) {
                 .expect("loads from the cache")
         })
     });
+    // The same call as the daemon makes it: through the service, which first reads the
+    // component, its flavor and state from the store and computes its grants (`bind`).
+    // Measured as a component's description with its flavor's live status, minus the
+    // same description without it.
+    let home = tempfile::tempdir().expect("a temp home");
+    let svc = strata::service::Service::open_with(strata::home::Home::at(home.path()), true)
+        .expect("the home opens");
+    let t = strata::model::ComponentType::ArtifactStore;
+    svc.component_describe(t, "default", true)
+        .expect("describes");
+    g.bench_function("describe_with_status", |b| {
+        b.iter(|| {
+            svc.component_describe(t, "default", true)
+                .expect("describes")
+        })
+    });
+    g.bench_function("describe_without_status", |b| {
+        b.iter(|| {
+            svc.component_describe(t, "default", false)
+                .expect("describes")
+        })
+    });
     // What the cached load is made of: a new engine (each CLI process starts one), and
     // the sha256 of the compiled file, checked against the store before it is loaded.
     g.bench_function("engine_start", |b| {
