@@ -49,7 +49,7 @@ bench: flavors examples
 	  "describe_with_status-describe_without_status=the same through the service (store reads, grants), pooled: the daemon's call" \
 	  "cached_load=load from the verified compiled cache (a new engine)" \
 	  "engine_start=of which: start an engine" \
-	  "verify_cache_hash=of which: sha256 of the compiled file" \
+	  "verify_cache_hash=of which: BLAKE3 of the compiled file" \
 	  "cold_compile=compile (cold)"
 	target/release/examples/loadgen target/release/strata 3
 	scripts/languages.sh target/release/strata

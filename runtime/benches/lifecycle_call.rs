@@ -16,8 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use strata::sandbox::cache::{compiled_hash, sha256_hex};
 use strata::sandbox::calls::{Context, Target};
-use strata::sandbox::{Grants, Limits, Loaded, Sandbox, cache::sha256_hex};
+use strata::sandbox::{Grants, Limits, Loaded, Sandbox};
 
 /// The local artifact store's `status`, written natively: find `path` in the
 /// configuration, stat it, say what to do.
@@ -184,7 +185,7 @@ fn lifecycle_call(c: &mut Criterion) {
         })
     });
     // What the cached load is made of: a new engine (each CLI process starts one), and
-    // the sha256 of the compiled file, checked against the store before it is loaded.
+    // the hash of the compiled file, checked against the store before it is loaded.
     g.bench_function("engine_start", |b| {
         b.iter(|| Sandbox::new(cache.path()).expect("a sandbox"))
     });
@@ -194,7 +195,7 @@ fn lifecycle_call(c: &mut Criterion) {
         .join(format!("{}.cwasm", store.sha));
     let compiled = std::fs::read(&compiled_file).expect("the compiled file is in the cache");
     g.bench_function("verify_cache_hash", |b| {
-        b.iter(|| sha256_hex(black_box(&compiled)))
+        b.iter(|| compiled_hash(black_box(&compiled)))
     });
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(5));
