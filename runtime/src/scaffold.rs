@@ -1,10 +1,15 @@
 //! `strata flavor new`: a flavor project that builds out of the box.
 //!
-//! Each template (Rust, Python, JavaScript) is a working flavor of any type that uses
+//! Each template (Rust, Python, JavaScript) is a working flavor, so `make test`
+//! (`strata flavor test`) passes as made, and its `make` installs the language's
+//! toolchain from the registries when it is missing. Most types share one template of
 //! the `flavor` world: it keeps `running` in its state and reports it from `status`
-//! (Rust and Python also provision a marker file inside their granted directory), so
-//! `make test` (`strata flavor test`) passes as made. Its `make` installs the language's
-//! toolchain from the registries when it is missing.
+//! (Rust and Python also provision a marker file inside their granted directory). The
+//! two types whose worlds export a second interface have their own: an artifact store
+//! that keeps its artifacts in its granted directory (Rust and Python; componentize-js
+//! has no file system), and an orchestrator that schedules a run's steps in dependency
+//! order.
+//!
 //! The project gets a copy of this strata's WIT, so it builds against the contract the
 //! strata that made it implements. A Rust project also gets a copy of strata's Rust SDK
 //! (`flavors/sdk`, in `vendor/strata-flavor-sdk`, reading that WIT) and a Cargo.lock with
@@ -32,19 +37,37 @@ const WIT: [(&str, &str); 6] = [
     ("worlds.wit", include_str!("../../wit/worlds.wit")),
 ];
 
-const RUST: [(&str, &str); 5] = [
-    (
-        "Cargo.toml",
-        include_str!("cli/templates/rust/Cargo.toml.tmpl"),
-    ),
-    ("Makefile", include_str!("cli/templates/rust/Makefile.tmpl")),
-    (
-        "README.md",
-        include_str!("cli/templates/rust/README.md.tmpl"),
-    ),
-    ("src/lib.rs", include_str!("cli/templates/rust/lib.rs.tmpl")),
-    (".gitignore", "target/\n"),
-];
+/// `(path in the project, text)` of each template file named, read from `cli/templates`.
+macro_rules! templates {
+    ($($path:literal => $file:literal),* $(,)?) => {
+        [$(($path, include_str!(concat!("cli/templates/", $file)))),*]
+    };
+}
+
+/// The files of every Rust project.
+const RUST: [(&str, &str); 3] = templates!(
+    "Cargo.toml" => "rust/Cargo.toml.tmpl",
+    "Makefile" => "rust/Makefile.tmpl",
+    ".gitignore" => "rust/gitignore.tmpl",
+);
+
+/// The files of a Rust flavor of the `flavor` world, for most types.
+const RUST_LIFECYCLE: [(&str, &str); 2] = templates!(
+    "README.md" => "rust/README.md.tmpl",
+    "src/lib.rs" => "rust/lib.rs.tmpl",
+);
+
+const RUST_ARTIFACT_STORE: [(&str, &str); 3] = templates!(
+    "README.md" => "rust/artifact-store/README.md.tmpl",
+    "src/lib.rs" => "rust/artifact-store/lib.rs.tmpl",
+    "src/tests.rs" => "rust/artifact-store/tests.rs.tmpl",
+);
+
+const RUST_ORCHESTRATOR: [(&str, &str); 3] = templates!(
+    "README.md" => "rust/orchestrator/README.md.tmpl",
+    "src/lib.rs" => "rust/orchestrator/lib.rs.tmpl",
+    "src/tests.rs" => "rust/orchestrator/tests.rs.tmpl",
+);
 
 /// Where a Rust project keeps its copy of the SDK.
 const SDK_DIR: &str = "vendor/strata-flavor-sdk";
@@ -80,39 +103,77 @@ const SDK_SOURCES: [(&str, &str); 11] = sdk_sources!(
 /// `flavors/Cargo.lock`.
 const RUST_LOCK: &str = include_str!("cli/templates/rust/Cargo.lock.tmpl");
 
-const PYTHON: [(&str, &str); 5] = [
-    ("app.py", include_str!("cli/templates/python/app.py.tmpl")),
-    (
-        "Makefile",
-        include_str!("cli/templates/python/Makefile.tmpl"),
-    ),
-    (
-        "README.md",
-        include_str!("cli/templates/python/README.md.tmpl"),
-    ),
-    (
-        "requirements.txt",
-        include_str!("cli/templates/python/requirements.txt.tmpl"),
-    ),
-    (
-        ".gitignore",
-        include_str!("cli/templates/python/gitignore.tmpl"),
-    ),
-];
+/// The files of every Python project.
+const PYTHON: [(&str, &str); 3] = templates!(
+    "Makefile" => "python/Makefile.tmpl",
+    "requirements.txt" => "python/requirements.txt.tmpl",
+    ".gitignore" => "python/gitignore.tmpl",
+);
 
-const JS: [(&str, &str); 5] = [
-    ("flavor.js", include_str!("cli/templates/js/flavor.js.tmpl")),
-    ("Makefile", include_str!("cli/templates/js/Makefile.tmpl")),
-    ("README.md", include_str!("cli/templates/js/README.md.tmpl")),
-    (
-        "package.json",
-        include_str!("cli/templates/js/package.json.tmpl"),
-    ),
-    (
-        ".gitignore",
-        include_str!("cli/templates/js/gitignore.tmpl"),
-    ),
-];
+const PYTHON_LIFECYCLE: [(&str, &str); 2] = templates!(
+    "README.md" => "python/README.md.tmpl",
+    "app.py" => "python/app.py.tmpl",
+);
+
+/// The files of every JavaScript project.
+const JS: [(&str, &str); 3] = templates!(
+    "Makefile" => "js/Makefile.tmpl",
+    "package.json" => "js/package.json.tmpl",
+    ".gitignore" => "js/gitignore.tmpl",
+);
+
+const JS_LIFECYCLE: [(&str, &str); 2] = templates!(
+    "README.md" => "js/README.md.tmpl",
+    "flavor.js" => "js/flavor.js.tmpl",
+);
+
+/// The WIT world a flavor of type `t` is built against.
+fn world(t: ComponentType) -> &'static str {
+    match t {
+        ComponentType::ArtifactStore => "artifact-store-flavor",
+        ComponentType::Orchestrator => "orchestrator-flavor",
+        _ => "flavor",
+    }
+}
+
+/// The template files of a project in `lang` for type `t`: those of every project in
+/// that language, then those of its world.
+fn template(lang: &str, t: ComponentType) -> Result<[&'static [(&'static str, &'static str)]; 2]> {
+    use ComponentType::{ArtifactStore, Orchestrator};
+    Ok(match (lang, t) {
+        ("rust", ArtifactStore) => [&RUST, &RUST_ARTIFACT_STORE],
+        ("rust", Orchestrator) => [&RUST, &RUST_ORCHESTRATOR],
+        ("rust", _) => [&RUST, &RUST_LIFECYCLE],
+        ("python" | "py" | "js" | "javascript", ArtifactStore | Orchestrator)
+            if lang != "js" || t == Orchestrator =>
+        {
+            return Err(Error::invalid(
+                format!("there is no `{lang}` template for {} flavors yet", t.label()),
+                "use `--lang rust`",
+            ));
+        }
+        ("python" | "py", _) => [&PYTHON, &PYTHON_LIFECYCLE],
+        ("js" | "javascript", ArtifactStore) => {
+            return Err(Error::invalid(
+                "there is no JavaScript template for artifact store flavors: an artifact \
+                 store keeps files in its granted directory, and componentize-js has no file \
+                 system API (nor can it keep artifacts in its state: the artifact-store calls \
+                 return none)",
+                "use `--lang rust` or `--lang python`, whose artifact stores keep their \
+                 artifacts in the directory of their `path` field",
+            ));
+        }
+        ("js" | "javascript", _) => [&JS, &JS_LIFECYCLE],
+        _ => {
+            return Err(Error::invalid(
+                format!(
+                    "there is no `{lang}` template: `strata flavor new` makes Rust, Python and JavaScript flavors"
+                ),
+                "use `--lang rust`, `--lang python` or `--lang js`; docs/WRITING-A-FLAVOR.md says what other languages need",
+            ));
+        }
+    })
+}
 
 /// Writes a new flavor project named `name` for type `t` in `dir` (default: `./NAME`),
 /// and returns the directory.
@@ -128,32 +189,7 @@ pub fn new_flavor(name: &str, t: ComponentType, lang: &str, dir: Option<&Path>) 
             "use lower case letters, digits, `-` and `_`, starting with a letter, like `my-alerter`",
         ));
     }
-    let template: &[(&str, &str)] = match lang {
-        "rust" => &RUST,
-        "python" | "py" => &PYTHON,
-        "js" | "javascript" => &JS,
-        _ => {
-            return Err(Error::invalid(
-                format!(
-                    "there is no `{lang}` template: `strata flavor new` makes Rust, Python and JavaScript flavors"
-                ),
-                "use `--lang rust`, `--lang python` or `--lang js`; docs/WRITING-A-FLAVOR.md says what other languages need",
-            ));
-        }
-    };
-    if matches!(
-        t,
-        ComponentType::ArtifactStore | ComponentType::Orchestrator
-    ) {
-        return Err(Error::invalid(
-            format!(
-                "there is no template for {} flavors yet: they export a second interface (`{}`)",
-                t.label(),
-                t.as_str()
-            ),
-            "start from flavors/local-artifact-store or flavors/local-orchestrator in strata's repository",
-        ));
-    }
+    let template = template(lang, t)?;
     if lang == "rust" && locked_packages(RUST_LOCK).any(|p| p == name) {
         return Err(Error::invalid(
             format!("`{name}` is the name of a crate every Rust flavor depends on"),
@@ -198,10 +234,12 @@ pub fn new_flavor(name: &str, t: ComponentType, lang: &str, dir: Option<&Path>) 
             .replace("{{py_type}}", &t.as_str().replace('-', "_").to_uppercase())
             .replace("{{variant}}", &variant)
             .replace("{{type}}", t.as_str())
+            .replace("{{world}}", world(t))
             .replace("{{label}}", &t.label())
     };
     let mut files: Vec<(PathBuf, String)> = template
         .iter()
+        .flat_map(|files| files.iter())
         .map(|(p, text)| (PathBuf::from(p), fill(text)))
         .chain(
             WIT.iter()

@@ -405,65 +405,106 @@ fn flavor_test_runs_a_full_round_in_a_throwaway_home() {
     assert!(err.contains("failed at `example configuration`"), "{err}");
 }
 
-#[test]
-fn flavor_new_makes_a_project_that_builds_and_passes_flavor_test() {
-    let env = Env::new();
-    let dir = env.work.path().join("my-operator");
+/// Whether this is the in-process pass of the suite. `flavor new`, `make` and `flavor
+/// test` never use a home or a daemon, so the tests that build a project run once.
+pub fn in_process_pass() -> bool {
+    std::env::var_os("STRATA_TEST_DAEMON").is_none_or(|v| v != "1")
+}
+
+/// `strata flavor new NAME --type T [--lang L]` into `dir`, which must succeed.
+pub fn flavor_new(env: &Env, name: &str, t: &str, lang: &str, dir: &std::path::Path) {
     let r = env.run(&[
         "flavor",
         "new",
-        "my-operator",
+        name,
         "--type",
-        "step-operator",
+        t,
+        "--lang",
+        lang,
         "--dir",
         dir.to_str().unwrap(),
     ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("run `make` there"), "{}", r.stderr);
-    for f in [
-        "Cargo.toml",
-        "Cargo.lock",
-        "Makefile",
-        "README.md",
-        "src/lib.rs",
-        "wit/lifecycle.wit",
-        "vendor/strata-flavor-sdk/Cargo.toml",
-        "vendor/strata-flavor-sdk/src/flavor.rs",
-    ] {
-        assert!(dir.join(f).exists(), "no {f}");
-    }
+    assert!(
+        dir.join("wit/worlds.wit").exists(),
+        "no wit/ in {}",
+        dir.display()
+    );
+}
+
+/// The project's own `make test` in `dir`, with this strata and `vars` (make variables);
+/// returns what it printed on stdout and stderr, after checking that it passed.
+pub fn make_test(dir: &std::path::Path, vars: &[(&str, &str)]) -> (String, String) {
+    let make = std::process::Command::new("make")
+        .arg("test")
+        .arg(format!("STRATA={}", env!("CARGO_BIN_EXE_strata")))
+        .args(vars.iter().map(|(k, v)| format!("{k}={v}")))
+        .current_dir(dir)
+        .output()
+        .expect("make runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&make.stdout).into_owned(),
+        String::from_utf8_lossy(&make.stderr).into_owned(),
+    );
+    assert!(
+        make.status.success(),
+        "`make test` failed in {}:\n{stdout}\n{stderr}",
+        dir.display()
+    );
+    (stdout, stderr)
+}
+
+/// Where Rust projects made by these tests build: one target directory shared between
+/// runs, so wit-bindgen and its dependencies are compiled once.
+fn rust_target() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/flavor-new-test")
+}
+
+/// A Rust project made by `flavor new` in `dir`, built and tested by its own `make
+/// test`; returns its `.wasm`. Its unit tests must have run: `tests` of them.
+fn rust_project(env: &Env, name: &str, t: &str, dir: &std::path::Path, tests: usize) -> String {
+    flavor_new(env, name, t, "rust", dir);
     // The project uses the SDK it carries, not wit-bindgen of its own.
-    let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
-    assert!(lib.contains("impl Flavor for MyOperatorFlavor"), "{lib}");
-    assert!(!lib.contains("wit_bindgen"), "{lib}");
-    // Its own `make test` (build `--locked` to the Cargo.lock it came with, unit tests,
-    // then `strata flavor test`), with this strata. Builds share one target directory
-    // between runs of this test; `flavor new` and `make` never use a home, so the
-    // daemon pass of the suite skips them.
-    if std::env::var_os("STRATA_TEST_DAEMON").is_none_or(|v| v != "1") {
-        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-        let target = repo.join("target/flavor-new-test");
-        let make = std::process::Command::new("make")
-            .arg("test")
-            .arg(format!("STRATA={}", env!("CARGO_BIN_EXE_strata")))
-            .env("CARGO_TARGET_DIR", &target)
-            .current_dir(&dir)
-            .output()
-            .expect("make runs");
-        let (stdout, stderr) = (
-            String::from_utf8_lossy(&make.stdout),
-            String::from_utf8_lossy(&make.stderr),
-        );
-        assert!(
-            make.status.success(),
-            "`make test` failed:\n{stdout}\n{stderr}"
-        );
-        assert!(stdout.contains("test result: ok. 1 passed"), "{stdout}");
-        assert!(stderr.contains("Flavor `my-operator` passed."), "{stderr}");
-        let wasm = target.join("wasm32-wasip2/release/my_operator.wasm");
-        let t = env.json(&["flavor", "test", wasm.to_str().unwrap()]);
+    assert!(dir.join("vendor/strata-flavor-sdk/src/flavor.rs").exists());
+    let target = rust_target();
+    let (stdout, stderr) = make_test(dir, &[("CARGO_TARGET_DIR", target.to_str().unwrap())]);
+    let ran = format!("test result: ok. {tests} passed");
+    assert!(stdout.contains(&ran), "no `{ran}` in:\n{stdout}");
+    assert!(
+        stderr.contains(&format!("Flavor `{name}` passed.")),
+        "{stderr}"
+    );
+    let wasm = target.join(format!(
+        "wasm32-wasip2/release/{}.wasm",
+        name.replace('-', "_")
+    ));
+    wasm.display().to_string()
+}
+
+#[test]
+fn flavor_new_makes_a_project_that_builds_and_passes_flavor_test() {
+    let env = Env::new();
+    let dir = env.work.path().join("my-operator");
+    if in_process_pass() {
+        let wasm = rust_project(&env, "my-operator", "step-operator", &dir, 1);
+        for f in [
+            "Cargo.toml",
+            "Cargo.lock",
+            "Makefile",
+            "README.md",
+            "src/lib.rs",
+        ] {
+            assert!(dir.join(f).exists(), "no {f}");
+        }
+        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+        assert!(lib.contains("impl Flavor for MyOperatorFlavor"), "{lib}");
+        assert!(!lib.contains("wit_bindgen"), "{lib}");
+        let t = env.json(&["flavor", "test", &wasm]);
         assert_eq!(t["passed"], true, "{t}");
         assert_eq!(t["component_type"], "step-operator", "{t}");
+    } else {
+        flavor_new(&env, "my-operator", "step-operator", "rust", &dir);
     }
     // What it refuses, each with a way forward.
     let err = env.fail(&[
@@ -480,11 +521,250 @@ fn flavor_new_makes_a_project_that_builds_and_passes_flavor_test() {
     assert!(err.contains("is not a valid flavor name"), "{err}");
     let err = env.fail(&["flavor", "new", "x", "--type", "alerter", "--lang", "cobol"]);
     assert!(err.contains("there is no `cobol` template"), "{err}");
-    let err = env.fail(&["flavor", "new", "x", "--type", "artifact-store"]);
-    assert!(
-        err.contains("no template for artifact store flavors yet"),
-        "{err}"
-    );
     let err = env.fail(&["flavor", "new", "x", "--type", "kettle"]);
     assert!(err.contains("`kettle` is not a component type"), "{err}");
+    // componentize-js has no file system, so there is no JavaScript artifact store.
+    let err = env.fail(&[
+        "flavor",
+        "new",
+        "x",
+        "--type",
+        "artifact-store",
+        "--lang",
+        "js",
+    ]);
+    assert!(
+        err.contains("no JavaScript template for artifact store flavors")
+            && err.contains("componentize-js has no file system API"),
+        "{err}"
+    );
+    assert!(
+        err.contains("use `--lang rust` or `--lang python`"),
+        "{err}"
+    );
+    assert!(!env.work.path().join("x").exists());
+}
+
+#[test]
+fn flavor_new_makes_an_artifact_store_that_keeps_artifacts_in_its_grant() {
+    if !in_process_pass() {
+        return;
+    }
+    let env = Env::new();
+    let dir = env.work.path().join("my-store");
+    let wasm = rust_project(&env, "my-store", "artifact-store", &dir, 3);
+    let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
+    assert!(lib.contains("impl_lifecycle!(MyStoreFlavor"), "{lib}");
+    artifact_store_keeps_artifacts_in_its_grant(&env, &wasm, "my-store");
+}
+
+#[test]
+fn flavor_new_makes_an_orchestrator_that_schedules_steps_in_dependency_order() {
+    if !in_process_pass() {
+        return;
+    }
+    let env = Env::new();
+    let dir = env.work.path().join("my-orchestrator");
+    let wasm = rust_project(&env, "my-orchestrator", "orchestrator", &dir, 3);
+    orchestrator_schedules_steps_in_dependency_order(&env, &wasm, "my-orchestrator");
+}
+
+/// The artifact store flavor `flavor` (built at `wasm`), registered, in a stack, brought
+/// up and through a pipeline run; then every function of its `artifact-store` interface,
+/// called in the sandbox as strata calls it, on the directory it was granted.
+pub fn artifact_store_keeps_artifacts_in_its_grant(env: &Env, wasm: &str, flavor: &str) {
+    use strata::sandbox::calls::{Context, Target, WriteMode};
+    use strata::sandbox::{Grants, Limits, Sandbox, cache::sha256_hex};
+
+    env.ok(&["artifact-store", "flavor", "register", wasm]);
+    let root = env.work.path().join("artifacts");
+    let path = format!("--path={}", root.display());
+    env.ok(&[
+        "artifact-store",
+        "register",
+        "store",
+        &format!("--flavor={flavor}"),
+        &path,
+    ]);
+    env.ok(&[
+        "stack", "register", "s", "-o", "default", "-a", "store", "--set",
+    ]);
+    let pipeline = env.path("p.yaml");
+    std::fs::write(&pipeline, "name: training\nsteps:\n  - name: load\n").unwrap();
+    let err = env.fail(&["pipeline", "run", &pipeline]);
+    assert!(
+        err.contains("artifact store `store` is not running"),
+        "{err}"
+    );
+    env.ok(&["stack", "up"]);
+    let mark = root.join(format!(".{flavor}"));
+    assert!(mark.exists(), "`up` left no mark in {}", root.display());
+    let run = env.json(&["pipeline", "run", &pipeline, "--param", "lr=0.1"]);
+    assert_eq!(run["prepared"][0], "artifact-store/store", "{run}");
+    let said = format!("artifacts of this run go to {}", root.display());
+    assert!(run["logs"].to_string().contains(&said), "{run}");
+
+    // Every artifact-store function, in the sandbox, granted only `root`.
+    let sandbox = Sandbox::new(&env.work.path().join("cache")).expect("a sandbox");
+    let bytes = std::fs::read(wasm).unwrap();
+    let (loaded, _) = sandbox
+        .inspect(wasm, &sha256_hex(&bytes), &bytes)
+        .expect("it loads");
+    let (grants, limits) = (
+        Grants {
+            dirs: vec![root.clone()],
+        },
+        Limits::DEFAULT,
+    );
+    let store = Target {
+        sandbox: &sandbox,
+        loaded: &loaded,
+        flavor,
+        grants: &grants,
+        limits: &limits,
+    };
+    let ctx = Context {
+        component_id: "id".into(),
+        component_name: "store".into(),
+        config: vec![("path".into(), root.display().to_string())],
+        state: None,
+    };
+    fn value<T>(called: strata::Result<Result<T, String>>) -> T {
+        called.expect("no trap").expect("no error")
+    }
+    fn error<T: std::fmt::Debug>(called: strata::Result<Result<T, String>>) -> String {
+        called.expect("no trap").unwrap_err()
+    }
+    let file = "models/v1/weights.bin";
+    assert_eq!(
+        value(store.store_write(&ctx, file, b"0123", WriteMode::CreateNew)),
+        4
+    );
+    let again = error(store.store_write(&ctx, file, b"x", WriteMode::CreateNew));
+    assert!(again.contains("exists"), "{again}");
+    assert_eq!(
+        value(store.store_write(&ctx, file, b"4567", WriteMode::Append)),
+        8
+    );
+    assert_eq!(value(store.store_read(&ctx, file, 2, 3)), b"234");
+    assert_eq!(value(store.store_read(&ctx, file, 7, 100)), b"7");
+    assert_eq!(std::fs::read(root.join(file)).unwrap(), b"01234567");
+    let stat = value(store.store_stat(&ctx, file));
+    assert!(
+        stat.size == 8 && !stat.is_dir && stat.modified_ms.is_some(),
+        "{stat:?}"
+    );
+    assert!(value(store.store_stat(&ctx, "models")).is_dir);
+    value(store.store_copy(&ctx, file, "best.bin", false));
+    let names = |dir| -> Vec<String> {
+        value(store.store_list(&ctx, dir))
+            .into_iter()
+            .map(|e| e.name)
+            .collect()
+    };
+    assert_eq!(names(""), ["best.bin", "models"], "the mark is not listed");
+    let taken = error(store.store_rename(&ctx, "best.bin", file, false));
+    assert!(taken.contains("exists"), "{taken}");
+    value(store.store_rename(&ctx, "best.bin", file, true));
+    value(store.store_rename(&ctx, "models/v1", "models/v2", false));
+    assert_eq!(names("models"), ["v2"]);
+    value(store.store_makedirs(&ctx, "empty/dir"));
+    assert!(value(store.store_exists(&ctx, "empty/dir")));
+    assert!(error(store.store_remove(&ctx, "models", false)).contains("not empty"));
+    value(store.store_remove(&ctx, "models", true));
+    assert!(!value(store.store_exists(&ctx, "models")));
+    // Nothing leaves the grant, and the flavor's own names are its own.
+    std::fs::write(env.work.path().join("outside.txt"), "secret").unwrap();
+    for escape in ["../outside.txt", "models/../../outside.txt", "/etc/passwd"] {
+        let refused = error(store.store_read(&ctx, escape, 0, 100));
+        assert!(
+            refused.contains("outside") || refused.contains("leaves"),
+            "{escape}: {refused}"
+        );
+    }
+    let own = format!(".{flavor}");
+    assert!(error(store.store_read(&ctx, &own, 0, 100)).contains("reserved"));
+    assert!(error(store.store_remove(&ctx, "", true)).contains("root of the store"));
+    let mut left: Vec<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        [own.clone(), "empty".to_string()],
+        "no unfinished writes left"
+    );
+
+    // `down --force` removes the mark and keeps the artifacts.
+    env.ok(&["stack", "down", "--force"]);
+    assert!(!mark.exists() && root.join("empty/dir").is_dir());
+}
+
+/// The orchestrator flavor `flavor` (built at `wasm`), registered with `max_parallel=2`
+/// in a stack: it refuses a run until it is up, then schedules a run's steps in waves of
+/// at most two, in dependency order, and refuses a cycle.
+pub fn orchestrator_schedules_steps_in_dependency_order(env: &Env, wasm: &str, flavor: &str) {
+    env.ok(&["orchestrator", "flavor", "register", wasm]);
+    let err = env.refused(&[
+        "orchestrator",
+        "register",
+        "o",
+        &format!("--flavor={flavor}"),
+        "--max_parallel=0",
+    ]);
+    assert!(
+        err.contains("max_parallel must be 1 or more, not 0"),
+        "{err}"
+    );
+    env.ok(&[
+        "orchestrator",
+        "register",
+        "o",
+        &format!("--flavor={flavor}"),
+        "--max_parallel=2",
+    ]);
+    env.ok(&[
+        "stack", "register", "s", "-o", "o", "-a", "default", "--set",
+    ]);
+    // A pipeline of `steps` (`name: upstream, …` each), written as YAML.
+    let pipeline = env.path("p.yaml");
+    let write = |steps: &[&str]| {
+        let yaml: String = steps
+            .iter()
+            .map(|step| match step.split_once(": ") {
+                Some((name, up)) => format!("  - name: {name}\n    upstream: [{up}]\n"),
+                None => format!("  - name: {step}\n"),
+            })
+            .collect();
+        std::fs::write(&pipeline, format!("name: p\nsteps:\n{yaml}")).unwrap();
+    };
+    write(&["load", "a: load", "b: load", "c: load", "report: c, b, a"]);
+    env.ok(&["artifact-store", "up", "default"]);
+    let err = env.fail(&["pipeline", "run", &pipeline]);
+    assert!(err.contains("orchestrator `o` is not running"), "{err}");
+    env.ok(&["stack", "up"]);
+    let run = env.json(&["pipeline", "run", &pipeline]);
+    assert_eq!(
+        run["launch"]["schedule"],
+        serde_json::json!([["load"], ["a", "b"], ["c"], ["report"]]),
+        "{run}"
+    );
+    assert_eq!(run["launch"]["detail"], "5 steps in 4 waves", "{run}");
+    let id = run["launch"]["orchestrator_run_id"]
+        .as_str()
+        .unwrap_or_default();
+    assert_eq!(id, format!("{flavor}-{}", run["run_id"].as_str().unwrap()));
+    write(&["a: b", "b: a"]);
+    let err = env.fail(&["pipeline", "run", &pipeline]);
+    assert!(
+        err.contains("`launch` failed") && err.contains("cycle"),
+        "{err}"
+    );
+    write(&["a: ghost"]);
+    let err = env.fail(&["pipeline", "run", &pipeline]);
+    assert!(
+        err.contains("step `a` waits for `ghost`, which is not a step"),
+        "{err}"
+    );
 }
