@@ -3,10 +3,14 @@
 //!
 //! ```text
 //! db/             the sled database (flavors, components, stacks, secrets)
+//! db/wasm/        flavor code, one `<sha256>.wasm` per flavor, checked when read
 //! cache/          compiled flavors, one folder per engine configuration
 //! stores/default  the default local artifact store
 //! secret.key      the key secrets are encrypted with (0600)
-//! daemon.json     address, pid and token of a running daemon (0600)
+//! daemon.json     address, pid, start time and token of a running daemon (0600)
+//! daemon.lock     held by the running daemon, so that only one serves the home
+//! daemon.log      what a daemon started in the background logs
+//! operations.json the daemon's REST lifecycle operations, kept across restarts
 //! ```
 
 use std::path::{Path, PathBuf};
