@@ -115,6 +115,16 @@ const PYTHON_LIFECYCLE: [(&str, &str); 2] = templates!(
     "app.py" => "python/app.py.tmpl",
 );
 
+const PYTHON_ARTIFACT_STORE: [(&str, &str); 2] = templates!(
+    "README.md" => "python/artifact-store/README.md.tmpl",
+    "app.py" => "python/artifact-store/app.py.tmpl",
+);
+
+const PYTHON_ORCHESTRATOR: [(&str, &str); 2] = templates!(
+    "README.md" => "python/orchestrator/README.md.tmpl",
+    "app.py" => "python/orchestrator/app.py.tmpl",
+);
+
 /// The files of every JavaScript project.
 const JS: [(&str, &str); 3] = templates!(
     "Makefile" => "js/Makefile.tmpl",
@@ -125,6 +135,11 @@ const JS: [(&str, &str); 3] = templates!(
 const JS_LIFECYCLE: [(&str, &str); 2] = templates!(
     "README.md" => "js/README.md.tmpl",
     "flavor.js" => "js/flavor.js.tmpl",
+);
+
+const JS_ORCHESTRATOR: [(&str, &str); 2] = templates!(
+    "README.md" => "js/orchestrator/README.md.tmpl",
+    "flavor.js" => "js/orchestrator/flavor.js.tmpl",
 );
 
 /// The WIT world a flavor of type `t` is built against.
@@ -144,14 +159,8 @@ fn template(lang: &str, t: ComponentType) -> Result<[&'static [(&'static str, &'
         ("rust", ArtifactStore) => [&RUST, &RUST_ARTIFACT_STORE],
         ("rust", Orchestrator) => [&RUST, &RUST_ORCHESTRATOR],
         ("rust", _) => [&RUST, &RUST_LIFECYCLE],
-        ("python" | "py" | "js" | "javascript", ArtifactStore | Orchestrator)
-            if lang != "js" || t == Orchestrator =>
-        {
-            return Err(Error::invalid(
-                format!("there is no `{lang}` template for {} flavors yet", t.label()),
-                "use `--lang rust`",
-            ));
-        }
+        ("python" | "py", ArtifactStore) => [&PYTHON, &PYTHON_ARTIFACT_STORE],
+        ("python" | "py", Orchestrator) => [&PYTHON, &PYTHON_ORCHESTRATOR],
         ("python" | "py", _) => [&PYTHON, &PYTHON_LIFECYCLE],
         ("js" | "javascript", ArtifactStore) => {
             return Err(Error::invalid(
@@ -163,6 +172,7 @@ fn template(lang: &str, t: ComponentType) -> Result<[&'static [(&'static str, &'
                  artifacts in the directory of their `path` field",
             ));
         }
+        ("js" | "javascript", Orchestrator) => [&JS, &JS_ORCHESTRATOR],
         ("js" | "javascript", _) => [&JS, &JS_LIFECYCLE],
         _ => {
             return Err(Error::invalid(

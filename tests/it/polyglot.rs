@@ -3,6 +3,7 @@
 //! built by `make flavors`; all run through the same sandbox and lifecycle.
 
 use crate::support::{Env, example, wasm};
+use crate::walkthrough;
 
 #[test]
 fn a_python_flavor_validates_keeps_state_and_writes_in_its_grant() {
@@ -238,69 +239,68 @@ fn a_javascript_flavor_validates_keeps_state_and_logs() {
     );
 }
 
-/// `strata flavor new --lang LANG`, then the project's own `make` and `make test`, with
-/// the toolchain `make examples` installed (so the test does not download it again).
-fn new_project_builds_and_passes(lang: &str, t: &str, toolchain: (&str, String)) {
-    // `flavor new` and `flavor test` never use a home or a daemon: one pass is enough.
-    if std::env::var_os("STRATA_TEST_DAEMON").is_some_and(|v| v == "1") {
-        return;
+/// `strata flavor new --lang LANG --type T`, then the project's own `make test`, with the
+/// toolchain `make examples` installed (so the test does not download it again); returns
+/// the `.wasm` it built. `None` in the daemon pass: `flavor new` and `flavor test` never
+/// use a home or a daemon, so one pass is enough.
+fn new_project_builds_and_passes(env: &Env, lang: &str, t: &str) -> Option<String> {
+    if !walkthrough::in_process_pass() {
+        return None;
     }
-    let env = Env::new();
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The make variable naming the toolchain, its value, and a file it must hold.
+    let (var, tool) = match lang {
+        "python" => ("VENV", repo.join("target/tools/py")),
+        _ => (
+            "COMPONENTIZE_JS",
+            repo.join("flavors/examples/js-alerter/node_modules/.bin/componentize-js"),
+        ),
+    };
+    let installed = if lang == "python" {
+        tool.join("bin/componentize-py")
+    } else {
+        tool.clone()
+    };
+    assert!(installed.exists(), "run `make examples` first");
     let dir = env.work.path().join("proj");
-    let r = env.run(&[
-        "flavor",
-        "new",
-        "my-flavor",
-        "--type",
-        t,
-        "--lang",
-        lang,
-        "--dir",
-        dir.to_str().unwrap(),
-    ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(dir.join("wit/lifecycle.wit").exists());
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_strata"));
-    let make = std::process::Command::new("make")
-        .arg("test")
-        .arg(format!("{}={}", toolchain.0, toolchain.1))
-        .arg(format!("STRATA={}", bin.display()))
-        .current_dir(&dir)
-        .output()
-        .expect("make runs");
-    let stderr = String::from_utf8_lossy(&make.stderr);
-    assert!(
-        make.status.success(),
-        "`make test` failed:\n{}\n{stderr}",
-        String::from_utf8_lossy(&make.stdout)
-    );
+    walkthrough::flavor_new(env, "my-flavor", t, lang, &dir);
+    let (_, stderr) = walkthrough::make_test(&dir, &[(var, tool.to_str().unwrap())]);
     assert!(stderr.contains("Flavor `my-flavor` passed."), "{stderr}");
-    assert!(dir.join("my_flavor.wasm").exists());
+    let wasm = dir.join("my_flavor.wasm");
+    assert!(wasm.exists());
+    Some(wasm.display().to_string())
 }
 
 #[test]
 fn flavor_new_python_builds_and_passes_flavor_test() {
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let venv = repo.join("target/tools/py");
-    assert!(
-        venv.join("bin/componentize-py").exists(),
-        "run `make examples` first"
-    );
-    new_project_builds_and_passes(
-        "python",
-        "experiment-tracker",
-        ("VENV", venv.display().to_string()),
-    );
+    new_project_builds_and_passes(&Env::new(), "python", "experiment-tracker");
+}
+
+#[test]
+fn flavor_new_python_makes_an_artifact_store_that_keeps_artifacts_in_its_grant() {
+    let env = Env::new();
+    if let Some(wasm) = new_project_builds_and_passes(&env, "python", "artifact-store") {
+        walkthrough::artifact_store_keeps_artifacts_in_its_grant(&env, &wasm, "my-flavor");
+    }
+}
+
+#[test]
+fn flavor_new_python_makes_an_orchestrator_that_schedules_steps_in_dependency_order() {
+    let env = Env::new();
+    if let Some(wasm) = new_project_builds_and_passes(&env, "python", "orchestrator") {
+        walkthrough::orchestrator_schedules_steps_in_dependency_order(&env, &wasm, "my-flavor");
+    }
 }
 
 #[test]
 fn flavor_new_js_builds_and_passes_flavor_test() {
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let tool = repo.join("flavors/examples/js-alerter/node_modules/.bin/componentize-js");
-    assert!(tool.exists(), "run `make examples` first");
-    new_project_builds_and_passes(
-        "js",
-        "model-registry",
-        ("COMPONENTIZE_JS", tool.display().to_string()),
-    );
+    new_project_builds_and_passes(&Env::new(), "js", "model-registry");
+}
+
+#[test]
+fn flavor_new_js_makes_an_orchestrator_that_schedules_steps_in_dependency_order() {
+    let env = Env::new();
+    if let Some(wasm) = new_project_builds_and_passes(&env, "js", "orchestrator") {
+        walkthrough::orchestrator_schedules_steps_in_dependency_order(&env, &wasm, "my-flavor");
+    }
 }
