@@ -422,6 +422,40 @@ mod tests {
     }
 
     #[test]
+    fn each_type_gets_the_template_of_its_world_but_a_javascript_artifact_store_is_refused() {
+        use ComponentType::{ArtifactStore, Orchestrator};
+        for t in ComponentType::ALL {
+            for (lang, source) in [
+                ("rust", "src/lib.rs"),
+                ("python", "app.py"),
+                ("js", "flavor.js"),
+            ] {
+                let files = match template(lang, t) {
+                    Ok([_, files]) => files,
+                    Err(err) => {
+                        assert!(lang == "js" && t == ArtifactStore, "{lang} {t:?}: {err}");
+                        assert!(err.to_string().contains("no file system"), "{err}");
+                        continue;
+                    }
+                };
+                let (_, text) = files.iter().find(|(p, _)| *p == source).expect(source);
+                // What only the template of the type's own world says.
+                let own = match (lang, t) {
+                    ("rust", ArtifactStore) => "world: \"strata:flavor/artifact-store-flavor\"",
+                    ("rust", Orchestrator) => "world: \"strata:flavor/orchestrator-flavor\"",
+                    ("rust", _) => "ComponentType::{{variant}}",
+                    ("python", ArtifactStore) => "class ArtifactStore(exports.ArtifactStore)",
+                    ("python", Orchestrator) => "class Orchestrator(exports.Orchestrator)",
+                    ("python", _) => "types.ComponentType.{{py_type}}",
+                    (_, Orchestrator) => "export const orchestrator",
+                    _ => "componentType: '{{type}}'",
+                };
+                assert!(text.contains(own), "{lang} {t:?}: no `{own}` in {source}");
+            }
+        }
+    }
+
+    #[test]
     fn a_rust_flavor_may_not_take_the_name_of_a_crate_it_depends_on() {
         let dir = std::env::temp_dir().join(format!("strata-scaffold-{}", std::process::id()));
         for name in ["serde", "strata-flavor-sdk", "wit-bindgen"] {
