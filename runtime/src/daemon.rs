@@ -261,11 +261,24 @@ fn start_background(home: &Home, port: u16, grace_ms: u64, format: Format) -> Re
                     "one daemon serves a home; it started just now, at the same time as this one: use it, or stop it with `strata daemon stop`",
                 ));
             }
+            // The daemon printed strata's own `error: …` / `hint: …`: pass them on as
+            // they are, rather than nested in a second error.
+            let said = tail(&log, 8);
+            if let Some((what, hint)) = said
+                .rsplit_once("error: ")
+                .map(|(_, last)| last.split_once("\n\nhint: ").unwrap_or((last, "")))
+            {
+                let hint = match hint.trim() {
+                    "" => format!("its log is {}", log.display()),
+                    hint => format!("{hint} (its log is {})", log.display()),
+                };
+                return Err(Error::invalid(
+                    format!("the daemon did not start: {}", what.trim()),
+                    hint,
+                ));
+            }
             return Err(Error::invalid(
-                format!(
-                    "the daemon stopped while starting ({code}):\n{}",
-                    tail(&log, 5)
-                ),
+                format!("the daemon stopped while starting ({code}):\n{said}"),
                 format!("its whole log is {}", log.display()),
             ));
         }

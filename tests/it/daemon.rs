@@ -807,6 +807,27 @@ fn a_second_daemon_started_at_the_same_moment_is_refused() {
 }
 
 #[test]
+fn a_daemon_that_cannot_listen_says_why_and_leaves_nothing_behind() {
+    let first = Env::embedded().with_daemon();
+    let (address, _) = first.daemon_file();
+    let port = address.rsplit_once(':').unwrap().1.to_string();
+    let second = Env::embedded();
+    second.ok(&["stack", "list"]);
+    let err = second.fail(&["daemon", "start", "--port", &port]);
+    assert!(
+        err.contains("the daemon did not start: cannot listen on 127.0.0.1:")
+            && err.contains("hint: pick another port with `--port N`")
+            && err.contains("its log is"),
+        "{err}"
+    );
+    assert!(!second.home().join("daemon.json").exists());
+    // The home works in-process, and a daemon on another port starts.
+    assert!(second.ok(&["stack", "list"]).contains("default"));
+    second.ok(&["daemon", "start", "--port", "0"]);
+    second.ok(&["daemon", "stop"]);
+}
+
+#[test]
 fn a_daemon_file_whose_pid_another_process_took_is_not_taken_for_a_daemon() {
     let env = Env::embedded();
     env.ok(&["stack", "list"]);

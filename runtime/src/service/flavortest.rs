@@ -104,11 +104,11 @@ pub fn flavor_test(
             let v = svc.flavor_register(None, path, opts.clone())?;
             let info = &v.record.info;
             let detail = format!(
-                "{} flavor `{}` {}, {} fields",
+                "{} flavor `{}` {}, {}",
                 info.component_type.label(),
                 info.name,
                 info.version,
-                info.config.len()
+                super::flavors::plural(info.config.len(), "field")
             );
             registered = Some(v);
             Ok(detail)
