@@ -382,6 +382,7 @@ fn flavor_test_runs_a_full_round_in_a_throwaway_home() {
         "provision",
         "resume",
         "status agrees",
+        "a pipeline run (prepare-pipeline-deployment)",
         "up again (must change nothing)",
         "suspend",
         "deprovision",
@@ -391,6 +392,19 @@ fn flavor_test_runs_a_full_round_in_a_throwaway_home() {
             "no `{expected}` in {steps:?}"
         );
     }
+    // The run went through the alerter's `prepare-pipeline-deployment`, on a stack of it
+    // and the built-in defaults, orchestrated by the built-in `launch`.
+    let run = r["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["step"] == "a pipeline run (prepare-pipeline-deployment)")
+        .unwrap();
+    let detail = run["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("alerter/flavor-test") && detail.contains(r#"[["load"], ["train"]]"#),
+        "{run}"
+    );
     // The user's own home is untouched, and the scratch home is gone.
     assert_eq!(before, env.snapshot());
     let scratch = r["config"]["path"].as_str().unwrap();
@@ -556,6 +570,40 @@ fn flavor_new_makes_an_artifact_store_that_keeps_artifacts_in_its_grant() {
     let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
     assert!(lib.contains("impl_lifecycle!(MyStoreFlavor"), "{lib}");
     artifact_store_keeps_artifacts_in_its_grant(&env, &wasm, "my-store");
+
+    // `flavor test` tries every store call: a `list` that drops an entry is caught.
+    let sorted = "entries.sort_by(|a, b| a.name.cmp(&b.name));";
+    assert!(lib.contains(sorted), "{lib}");
+    let broken = lib.replace(sorted, &format!("{sorted}\n        entries.pop();"));
+    std::fs::write(dir.join("src/lib.rs"), broken).unwrap();
+    let target = rust_target();
+    let built = std::process::Command::new("make")
+        .arg(format!("CARGO_TARGET_DIR={}", target.display()))
+        .current_dir(&dir)
+        .output()
+        .expect("make runs");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let r = env.run(&["flavor", "test", &wasm, "--output", "json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("failed at `artifact store calls"),
+        "{}",
+        r.stderr
+    );
+    let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("a JSON report");
+    let step = report["steps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(step["ok"], false, "{report}");
+    assert!(
+        step["detail"]
+            .as_str()
+            .unwrap()
+            .contains("`list` of `strata-flavor-test` after a copy and a rename"),
+        "{step}"
+    );
 }
 
 #[test]

@@ -1,9 +1,11 @@
 //! `strata flavor test PATH.wasm`: what a flavor author runs before shipping. In a
 //! throwaway home, it registers the flavor (compile, contract and `describe` checks),
 //! registers a component with an example configuration built from the flavor's own
-//! schema (`validate`), and runs a full lifecycle round: `up`, `status` must agree, `up`
-//! again must change nothing, `down --force`, `status` must agree again. The home is
-//! removed afterwards, whatever happened.
+//! schema (`validate`), and runs a full lifecycle round: `up`, `status` must agree; while
+//! it is up, what its type is used for (an artifact store's every call on a probe file; a
+//! two-step pipeline run, which for an orchestrator is its `launch`); `up` again must
+//! change nothing; `down --force`, `status` must agree again. The home is removed
+//! afterwards, whatever happened.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -211,7 +213,7 @@ pub fn flavor_test(
             Some((false, false)),
         ),
     ];
-    for (name, run, want) in rounds {
+    for (i, (name, run, want)) in rounds.into_iter().enumerate() {
         let mut events = Vec::new();
         let ok = step(&mut report, name, &mut || {
             run(&mut events).map(|()| String::new())
@@ -225,9 +227,217 @@ pub fn flavor_test(
         {
             return Ok(report);
         }
+        // While it is up: what a component of its type is used for.
+        if i == 0 {
+            if t == ComponentType::ArtifactStore
+                && !step(
+                    &mut report,
+                    "artifact store calls (write, read, exists, stat, list, copy, rename, remove)",
+                    &mut || store_round(&svc),
+                )
+            {
+                return Ok(report);
+            }
+            let label = if t == ComponentType::Orchestrator {
+                "a pipeline run (prepare-pipeline-deployment, launch)"
+            } else {
+                "a pipeline run (prepare-pipeline-deployment)"
+            };
+            if !step(&mut report, label, &mut || pipeline_round(&svc, t)) {
+                return Ok(report);
+            }
+        }
     }
     report.passed = true;
     Ok(report)
+}
+
+/// Every artifact-store call on a probe file, each answer checked: what a pipeline's
+/// steps do with the store.
+fn store_round(svc: &Service) -> Result<String> {
+    use crate::sandbox::calls::WriteMode;
+    let c = svc.component_or_err(ComponentType::ArtifactStore, COMPONENT)?;
+    let b = svc.bind(&c, false)?;
+    let target = b.target(svc.sandbox()?);
+    let ctx = &b.ctx;
+    let wrong = |call: &str, what: String| {
+        Error::invalid(
+            format!("`{call}` {what}"),
+            "see the artifact-store interface in wit/artifact-store.wit for what each call must do",
+        )
+    };
+    let failed = |call: &str, message: String| wrong(call, format!("failed: {message}"));
+    let (dir, file, copy, moved) = (
+        "strata-flavor-test",
+        "strata-flavor-test/probe.txt",
+        "strata-flavor-test/copy.txt",
+        "strata-flavor-test/moved.txt",
+    );
+    let data = b"written by strata flavor test\n";
+    target
+        .store_makedirs(ctx, dir)?
+        .map_err(|m| failed("makedirs", m))?;
+    let n = target
+        .store_write(ctx, file, data, WriteMode::CreateNew)?
+        .map_err(|m| failed("write", m))?;
+    if n != data.len() as u64 {
+        return Err(wrong(
+            "write",
+            format!("says it wrote {n} bytes of {}", data.len()),
+        ));
+    }
+    if target
+        .store_write(ctx, file, data, WriteMode::CreateNew)?
+        .is_ok()
+    {
+        return Err(wrong(
+            "write",
+            "in create-new mode replaced a file that exists".into(),
+        ));
+    }
+    target
+        .store_write(ctx, file, data, WriteMode::Append)?
+        .map_err(|m| failed("write (append)", m))?;
+    let whole = [data.as_slice(), data.as_slice()].concat();
+    let read = target
+        .store_read(ctx, file, 0, 1 << 20)?
+        .map_err(|m| failed("read", m))?;
+    if read != whole {
+        return Err(wrong(
+            "read",
+            format!(
+                "returned {} bytes, not the {} written",
+                read.len(),
+                whole.len()
+            ),
+        ));
+    }
+    let tail = target
+        .store_read(ctx, file, data.len() as u64, 5)?
+        .map_err(|m| failed("read (a range)", m))?;
+    if tail != data[..5] {
+        return Err(wrong(
+            "read",
+            "of a range returned other bytes than were written there".into(),
+        ));
+    }
+    if !target
+        .store_exists(ctx, file)?
+        .map_err(|m| failed("exists", m))?
+    {
+        return Err(wrong(
+            "exists",
+            format!("says `{file}`, just written, does not exist"),
+        ));
+    }
+    let stat = target
+        .store_stat(ctx, file)?
+        .map_err(|m| failed("stat", m))?;
+    if stat.size != whole.len() as u64 || stat.is_dir {
+        return Err(wrong(
+            "stat",
+            format!(
+                "says size {} (dir: {}), not {} bytes in a file",
+                stat.size,
+                stat.is_dir,
+                whole.len()
+            ),
+        ));
+    }
+    target
+        .store_copy(ctx, file, copy, false)?
+        .map_err(|m| failed("copy", m))?;
+    target
+        .store_rename(ctx, copy, moved, false)?
+        .map_err(|m| failed("rename", m))?;
+    let mut names: Vec<String> = target
+        .store_list(ctx, dir)?
+        .map_err(|m| failed("list", m))?
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    names.sort();
+    if names != ["moved.txt", "probe.txt"] {
+        return Err(wrong(
+            "list",
+            format!(
+                "of `{dir}` after a copy and a rename says {names:?}, not [\"moved.txt\", \"probe.txt\"]"
+            ),
+        ));
+    }
+    target
+        .store_remove(ctx, dir, true)?
+        .map_err(|m| failed("remove", m))?;
+    if target
+        .store_exists(ctx, dir)?
+        .map_err(|m| failed("exists", m))?
+    {
+        return Err(wrong("remove", format!("(recursive) left `{dir}` behind")));
+    }
+    Ok(format!(
+        "13 calls on {file} (makedirs, write new and again, append, read whole and a range, exists, stat, copy, rename, list, remove, exists), each answer as the contract says"
+    ))
+}
+
+/// A two-step pipeline run on a stack made of the component and the built-in defaults:
+/// every component's `prepare-pipeline-deployment`, then the orchestrator's `launch`.
+fn pipeline_round(svc: &Service, t: ComponentType) -> Result<String> {
+    let f = svc.flavor_of(&svc.component_or_err(t, COMPONENT)?)?;
+    let needs: Vec<String> = f
+        .info
+        .requirements
+        .iter()
+        .filter(|r| r.kind == crate::model::RequirementKind::Requires)
+        .map(|r| r.component_type.label().to_string())
+        .collect();
+    if !needs.is_empty() {
+        // A stack of this component and the defaults would break its own rules.
+        return Ok(format!(
+            "skipped: the flavor needs {} in its stack; try it with `strata pipeline run` on a stack that has them",
+            needs.join(", ")
+        ));
+    }
+    let mut members = BTreeMap::from([
+        (
+            ComponentType::Orchestrator,
+            vec![crate::model::DEFAULT_NAME.to_string()],
+        ),
+        (
+            ComponentType::ArtifactStore,
+            vec![crate::model::DEFAULT_NAME.to_string()],
+        ),
+    ]);
+    members.insert(t, vec![COMPONENT.to_string()]);
+    svc.stack_register(COMPONENT, members, true)?;
+    svc.stack_up(Some(COMPONENT), &mut |_| {})?;
+    let step = |name: &str, upstream: &[&str]| crate::sandbox::calls::PipelineStep {
+        name: name.into(),
+        upstream: upstream.iter().map(|s| s.to_string()).collect(),
+        parameters: BTreeMap::new(),
+    };
+    let pipeline = super::Pipeline {
+        name: "flavor-test".into(),
+        steps: vec![step("load", &[]), step("train", &["load"])],
+    };
+    let run = svc.pipeline_run(
+        &pipeline,
+        BTreeMap::from([("flavor_test".into(), "1".into())]),
+    )?;
+    let order: Vec<&String> = run.launch.schedule.iter().flatten().collect();
+    if t == ComponentType::Orchestrator && order != ["load", "train"] {
+        return Err(Error::invalid(
+            format!(
+                "`launch` scheduled {:?} for `load`, then `train` (which needs `load`)",
+                run.launch.schedule
+            ),
+            "a step runs after every step in its `upstream`",
+        ));
+    }
+    Ok(format!(
+        "prepared {}; scheduled {:?}",
+        run.prepared.join(", "),
+        run.launch.schedule
+    ))
 }
 
 /// Values for every required field without a default: the caller's, else an example of
