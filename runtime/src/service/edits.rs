@@ -43,13 +43,7 @@ impl Service {
             &format!("{} `{name}` (flavor `{}`)", t.label(), f.info.name),
             &merged,
         )?;
-        self.while_idle(&before, || {
-            self.check_change_while_provisioned(&f, &before, &c)?;
-            let mut batch = Batch::new();
-            batch.put(TreeId::Components, &type_key(t, name), &c);
-            self.store.apply(batch)
-        })?;
-        self.component_view(&c, false)
+        self.save_changed(&f, &before, &c)
     }
 
     /// Removes one configuration value; the field's default (if any) applies again.
@@ -92,13 +86,28 @@ impl Service {
             &format!("{} `{name}` (flavor `{}`)", t.label(), f.info.name),
             &c.config,
         )?;
-        self.while_idle(&before, || {
-            self.check_change_while_provisioned(&f, &before, &c)?;
+        self.save_changed(&f, &before, &c)
+    }
+
+    /// Stores the changed `after` of `before`, once no lifecycle call holds it and the
+    /// change is one a component in its phase may take.
+    fn save_changed(
+        &self,
+        f: &FlavorRecord,
+        before: &ComponentRecord,
+        after: &ComponentRecord,
+    ) -> Result<ComponentView> {
+        self.while_idle(before, || {
+            self.check_change_while_provisioned(f, before, after)?;
             let mut batch = Batch::new();
-            batch.put(TreeId::Components, &type_key(t, name), &c);
+            batch.put(
+                TreeId::Components,
+                &type_key(after.component_type, &after.name),
+                after,
+            );
             self.store.apply(batch)
         })?;
-        self.component_view(&c, false)
+        self.component_view(after, false)
     }
 
     /// A provisioned component keeps its resources across a change, so a change of where
