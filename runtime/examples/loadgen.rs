@@ -99,6 +99,9 @@ fn main() {
         )
     });
     let loaded_rss = rss_kib(pid);
+    // Idle again: tokio lets its blocking threads go after 10 s without work.
+    std::thread::sleep(Duration::from_secs(12));
+    let rested_rss = rss_kib(pid);
     strata_cmd(&["daemon", "stop"]);
     let _ = std::fs::remove_dir_all(&home);
 
@@ -130,9 +133,10 @@ fn main() {
         (with.p50_ms - without.p50_ms) * 1000.0
     );
     out += &format!(
-        "\ndaemon RSS: idle {:.1} MiB (after start), {:.1} MiB after the load\n",
+        "\ndaemon RSS: idle {:.1} MiB (after start), {:.1} MiB right after the load, {:.1} MiB idle 12 s later\n",
         idle_rss as f64 / 1024.0,
-        loaded_rss as f64 / 1024.0
+        loaded_rss as f64 / 1024.0,
+        rested_rss as f64 / 1024.0
     );
     print!("{out}");
     let bench = Path::new("target/bench.txt");

@@ -109,7 +109,18 @@ impl DaemonLock {
         let lock = DaemonLock::whole_file(libc::F_WRLCK as libc::c_short);
         // SAFETY: F_SETLK on a descriptor this function owns, with a valid `flock`.
         let r = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) };
-        Ok((r == 0).then_some(DaemonLock { _file: file }))
+        if r == 0 {
+            return Ok(Some(DaemonLock { _file: file }));
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            // Another process holds it.
+            Some(libc::EACCES | libc::EAGAIN) => Ok(None),
+            _ => Err(Error::invalid(
+                format!("cannot lock {}: {e}", path.display()),
+                "the daemon needs a file system with POSIX locks for STRATA_HOME (not every network file system has them): set STRATA_HOME to a local directory",
+            )),
+        }
     }
 
     /// The pid of the daemon that holds the lock of `home` now (it may still be
@@ -317,6 +328,11 @@ fn tail(path: &Path, n: usize) -> String {
 
 fn stop(home: &Home) -> Result<()> {
     let Some(d) = DaemonFile::read(home) else {
+        // A daemon still opening the store (or whose file was removed) holds the lock:
+        // only a strata daemon takes it, so its holder is the one to stop.
+        if let Some(pid) = DaemonLock::holder(home) {
+            return stop_pid(home, pid);
+        }
         eprintln!("No strata daemon runs for {}.", home.root().display());
         return Ok(());
     };
@@ -329,35 +345,41 @@ fn stop(home: &Home) -> Result<()> {
         );
         return Ok(());
     }
-    // SAFETY: sends SIGTERM to the pid the daemon wrote about itself, checked above to
-    // be that same process (its start time matches).
-    let sent = unsafe { libc::kill(d.pid as libc::pid_t, libc::SIGTERM) };
+    stop_pid(home, d.pid)
+}
+
+/// Sends SIGTERM to daemon `pid` and waits for that process (the same start time) to
+/// end: it finishes calls under way within its grace period first.
+fn stop_pid(home: &Home, pid: u32) -> Result<()> {
+    let born = proc_start(pid);
+    let same = || alive(pid) && proc_start(pid) == born;
+    // SAFETY: sends SIGTERM to a strata daemon of this home: the pid it wrote about
+    // itself (checked against its start time), or the holder of its lock.
+    let sent = unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
     if sent != 0 {
         return Err(Error::invalid(
             format!(
-                "cannot signal the daemon (pid {}): {}",
-                d.pid,
+                "cannot signal the daemon (pid {pid}): {}",
                 std::io::Error::last_os_error()
             ),
             "it runs as another user: stop it as that user",
         ));
     }
     let started = Instant::now();
-    while d.is_running() {
+    while same() {
         if started.elapsed() > Duration::from_secs(120) {
             return Err(Error::invalid(
-                format!("the daemon (pid {}) is still running after 120 s", d.pid),
+                format!("the daemon (pid {pid}) is still running after 120 s"),
                 format!(
-                    "see `strata daemon logs`; `kill -9 {}` ends it at once (calls under way are then recorded as interrupted by the next `up`)",
-                    d.pid
+                    "see `strata daemon logs`; `kill -9 {pid}` ends it at once (calls under way are then recorded as interrupted by the next `up`)"
                 ),
             ));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     eprintln!(
-        "Stopped the strata daemon (pid {}) in {} ms.",
-        d.pid,
+        "Stopped the strata daemon (pid {pid}) of {} in {} ms.",
+        home.root().display(),
         started.elapsed().as_millis()
     );
     Ok(())

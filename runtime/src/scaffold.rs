@@ -263,6 +263,9 @@ pub fn new_flavor(name: &str, t: ComponentType, lang: &str, dir: Option<&Path>) 
         files.extend(sdk.map(|(p, text)| (Path::new(SDK_DIR).join(p), text.to_string())));
         files.push((PathBuf::from("Cargo.lock"), rust_lock(name)));
     }
+    if matches!(lang, "js" | "javascript") {
+        files.push((PathBuf::from("package-lock.json"), js_lock(name)));
+    }
     for (rel, text) in files {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
@@ -273,6 +276,20 @@ pub fn new_flavor(name: &str, t: ComponentType, lang: &str, dir: Option<&Path>) 
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     }
     Ok(dir)
+}
+
+/// The npm lockfile the JavaScript example is built and tested with: componentize-js and
+/// everything it pulls in, each with its integrity hash.
+const JS_LOCK: &str = include_str!("../../flavors/examples/js-alerter/package-lock.json");
+
+/// [`JS_LOCK`] for the project `name` (a lockfile names its root package), so that `npm
+/// install` in a new project installs exactly what strata's own tests use.
+fn js_lock(name: &str) -> String {
+    JS_LOCK.replacen(
+        "\"name\": \"js-alerter\"",
+        &format!("\"name\": \"{name}\""),
+        2,
+    )
 }
 
 /// The names of the packages of a Cargo.lock, in its order.
@@ -304,6 +321,20 @@ fn rust_lock(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_javascript_project_gets_the_lockfile_of_the_example_with_its_own_name() {
+        let lock = super::js_lock("my-flavor");
+        let v: serde_json::Value = serde_json::from_str(&lock).expect("JSON");
+        assert_eq!(v["name"], "my-flavor");
+        assert_eq!(v["packages"][""]["name"], "my-flavor");
+        assert!(!lock.contains("js-alerter"));
+        let pinned = &v["packages"][""]["devDependencies"];
+        let template: serde_json::Value =
+            serde_json::from_str(include_str!("cli/templates/js/package.json.tmpl")).expect("JSON");
+        assert_eq!(*pinned, template["devDependencies"], "package.json and the lock disagree");
+        assert!(v["packages"]["node_modules/@bytecodealliance/componentize-js"]["integrity"].is_string());
+    }
+
     use super::*;
 
     /// The `name = spec` lines of the TOML table `[table]` in `text`.

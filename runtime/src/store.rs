@@ -183,6 +183,7 @@ impl Store {
             trees,
             wasm: dir.join("wasm"),
         };
+        remove_leftovers(&store.wasm);
         store.check_schema()?;
         Ok(store)
     }
@@ -269,9 +270,12 @@ impl Store {
         }
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(&self.wasm)?;
-            let tmp = self.wasm.join(format!(".{sha}.{}.tmp", std::process::id()));
+            let tmp = self.wasm.join(temp_name(sha));
             let result = (|| {
-                let mut f = std::fs::File::create(&tmp)?;
+                let mut f = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp)?;
                 f.write_all(bytes)?;
                 f.sync_all()?;
                 std::fs::rename(&tmp, &path)?;
@@ -509,6 +513,33 @@ impl Store {
 
     pub fn active_stack(&self) -> Result<Option<String>> {
         self.get(TreeId::Meta, meta::ACTIVE_STACK)
+    }
+}
+
+/// A name for a file being written, unique to this writer (process and a random part):
+/// two threads writing the same blob at once each write their own, and the rename of
+/// whole files decides which one stays.
+pub(crate) fn temp_name(what: &str) -> String {
+    format!(
+        ".{what}.{}.{:016x}.tmp",
+        std::process::id(),
+        rand::random::<u64>()
+    )
+}
+
+/// Removes what writers left half-done in `dir` (`.*.tmp` files of a process that was
+/// killed while writing). Only the store's opener calls it, and sled's lock makes that
+/// process the only writer.
+fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 

@@ -239,11 +239,18 @@ fn a_javascript_flavor_validates_keeps_state_and_logs() {
     );
 }
 
-/// `strata flavor new --lang LANG --type T`, then the project's own `make test`, with the
-/// toolchain `make examples` installed (so the test does not download it again); returns
-/// the `.wasm` it built. `None` in the daemon pass: `flavor new` and `flavor test` never
+/// `strata flavor new --lang LANG --type T`, then the project's own `make test`; returns
+/// the `.wasm` it built. With `own_toolchain`, the project's `make` installs its toolchain
+/// itself (componentize-py into its `.venv`, componentize-js from its lockfile), as on a
+/// new machine; otherwise it is given the one `make examples` installed, so the test does
+/// not install it again. `None` in the daemon pass: `flavor new` and `flavor test` never
 /// use a home or a daemon, so one pass is enough.
-fn new_project_builds_and_passes(env: &Env, lang: &str, t: &str) -> Option<String> {
+fn new_project_builds_and_passes(
+    env: &Env,
+    lang: &str,
+    t: &str,
+    own_toolchain: bool,
+) -> Option<String> {
     if !walkthrough::in_process_pass() {
         return None;
     }
@@ -264,7 +271,20 @@ fn new_project_builds_and_passes(env: &Env, lang: &str, t: &str) -> Option<Strin
     assert!(installed.exists(), "run `make examples` first");
     let dir = env.work.path().join("proj");
     walkthrough::flavor_new(env, "my-flavor", t, lang, &dir);
-    let (_, stderr) = walkthrough::make_test(&dir, &[(var, tool.to_str().unwrap())]);
+    let given = [(var, tool.to_str().unwrap())];
+    let (_, stderr) = walkthrough::make_test(&dir, if own_toolchain { &[] } else { &given });
+    if own_toolchain {
+        let installed = if lang == "python" {
+            dir.join(".venv/bin/componentize-py")
+        } else {
+            dir.join("node_modules/.bin/componentize-js")
+        };
+        assert!(
+            installed.exists(),
+            "`make` did not install {}",
+            installed.display()
+        );
+    }
     assert!(stderr.contains("Flavor `my-flavor` passed."), "{stderr}");
     let wasm = dir.join("my_flavor.wasm");
     assert!(wasm.exists());
@@ -273,13 +293,13 @@ fn new_project_builds_and_passes(env: &Env, lang: &str, t: &str) -> Option<Strin
 
 #[test]
 fn flavor_new_python_builds_and_passes_flavor_test() {
-    new_project_builds_and_passes(&Env::new(), "python", "experiment-tracker");
+    new_project_builds_and_passes(&Env::new(), "python", "experiment-tracker", true);
 }
 
 #[test]
 fn flavor_new_python_makes_an_artifact_store_that_keeps_artifacts_in_its_grant() {
     let env = Env::new();
-    if let Some(wasm) = new_project_builds_and_passes(&env, "python", "artifact-store") {
+    if let Some(wasm) = new_project_builds_and_passes(&env, "python", "artifact-store", false) {
         walkthrough::artifact_store_keeps_artifacts_in_its_grant(&env, &wasm, "my-flavor");
     }
 }
@@ -287,20 +307,20 @@ fn flavor_new_python_makes_an_artifact_store_that_keeps_artifacts_in_its_grant()
 #[test]
 fn flavor_new_python_makes_an_orchestrator_that_schedules_steps_in_dependency_order() {
     let env = Env::new();
-    if let Some(wasm) = new_project_builds_and_passes(&env, "python", "orchestrator") {
+    if let Some(wasm) = new_project_builds_and_passes(&env, "python", "orchestrator", false) {
         walkthrough::orchestrator_schedules_steps_in_dependency_order(&env, &wasm, "my-flavor");
     }
 }
 
 #[test]
 fn flavor_new_js_builds_and_passes_flavor_test() {
-    new_project_builds_and_passes(&Env::new(), "js", "model-registry");
+    new_project_builds_and_passes(&Env::new(), "js", "model-registry", true);
 }
 
 #[test]
 fn flavor_new_js_makes_an_orchestrator_that_schedules_steps_in_dependency_order() {
     let env = Env::new();
-    if let Some(wasm) = new_project_builds_and_passes(&env, "js", "orchestrator") {
+    if let Some(wasm) = new_project_builds_and_passes(&env, "js", "orchestrator", false) {
         walkthrough::orchestrator_schedules_steps_in_dependency_order(&env, &wasm, "my-flavor");
     }
 }

@@ -1056,7 +1056,9 @@ fn absolute(b: &FileBody) -> Result<(), ApiError> {
 async fn backup(State(st): State<Shared>, b: Result<axum::Json<FileBody>, JsonRejection>) -> Reply {
     let b = body(b)?;
     absolute(&b)?;
-    call(st, StatusCode::CREATED, false, move |s| {
+    // Under the catalog lock: a backup reads the records and the flavor files as one
+    // moment, which no change may come between.
+    call(st, StatusCode::CREATED, true, move |s| {
         s.backup(&b.file, b.force)
     })
     .await

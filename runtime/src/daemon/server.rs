@@ -527,8 +527,8 @@ pub fn changes_catalog(c: &Command) -> bool {
         Command::Secret(crate::cli::SecretCmd::List | crate::cli::SecretCmd::Get { .. })
         | Command::Flavor(_)
         | Command::Pipeline(_)
-        | Command::Backup { .. }
         | Command::Integration(crate::cli::IntegrationCmd::List) => false,
+        // A backup takes the lock too: it reads records and flavor files as one moment.
         _ => true,
     }
 }

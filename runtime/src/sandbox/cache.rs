@@ -79,11 +79,12 @@ impl Cache {
         fs::create_dir_all(&self.dir)
             .map_err(|e| Error::io(format!("creating {}", self.dir.display()), e))?;
         let path = self.path(wasm_sha);
-        let tmp = self
-            .dir
-            .join(format!(".{wasm_sha}.{}.tmp", std::process::id()));
+        let tmp = self.dir.join(crate::store::temp_name(wasm_sha));
         let write = || -> std::io::Result<()> {
-            let mut f = fs::File::create(&tmp)?;
+            let mut f = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
             f.write_all(compiled)?;
             f.sync_all()?;
             fs::rename(&tmp, &path)

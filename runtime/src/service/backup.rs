@@ -191,6 +191,27 @@ impl Service {
                 "its store schema is {schema:?}; this strata reads versions 1 to {SCHEMA_VERSION}"
             )));
         }
+        // Every flavor's code must be in the file: a flavor restored without it could
+        // never run.
+        let blobs: std::collections::BTreeSet<&[u8]> = records
+            .iter()
+            .filter(|(t, _, _)| *t == TreeId::Blobs)
+            .map(|(_, k, _)| k.as_slice())
+            .collect();
+        for (t, k, v) in &records {
+            if *t != TreeId::Flavors {
+                continue;
+            }
+            let f: crate::model::FlavorRecord = codec::decode(v)
+                .map_err(|e| bad(format!("record flavors/{}: {e}", String::from_utf8_lossy(k))))?;
+            if !blobs.contains(f.sha256.as_bytes()) {
+                return Err(bad(format!(
+                    "flavor {} has no code in it (blobs/{})",
+                    String::from_utf8_lossy(k),
+                    f.sha256
+                )));
+            }
+        }
         if !force {
             let mut held = Vec::new();
             let stacks = self.store.stacks()?;
@@ -239,6 +260,13 @@ impl Service {
                 self.home.key_file().display()
             )
         });
+        // The store is at this strata's schema whatever the file says: a version 1
+        // backup's flavor code goes to files like any other.
+        for (t, k, v) in &mut records {
+            if *t == TreeId::Meta && k.as_slice() == meta::SCHEMA_VERSION.as_bytes() {
+                *v = codec::encode(&SCHEMA_VERSION);
+            }
+        }
         self.store.replace_all(records.clone())?;
         // Built-in flavors of this binary, if the backup came from another version.
         self.ensure_initialized()?;
