@@ -39,11 +39,12 @@ bench: flavors examples
 	$(CARGO) build --release --locked --bin strata --example loadgen
 	scripts/bench.sh target/release/strata 20
 	$(CARGO) bench --locked --bench lifecycle_call
-	scripts/criterion_table.py lifecycle_call native_status \
+	scripts/criterion_table.py lifecycle_call native_status --also empty_call_pooled \
 	  "native_status=native Rust \`status\` (baseline)" \
 	  "instantiate=instantiate (on-demand allocator: the CLI)" \
 	  "instantiate_pooled=instantiate (pooling allocator: the daemon)" \
 	  "empty_call=instantiate + call of an empty component" \
+	  "empty_call_pooled=instantiate + call of an empty component, pooled (baseline)" \
 	  "status=instantiate + \`status\`" \
 	  "status_pooled=instantiate + \`status\`, pooled" \
 	  "describe_with_status-describe_without_status=the same through the service (store reads, grants), pooled: the daemon's call" \

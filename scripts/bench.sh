@@ -15,6 +15,11 @@ export NO_COLOR=1
 OUT=target/bench.txt
 mkdir -p target
 
+if [[ ! -x /usr/bin/time ]]; then
+    echo "scripts/bench.sh needs GNU time at /usr/bin/time for peak RSS: install it (Debian: apt-get install time)" >&2
+    exit 1
+fi
+
 now_ns() { date +%s%N; }
 
 # measure LABEL CMD...: prints "LABEL median_ms p95_ms peak_rss_kib". If PRE is set,

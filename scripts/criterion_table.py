@@ -2,7 +2,7 @@
 """Prints criterion's medians for one benchmark group as a table of ratios to a baseline
 measured in the same run, and appends it to target/bench.txt.
 
-    scripts/criterion_table.py GROUP BASELINE "bench=label" "bench_a-bench_b=label" ...
+    scripts/criterion_table.py GROUP BASELINE [--also BASELINE2] "bench=label" "bench_a-bench_b=label" ...
 
 A row `a-b` is the difference of two medians, e.g. the part of a request that one call is.
 
@@ -36,13 +36,19 @@ def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
     group, baseline, rows = sys.argv[1], sys.argv[2], sys.argv[3:]
+    # A second baseline, `--also BENCH`: a second column of ratios.
+    also = None
+    if rows and rows[0] == "--also":
+        also, rows = rows[1], rows[2:]
     base, _, _ = median_ns(group, baseline)
+    base2 = median_ns(group, also)[0] if also else None
+    extra = f" x {also} |" if also else ""
     out = [
         "",
         f"one lifecycle call, in process (criterion, `cargo bench --bench {group}`)",
         "",
-        "| step | median | 95% interval | x native |",
-        "|---|---|---|---|",
+        f"| step | median | 95% interval | x {baseline} |{extra}",
+        "|---|---|---|---|" + ("---|" if also else ""),
     ]
     for row in rows:
         bench, label = row.split("=", 1)
@@ -50,10 +56,12 @@ def main():
             # A difference of two medians (what one part of a step costs): no interval.
             a, b = bench.split("-", 1)
             m = median_ns(group, a)[0] - median_ns(group, b)[0]
-            out.append(f"| {label} | {show(m)} | (a difference) | {m / base:,.0f} |")
-            continue
-        m, lo, hi = median_ns(group, bench)
-        out.append(f"| {label} | {show(m)} | {show(lo)} to {show(hi)} | {m / base:,.0f} |")
+            interval = "(a difference)"
+        else:
+            m, lo, hi = median_ns(group, bench)
+            interval = f"{show(lo)} to {show(hi)}"
+        ratio2 = f" {m / base2:,.2f} |" if base2 else ""
+        out.append(f"| {label} | {show(m)} | {interval} | {m / base:,.0f} |{ratio2}")
     text = "\n".join(out) + "\n"
     print(text, end="")
     os.makedirs("target", exist_ok=True)

@@ -98,7 +98,7 @@ fn lifecycle_call(c: &mut Criterion) {
     let on_demand = Sandbox::new(cache.path()).expect("a sandbox");
     let pooled = Sandbox::with_allocator(cache.path(), true).expect("a pooled sandbox");
     let (store_loaded, empty_loaded) = (store.loaded(&on_demand), empty.loaded(&on_demand));
-    let store_pooled = store.loaded(&pooled);
+    let (store_pooled, empty_pooled) = (store.loaded(&pooled), empty.loaded(&pooled));
     let target = |sandbox, loaded| Target {
         sandbox,
         loaded,
@@ -109,6 +109,7 @@ fn lifecycle_call(c: &mut Criterion) {
     let store_target = target(&on_demand, &store_loaded);
     let empty_target = target(&on_demand, &empty_loaded);
     let pooled_target = target(&pooled, &store_pooled);
+    let empty_pooled_target = target(&pooled, &empty_pooled);
     // The same answer both ways, or the comparison means nothing.
     let wasm = store_target.status(&ctx).expect("status").value;
     assert_eq!(
@@ -141,6 +142,13 @@ fn lifecycle_call(c: &mut Criterion) {
     });
     g.bench_function("empty_call", |b| {
         b.iter(|| empty_target.status(black_box(&ctx)).expect("empty status"))
+    });
+    g.bench_function("empty_call_pooled", |b| {
+        b.iter(|| {
+            empty_pooled_target
+                .status(black_box(&ctx))
+                .expect("empty status")
+        })
     });
     g.bench_function("status", |b| {
         b.iter(|| store_target.status(black_box(&ctx)).expect("status"))

@@ -281,7 +281,7 @@ impl Sandbox {
             cache::Lookup::Verified(bytes) => {
                 // SAFETY: these bytes were written by `Cache::write` from
                 // `Component::serialize` of this engine configuration (the cache directory is
-                // keyed by it), and their sha256 matches the hash the store recorded then,
+                // keyed by it), and their hash matches the one the store recorded then,
                 // so they are exactly what wasmtime produced.
                 let component = unsafe { Component::deserialize(&self.engine, &bytes) };
                 if let Ok(component) = component {

@@ -331,8 +331,14 @@ mod tests {
         let pinned = &v["packages"][""]["devDependencies"];
         let template: serde_json::Value =
             serde_json::from_str(include_str!("cli/templates/js/package.json.tmpl")).expect("JSON");
-        assert_eq!(*pinned, template["devDependencies"], "package.json and the lock disagree");
-        assert!(v["packages"]["node_modules/@bytecodealliance/componentize-js"]["integrity"].is_string());
+        assert_eq!(
+            *pinned, template["devDependencies"],
+            "package.json and the lock disagree"
+        );
+        assert!(
+            v["packages"]["node_modules/@bytecodealliance/componentize-js"]["integrity"]
+                .is_string()
+        );
     }
 
     use super::*;

@@ -49,7 +49,8 @@ pub enum TreeId {
     States = 4,
     /// name → [`StackRecord`].
     Stacks = 5,
-    /// `engine-hash/sha256` → sha256 of the compiled artifact file.
+    /// `engine-hash/sha256` → hash of the compiled artifact file (`blake3:HEX`; a bare
+    /// sha256 from strata 0.1).
     Compiled = 6,
     /// name → encrypted secret.
     Secrets = 7,

@@ -237,6 +237,113 @@ fn sigkill_at_random_points_loses_no_acknowledged_change() {
 }
 
 #[test]
+fn sigkill_during_flavor_register_and_delete_leaves_every_flavor_runnable() {
+    // Flavor code is a file written before the transaction that names it and removed
+    // after the one that drops it: a kill anywhere must leave every registered flavor
+    // with its code, and nothing acknowledged lost.
+    let env = Env::embedded();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    eprintln!("flavor crash test seed {seed}");
+    let mut rng = Rng(seed);
+    env.ok(&["init"]);
+    let fixtures = [
+        ("alerter", crate::support::wasm("fixture_alerter")),
+        ("trap", crate::support::wasm("fixture_trap")),
+        ("logspam", crate::support::wasm("fixture_logspam")),
+    ];
+    let (mut killed, mut rounds) = (0, 0);
+    // name → registered (acknowledged), or unknown since a kill.
+    let mut known: BTreeMap<&str, Option<bool>> = BTreeMap::new();
+    while killed < 40 {
+        rounds += 1;
+        assert!(rounds < 800, "only {killed} kills in {rounds} rounds");
+        let (name, file) = &fixtures[rng.below(3) as usize];
+        let register = rng.below(2) == 0;
+        let args: Vec<&str> = if register {
+            vec!["alerter", "flavor", "register", file.as_str()]
+        } else {
+            vec!["alerter", "flavor", "delete", name]
+        };
+        let mut child = Command::new(env!("CARGO_BIN_EXE_strata"))
+            .args(&args)
+            .env("STRATA_HOME", env.home())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("strata runs");
+        // Registration compiles for 100 ms or more: kills land before, during and after.
+        std::thread::sleep(Duration::from_micros(rng.below(250_000)));
+        let was_killed = child.try_wait().expect("wait").is_none();
+        if was_killed {
+            let _ = child.kill();
+        }
+        let status = child.wait().expect("wait");
+        if was_killed && status.code().is_none() {
+            killed += 1;
+            known.insert(name, None);
+        } else if status.success() {
+            known.insert(name, Some(register));
+        }
+        // Every listed flavor has its code, and what was acknowledged holds.
+        let list = env.json(&["alerter", "flavor", "list"]);
+        let listed: Vec<(String, bool)> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["flavor"].as_str().unwrap().to_string(),
+                    f["ready_to_use"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        for (n, ready) in &listed {
+            assert!(
+                ready,
+                "flavor `{n}` is registered without its code (seed {seed})"
+            );
+        }
+        for (n, state) in &known {
+            let present = listed.iter().any(|(l, _)| l == n);
+            if let Some(registered) = state {
+                assert_eq!(
+                    *registered,
+                    present,
+                    "flavor `{n}`: an acknowledged {} was lost (seed {seed})",
+                    if *registered { "register" } else { "delete" }
+                );
+            }
+        }
+    }
+    // Every flavor that survived runs from its stored code: with the compiled cache
+    // gone, a component of it registers (`validate`), which compiles that code again.
+    std::fs::remove_dir_all(env.home().join("cache")).unwrap();
+    let list = env.json(&["alerter", "flavor", "list"]);
+    for f in list.as_array().unwrap() {
+        let n = f["flavor"].as_str().unwrap();
+        let component = format!("c-{n}");
+        let flavor = format!("--flavor={n}");
+        let path = format!("--path={}", env.path(&component));
+        let mut args = vec!["alerter", "register", &component, &flavor];
+        if n == "alerter" {
+            args.extend(["--channel=ops", &path]);
+        }
+        env.ok(&args);
+    }
+    // No half-written files are left once the store has been opened again.
+    let leftovers: Vec<_> = std::fs::read_dir(env.home().join("db/wasm"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
 fn backup_and_restore_move_the_whole_store_and_refuse_damage() {
     let a = Env::new();
     a.ok(&[

@@ -828,6 +828,50 @@ fn a_daemon_that_cannot_listen_says_why_and_leaves_nothing_behind() {
 }
 
 #[test]
+fn a_command_waits_for_a_daemon_that_is_still_opening_the_store() {
+    use std::os::fd::AsRawFd;
+    let env = Env::embedded();
+    env.ok(&["stack", "list"]);
+    // What a daemon holds from before it opens the store until it exits: the lock on
+    // `daemon.lock` (a POSIX record lock), here taken by this test, with no daemon.json yet.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(env.home().join("daemon.lock"))
+        .unwrap();
+    // SAFETY: a plain C struct, all zeroes valid; F_SETLK on a descriptor this test owns.
+    let mut l: libc::flock = unsafe { std::mem::zeroed() };
+    l.l_type = libc::F_WRLCK as libc::c_short;
+    l.l_whence = libc::SEEK_SET as libc::c_short;
+    assert_eq!(
+        unsafe { libc::fcntl(lock.as_raw_fd(), libc::F_SETLK, &l) },
+        0
+    );
+    let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["stack", "list"])
+        .env("STRATA_HOME", env.home())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        cli.try_wait().unwrap().is_none(),
+        "the command did not wait for the daemon that holds the lock"
+    );
+    // The "daemon" gives up without ever listening: the command opens the home itself.
+    drop(lock);
+    let out = cli.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("default"));
+}
+
+#[test]
 fn a_daemon_file_whose_pid_another_process_took_is_not_taken_for_a_daemon() {
     let env = Env::embedded();
     env.ok(&["stack", "list"]);

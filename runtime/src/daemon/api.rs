@@ -27,8 +27,8 @@ use crate::service::{FlavorOptions, Progress, Service, StackExport};
 /// The OpenAPI 3.1 description of this API, kept in the repository next to this file.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-/// The largest `.wasm` the upload route accepts.
-pub const MAX_UPLOAD: usize = 256 * 1024 * 1024;
+/// The largest `.wasm` the upload route accepts: the largest strata registers at all.
+pub const MAX_UPLOAD: usize = crate::sandbox::MAX_WASM_BYTES;
 
 /// The largest body any other route accepts (axum's default).
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
@@ -168,7 +168,7 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
                 e.body_text(),
-                "a flavor's .wasm may be at most 256 MiB, any other body 2 MiB",
+                "a flavor's .wasm may be at most 64 MiB, any other body 2 MiB",
             );
         }
         ApiError::new(
@@ -257,14 +257,18 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
                     format!(": {text}")
                 }
             ),
-            "a flavor's .wasm may be at most 256 MiB, any other body 2 MiB",
+            "a flavor's .wasm may be at most 64 MiB, any other body 2 MiB",
         ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => (
             "bad_request",
             text,
             "send JSON with `Content-Type: application/json`",
         ),
-        s if s.is_server_error() => ("internal", text, ""),
+        s if s.is_server_error() => (
+            "internal",
+            text,
+            "this is a bug in strata: `strata daemon logs` may say more; please report it",
+        ),
         _ => ("bad_request", text, "see the route in /api/v1/openapi.json"),
     };
     let mut answer = ApiError::new(status, code, message, hint).into_response();

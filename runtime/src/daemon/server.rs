@@ -325,7 +325,7 @@ async fn buffered(req: Request) -> std::result::Result<Request, ApiError> {
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             why,
-            "a flavor's .wasm may be at most 256 MiB, any other body 2 MiB",
+            "a flavor's .wasm may be at most 64 MiB, any other body 2 MiB",
         )
     };
     let declared = req
@@ -343,10 +343,23 @@ async fn buffered(req: Request) -> std::result::Result<Request, ApiError> {
     }
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        too_large(format!(
-            "the body is over this route's limit of {} MiB, or was cut off: {e}",
-            limit / (1024 * 1024)
-        ))
+        // Over the limit without saying so up front, or a body the client stopped sending.
+        let over = std::error::Error::source(&e)
+            .is_some_and(|s| s.to_string().contains("length limit"))
+            || e.to_string().contains("length limit");
+        if over {
+            too_large(format!(
+                "the body is over this route's limit of {} MiB",
+                limit / (1024 * 1024)
+            ))
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("the body could not be read whole: {e}"),
+                "send the whole body the Content-Length announces",
+            )
+        }
     })?;
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }

@@ -202,8 +202,12 @@ impl Service {
             if *t != TreeId::Flavors {
                 continue;
             }
-            let f: crate::model::FlavorRecord = codec::decode(v)
-                .map_err(|e| bad(format!("record flavors/{}: {e}", String::from_utf8_lossy(k))))?;
+            let f: crate::model::FlavorRecord = codec::decode(v).map_err(|e| {
+                bad(format!(
+                    "record flavors/{}: {e}",
+                    String::from_utf8_lossy(k)
+                ))
+            })?;
             if !blobs.contains(f.sha256.as_bytes()) {
                 return Err(bad(format!(
                     "flavor {} has no code in it (blobs/{})",
