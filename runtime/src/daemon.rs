@@ -173,7 +173,7 @@ pub fn command(home: Option<PathBuf>, cmd: &crate::cli::DaemonCmd, format: Forma
         DaemonCmd::Status => status(&home, format),
         DaemonCmd::Logs { lines } => {
             for line in read_log(&home, *lines)? {
-                println!("{line}");
+                println!("{}", crate::model::text::visible(&line));
             }
             Ok(())
         }

@@ -3,6 +3,7 @@
 //! tie them together. Nothing here touches the disk or a sandbox.
 
 mod config;
+pub mod text;
 mod types;
 
 pub use config::{

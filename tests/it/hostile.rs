@@ -6,6 +6,10 @@ use std::time::{Duration, Instant};
 
 use crate::support::{Env, wasm};
 
+/// Terminal escapes in everything a flavor says (fixture `ansi`), and names with control
+/// characters (issue 13, class 4).
+mod ansi;
+
 /// Registers fixture `name` as an alerter flavor and a component `c` of it.
 fn alerter(env: &Env, name: &str, flavor_args: &[&str], config: &[&str]) {
     let path = wasm(&format!("fixture_{name}"));

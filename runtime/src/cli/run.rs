@@ -11,6 +11,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::home::Home;
+use crate::model::text::{visible, visible_block};
 use crate::model::{ComponentType, FlavorRecord, LimitOverrides, parse_assignments};
 use crate::service::{
     ComponentView, FlavorOptions, FlavorView, Pipeline, Progress, Service, StackExport, StackView,
@@ -104,7 +105,9 @@ pub fn exit_code(e: &Error) -> u8 {
     }
 }
 
-/// `error: …` and, when there is one, `hint: …`, as the CLI prints them.
+/// `error: …` and, when there is one, `hint: …`, as the CLI prints them. An error may
+/// carry a flavor's words, so its text is made visible (control characters escaped,
+/// later lines indented) before strata adds its own colours.
 pub fn render_error(e: &Error, color: bool) -> String {
     let paint = |code: &str, word: &str| {
         if color {
@@ -113,12 +116,30 @@ pub fn render_error(e: &Error, color: bool) -> String {
             word.to_string()
         }
     };
-    let mut text = format!("{}: {e}\n", paint("1;31", "error"));
+    let message = e.to_string();
+    let mut text = format!(
+        "{}: {}\n",
+        paint("1;31", "error"),
+        visible_block(&message, 2)
+    );
     let hint = e.hint();
     if !hint.is_empty() {
-        text.push_str(&format!("\n{}: {hint}\n", paint("1;36", "hint")));
+        text.push_str(&format!(
+            "\n{}: {}\n",
+            paint("1;36", "hint"),
+            visible_block(&hint, 2)
+        ));
     }
     text
+}
+
+/// A command-line parsing error quotes the arguments: when one of `argv` holds a control
+/// character, the error is shown without colour (clap then drops escape sequences) and
+/// with the rest made visible. `None`: nothing to escape, print it as clap does.
+pub fn escaped_usage_error(e: &clap::Error, argv: &[String]) -> Option<String> {
+    argv.iter()
+        .any(|a| a.chars().any(crate::model::text::needs_escape))
+        .then(|| visible_block(&e.render().to_string(), 0).into_owned())
 }
 
 /// The commands that need no home (and so never go to a daemon).
@@ -211,10 +232,14 @@ struct Output<'a> {
 }
 
 impl Output<'_> {
-    /// Prints `value` as JSON/YAML, or the table `text()` makes.
+    /// Prints `value` as JSON/YAML (exact: both escape control characters themselves),
+    /// or the table `text()` makes, with every control character but its line breaks
+    /// made visible (the tables' cells are made visible whole, line breaks too).
     fn show<T: serde::Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
-        let s = structured(self.format, value).unwrap_or_else(text);
-        self.sink.stdout(&s);
+        match structured(self.format, value) {
+            Some(s) => self.sink.stdout(&s),
+            None => self.sink.stdout(&visible_block(&text(), 0)),
+        }
     }
 
     /// What a command did: a message for a person, and with `--output json|yaml` the
@@ -233,9 +258,11 @@ impl Output<'_> {
         }
     }
 
-    /// A line on stderr, whatever the format: warnings, progress, logs.
+    /// A line on stderr, whatever the format: warnings, progress, logs. It may hold a
+    /// flavor's words (a log line, a status detail), so it is made visible whole: no
+    /// control character reaches the terminal, and no line break starts a line of its own.
     fn err(&self, line: String) {
-        self.sink.stderr(&format!("{line}\n"));
+        self.sink.stderr(&format!("{}\n", visible(&line)));
     }
 }
 
@@ -316,10 +343,10 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
                 format!(
                     "run {} of pipeline `{}` on stack `{}`: {}\norchestrator run id: {}\n{}",
                     r.run_id,
-                    r.pipeline,
+                    visible(&r.pipeline),
                     r.stack,
-                    r.launch.detail,
-                    r.launch.orchestrator_run_id,
+                    visible(&r.launch.detail),
+                    visible(&r.launch.orchestrator_run_id),
                     table(&["WAVE", "STEPS"], &waves)
                 )
             });
@@ -543,7 +570,7 @@ pub(crate) fn ask_fields(f: &FlavorRecord, config: &mut BTreeMap<String, String>
         let default = spec
             .default
             .as_deref()
-            .map(|d| format!(" [{d}]"))
+            .map(|d| format!(" [{}]", visible(d)))
             .unwrap_or_default();
         let need = if spec.required && spec.default.is_none() {
             ", required"
@@ -554,7 +581,7 @@ pub(crate) fn ask_fields(f: &FlavorRecord, config: &mut BTreeMap<String, String>
             "{} ({}{need}): {}{default}\n> ",
             spec.name,
             spec.kind.as_str(),
-            spec.description
+            visible(&spec.description)
         );
         let _ = std::io::stderr().flush();
         let mut line = String::new();
@@ -1035,7 +1062,7 @@ pub(crate) fn ask_secret_values(values: &mut BTreeMap<String, String>) -> Result
         if key.is_empty() {
             break;
         }
-        let value = ask(&format!("value of `{key}` (not shown): "), true)?;
+        let value = ask(&format!("value of `{}` (not shown): ", visible(&key)), true)?;
         values.insert(key, value);
     }
     Ok(())

@@ -86,9 +86,10 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// A line for the daemon's log (stderr: its terminal, or `daemon.log`).
+/// A line for the daemon's log (stderr: its terminal, or `daemon.log`). It may quote a
+/// flavor or a client, so control characters are made visible and it stays one line.
 pub fn log(line: &str) {
-    eprintln!("{} {line}", utc(now_ms()));
+    eprintln!("{} {}", utc(now_ms()), crate::model::text::visible(line));
 }
 
 /// `2026-11-23T19:05:01.123Z` for a time in ms since the epoch.
@@ -449,13 +450,13 @@ async fn cli(
 fn run_command_line(st: &Daemon, req: CliRequest, sink: &Channel) -> u8 {
     let mut argv = vec!["strata".to_string()];
     argv.extend(req.argv);
-    let mut cli = match Cli::try_parse_from(crate::cli::normalize_args(argv)) {
+    let mut cli = match Cli::try_parse_from(crate::cli::normalize_args(argv.clone())) {
         Ok(c) => c,
         Err(e) => {
-            let text = if req.color {
-                e.render().ansi().to_string()
-            } else {
-                e.render().to_string()
+            let text = match crate::cli::run::escaped_usage_error(&e, &argv) {
+                Some(text) => text,
+                None if req.color => e.render().ansi().to_string(),
+                None => e.render().to_string(),
             };
             if e.use_stderr() {
                 sink.stderr(&text);

@@ -146,6 +146,11 @@ pub fn check_config(
     let mut problems = Vec::new();
     let mut out = BTreeMap::new();
     for (key, value) in given {
+        if let Err(e) = super::text::check_name_chars("config key", key) {
+            let shown = super::text::visible(key);
+            problems.push(FieldProblem::new(&shown, e.to_string()));
+            continue;
+        }
         let Some(spec) = info.field(key) else {
             let accepted: Vec<&str> = info.config.iter().map(|f| f.name.as_str()).collect();
             let accepts = if accepted.is_empty() {

@@ -222,6 +222,15 @@ impl FlavorInfo {
                 out.push(format!("supported scheme `{s}` is not a URL scheme"));
             }
         }
+        for r in &self.requirements {
+            if let Some(f) = &r.flavor
+                && !valid_flavor_name(f)
+            {
+                out.push(format!(
+                    "a requirement names flavor `{f}`, which is not a valid flavor name: use lower case letters, digits, `-` and `_`, starting with a letter (at most 64)"
+                ));
+            }
+        }
         out
     }
 }

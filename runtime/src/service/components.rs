@@ -296,6 +296,7 @@ impl Service {
 }
 
 pub(super) fn check_name(what: &str, name: &str) -> Result<()> {
+    crate::model::text::check_name_chars(&format!("{what} name"), name)?;
     if !valid_object_name(name) {
         return Err(Error::invalid(
             format!("`{name}` is not a valid {what} name"),

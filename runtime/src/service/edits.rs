@@ -57,6 +57,7 @@ impl Service {
         let before = c.clone();
         let f = self.flavor_of(&c)?;
         let key = key.replace('-', "_");
+        crate::model::text::check_name_chars("config key", &key)?;
         let Some(spec) = f.info.field(&key) else {
             return Err(Error::invalid(
                 format!("flavor `{}` has no field `{key}`", f.info.name),

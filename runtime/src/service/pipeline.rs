@@ -33,6 +33,26 @@ pub struct RunReport {
     pub logs: Vec<String>,
 }
 
+/// Every name and key of a run follows the rule of every name: printable, never a
+/// control character (they reach the orchestrator, and come back in its report).
+fn check_names(pipeline: &Pipeline, runtime: &BTreeMap<String, String>) -> Result<()> {
+    use crate::model::text::check_name_chars;
+    check_name_chars("pipeline name", &pipeline.name)?;
+    for s in &pipeline.steps {
+        check_name_chars("step name", &s.name)?;
+        for u in &s.upstream {
+            check_name_chars("upstream step name", u)?;
+        }
+        for k in s.parameters.keys() {
+            check_name_chars("step parameter key", k)?;
+        }
+    }
+    for k in runtime.keys() {
+        check_name_chars("runtime parameter key", k)?;
+    }
+    Ok(())
+}
+
 impl Service {
     /// Runs `pipeline` on the active stack with the runtime configuration `runtime`.
     pub fn pipeline_run(
@@ -46,6 +66,7 @@ impl Service {
                 "give it `name: my_pipeline`",
             ));
         }
+        check_names(pipeline, &runtime)?;
         let stack_name = self.stack_get()?;
         let stack = self.stack_or_err(&stack_name)?;
         self.check_stack(&stack)?;

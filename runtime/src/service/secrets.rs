@@ -39,6 +39,14 @@ pub struct SecretView {
 
 const MASK: &str = "********";
 
+/// A secret's keys follow the rule of every name: printable, never a control character.
+fn check_keys(values: &BTreeMap<String, String>) -> Result<()> {
+    for k in values.keys() {
+        crate::model::text::check_name_chars("secret key", k)?;
+    }
+    Ok(())
+}
+
 impl Service {
     fn cipher(&self) -> Result<ChaCha20Poly1305> {
         let path = self.home.key_file();
@@ -128,6 +136,7 @@ impl Service {
         values: BTreeMap<String, String>,
     ) -> Result<SecretView> {
         check_name("secret", name)?;
+        check_keys(&values)?;
         if values.is_empty() {
             return Err(Error::invalid(
                 format!("secret `{name}` has no values"),
@@ -169,6 +178,7 @@ impl Service {
         values: BTreeMap<String, String>,
     ) -> Result<SecretView> {
         let mut r = self.secret_or_err(name)?;
+        check_keys(&values)?;
         let mut current = self.open_secret(&r)?;
         for (k, v) in values {
             if v.is_empty() {
