@@ -696,7 +696,9 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
         }
         StackCmd::Export { name, file, force } => {
             let export = svc.stack_export(name)?;
-            let yaml = serde_yaml::to_string(&export).expect("invariant: an export serializes");
+            // The same exact YAML as `--output yaml`: no control or format character raw,
+            // also when it goes to the terminal (`-`).
+            let yaml = structured(Format::Yaml, &export).expect("invariant: YAML is structured");
             let text = format!(
                 "# strata stack export: rebuild it with `strata stack import FILE [NAME]`\n{yaml}"
             );

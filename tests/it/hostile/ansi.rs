@@ -215,6 +215,28 @@ fn escapes_from_a_flavor_are_shown_never_obeyed() {
     );
     run(&env, &["stack", "up"], 0);
     run(&env, &["stack", "describe"], 0);
+    // A value of the user's own with a bidi override alone (libyaml would print it raw):
+    // shown escaped, exported exactly.
+    let note = "left\u{202e}thgir";
+    run(
+        &env,
+        &["orchestrator", "update", "evil", &format!("--note={note}")],
+        0,
+    );
+    let d = run(
+        &env,
+        &["orchestrator", "describe", "evil", "--no-status"],
+        0,
+    );
+    assert!(d.stdout.contains("left\\u{202e}thgir"), "{}", d.stdout);
+    let export = run(&env, &["stack", "export", "evil", "-"], 0);
+    let doc: serde_json::Value = serde_yaml::from_str(&export.stdout).expect("valid YAML");
+    assert!(
+        doc.to_string()
+            .contains(&serde_json::to_string(note).unwrap()),
+        "the export does not keep the value exactly:\n{}",
+        export.stdout
+    );
     run(&env, &["stack", "down", "--force"], 0);
     let log = std::fs::read_to_string(env.work.path().join("daemon.log")).unwrap_or_default();
     assert_eq!(env.daemon_pid().is_some(), !log.is_empty());
