@@ -21,6 +21,11 @@ pub enum Fault {
     Trap { detail: String },
     /// The component returned more bytes than strata accepts from one call.
     ReturnTooLarge { bytes: u64, limit: u64 },
+    /// The component returned a list longer than strata accepts.
+    TooMany { what: String, count: u64, limit: u64 },
+    /// The component held more handles (open files, directories, streams) at once than
+    /// one call may.
+    Handles { limit: usize },
     /// The component could not be instantiated (a missing import, a start-up failure).
     Instantiate { detail: String },
 }
@@ -44,6 +49,14 @@ impl fmt::Display for Fault {
             Fault::ReturnTooLarge { bytes, limit } => write!(
                 f,
                 "it returned {bytes} bytes, more than the {limit} bytes strata accepts from one call"
+            ),
+            Fault::TooMany { what, count, limit } => write!(
+                f,
+                "it returned {count} {what}, more than the {limit} strata accepts"
+            ),
+            Fault::Handles { limit } => write!(
+                f,
+                "it held more than {limit} open handles (files, directories, streams) at once and was stopped"
             ),
             Fault::Instantiate { detail } => write!(f, "it could not be started: {detail}"),
         }

@@ -72,18 +72,16 @@ impl Home {
         self.root.join("daemon.json")
     }
 
+    /// The default stack's artifact store: a data directory strata makes itself, spelled
+    /// without symlinks (grants are opened without following any).
     pub fn default_store_dir(&self) -> PathBuf {
-        self.root.join("stores").join("default")
+        self.protected().data.join("default")
     }
 
-    /// What no flavor may be granted, nor a directory containing it: strata's own files.
-    pub fn protected(&self) -> Vec<PathBuf> {
-        vec![
-            self.db_dir(),
-            self.cache_dir(),
-            self.key_file(),
-            self.daemon_file(),
-        ]
+    /// What no grant may hold or enter: this home, but for the data directories strata
+    /// makes for components under `stores/`.
+    pub fn protected(&self) -> crate::model::Protected {
+        crate::model::Protected::for_home(&self.root)
     }
 
     pub fn create(&self) -> Result<()> {

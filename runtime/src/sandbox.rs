@@ -10,6 +10,7 @@
 
 pub mod bindings;
 pub mod cache;
+pub mod dirs;
 pub mod host;
 
 use std::collections::HashMap;
@@ -19,17 +20,24 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{
-    Component, HasSelf, Instance, InstancePre, Linker, types::ComponentItem,
+    Component, ComponentExportIndex, Instance, InstancePre, Linker, WasmStr,
+    types::ComponentItem,
 };
 use wasmtime::{Config, Engine, Store, Trap};
 
 use crate::error::{Error, Fault, Result};
-pub use host::{Grants, HostState, LogLine};
+pub use host::{GrantedDir, Grants, HostState, LogLine};
 
 use bindings::{ARTIFACT_STORE_EXPORT, LIFECYCLE_EXPORT, ORCHESTRATOR_EXPORT, WIT_VERSION};
 
 /// How often the epoch advances: the resolution of every deadline.
 const TICK: Duration = Duration::from_millis(5);
+/// Calls that run at once in one strata process; more wait for a slot. With
+/// [`host::MAX_HANDLES`] per call, flavors hold at most 8,192 file descriptors in all,
+/// well under the usual limit of a process, so no flavor can starve the daemon of the
+/// descriptors it needs to accept connections and open its store.
+pub const MAX_CONCURRENT_CALLS: usize = 32;
+
 /// The largest `.wasm` strata accepts. Compilation cannot be interrupted, so its input
 /// is what bounds it (a Python flavor is ~18 MB).
 pub const MAX_WASM_BYTES: usize = 64 * 1024 * 1024;
@@ -61,20 +69,38 @@ impl Default for Limits {
 /// A flavor compiled and linked, ready to instantiate.
 pub struct Loaded {
     pre: InstancePre<HostState>,
-    lifecycle: bindings::lifecycle::GuestIndices,
-    artifact_store: Option<bindings::artifact_store::GuestIndices>,
-    orchestrator: Option<bindings::orchestrator::GuestIndices>,
+    /// Every function strata calls, by its name in the WIT, as found in this component
+    /// (the lifecycle's, and the artifact store's or orchestrator's where exported).
+    funcs: HashMap<&'static str, ComponentExportIndex>,
+    artifact_store: bool,
+    orchestrator: bool,
 }
 
 impl Loaded {
     pub fn exports_artifact_store(&self) -> bool {
-        self.artifact_store.is_some()
+        self.artifact_store
     }
 
     pub fn exports_orchestrator(&self) -> bool {
-        self.orchestrator.is_some()
+        self.orchestrator
     }
 }
+
+/// The functions of each interface strata calls, as named in the WIT.
+const LIFECYCLE_FUNCS: [&str; 8] = [
+    "describe",
+    "validate",
+    "provision",
+    "deprovision",
+    "resume",
+    "suspend",
+    "status",
+    "prepare-pipeline-deployment",
+];
+const ARTIFACT_STORE_FUNCS: [&str; 9] = [
+    "exists", "stat", "read", "write", "list", "makedirs", "remove", "rename", "copy",
+];
+const ORCHESTRATOR_FUNCS: [&str; 1] = ["launch"];
 
 /// The outcome of loading a registered flavor.
 pub struct LoadReport {
@@ -128,7 +154,35 @@ pub struct Sandbox {
     cache: cache::Cache,
     engine_key: String,
     loaded: Mutex<HashMap<String, Arc<Loaded>>>,
+    slots: Slots,
     _ticker: Ticker,
+}
+
+/// A counting semaphore of [`MAX_CONCURRENT_CALLS`] call slots.
+#[derive(Default)]
+struct Slots {
+    busy: Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+struct Slot<'a>(&'a Slots);
+
+impl Slots {
+    fn take(&self) -> Slot<'_> {
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        while *busy >= MAX_CONCURRENT_CALLS {
+            busy = self.freed.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        *busy += 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        self.0.freed.notify_one();
+    }
 }
 
 impl Sandbox {
@@ -181,7 +235,20 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Internal(format!("linking WASI: {e:#}")))?;
-        bindings::HostView::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        // `types` has no functions, but components import it (for the types `host` uses).
+        linker
+            .instance(&format!("strata:flavor/types@{WIT_VERSION}"))
+            .map_err(|e| Error::Internal(format!("linking strata's types interface: {e:#}")))?;
+        linker
+            .instance(&format!("strata:flavor/host@{WIT_VERSION}"))
+            .and_then(|mut i| {
+                i.func_wrap(
+                    "log",
+                    |cx, (level, message): (bindings::types::Level, WasmStr)| {
+                        host::log(cx, level, message)
+                    },
+                )
+            })
             .map_err(|e| Error::Internal(format!("linking strata's host interface: {e:#}")))?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -195,6 +262,7 @@ impl Sandbox {
             cache,
             engine_key,
             loaded: Mutex::new(HashMap::new()),
+            slots: Slots::default(),
         })
     }
 
@@ -373,8 +441,9 @@ impl Sandbox {
                 reason: format!("its imports do not match what strata provides: {e:#}"),
                 hint: "rebuild it against the WIT in this strata's `wit/` folder".into(),
             })?;
-        let lifecycle =
-            bindings::lifecycle::GuestIndices::new(&pre).map_err(|e| Error::NotAFlavor {
+        // The bindings' indices type-check every export against the contract once, here;
+        // calls then look functions up by index and lift their answers lazily (`lift`).
+        bindings::lifecycle::GuestIndices::new(&pre).map_err(|e| Error::NotAFlavor {
                 path: label.to_string(),
                 reason: format!(
                     "its `{LIFECYCLE_EXPORT}` export does not match the contract: {e:#}"
@@ -387,17 +456,41 @@ impl Sandbox {
                 .exports(&self.engine)
                 .any(|(n, _)| n == name)
         };
-        let artifact_store = has(ARTIFACT_STORE_EXPORT)
-            .then(|| bindings::artifact_store::GuestIndices::new(&pre))
-            .transpose()
-            .map_err(|e| mismatch(label, ARTIFACT_STORE_EXPORT, e))?;
-        let orchestrator = has(ORCHESTRATOR_EXPORT)
-            .then(|| bindings::orchestrator::GuestIndices::new(&pre))
-            .transpose()
-            .map_err(|e| mismatch(label, ORCHESTRATOR_EXPORT, e))?;
+        let artifact_store = has(ARTIFACT_STORE_EXPORT);
+        if artifact_store {
+            bindings::artifact_store::GuestIndices::new(&pre)
+                .map_err(|e| mismatch(label, ARTIFACT_STORE_EXPORT, e))?;
+        }
+        let orchestrator = has(ORCHESTRATOR_EXPORT);
+        if orchestrator {
+            bindings::orchestrator::GuestIndices::new(&pre)
+                .map_err(|e| mismatch(label, ORCHESTRATOR_EXPORT, e))?;
+        }
+        let mut funcs = HashMap::new();
+        let mut index = |interface: &str, names: &[&'static str]| -> Result<()> {
+            let parent = component
+                .get_export_index(None, interface)
+                .ok_or_else(|| mismatch(label, interface, wasmtime::format_err!("not found")))?;
+            for name in names {
+                let i = component
+                    .get_export_index(Some(&parent), name)
+                    .ok_or_else(|| {
+                        mismatch(label, interface, wasmtime::format_err!("no `{name}`"))
+                    })?;
+                funcs.insert(*name, i);
+            }
+            Ok(())
+        };
+        index(LIFECYCLE_EXPORT, &LIFECYCLE_FUNCS)?;
+        if artifact_store {
+            index(ARTIFACT_STORE_EXPORT, &ARTIFACT_STORE_FUNCS)?;
+        }
+        if orchestrator {
+            index(ORCHESTRATOR_EXPORT, &ORCHESTRATOR_FUNCS)?;
+        }
         Ok(Loaded {
             pre,
-            lifecycle,
+            funcs,
             artifact_store,
             orchestrator,
         })
@@ -414,6 +507,7 @@ impl Sandbox {
         limits: &Limits,
         f: impl FnOnce(&mut Store<HostState>, &Instance) -> wasmtime::Result<T>,
     ) -> Result<Called<T>> {
+        let _slot = self.slots.take();
         let started = Instant::now();
         let mut store = Store::new(&self.engine, HostState::new(grants, limits.memory_bytes)?);
         store.limiter(|s| &mut s.limiter);
@@ -455,9 +549,20 @@ fn mismatch(label: &str, export: &str, e: wasmtime::Error) -> Error {
 
 /// Turns a wasmtime error into what happened, in the user's terms.
 fn classify(e: &wasmtime::Error, state: &HostState, limits: &Limits) -> Fault {
+    if let Some(fault) = lift::exceeded(e) {
+        return fault;
+    }
     if state.limiter.memory_denied {
         return Fault::Memory {
             limit_bytes: limits.memory_bytes,
+        };
+    }
+    if e.chain().any(|c| {
+        c.downcast_ref::<wasmtime::component::ResourceTableError>()
+            .is_some_and(|t| matches!(t, wasmtime::component::ResourceTableError::Full))
+    }) {
+        return Fault::Handles {
+            limit: host::MAX_HANDLES,
         };
     }
     let stderr = state.stderr_text();
@@ -500,21 +605,7 @@ fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join(" / ")
 }
 
-/// Checks the size of what a call returned against the cap.
-pub fn check_return(flavor: &str, call: &str, bytes: u64, limits: &Limits) -> Result<()> {
-    if bytes > limits.max_return_bytes {
-        return Err(Error::Sandbox {
-            flavor: flavor.to_string(),
-            call: call.to_string(),
-            fault: Fault::ReturnTooLarge {
-                bytes,
-                limit: limits.max_return_bytes,
-            },
-        });
-    }
-    Ok(())
-}
-
-/// The typed calls strata makes. Each wraps [`Sandbox::call`] and checks the size of
-/// what comes back.
+/// Reading a flavor's answers within bounds: counted before copied.
+pub mod lift;
+/// The typed calls strata makes, each through [`Sandbox::call`] and [`lift`].
 pub mod calls;

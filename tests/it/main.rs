@@ -5,6 +5,8 @@
 //! - `rules`: each bad input gets `error: …` + `hint: …`, exit 1, and changes nothing.
 //! - `hostile`: flavors that trap, loop, eat memory, lie about themselves or try to
 //!   escape their grants end in a clear error in time, and strata carries on.
+//! - `holes`: the classes of attack an audit found (defaults as grants, symlinked
+//!   grants, secrets echoed back, floods of empty elements, descriptors, lying schedules).
 //! - `edits`: update, remove-attribute, rename, copy of components and stacks.
 //! - `lifecycle`: phases, state handed back, interrupted calls, pipeline runs, secrets.
 //! - `crash`: SIGKILL at random points loses nothing acknowledged; backup / restore.
@@ -22,6 +24,7 @@ mod daemon;
 mod edits;
 mod hostile;
 mod lifecycle;
+mod holes;
 mod polyglot;
 mod rules;
 mod support;

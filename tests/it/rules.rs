@@ -175,7 +175,7 @@ fn grants_of_the_whole_disk_or_of_strata_itself_are_refused() {
         "--flavor=local",
         &format!("--path={home}"),
     ]);
-    assert!(err.contains("strata's own files"), "{err}");
+    assert!(err.contains("holds strata's home"), "{err}");
 }
 
 #[test]

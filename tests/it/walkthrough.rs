@@ -622,7 +622,7 @@ fn flavor_new_makes_an_orchestrator_that_schedules_steps_in_dependency_order() {
 /// called in the sandbox as strata calls it, on the directory it was granted.
 pub fn artifact_store_keeps_artifacts_in_its_grant(env: &Env, wasm: &str, flavor: &str) {
     use strata::sandbox::calls::{Context, Target, WriteMode};
-    use strata::sandbox::{Grants, Limits, Sandbox, cache::sha256_hex};
+    use strata::sandbox::{GrantedDir, Grants, Limits, Sandbox, cache::sha256_hex};
 
     env.ok(&["artifact-store", "flavor", "register", wasm]);
     let root = env.work.path().join("artifacts");
@@ -660,7 +660,12 @@ pub fn artifact_store_keeps_artifacts_in_its_grant(env: &Env, wasm: &str, flavor
         .expect("it loads");
     let (grants, limits) = (
         Grants {
-            dirs: vec![root.clone()],
+            dirs: vec![
+                GrantedDir::open(&root, false)
+                    .expect("the grant opens")
+                    .expect("the grant exists"),
+            ],
+            secrets: vec![],
         },
         Limits::DEFAULT,
     );

@@ -132,16 +132,62 @@ pub fn normalize_local_path(value: &str, base: &Path) -> PathBuf {
     out
 }
 
+/// What no directory grant may reach: strata's home (its store, compiled code, secret
+/// key, daemon files, and whatever it keeps there later) — neither the home itself, nor
+/// anything that holds it, nor anything inside it — except the data directories strata
+/// makes for components, below `HOME/stores/`.
+#[derive(Clone, Debug)]
+pub struct Protected {
+    pub home: PathBuf,
+    pub data: PathBuf,
+}
+
+impl Protected {
+    /// The rule for a home at `root` (made absolute and, as far as it exists, with
+    /// symlinks resolved, so that no other spelling of it slips past).
+    pub fn for_home(root: &Path) -> Protected {
+        let home = resolve_existing(&normalize_local_path(&root.to_string_lossy(), Path::new("/")));
+        Protected {
+            data: home.join("stores"),
+            home,
+        }
+    }
+}
+
+/// `path` (absolute, normalised) with symlinks resolved in the part of it that exists:
+/// what the user named, spelled the one way strata will open it (never through a link).
+pub fn resolve_existing(path: &Path) -> PathBuf {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(&existing) {
+            let mut out = real;
+            for c in rest.iter().rev() {
+                out.push(c);
+            }
+            return out;
+        }
+        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name);
+                existing = parent.to_path_buf();
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
 /// Checks `given` (the user's values) against the flavor's schema and returns them
-/// normalised: local paths made absolute. `base` is the directory relative paths are
-/// taken from; `protected` are strata's own files, which no grant may contain or enter.
+/// normalised: local paths made absolute, with symlinks resolved. `base` is the
+/// directory relative paths are taken from; `protected` is strata's home, which no
+/// grant may hold or enter.
 ///
 /// Every problem is reported, not just the first.
 pub fn check_config(
     info: &FlavorInfo,
     given: &BTreeMap<String, String>,
     base: &Path,
-    protected: &[PathBuf],
+    protected: &Protected,
 ) -> Result<BTreeMap<String, String>, Vec<FieldProblem>> {
     let mut problems = Vec::new();
     let mut out = BTreeMap::new();
@@ -200,7 +246,7 @@ fn check_value(
     key: &str,
     value: &str,
     base: &Path,
-    protected: &[PathBuf],
+    protected: &Protected,
 ) -> Result<String, String> {
     if kind == FieldKind::Secret {
         return match secret_reference(value) {
@@ -211,6 +257,11 @@ fn check_value(
         };
     }
     if secret_reference(value).is_some() {
+        if kind == FieldKind::Path {
+            return Err(format!(
+                "field `{key}` takes a directory, not a secret reference: a directory is a grant, and every grant must show in `describe`; give the path itself"
+            ));
+        }
         // A reference in a non-secret field is resolved at call time like any other.
         return Ok(value.trim().to_string());
     }
@@ -244,29 +295,43 @@ fn check_value(
             "field `{key}`: `{value}` is a relative path, and this request has no working directory to take it from: give an absolute path"
         ));
     }
-    let path = normalize_local_path(value, base);
+    let path = resolve_existing(&normalize_local_path(value, base));
     check_grantable(&path, protected).map_err(|e| format!("field `{key}`: {e}"))?;
     Ok(path.to_string_lossy().into_owned())
 }
 
 /// A local path becomes a directory the flavor can read and write: refuse the ones that
-/// would hand it the whole machine or strata's own files (the store, the secret key).
-pub fn check_grantable(path: &Path, protected: &[PathBuf]) -> Result<(), String> {
+/// would hand it the whole machine or strata's own files. Every grant goes through this,
+/// however it was given (flag, prompt, import file, REST body), and again at every call.
+pub fn check_grantable(path: &Path, protected: &Protected) -> Result<(), String> {
+    if !path.is_absolute() || normalize_local_path(&path.to_string_lossy(), Path::new("/")) != path
+    {
+        return Err(format!(
+            "`{}` is not an absolute path without `.` and `..`: give the directory's full path",
+            path.display()
+        ));
+    }
     if path == Path::new("/") {
         return Err(
             "`/` would grant the whole file system to the flavor: give a directory of its own"
                 .into(),
         );
     }
-    for p in protected {
-        let p = normalize_local_path(&p.to_string_lossy(), Path::new("/"));
-        if p.starts_with(path) || path.starts_with(&p) {
-            return Err(format!(
-                "`{}` would grant strata's own files ({}) to the flavor: give a directory outside them",
-                path.display(),
-                p.display()
-            ));
-        }
+    let home = &protected.home;
+    if home.starts_with(path) {
+        return Err(format!(
+            "`{}` holds strata's home ({}), its store and secret key: give a directory outside it",
+            path.display(),
+            home.display()
+        ));
+    }
+    if path.starts_with(home) && !(path.starts_with(&protected.data) && path != protected.data) {
+        return Err(format!(
+            "`{}` is inside strata's home ({}): give a directory outside it (strata's own data directories for components are under {})",
+            path.display(),
+            home.display(),
+            protected.data.display()
+        ));
     }
     Ok(())
 }
@@ -370,7 +435,7 @@ mod tests {
             &store_info(),
             &map(&[("path", "data/../store")]),
             Path::new("/work"),
-            &[PathBuf::from("/home/h/db")],
+            &Protected::for_home(Path::new("/home/h")),
         )
         .unwrap();
         assert_eq!(got["path"], "/work/store");
@@ -382,7 +447,7 @@ mod tests {
             &store_info(),
             &map(&[("retries", "many"), ("colour", "red")]),
             Path::new("/"),
-            &[PathBuf::from("/h/db")],
+            &Protected::for_home(Path::new("/h")),
         )
         .unwrap_err();
         let text: Vec<&str> = err.iter().map(|p| p.message.as_str()).collect();
@@ -405,47 +470,51 @@ mod tests {
     #[test]
     fn schemes_and_dangerous_grants_are_refused() {
         let info = store_info();
-        let e = check_config(
-            &info,
-            &map(&[("path", "s3://bucket")]),
-            Path::new("/"),
-            &[PathBuf::from("/h/db")],
-        )
-        .unwrap_err();
-        assert!(e[0].message.contains("does not support `s3://`"), "{e:?}");
-        let e = check_config(
-            &info,
-            &map(&[("path", "/")]),
-            Path::new("/"),
-            &[PathBuf::from("/h/db")],
-        )
-        .unwrap_err();
-        assert!(e[0].message.contains("whole file system"), "{e:?}");
-        let e = check_config(
-            &info,
-            &map(&[("path", "/home")]),
-            Path::new("/"),
-            &[PathBuf::from("/home/u/.strata/db")],
-        )
-        .unwrap_err();
-        assert!(e[0].message.contains("strata's own files"), "{e:?}");
-        let e = check_config(
-            &info,
-            &map(&[("path", "/home/u/.strata/db/x")]),
-            Path::new("/"),
-            &[PathBuf::from("/home/u/.strata/db")],
-        )
-        .unwrap_err();
-        assert!(e[0].message.contains("strata's own files"), "{e:?}");
+        let home = Protected::for_home(Path::new("/home/u/.strata"));
+        let refused = |path: &str| {
+            check_config(&info, &map(&[("path", path)]), Path::new("/"), &home)
+                .unwrap_err()
+                .remove(0)
+                .message
+        };
+        assert!(refused("s3://bucket").contains("does not support `s3://`"));
+        assert!(refused("/").contains("whole file system"));
+        assert!(refused("/home").contains("holds strata's home"));
+        assert!(refused("/home/u/.strata").contains("holds strata's home"));
+        assert!(refused("/home/u/.strata/db/x").contains("inside strata's home"));
+        assert!(refused("/home/u/.strata/stores").contains("inside strata's home"));
+        assert!(refused("{{s.k}}").contains("not a secret reference"));
         assert!(
             check_config(
                 &info,
                 &map(&[("path", "/home/u/.strata/stores/a")]),
                 Path::new("/"),
-                &[PathBuf::from("/home/u/.strata/db")]
+                &home
             )
             .is_ok()
         );
+        assert!(check_grantable(Path::new("/a/../b"), &home).is_err());
+        assert!(check_grantable(Path::new("rel"), &home).is_err());
+    }
+
+    #[test]
+    fn a_path_through_a_symlink_is_stored_as_the_real_one() {
+        let t = tempfile::tempdir().unwrap();
+        let real = std::fs::canonicalize(t.path()).unwrap().join("real");
+        std::fs::create_dir(&real).unwrap();
+        std::os::unix::fs::symlink(&real, t.path().join("link")).unwrap();
+        let link = t.path().join("link/new/deeper");
+        assert_eq!(resolve_existing(&link), real.join("new/deeper"));
+        // A link to the root is seen for what it is.
+        std::os::unix::fs::symlink("/", t.path().join("root")).unwrap();
+        let e = check_config(
+            &store_info(),
+            &map(&[("path", &t.path().join("root").to_string_lossy())]),
+            Path::new("/"),
+            &Protected::for_home(Path::new("/home/u/.strata")),
+        )
+        .unwrap_err();
+        assert!(e[0].message.contains("whole file system"), "{e:?}");
     }
 
     #[test]

@@ -204,12 +204,40 @@ impl FlavorInfo {
                     f.name
                 ));
             }
-            if let Some(d) = &f.default
-                && let Err(e) = super::config::check_kind(f.kind, d)
-            {
+            if let Some(d) = &f.default {
+                if let Some(why) = default_problem(f.kind, d) {
+                    out.push(format!("the default of field `{}` {why}", f.name));
+                } else if let Err(e) = super::config::check_kind(f.kind, d) {
+                    out.push(format!(
+                        "the default of field `{}` is not valid: {e}",
+                        f.name
+                    ));
+                }
+            }
+            if f.description.len() > MAX_TEXT {
                 out.push(format!(
-                    "the default of field `{}` is not valid: {e}",
-                    f.name
+                    "the description of field `{}` is {} bytes; strata keeps at most {MAX_TEXT}",
+                    f.name,
+                    f.description.len()
+                ));
+            }
+        }
+        for (what, text, max) in [
+            ("version", &self.version, MAX_NAME_TEXT),
+            ("description", &self.description, MAX_DESCRIPTION),
+        ] {
+            if text.len() > max {
+                out.push(format!(
+                    "its {what} is {} bytes; strata keeps at most {max}",
+                    text.len()
+                ));
+            }
+        }
+        for r in &self.requirements {
+            if r.reason.len() > MAX_TEXT {
+                out.push(format!(
+                    "a requirement's reason is {} bytes; strata keeps at most {MAX_TEXT}",
+                    r.reason.len()
                 ));
             }
         }
@@ -233,6 +261,43 @@ impl FlavorInfo {
         }
         out
     }
+}
+
+/// The longest version string strata keeps from a flavor.
+pub const MAX_NAME_TEXT: usize = 64;
+/// The longest description of a flavor.
+pub const MAX_DESCRIPTION: usize = 4096;
+/// The longest description of a field, default, or reason of a requirement.
+pub const MAX_TEXT: usize = 1024;
+
+/// Why a flavor may not declare `default` for a field of `kind`, if it may not: a
+/// default is the flavor's word, not the user's, so it may neither grant a directory
+/// nor name a secret (strata would resolve it, and hand the flavor a secret the user
+/// never gave it).
+fn default_problem(kind: FieldKind, default: &str) -> Option<String> {
+    if default.len() > MAX_TEXT {
+        return Some(format!(
+            "is {} bytes; strata keeps at most {MAX_TEXT}",
+            default.len()
+        ));
+    }
+    if kind == FieldKind::Secret {
+        return Some(
+            "is set, and a secret field may have none: the user names the secret (`--FIELD={{NAME.KEY}}`)"
+                .into(),
+        );
+    }
+    if default.contains("{{") {
+        return Some(format!(
+            "(`{default}`) names a secret, and only the user may name one: a secret reference is resolved only where the user typed it"
+        ));
+    }
+    if kind == FieldKind::Path && super::config::scheme_of(default).is_empty() {
+        return Some(format!(
+            "(`{default}`) is a local directory, and a directory is granted only when the user names it: make the field required, or leave it without a default"
+        ));
+    }
+    None
 }
 
 pub fn valid_flavor_name(s: &str) -> bool {
@@ -497,6 +562,64 @@ mod tests {
             ComponentType::ALL.last(),
             Some(&ComponentType::Orchestrator)
         );
+    }
+
+    fn info(config: Vec<FieldSpec>) -> FlavorInfo {
+        FlavorInfo {
+            name: "f".into(),
+            component_type: ComponentType::Alerter,
+            version: "1".into(),
+            description: "d".into(),
+            config,
+            supported_schemes: vec!["s3".into()],
+            requirements: Vec::new(),
+        }
+    }
+
+    fn field(kind: FieldKind, default: &str) -> FieldSpec {
+        FieldSpec {
+            name: "x".into(),
+            kind,
+            required: false,
+            default: Some(default.into()),
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_default_may_neither_grant_a_directory_nor_name_a_secret() {
+        for (kind, default, says) in [
+            (FieldKind::Path, "/", "is a local directory"),
+            (FieldKind::Path, "/etc", "is a local directory"),
+            (FieldKind::Path, "relative/dir", "is a local directory"),
+            (FieldKind::Secret, "{{aws.key}}", "a secret field may have none"),
+            (FieldKind::Secret, "plain", "a secret field may have none"),
+            (FieldKind::Text, "{{s.k}}", "names a secret"),
+            (FieldKind::Url, "https://x/{{s.k}}", "names a secret"),
+        ] {
+            let p = info(vec![field(kind, default)]).problems();
+            assert!(p.iter().any(|m| m.contains(says)), "{default}: {p:?}");
+        }
+        // A remote default for a path field grants nothing: allowed.
+        assert!(info(vec![field(FieldKind::Path, "s3://bucket/x")]).problems().is_empty());
+        assert!(info(vec![field(FieldKind::Text, "fine")]).problems().is_empty());
+    }
+
+    #[test]
+    fn describe_texts_are_bounded() {
+        let mut i = info(vec![field(FieldKind::Text, &"d".repeat(MAX_TEXT + 1))]);
+        i.version = "v".repeat(MAX_NAME_TEXT + 1);
+        i.description = "x".repeat(MAX_DESCRIPTION + 1);
+        i.config[0].description = "y".repeat(MAX_TEXT + 1);
+        let p = i.problems().join("\n");
+        for says in [
+            "the default of field `x` is 1025 bytes",
+            "its version is 65 bytes",
+            "its description is 4097 bytes",
+            "the description of field `x` is 1025 bytes",
+        ] {
+            assert!(p.contains(says), "{says}: {p}");
+        }
     }
 
     #[test]

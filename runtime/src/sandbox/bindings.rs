@@ -2,7 +2,7 @@
 //! flavor may export), and the conversions between its types and [`crate::model`].
 //! Nothing else in strata names a generated type outside the sandbox.
 
-use crate::model::{self, FieldKind, RequirementKind};
+use crate::model::{self, FieldKind};
 
 wasmtime::component::bindgen!({
     path: "../wit",
@@ -53,60 +53,5 @@ impl From<types::FieldKind> for FieldKind {
             types::FieldKind::Url => FieldKind::Url,
             types::FieldKind::Secret => FieldKind::Secret,
         }
-    }
-}
-
-impl From<types::FlavorInfo> for model::FlavorInfo {
-    fn from(i: types::FlavorInfo) -> Self {
-        model::FlavorInfo {
-            name: i.name,
-            component_type: i.component_type.into(),
-            version: i.version,
-            description: i.description,
-            config: i
-                .config
-                .into_iter()
-                .map(|f| model::FieldSpec {
-                    name: f.name,
-                    kind: f.kind.into(),
-                    required: f.required,
-                    default: f.default,
-                    description: f.description,
-                })
-                .collect(),
-            supported_schemes: i.supported_schemes,
-            requirements: i
-                .requirements
-                .into_iter()
-                .map(|r| model::StackRequirement {
-                    kind: match r.kind {
-                        types::RequirementKind::Requires => RequirementKind::Requires,
-                        types::RequirementKind::Refuses => RequirementKind::Refuses,
-                    },
-                    component_type: r.component_type.into(),
-                    flavor: r.flavor,
-                    reason: r.reason,
-                })
-                .collect(),
-        }
-    }
-}
-
-impl types::FlavorInfo {
-    /// Bytes of text the flavor returned, for the cap on returned data.
-    pub fn returned_bytes(&self) -> u64 {
-        let fields: usize = self
-            .config
-            .iter()
-            .map(|f| f.name.len() + f.description.len() + f.default.as_ref().map_or(0, String::len))
-            .sum();
-        let reqs: usize = self
-            .requirements
-            .iter()
-            .map(|r| r.reason.len() + r.flavor.as_ref().map_or(0, String::len))
-            .sum();
-        let schemes: usize = self.supported_schemes.iter().map(String::len).sum();
-        (self.name.len() + self.version.len() + self.description.len() + fields + reqs + schemes)
-            as u64
     }
 }

@@ -1,7 +1,16 @@
+//! The typed calls strata makes into a flavor. Each runs in a fresh instance
+//! ([`Sandbox::call`]) and lifts the flavor's answer through bounded types ([`super::lift`]):
+//! nothing a flavor returns is copied into strata before it has been counted.
+
 use super::bindings::{artifact_store as wit_store, orchestrator as wit_orch, types};
-use super::{Called, Grants, Limits, Loaded, Sandbox, check_return};
+use super::lift::{
+    self, BList, BStr, RawDirEntry, RawFieldError, RawFlavorInfo, RawLaunchReport, RawStatus,
+};
+use super::{Called, Grants, Limits, Loaded, Sandbox};
 use crate::error::{Error, Fault, Result};
-use crate::model::{FieldProblem, FlavorInfo};
+use crate::model::{
+    FieldProblem, FieldSpec, FlavorInfo, RequirementKind, StackRequirement,
+};
 
 /// One flavor, ready to be called with the given grants and limits.
 pub struct Target<'a> {
@@ -98,73 +107,87 @@ pub struct LaunchReport {
     pub detail: String,
 }
 
-fn strs(v: &[String]) -> u64 {
-    v.iter().map(|s| s.len() as u64).sum()
-}
-
 impl Target<'_> {
-    fn run<T>(
+    /// Calls export `func` of a fresh instance with `params`. Its answer is lifted as
+    /// `R` (bounded types: [`super::lift`]) against the call's cap on returned bytes,
+    /// then turned into host values by `read`, with a [`Mask`] of the call's secrets.
+    fn call<P, R, T>(
         &self,
-        call: &str,
-        f: impl FnOnce(
-            &mut wasmtime::Store<super::HostState>,
-            &wasmtime::component::Instance,
-        ) -> wasmtime::Result<T>,
-    ) -> Result<Called<T>> {
-        self.sandbox
-            .call(self.loaded, self.flavor, call, self.grants, self.limits, f)
-    }
-
-    fn check(&self, call: &str, bytes: u64) -> Result<()> {
-        check_return(self.flavor, call, bytes, self.limits)
-    }
-
-    fn lifecycle<T>(
-        &self,
-        call: &str,
-        f: impl FnOnce(
-            &super::bindings::lifecycle::Guest,
-            &mut wasmtime::Store<super::HostState>,
-        ) -> wasmtime::Result<T>,
-    ) -> Result<Called<T>> {
-        let indices = &self.loaded.lifecycle;
-        self.run(call, |store, instance| {
-            let guest = indices.load(&mut *store, instance)?;
-            f(&guest, store)
-        })
-    }
-
-    fn store_op<T>(
-        &self,
-        call: &str,
-        f: impl FnOnce(
-            &wit_store::Guest,
-            &mut wasmtime::Store<super::HostState>,
-        ) -> wasmtime::Result<Result<T, String>>,
-    ) -> Result<Called<Result<T, String>>> {
-        let Some(indices) = &self.loaded.artifact_store else {
-            return Err(Error::invalid(
-                format!(
-                    "flavor `{}` does not export the artifact-store interface",
-                    self.flavor
-                ),
-                "artifact-store operations need a flavor built for the `artifact-store-flavor` world",
-            ));
+        func: &'static str,
+        params: P,
+        read: impl FnOnce(R, &Mask<'_>) -> std::result::Result<T, Fault>,
+    ) -> Result<Called<T>>
+    where
+        P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+        R: wasmtime::component::Lift + 'static,
+    {
+        let Some(index) = self.loaded.funcs.get(func) else {
+            return Err(missing_interface(self.flavor, func));
         };
-        self.run(call, |store, instance| {
-            let guest = indices.load(&mut *store, instance)?;
-            f(&guest, store)
-        })
+        let limit = self.limits.max_return_bytes;
+        let called = self.sandbox.call(
+            self.loaded,
+            self.flavor,
+            func,
+            self.grants,
+            self.limits,
+            |store, instance| {
+                let f = instance.get_typed_func::<P, (R,)>(&mut *store, index)?;
+                let (raw,) = lift::with_budget(limit, || f.call(&mut *store, params))?;
+                Ok(raw)
+            },
+        )?;
+        let mask = Mask(&self.grants.secrets);
+        match read(called.value, &mask) {
+            Ok(value) => Ok(Called {
+                value,
+                logs: called.logs,
+                dropped_logs: called.dropped_logs,
+                elapsed: called.elapsed,
+            }),
+            Err(fault) => Err(Error::Sandbox {
+                flavor: self.flavor.to_string(),
+                call: func.to_string(),
+                fault,
+            }),
+        }
     }
 
     pub fn describe(&self) -> Result<Called<FlavorInfo>> {
-        let called = self.lifecycle("describe", |g, s| g.call_describe(s))?;
-        self.check("describe", called.value.returned_bytes())?;
-        Ok(Called {
-            value: called.value.into(),
-            logs: called.logs,
-            dropped_logs: called.dropped_logs,
-            elapsed: called.elapsed,
+        self.call("describe", (), |raw: RawFlavorInfo, m| {
+            Ok(FlavorInfo {
+                name: m.s(raw.name),
+                component_type: raw.component_type.into(),
+                version: m.s(raw.version),
+                description: m.s(raw.description),
+                config: raw
+                    .config
+                    .0
+                    .into_iter()
+                    .map(|f| FieldSpec {
+                        name: m.s(f.name),
+                        kind: f.kind.into(),
+                        required: f.required,
+                        default: f.default.map(|d| m.s(d)),
+                        description: m.s(f.description),
+                    })
+                    .collect(),
+                supported_schemes: m.all(raw.supported_schemes.0),
+                requirements: raw
+                    .requirements
+                    .0
+                    .into_iter()
+                    .map(|r| StackRequirement {
+                        kind: match r.kind {
+                            types::RequirementKind::Requires => RequirementKind::Requires,
+                            types::RequirementKind::Refuses => RequirementKind::Refuses,
+                        },
+                        component_type: r.component_type.into(),
+                        flavor: r.flavor.map(|f| m.s(f)),
+                        reason: m.s(r.reason),
+                    })
+                    .collect(),
+            })
         })
     }
 
@@ -172,27 +195,28 @@ impl Target<'_> {
         &self,
         config: &[(String, String)],
     ) -> Result<Called<Result<(), Vec<FieldProblem>>>> {
-        let called = self.lifecycle("validate", |g, s| g.call_validate(s, config))?;
-        let value = called.value.map_err(|errs| {
-            errs.into_iter()
-                .map(|e| FieldProblem {
-                    message: match &e.field {
-                        Some(f) => format!("field `{f}`: {}", e.message),
-                        None => e.message.clone(),
-                    },
-                    field: e.field,
-                })
-                .collect::<Vec<_>>()
-        });
-        if let Err(p) = &value {
-            self.check("validate", p.iter().map(|p| p.message.len() as u64).sum())?;
-        }
-        Ok(Called {
-            value,
-            logs: called.logs,
-            dropped_logs: called.dropped_logs,
-            elapsed: called.elapsed,
-        })
+        self.call(
+            "validate",
+            (config,),
+            |raw: Result<(), BList<RawFieldError, lift::FieldErrors>>, m| {
+                Ok(raw.map_err(|errs| {
+                    errs.0
+                        .into_iter()
+                        .map(|e| {
+                            let field = e.field.map(|f| m.s(f));
+                            let message = m.s(e.message);
+                            FieldProblem {
+                                message: match &field {
+                                    Some(f) => format!("field `{f}`: {message}"),
+                                    None => message,
+                                },
+                                field,
+                            }
+                        })
+                        .collect()
+                }))
+            },
+        )
     }
 
     pub fn step(
@@ -200,35 +224,22 @@ impl Target<'_> {
         step: Step,
         ctx: &Context,
     ) -> Result<Called<Result<Option<Vec<u8>>, String>>> {
-        let wctx = ctx.wit();
-        let called = self.lifecycle(step.as_str(), |g, s| match step {
-            Step::Provision => g.call_provision(s, &wctx),
-            Step::Deprovision => g.call_deprovision(s, &wctx),
-            Step::Resume => g.call_resume(s, &wctx),
-            Step::Suspend => g.call_suspend(s, &wctx),
-        })?;
-        let bytes = match &called.value {
-            Ok(state) => state.as_ref().map_or(0, |s| s.len() as u64),
-            Err(m) => m.len() as u64,
-        };
-        self.check(step.as_str(), bytes)?;
-        Ok(called)
+        self.call(
+            step.as_str(),
+            (ctx.wit(),),
+            |raw: Result<Option<BList<u8, lift::Bytes>>, BStr>, m| {
+                Ok(m.result(raw).map(|state| state.map(|b| b.0)))
+            },
+        )
     }
 
     pub fn status(&self, ctx: &Context) -> Result<Called<FlavorStatus>> {
-        let wctx = ctx.wit();
-        let called = self.lifecycle("status", |g, s| g.call_status(s, &wctx))?;
-        self.check("status", called.value.detail.len() as u64)?;
-        let v = called.value;
-        Ok(Called {
-            value: FlavorStatus {
-                provisioned: v.provisioned,
-                running: v.running,
-                detail: v.detail,
-            },
-            logs: called.logs,
-            dropped_logs: called.dropped_logs,
-            elapsed: called.elapsed,
+        self.call("status", (ctx.wit(),), |raw: RawStatus, m| {
+            Ok(FlavorStatus {
+                provisioned: raw.provisioned,
+                running: raw.running,
+                detail: m.s(raw.detail),
+            })
         })
     }
 
@@ -237,16 +248,15 @@ impl Target<'_> {
         ctx: &Context,
         runtime: &[(String, String)],
     ) -> Result<Called<Result<(), String>>> {
-        let wctx = ctx.wit();
-        let called = self.lifecycle("prepare-pipeline-deployment", |g, s| {
-            g.call_prepare_pipeline_deployment(s, &wctx, runtime)
-        })?;
-        if let Err(m) = &called.value {
-            self.check("prepare-pipeline-deployment", m.len() as u64)?;
-        }
-        Ok(called)
+        self.call(
+            "prepare-pipeline-deployment",
+            (ctx.wit(), runtime),
+            |raw: Result<(), BStr>, m| Ok(m.result(raw)),
+        )
     }
 
+    /// Hands a pipeline run to an orchestrator. Its report is read only as far as it can
+    /// be true: at most one entry per step of the pipeline.
     pub fn launch(
         &self,
         ctx: &Context,
@@ -255,16 +265,6 @@ impl Target<'_> {
         steps: &[PipelineStep],
         runtime: &[(String, String)],
     ) -> Result<Called<Result<LaunchReport, String>>> {
-        let Some(indices) = &self.loaded.orchestrator else {
-            return Err(Error::invalid(
-                format!(
-                    "flavor `{}` does not export the orchestrator interface",
-                    self.flavor
-                ),
-                "a pipeline needs an orchestrator flavor built for the `orchestrator-flavor` world",
-            ));
-        };
-        let wctx = ctx.wit();
         let run = wit_orch::Deployment {
             run_id: run_id.to_string(),
             pipeline_name: pipeline.to_string(),
@@ -282,51 +282,63 @@ impl Target<'_> {
                 .collect(),
             runtime: runtime.to_vec(),
         };
-        let called = self.run("launch", |store, instance| {
-            let guest = indices.load(&mut *store, instance)?;
-            guest.call_launch(store, &wctx, &run)
-        })?;
-        let bytes = match &called.value {
-            Ok(r) => {
-                r.orchestrator_run_id.len() as u64
-                    + r.detail.len() as u64
-                    + r.schedule.iter().map(|w| strs(w)).sum::<u64>()
-            }
-            Err(m) => m.len() as u64,
-        };
-        self.check("launch", bytes)?;
-        let value = called.value.map(|r| LaunchReport {
-            orchestrator_run_id: r.orchestrator_run_id,
-            schedule: r.schedule,
-            detail: r.detail,
-        });
-        Ok(Called {
-            value,
-            logs: called.logs,
-            dropped_logs: called.dropped_logs,
-            elapsed: called.elapsed,
-        })
+        let n = steps.len();
+        self.call(
+            "launch",
+            (ctx.wit(), run),
+            move |raw: Result<RawLaunchReport, BStr>, m| {
+                let r = match raw {
+                    Ok(r) => r,
+                    Err(e) => return Ok(Err(m.s(e))),
+                };
+                let entries: usize = r.schedule.0.iter().map(|w| w.0.len()).sum();
+                if r.schedule.0.len() > n || entries > n {
+                    let (what, count) = if r.schedule.0.len() > n {
+                        ("waves", r.schedule.0.len())
+                    } else {
+                        ("scheduled steps", entries)
+                    };
+                    return Err(Fault::TooMany {
+                        what: format!("{what} for a pipeline of {n} steps"),
+                        count: count as u64,
+                        limit: n as u64,
+                    });
+                }
+                Ok(Ok(LaunchReport {
+                    orchestrator_run_id: m.s(r.orchestrator_run_id),
+                    schedule: r.schedule.0.into_iter().map(|w| m.all(w.0)).collect(),
+                    detail: m.s(r.detail),
+                }))
+            },
+        )
     }
 
     pub fn store_exists(&self, ctx: &Context, path: &str) -> Result<Result<bool, String>> {
-        let c = ctx.wit();
-        Ok(self
-            .store_op("exists", |g, s| g.call_exists(s, &c, path))?
-            .value)
+        let v = self.call(
+            "exists",
+            (ctx.wit(), path),
+            |raw: Result<bool, BStr>, m| Ok(m.result(raw)),
+        )?;
+        Ok(v.value)
     }
 
     pub fn store_stat(&self, ctx: &Context, path: &str) -> Result<Result<FileStat, String>> {
-        let c = ctx.wit();
-        let v = self
-            .store_op("stat", |g, s| g.call_stat(s, &c, path))?
-            .value;
-        Ok(v.map(|st| FileStat {
-            size: st.size,
-            is_dir: st.is_dir,
-            modified_ms: st.modified_ms,
-        }))
+        let v = self.call(
+            "stat",
+            (ctx.wit(), path),
+            |raw: Result<wit_store::FileStat, BStr>, m| {
+                Ok(m.result(raw).map(|st| FileStat {
+                    size: st.size,
+                    is_dir: st.is_dir,
+                    modified_ms: st.modified_ms,
+                }))
+            },
+        )?;
+        Ok(v.value)
     }
 
+    /// Reads `length` bytes at `offset`; a flavor that returns more than it was asked
+    /// for is refused.
     pub fn store_read(
         &self,
         ctx: &Context,
@@ -334,14 +346,19 @@ impl Target<'_> {
         offset: u64,
         length: u64,
     ) -> Result<Result<Vec<u8>, String>> {
-        let c = ctx.wit();
-        let v = self
-            .store_op("read", |g, s| g.call_read(s, &c, path, offset, length))?
-            .value;
-        if let Ok(bytes) = &v {
-            self.check("read", bytes.len() as u64)?;
-        }
-        Ok(v)
+        let v = self.call(
+            "read",
+            (ctx.wit(), path, offset, length),
+            |raw: Result<BList<u8, lift::Bytes>, BStr>, m| match m.result(raw) {
+                Ok(bytes) if bytes.0.len() as u64 > length => Err(Fault::TooMany {
+                    what: "bytes from `read`".into(),
+                    count: bytes.0.len() as u64,
+                    limit: length,
+                }),
+                other => Ok(other.map(|b| b.0)),
+            },
+        )?;
+        Ok(v.value)
     }
 
     pub fn store_write(
@@ -351,43 +368,43 @@ impl Target<'_> {
         data: &[u8],
         mode: WriteMode,
     ) -> Result<Result<u64, String>> {
-        let c = ctx.wit();
         let mode = match mode {
             WriteMode::CreateNew => wit_store::WriteMode::CreateNew,
             WriteMode::Truncate => wit_store::WriteMode::Truncate,
             WriteMode::Append => wit_store::WriteMode::Append,
         };
-        Ok(self
-            .store_op("write", |g, s| g.call_write(s, &c, path, data, mode))?
-            .value)
+        let v = self.call(
+            "write",
+            (ctx.wit(), path, data, mode),
+            |raw: Result<u64, BStr>, m| Ok(m.result(raw)),
+        )?;
+        Ok(v.value)
     }
 
     pub fn store_list(&self, ctx: &Context, path: &str) -> Result<Result<Vec<DirEntry>, String>> {
-        let c = ctx.wit();
-        let v = self
-            .store_op("list", |g, s| g.call_list(s, &c, path))?
-            .value;
-        if let Ok(entries) = &v {
-            self.check(
-                "list",
-                entries.iter().map(|e| e.name.len() as u64 + 1).sum(),
-            )?;
-        }
-        Ok(v.map(|es| {
-            es.into_iter()
-                .map(|e| DirEntry {
-                    name: e.name,
-                    is_dir: e.is_dir,
-                })
-                .collect()
-        }))
+        let v = self.call(
+            "list",
+            (ctx.wit(), path),
+            |raw: Result<BList<RawDirEntry, lift::DirEntries>, BStr>, m| {
+                Ok(m.result(raw).map(|es| {
+                    es.0.into_iter()
+                        .map(|e| DirEntry {
+                            name: m.s(e.name),
+                            is_dir: e.is_dir,
+                        })
+                        .collect()
+                }))
+            },
+        )?;
+        Ok(v.value)
+    }
+
+    fn unit(&self, func: &'static str, params: impl UnitParams) -> Result<Result<(), String>> {
+        params.call(self, func)
     }
 
     pub fn store_makedirs(&self, ctx: &Context, path: &str) -> Result<Result<(), String>> {
-        let c = ctx.wit();
-        Ok(self
-            .store_op("makedirs", |g, s| g.call_makedirs(s, &c, path))?
-            .value)
+        self.unit("makedirs", (ctx.wit(), path))
     }
 
     pub fn store_remove(
@@ -396,10 +413,7 @@ impl Target<'_> {
         path: &str,
         recursive: bool,
     ) -> Result<Result<(), String>> {
-        let c = ctx.wit();
-        Ok(self
-            .store_op("remove", |g, s| g.call_remove(s, &c, path, recursive))?
-            .value)
+        self.unit("remove", (ctx.wit(), path, recursive))
     }
 
     pub fn store_rename(
@@ -409,10 +423,7 @@ impl Target<'_> {
         to: &str,
         overwrite: bool,
     ) -> Result<Result<(), String>> {
-        let c = ctx.wit();
-        Ok(self
-            .store_op("rename", |g, s| g.call_rename(s, &c, from, to, overwrite))?
-            .value)
+        self.unit("rename", (ctx.wit(), from, to, overwrite))
     }
 
     pub fn store_copy(
@@ -422,17 +433,64 @@ impl Target<'_> {
         to: &str,
         overwrite: bool,
     ) -> Result<Result<(), String>> {
-        let c = ctx.wit();
-        Ok(self
-            .store_op("copy", |g, s| g.call_copy(s, &c, from, to, overwrite))?
-            .value)
+        self.unit("copy", (ctx.wit(), from, to, overwrite))
     }
+}
+
+/// The secrets resolved for a call, masked out of every string it returns.
+struct Mask<'a>(&'a [String]);
+
+impl Mask<'_> {
+    fn s(&self, s: BStr) -> String {
+        super::host::mask(s.0, self.0)
+    }
+
+    fn all(&self, v: Vec<BStr>) -> Vec<String> {
+        v.into_iter().map(|s| self.s(s)).collect()
+    }
+
+    /// `result<T, string>`, its error text masked.
+    fn result<T>(&self, r: std::result::Result<T, BStr>) -> std::result::Result<T, String> {
+        r.map_err(|e| self.s(e))
+    }
+}
+
+/// The parameters of an artifact-store call that answers `result<_, string>`.
+trait UnitParams {
+    fn call(self, target: &Target<'_>, func: &'static str) -> Result<Result<(), String>>;
+}
+
+impl<P> UnitParams for P
+where
+    P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+{
+    fn call(self, target: &Target<'_>, func: &'static str) -> Result<Result<(), String>> {
+        let v = target.call(func, self, |raw: Result<(), BStr>, m| Ok(m.result(raw)))?;
+        Ok(v.value)
+    }
+}
+
+/// The error for a call into an interface the flavor does not export.
+fn missing_interface(flavor: &str, func: &str) -> Error {
+    let (interface, world) = if func == "launch" {
+        ("orchestrator", "orchestrator-flavor")
+    } else {
+        ("artifact-store", "artifact-store-flavor")
+    };
+    Error::invalid(
+        format!("flavor `{flavor}` does not export the {interface} interface"),
+        format!("`{func}` needs a flavor built for the `{world}` world"),
+    )
 }
 
 /// Whether a fault means the flavor was stopped by a limit (as opposed to its own bug).
 pub fn is_limit(fault: &Fault) -> bool {
     matches!(
         fault,
-        Fault::Timeout { .. } | Fault::Memory { .. } | Fault::ReturnTooLarge { .. }
+        Fault::Timeout { .. }
+            | Fault::Memory { .. }
+            | Fault::ReturnTooLarge { .. }
+            | Fault::TooMany { .. }
+            | Fault::Handles { .. }
     )
 }

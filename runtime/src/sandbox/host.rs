@@ -1,13 +1,11 @@
 //! What a guest's store holds: its WASI context (built from its grants and nothing
 //! else), the resource limiter, and the buffers for its log lines and standard error.
 
-use std::path::PathBuf;
-
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{ResourceTable, WasmStr};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::strata::flavor::host;
+pub use super::dirs::GrantedDir;
 use super::bindings::types;
 use crate::error::{Error, Result};
 
@@ -19,6 +17,10 @@ pub const MAX_LOG_LINES: usize = 256;
 pub const MAX_LOG_BYTES: usize = 64 * 1024;
 /// What a guest may write to its standard error in one call (a panic message, say).
 pub const MAX_STDERR: usize = 16 * 1024;
+/// Handles a call may hold at once: open files and directories (each one host file
+/// descriptor), streams, pollables. With [`super::MAX_CONCURRENT_CALLS`] this bounds the
+/// descriptors all flavors can hold in one strata process.
+pub const MAX_HANDLES: usize = 256;
 
 /// One line a flavor logged.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -27,11 +29,35 @@ pub struct LogLine {
     pub message: String,
 }
 
-/// The directories a call may use. Each is preopened read-write at its own path: the
-/// flavor sees the same absolute paths its configuration names, and nothing else.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What one call holds. The directories, each opened without following symlinks
+/// ([`GrantedDir`]) and preopened read-write at its own path: the flavor sees the same
+/// absolute paths its configuration names, and nothing else. The secrets resolved for
+/// the call: every string the call hands back (its answer, its logs, its panic text) has
+/// their values masked before strata keeps or shows it.
+#[derive(Clone, Debug, Default)]
 pub struct Grants {
-    pub dirs: Vec<PathBuf>,
+    pub dirs: Vec<GrantedDir>,
+    pub secrets: Vec<String>,
+}
+
+/// What strata shows instead of a secret's value.
+pub const MASK: &str = "********";
+
+/// `text` with every value in `secrets` replaced by [`MASK`] (longest first, so a
+/// secret that contains another is masked whole).
+pub fn mask(text: String, secrets: &[String]) -> String {
+    if secrets.is_empty() || !secrets.iter().any(|s| !s.is_empty() && text.contains(s.as_str())) {
+        return text;
+    }
+    let mut sorted: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text;
+    for s in sorted {
+        if out.contains(s.as_str()) {
+            out = out.replace(s.as_str(), MASK);
+        }
+    }
+    out
 }
 
 /// The caps applied to one store: linear memory, instances, tables.
@@ -83,6 +109,8 @@ pub struct HostState {
     table: ResourceTable,
     pub limiter: Limiter,
     pub logs: Vec<LogLine>,
+    /// Masked out of every log line and of standard error.
+    pub secrets: Vec<String>,
     log_bytes: usize,
     pub dropped_logs: u64,
     stderr: MemoryOutputPipe,
@@ -102,31 +130,37 @@ impl HostState {
             .allow_udp(false)
             .allow_ip_name_lookup(false);
         for dir in &grants.dirs {
-            let guest = dir.to_string_lossy();
-            b.preopened_dir(dir, guest.as_ref(), FsPerms::ReadWrite)
+            let guest = dir.path.to_string_lossy();
+            b.preopened_dir(dir.proc_path(), guest.as_ref(), FsPerms::ReadWrite)
                 .map_err(|e| {
-                    Error::Internal(format!("granting directory {}: {e:#}", dir.display()))
+                    Error::Internal(format!("granting directory {}: {e:#}", dir.path.display()))
                 })?;
         }
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HANDLES);
         Ok(HostState {
             wasi: b.build(),
-            table: ResourceTable::new(),
+            table,
             limiter: Limiter {
                 memory_bytes: memory_bytes as usize,
                 memory_denied: false,
             },
             logs: Vec::new(),
+            secrets: grants.secrets.clone(),
             log_bytes: 0,
             dropped_logs: 0,
             stderr,
         })
     }
 
-    /// What the guest wrote to standard error, as text.
+    /// What the guest wrote to standard error, as text, secrets masked.
     pub fn stderr_text(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.contents())
-            .trim()
-            .to_string()
+        mask(
+            String::from_utf8_lossy(&self.stderr.contents())
+                .trim()
+                .to_string(),
+            &self.secrets,
+        )
     }
 }
 
@@ -139,29 +173,53 @@ impl WasiView for HostState {
     }
 }
 
-impl types::Host for HostState {}
-
-impl host::Host for HostState {
-    fn log(&mut self, level: types::Level, mut message: String) {
-        if self.logs.len() >= MAX_LOG_LINES || self.log_bytes >= MAX_LOG_BYTES {
-            self.dropped_logs += 1;
-            return;
-        }
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
-        self.log_bytes += message.len();
-        let level = match level {
-            types::Level::Debug => "debug",
-            types::Level::Info => "info",
-            types::Level::Warn => "warn",
-            types::Level::Error => "error",
-        };
-        self.logs.push(LogLine { level, message });
+/// `strata:flavor/host.log`, linked by hand (not through the bindings) so that the
+/// message is read from the guest's memory as a view ([`WasmStr`]): only the part strata
+/// keeps is ever copied, whatever length the flavor passes.
+pub fn log(
+    mut cx: wasmtime::StoreContextMut<'_, HostState>,
+    level: types::Level,
+    message: WasmStr,
+) -> wasmtime::Result<()> {
+    let state = cx.data();
+    if state.logs.len() >= MAX_LOG_LINES || state.log_bytes >= MAX_LOG_BYTES {
+        cx.data_mut().dropped_logs += 1;
+        return Ok(());
     }
+    let longest_secret = state.secrets.iter().map(String::len).max().unwrap_or(0);
+    let (mut kept, cut) = {
+        let text = message.to_str(&cx)?;
+        // Enough past the cut that a secret starting before it is masked whole.
+        let window = floor_char_boundary(&text, MAX_LOG_LINE + longest_secret);
+        (text[..window].to_string(), text.len() > MAX_LOG_LINE)
+    };
+    let state = cx.data_mut();
+    kept = mask(kept, &state.secrets);
+    if cut || kept.len() > MAX_LOG_LINE {
+        kept.truncate(floor_char_boundary(&kept, MAX_LOG_LINE));
+        kept.push('…');
+    }
+    state.log_bytes += kept.len();
+    let level = match level {
+        types::Level::Debug => "debug",
+        types::Level::Info => "info",
+        types::Level::Warn => "warn",
+        types::Level::Error => "error",
+    };
+    state.logs.push(LogLine {
+        level,
+        message: kept,
+    });
+    Ok(())
+}
+
+fn floor_char_boundary(s: &str, at: usize) -> usize {
+    if at >= s.len() {
+        return s.len();
+    }
+    let mut cut = at;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    cut
 }

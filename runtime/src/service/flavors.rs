@@ -163,6 +163,7 @@ impl Service {
         bytes: &[u8],
         opts: FlavorOptions,
     ) -> Result<FlavorView> {
+        crate::model::text::check_name_chars("filename", name)?;
         let sha = sha256_hex(bytes);
         let source = FlavorSource::File {
             path: format!("upload:{name}"),

@@ -20,7 +20,8 @@ use crate::model::{
     effective_config, now_ms, scheme_of,
 };
 use crate::sandbox::calls::{Context, Step, Target};
-use crate::sandbox::{Grants, Loaded, Sandbox};
+use crate::sandbox::dirs::OpenError;
+use crate::sandbox::{GrantedDir, Grants, Loaded, Sandbox};
 use crate::store::{Batch, TreeId, type_key};
 
 /// What happened to one component during `up` or `down`, reported as it happens.
@@ -60,12 +61,24 @@ pub(super) enum Direction {
 }
 
 impl Service {
-    /// The configuration a flavor sees for `c`: defaults filled in, secret references
-    /// resolved for this call only.
-    pub(super) fn context(&self, f: &FlavorRecord, c: &ComponentRecord) -> Result<Context> {
+    /// The configuration a flavor sees for `c`: defaults filled in, and the secret
+    /// references the user typed for `c` resolved for this call only. A flavor's default
+    /// is passed as it is, never resolved (a default that names a secret is refused at
+    /// `flavor register`; this keeps a flavor registered before that rule from reading a
+    /// secret the user never gave it). Also returns the values resolved, which strata
+    /// masks in everything the call hands back.
+    pub(super) fn context(
+        &self,
+        f: &FlavorRecord,
+        c: &ComponentRecord,
+    ) -> Result<(Context, Vec<String>)> {
         let state = self.store.state(&c.id)?.and_then(|s| s.state);
         let mut config = effective_config(&f.info, &c.config);
+        let mut secrets = Vec::new();
         for (key, value) in &mut config {
+            if !c.config.contains_key(key.as_str()) {
+                continue;
+            }
             if let Some((secret, skey)) = crate::model::secret_reference(value) {
                 let (secret, skey) = (secret.to_string(), skey.to_string());
                 *value = self.secret_value(&secret, &skey).map_err(|e| match e {
@@ -79,58 +92,106 @@ impl Service {
                     },
                     other => other,
                 })?;
+                secrets.push(value.clone());
             }
         }
-        Ok(Context {
-            component_id: c.id.clone(),
-            component_name: c.name.clone(),
-            config,
-            state,
-        })
+        Ok((
+            Context {
+                component_id: c.id.clone(),
+                component_name: c.name.clone(),
+                config,
+                state,
+            },
+            secrets,
+        ))
     }
 
-    /// The directories a component's configuration grants, for display: its stored
-    /// values with defaults, unresolved (secret references are not opened to show them).
     /// The directories `c` is granted, for display: a directory that does not exist yet
     /// is granted once `provision` creates it, and says so.
     pub(super) fn grants_for(&self, f: &FlavorRecord, c: &ComponentRecord) -> Vec<GrantView> {
-        grant_dirs(f, &effective_config(&f.info, &c.config))
+        user_paths(f, c)
             .into_iter()
-            .map(|d| GrantView {
-                exists: d.is_dir(),
+            .map(|(_, d)| GrantView {
+                exists: std::fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir()),
                 path: d.display().to_string(),
                 access: "read-write",
             })
             .collect()
     }
 
+    /// The directories `c` may be granted: the values the user gave its `path` fields
+    /// (never a flavor's default), each checked again against strata's rules (absolute,
+    /// not `/`, not holding or inside strata's home), however it was given and whatever
+    /// was stored before these rules.
+    pub(super) fn grant_paths(&self, f: &FlavorRecord, c: &ComponentRecord) -> Result<Vec<(String, PathBuf)>> {
+        let protected = self.home.protected();
+        let subject = format!("{} `{}`", c.component_type.label(), c.name);
+        let mut out = Vec::new();
+        for (field, value) in c
+            .config
+            .iter()
+            .filter(|(k, _)| f.info.field(k).is_some_and(|s| s.kind == FieldKind::Path))
+        {
+            if !scheme_of(value).is_empty() {
+                continue;
+            }
+            let refuse = |why: String| Error::Invalid {
+                what: format!("{subject}: field `{field}` cannot be granted: {why}"),
+                hint: format!(
+                    "give it a plain absolute directory: `strata {} update {} --{field}=/some/dir`",
+                    c.component_type, c.name
+                ),
+            };
+            if crate::model::secret_reference(value).is_some() {
+                return Err(refuse(
+                    "it holds a secret reference, and a directory grant must be a path `describe` can show".into(),
+                ));
+            }
+            let path = PathBuf::from(value);
+            crate::model::check_grantable(&path, &protected).map_err(refuse)?;
+            out.push((field.clone(), path));
+        }
+        Ok(out)
+    }
+
     /// Everything one call into `c`'s flavor needs: the flavor loaded, the context with
-    /// secrets resolved, and the grants computed from that resolved configuration. With
-    /// `create_dirs` (before `provision`) missing granted directories are created first.
+    /// secrets resolved, and its grants, each directory opened without following a
+    /// symlink anywhere in its path. With `create_dirs` (before `provision`) missing
+    /// granted directories are created first, the same way.
     pub(super) fn bind(&self, c: &ComponentRecord, create_dirs: bool) -> Result<Bound> {
         let f = self.flavor_of(c)?;
-        let ctx = self.context(&f, c)?;
-        if create_dirs {
-            for d in grant_dirs(&f, &ctx.config) {
-                std::fs::create_dir_all(&d).map_err(|e| Error::Invalid {
-                    what: format!(
-                        "cannot create {} for {} `{}`: {e}",
-                        d.display(),
-                        c.component_type.label(),
-                        c.name
-                    ),
-                    hint: "pick a path strata can create, or create the directory yourself".into(),
-                })?;
+        let (ctx, secrets) = self.context(&f, c)?;
+        let mut dirs = Vec::new();
+        for (field, path) in self.grant_paths(&f, c)? {
+            match GrantedDir::open(&path, create_dirs) {
+                Ok(Some(dir)) => dirs.push(dir),
+                // Granted once `provision` creates it.
+                Ok(None) => {}
+                Err(e) => {
+                    let symlink = matches!(e, OpenError::Symlink { .. });
+                    return Err(Error::Invalid {
+                        what: format!(
+                            "{} `{}`: the directory of field `{field}` ({}) cannot be granted: {e}",
+                            c.component_type.label(),
+                            c.name,
+                            path.display()
+                        ),
+                        hint: if symlink {
+                            "a symlink where a granted directory should be may be a flavor trying to reach outside its grant: look at it, remove it, and run the command again".into()
+                        } else {
+                            "pick a directory strata can create and open, or create it yourself".into()
+                        },
+                    });
+                }
             }
         }
-        let grants = existing_grants(&f, &ctx.config);
         let loaded = self.load_flavor(&f)?;
         Ok(Bound {
             limits: c.limits.over(f.limits),
             f,
             loaded,
             ctx,
-            grants,
+            grants: Grants { dirs, secrets },
         })
     }
 
@@ -442,7 +503,6 @@ impl Bound {
     }
 }
 
-/// The granted directories of a configuration that exist now.
 /// A directory a component's flavor may use, as `describe` shows it.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct GrantView {
@@ -452,24 +512,15 @@ pub struct GrantView {
     pub exists: bool,
 }
 
-fn existing_grants(f: &FlavorRecord, config: &[(String, String)]) -> Grants {
-    Grants {
-        dirs: grant_dirs(f, config)
-            .into_iter()
-            .filter(|d| d.is_dir())
-            .collect(),
-    }
-}
-
-/// Local directories named by the `path` fields of a configuration.
-fn grant_dirs(f: &FlavorRecord, config: &[(String, String)]) -> Vec<PathBuf> {
-    config
+/// The local directories named by the user in `c`'s `path` fields, as stored.
+fn user_paths(f: &FlavorRecord, c: &ComponentRecord) -> Vec<(String, PathBuf)> {
+    c.config
         .iter()
         .filter(|(k, v)| {
             f.info.field(k).is_some_and(|s| s.kind == FieldKind::Path)
                 && scheme_of(v).is_empty()
                 && v.starts_with('/')
         })
-        .map(|(_, v)| PathBuf::from(v))
+        .map(|(k, v)| (k.clone(), PathBuf::from(v)))
         .collect()
 }

@@ -53,6 +53,43 @@ fn check_names(pipeline: &Pipeline, runtime: &BTreeMap<String, String>) -> Resul
     Ok(())
 }
 
+/// Checks an orchestrator's schedule against the pipeline it was given: every step
+/// exactly once, no step strata did not hand it, no empty wave, and every step in a
+/// later wave than each of its upstream steps. A schedule that breaks any of these is a
+/// lie, and is never shown as the run's.
+fn check_schedule(steps: &[PipelineStep], schedule: &[Vec<String>]) -> std::result::Result<(), String> {
+    let mut wave_of = BTreeMap::new();
+    for (i, wave) in schedule.iter().enumerate() {
+        if wave.is_empty() {
+            return Err(format!("wave {} is empty", i + 1));
+        }
+        for name in wave {
+            if !steps.iter().any(|s| &s.name == name) {
+                return Err(format!("it names step `{name}`, which the pipeline does not have"));
+            }
+            if wave_of.insert(name.as_str(), i).is_some() {
+                return Err(format!("it schedules step `{name}` twice"));
+            }
+        }
+    }
+    for s in steps {
+        let Some(&at) = wave_of.get(s.name.as_str()) else {
+            return Err(format!("it leaves out step `{}`", s.name));
+        };
+        for u in &s.upstream {
+            if wave_of.get(u.as_str()).is_some_and(|&w| w >= at) {
+                return Err(format!(
+                    "it runs step `{}` in wave {} but its upstream step `{u}` in wave {}",
+                    s.name,
+                    at + 1,
+                    wave_of[u.as_str()] + 1
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Service {
     /// Runs `pipeline` on the active stack with the runtime configuration `runtime`.
     pub fn pipeline_run(
@@ -120,10 +157,16 @@ impl Service {
                 .iter()
                 .map(|l| format!("orchestrator `{}`: {}: {}", c.name, l.level, l.message)),
         );
+        let subject = format!("orchestrator `{}` (flavor `{}`)", c.name, b.f.info.name);
         let launch = called.value.map_err(|message| Error::Flavor {
-            subject: format!("orchestrator `{}` (flavor `{}`)", c.name, b.f.info.name),
+            subject: subject.clone(),
             call: "launch".into(),
             message,
+        })?;
+        check_schedule(&pipeline.steps, &launch.schedule).map_err(|why| Error::Flavor {
+            subject,
+            call: "launch".into(),
+            message: format!("it reported a schedule strata cannot follow: {why}"),
         })?;
         Ok(RunReport {
             run_id,

@@ -265,6 +265,7 @@ impl Service {
             let c = self.component_or_err(t, &n)?;
             let f = self.flavor_of(&c)?;
             self.context(&f, &c)?;
+            self.grant_paths(&f, &c)?;
         }
         Ok(())
     }

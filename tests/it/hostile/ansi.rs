@@ -366,6 +366,22 @@ impl Rest {
         }
     }
 
+    fn get(&self, path: &str) -> (u16, String) {
+        self.send("GET", path, None)
+    }
+
+    fn upload(&self, path: &str, bytes: &[u8]) -> (u16, String) {
+        let mut r = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Authorization", &self.token)
+            .header("Content-Type", "application/wasm")
+            .send(bytes)
+            .expect("the daemon answers");
+        let status = r.status().as_u16();
+        (status, r.body_mut().read_to_string().expect("a body"))
+    }
+
     fn send(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, String) {
         let url = format!("{}{path}", self.base);
         let r = match (method, body) {
@@ -452,7 +468,24 @@ fn names_and_keys_with_control_characters_are_refused_over_rest() {
             "{method} {path} changed the stored state"
         );
     }
-    let (status, text) = api.send("GET", "/api/v1/secrets/ok?reveal=true", None);
+    // An upload's `filename` (shown as its source) is a name too.
+    let wasm_bytes = std::fs::read(wasm("fixture_ansi")).expect("the fixture");
+    let before = env.snapshot();
+    let (status, text) = api.upload(
+        "/api/v1/flavors/orchestrator?filename=a%1B%5D0%3Bx%07.wasm",
+        &wasm_bytes,
+    );
+    assert_eq!(status, 422, "{text}");
+    assert!(
+        text.contains("filename") && text.contains("control character"),
+        "{text}"
+    );
+    assert_eq!(
+        before,
+        env.snapshot(),
+        "a refused upload changed the stored state"
+    );
+    let (status, text) = api.get("/api/v1/secrets/ok?reveal=true");
     assert_eq!(status, 200, "{text}");
     let s: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(s["values"], serde_json::json!({ "k": "v" }));
