@@ -6,7 +6,7 @@
 //! `PROPTEST_CASES` (20,000) of each.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use proptest::prelude::*;
 use strata::model::{
@@ -84,7 +84,7 @@ proptest! {
                         Just("token".to_string()), key()],
             ".{0,30}", 0..7)
     ) {
-        let protected = vec![PathBuf::from("/home/strata/db")];
+        let protected = strata::model::Protected::for_home(Path::new("/home/strata"));
         if let Ok(accepted) = check_config(&info(), &given, Path::new("/work"), &protected) {
             let fields: Vec<String> = info().config.iter().map(|f| f.name.clone()).collect();
             prop_assert!(accepted.keys().all(|k| fields.contains(k)));

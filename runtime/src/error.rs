@@ -22,7 +22,11 @@ pub enum Fault {
     /// The component returned more bytes than strata accepts from one call.
     ReturnTooLarge { bytes: u64, limit: u64 },
     /// The component returned a list longer than strata accepts.
-    TooMany { what: String, count: u64, limit: u64 },
+    TooMany {
+        what: String,
+        count: u64,
+        limit: u64,
+    },
     /// The component held more handles (open files, directories, streams) at once than
     /// one call may.
     Handles { limit: usize },

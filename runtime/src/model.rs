@@ -7,7 +7,7 @@ pub mod text;
 mod types;
 
 pub use config::{
-    FieldProblem, Protected, check_config, check_grantable, effective_config,
-    normalize_local_path, parse_assignments, resolve_existing, scheme_of, secret_reference,
+    FieldProblem, Protected, check_config, check_grantable, effective_config, normalize_local_path,
+    parse_assignments, resolve_existing, scheme_of, secret_reference,
 };
 pub use types::*;

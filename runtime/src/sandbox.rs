@@ -20,8 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{
-    Component, ComponentExportIndex, Instance, InstancePre, Linker, WasmStr,
-    types::ComponentItem,
+    Component, ComponentExportIndex, Instance, InstancePre, Linker, WasmStr, types::ComponentItem,
 };
 use wasmtime::{Config, Engine, Store, Trap};
 
@@ -444,12 +443,10 @@ impl Sandbox {
         // The bindings' indices type-check every export against the contract once, here;
         // calls then look functions up by index and lift their answers lazily (`lift`).
         bindings::lifecycle::GuestIndices::new(&pre).map_err(|e| Error::NotAFlavor {
-                path: label.to_string(),
-                reason: format!(
-                    "its `{LIFECYCLE_EXPORT}` export does not match the contract: {e:#}"
-                ),
-                hint: "rebuild it against the WIT in this strata's `wit/` folder".into(),
-            })?;
+            path: label.to_string(),
+            reason: format!("its `{LIFECYCLE_EXPORT}` export does not match the contract: {e:#}"),
+            hint: "rebuild it against the WIT in this strata's `wit/` folder".into(),
+        })?;
         let has = |name: &str| {
             component
                 .component_type()
@@ -605,7 +602,7 @@ fn last_lines(text: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join(" / ")
 }
 
-/// Reading a flavor's answers within bounds: counted before copied.
-pub mod lift;
 /// The typed calls strata makes, each through [`Sandbox::call`] and [`lift`].
 pub mod calls;
+/// Reading a flavor's answers within bounds: counted before copied.
+pub mod lift;

@@ -83,7 +83,10 @@ fn every_grant_goes_through_the_same_checks_however_it_is_given() {
     // A secret reference would hide the grant from `describe` (its value could be `/`).
     env.ok(&["secret", "create", "s", "--k=/"]);
     let err = register("{{s.k}}");
-    assert!(err.contains("takes a directory, not a secret reference"), "{err}");
+    assert!(
+        err.contains("takes a directory, not a secret reference"),
+        "{err}"
+    );
     let home = std::fs::canonicalize(env.home()).unwrap();
     let home = home.display().to_string();
     for (path, says) in [
@@ -95,7 +98,10 @@ fn every_grant_goes_through_the_same_checks_however_it_is_given() {
         ),
         (format!("{home}/db"), "inside strata's home"),
         (format!("{home}/stores"), "inside strata's home"),
-        (format!("{home}/stores/x/../../secret.key"), "inside strata's home"),
+        (
+            format!("{home}/stores/x/../../secret.key"),
+            "inside strata's home",
+        ),
     ] {
         let err = register(&path);
         assert!(err.contains(says), "{path}: {err}");
@@ -106,8 +112,16 @@ fn every_grant_goes_through_the_same_checks_however_it_is_given() {
     assert!(register(&link).contains("whole file system"));
     // Through an import file too: the same checks as on the command line.
     let fine = env.path("fine");
-    env.ok(&["alerter", "register", "a", "--flavor=escape", &format!("--path={fine}")]);
-    env.ok(&["stack", "register", "s", "-o", "default", "-a", "default", "-al", "a"]);
+    env.ok(&[
+        "alerter",
+        "register",
+        "a",
+        "--flavor=escape",
+        &format!("--path={fine}"),
+    ]);
+    env.ok(&[
+        "stack", "register", "s", "-o", "default", "-a", "default", "-al", "a",
+    ]);
     let file = env.path("s.yaml");
     env.ok(&["stack", "export", "s", &file]);
     let text = std::fs::read_to_string(&file).unwrap();
@@ -155,7 +169,10 @@ fn a_grant_the_flavor_turned_into_a_symlink_is_never_followed() {
         err.contains("alerter `c`: the directory of field `cache`") && err.contains("is a symlink"),
         "{err}"
     );
-    assert!(err.contains("hint: a symlink where a granted directory"), "{err}");
+    assert!(
+        err.contains("hint: a symlink where a granted directory"),
+        "{err}"
+    );
     // Every later call is refused the same way; the flavor never lists `/`.
     let d = env.json(&["alerter", "describe", "c"]);
     assert!(!d.to_string().contains("escaped"), "{d}");
@@ -185,7 +202,11 @@ fn secrets_a_flavor_hands_back_are_masked_everywhere() {
     // `provision` fails with the token in its error, logging it too.
     let r = env.run(&["alerter", "up", "c", "--verbose"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("the server refused token ********"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("the server refused token ********"),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("the token is ********"), "{}", r.stderr);
     seen.push(r.stderr + &r.stdout);
     // The status detail, in a table, in JSON, in YAML.
@@ -199,13 +220,25 @@ fn secrets_a_flavor_hands_back_are_masked_everywhere() {
         seen.push(r.stdout + &r.stderr);
     }
     let d = env.json(&["alerter", "describe", "c"]);
-    assert_eq!(d["last_error"]["message"], "the server refused token ********", "{d}");
-    assert!(d["status"].to_string().contains("connected with token ********"), "{d}");
+    assert_eq!(
+        d["last_error"]["message"], "the server refused token ********",
+        "{d}"
+    );
+    assert!(
+        d["status"]
+            .to_string()
+            .contains("connected with token ********"),
+        "{d}"
+    );
     // A panic message (standard error) is masked too.
     env.ok(&["alerter", "update", "c", "--note=succeed"]);
     let r = env.run(&["alerter", "up", "c"]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("cannot resume with token ********"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot resume with token ********"),
+        "{}",
+        r.stderr
+    );
     seen.push(r.stderr + &r.stdout);
     for text in &seen {
         assert!(!text.contains(canary), "the secret leaked:\n{text}");
@@ -244,9 +277,17 @@ fn answers_are_bounded_by_their_element_counts_not_only_their_bytes() {
         env.ok(&["alerter", "flavor", "delete", "alerter"]);
     }
     let grown = db_bytes(&env).saturating_sub(before);
-    assert!(grown < 4 << 20, "10 registrations and deletions grew the database by {grown} bytes");
+    assert!(
+        grown < 4 << 20,
+        "10 registrations and deletions grew the database by {grown} bytes"
+    );
 
-    env.ok(&["orchestrator", "flavor", "register", &wasm("fixture_floodorch")]);
+    env.ok(&[
+        "orchestrator",
+        "flavor",
+        "register",
+        &wasm("fixture_floodorch"),
+    ]);
     let err = env.refused(&[
         "orchestrator",
         "register",
@@ -258,14 +299,24 @@ fn answers_are_bounded_by_their_element_counts_not_only_their_bytes() {
         err.contains("it returned 2000000 validation errors, more than the 256 strata accepts"),
         "{err}"
     );
-    env.ok(&["orchestrator", "register", "o", "--flavor=floodorch", "--mode=detail"]);
+    env.ok(&[
+        "orchestrator",
+        "register",
+        "o",
+        "--flavor=floodorch",
+        "--mode=detail",
+    ]);
     let d = env.json(&["orchestrator", "describe", "o"]);
     assert!(
-        d["status"].to_string().contains("bytes strata accepts from one call"),
+        d["status"]
+            .to_string()
+            .contains("bytes strata accepts from one call"),
         "{d}"
     );
     // A schedule longer than the pipeline is refused from its length.
-    env.ok(&["stack", "register", "s", "-o", "o", "-a", "default", "--set"]);
+    env.ok(&[
+        "stack", "register", "s", "-o", "o", "-a", "default", "--set",
+    ]);
     let pipeline = env.path("p.yaml");
     std::fs::write(
         &pipeline,
@@ -287,9 +338,16 @@ fn answers_are_bounded_by_their_element_counts_not_only_their_bytes() {
 #[test]
 fn a_schedule_that_lies_about_the_pipeline_is_refused() {
     let env = Env::new();
-    env.ok(&["orchestrator", "flavor", "register", &wasm("fixture_floodorch")]);
+    env.ok(&[
+        "orchestrator",
+        "flavor",
+        "register",
+        &wasm("fixture_floodorch"),
+    ]);
     env.ok(&["orchestrator", "register", "o", "--flavor=floodorch"]);
-    env.ok(&["stack", "register", "s", "-o", "o", "-a", "default", "--set"]);
+    env.ok(&[
+        "stack", "register", "s", "-o", "o", "-a", "default", "--set",
+    ]);
     env.ok(&["stack", "up"]);
     let pipeline = env.path("p.yaml");
     std::fs::write(
@@ -298,9 +356,15 @@ fn a_schedule_that_lies_about_the_pipeline_is_refused() {
     )
     .unwrap();
     let run = env.json(&["pipeline", "run", &pipeline]);
-    assert_eq!(run["launch"]["schedule"], serde_json::json!([["load"], ["train"]]));
+    assert_eq!(
+        run["launch"]["schedule"],
+        serde_json::json!([["load"], ["train"]])
+    );
     for (mode, says) in [
-        ("unknown", "it names step `ghost`, which the pipeline does not have"),
+        (
+            "unknown",
+            "it names step `ghost`, which the pipeline does not have",
+        ),
         (
             "order",
             "it runs step `train` in wave 1 but its upstream step `load` in wave 2",
@@ -339,14 +403,19 @@ fn a_call_holds_a_bounded_number_of_descriptors() {
     ]);
     let err = env.fail(&["alerter", "up", "c"]);
     assert!(
-        err.contains("flavor `fdhog` failed during `provision`: it held more than 256 open handles"),
+        err.contains(
+            "flavor `fdhog` failed during `provision`: it held more than 256 open handles"
+        ),
         "{err}"
     );
     assert!(env.ok(&["stack", "list"]).contains("default"));
     // Every descriptor of the call was closed with it.
     if let (Some(before), Some(pid)) = (before, env.daemon_pid()) {
         let after = fds(pid);
-        assert!(after <= before + 8, "{before} descriptors before, {after} after");
+        assert!(
+            after <= before + 8,
+            "{before} descriptors before, {after} after"
+        );
     }
 }
 

@@ -146,7 +146,10 @@ impl Protected {
     /// The rule for a home at `root` (made absolute and, as far as it exists, with
     /// symlinks resolved, so that no other spelling of it slips past).
     pub fn for_home(root: &Path) -> Protected {
-        let home = resolve_existing(&normalize_local_path(&root.to_string_lossy(), Path::new("/")));
+        let home = resolve_existing(&normalize_local_path(
+            &root.to_string_lossy(),
+            Path::new("/"),
+        ));
         Protected {
             data: home.join("stores"),
             home,
@@ -167,7 +170,10 @@ pub fn resolve_existing(path: &Path) -> PathBuf {
             }
             return out;
         }
-        match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+        match (
+            existing.file_name().map(|n| n.to_os_string()),
+            existing.parent(),
+        ) {
             (Some(name), Some(parent)) => {
                 rest.push(name);
                 existing = parent.to_path_buf();

@@ -592,7 +592,11 @@ mod tests {
             (FieldKind::Path, "/", "is a local directory"),
             (FieldKind::Path, "/etc", "is a local directory"),
             (FieldKind::Path, "relative/dir", "is a local directory"),
-            (FieldKind::Secret, "{{aws.key}}", "a secret field may have none"),
+            (
+                FieldKind::Secret,
+                "{{aws.key}}",
+                "a secret field may have none",
+            ),
             (FieldKind::Secret, "plain", "a secret field may have none"),
             (FieldKind::Text, "{{s.k}}", "names a secret"),
             (FieldKind::Url, "https://x/{{s.k}}", "names a secret"),
@@ -601,8 +605,16 @@ mod tests {
             assert!(p.iter().any(|m| m.contains(says)), "{default}: {p:?}");
         }
         // A remote default for a path field grants nothing: allowed.
-        assert!(info(vec![field(FieldKind::Path, "s3://bucket/x")]).problems().is_empty());
-        assert!(info(vec![field(FieldKind::Text, "fine")]).problems().is_empty());
+        assert!(
+            info(vec![field(FieldKind::Path, "s3://bucket/x")])
+                .problems()
+                .is_empty()
+        );
+        assert!(
+            info(vec![field(FieldKind::Text, "fine")])
+                .problems()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -8,9 +8,7 @@ use super::lift::{
 };
 use super::{Called, Grants, Limits, Loaded, Sandbox};
 use crate::error::{Error, Fault, Result};
-use crate::model::{
-    FieldProblem, FieldSpec, FlavorInfo, RequirementKind, StackRequirement,
-};
+use crate::model::{FieldProblem, FieldSpec, FlavorInfo, RequirementKind, StackRequirement};
 
 /// One flavor, ready to be called with the given grants and limits.
 pub struct Target<'a> {
@@ -314,11 +312,9 @@ impl Target<'_> {
     }
 
     pub fn store_exists(&self, ctx: &Context, path: &str) -> Result<Result<bool, String>> {
-        let v = self.call(
-            "exists",
-            (ctx.wit(), path),
-            |raw: Result<bool, BStr>, m| Ok(m.result(raw)),
-        )?;
+        let v = self.call("exists", (ctx.wit(), path), |raw: Result<bool, BStr>, m| {
+            Ok(m.result(raw))
+        })?;
         Ok(v.value)
     }
 

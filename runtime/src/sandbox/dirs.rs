@@ -46,18 +46,23 @@ pub enum OpenError {
     /// The path is relative or has `.` / `..` in it.
     NotPlain,
     /// A component of the path is a symlink (`at` is the path up to it).
-    Symlink { at: PathBuf },
+    Symlink {
+        at: PathBuf,
+    },
     /// A component of the path is not a directory.
-    NotADirectory { at: PathBuf },
-    Io { at: PathBuf, error: io::Error },
+    NotADirectory {
+        at: PathBuf,
+    },
+    Io {
+        at: PathBuf,
+        error: io::Error,
+    },
 }
 
 impl std::fmt::Display for OpenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            OpenError::NotPlain => {
-                f.write_str("it is not an absolute path without `.` and `..`")
-            }
+            OpenError::NotPlain => f.write_str("it is not an absolute path without `.` and `..`"),
             OpenError::Symlink { at } => write!(
                 f,
                 "{} is a symlink, and strata never follows a symlink into a grant",
@@ -179,8 +184,16 @@ mod tests {
         std::fs::create_dir_all(real.join("inner")).unwrap();
         std::os::unix::fs::symlink(&real, t.path().join("link")).unwrap();
         std::os::unix::fs::symlink("../../../..", real.join("up")).unwrap();
-        assert!(GrantedDir::open(&real.join("inner"), false).unwrap().is_some());
-        for p in [t.path().join("link"), t.path().join("link/inner"), real.join("up")] {
+        assert!(
+            GrantedDir::open(&real.join("inner"), false)
+                .unwrap()
+                .is_some()
+        );
+        for p in [
+            t.path().join("link"),
+            t.path().join("link/inner"),
+            real.join("up"),
+        ] {
             match GrantedDir::open(&p, true) {
                 Err(OpenError::Symlink { .. }) => {}
                 other => panic!("{}: {other:?}", p.display()),

@@ -5,8 +5,8 @@ use wasmtime::component::{ResourceTable, WasmStr};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-pub use super::dirs::GrantedDir;
 use super::bindings::types;
+pub use super::dirs::GrantedDir;
 use crate::error::{Error, Result};
 
 /// Lines longer than this are cut.
@@ -46,7 +46,11 @@ pub const MASK: &str = "********";
 /// `text` with every value in `secrets` replaced by [`MASK`] (longest first, so a
 /// secret that contains another is masked whole).
 pub fn mask(text: String, secrets: &[String]) -> String {
-    if secrets.is_empty() || !secrets.iter().any(|s| !s.is_empty() && text.contains(s.as_str())) {
+    if secrets.is_empty()
+        || !secrets
+            .iter()
+            .any(|s| !s.is_empty() && text.contains(s.as_str()))
+    {
         return text;
     }
     let mut sorted: Vec<&String> = secrets.iter().filter(|s| !s.is_empty()).collect();

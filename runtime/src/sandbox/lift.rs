@@ -169,7 +169,9 @@ unsafe impl Lift for BStr {
         <WasmStr as Lift>::linear_lift_from_memory(cx, ty, bytes)?;
         let len = u32::from_le_bytes(bytes[4..8].try_into().expect("invariant: 8-byte header"));
         charge(string_cost(len) + ELEMENT_COST)?;
-        Ok(BStr(<String as Lift>::linear_lift_from_memory(cx, ty, bytes)?))
+        Ok(BStr(<String as Lift>::linear_lift_from_memory(
+            cx, ty, bytes,
+        )?))
     }
 }
 
@@ -205,7 +207,10 @@ unsafe impl<T: Lift, B: Bound> Lift for BList<T, B> {
     ) -> wasmtime::Result<Self> {
         let list = <WasmList<T> as Lift>::linear_lift_from_flat(cx, ty, src)?;
         check_list::<T, B>(&list)?;
-        Ok(BList(T::linear_lift_list_from_memory(cx, &list)?, PhantomData))
+        Ok(BList(
+            T::linear_lift_list_from_memory(cx, &list)?,
+            PhantomData,
+        ))
     }
 
     fn linear_lift_from_memory(
@@ -215,7 +220,10 @@ unsafe impl<T: Lift, B: Bound> Lift for BList<T, B> {
     ) -> wasmtime::Result<Self> {
         let list = <WasmList<T> as Lift>::linear_lift_from_memory(cx, ty, bytes)?;
         check_list::<T, B>(&list)?;
-        Ok(BList(T::linear_lift_list_from_memory(cx, &list)?, PhantomData))
+        Ok(BList(
+            T::linear_lift_list_from_memory(cx, &list)?,
+            PhantomData,
+        ))
     }
 }
 

@@ -123,7 +123,11 @@ impl Service {
     /// (never a flavor's default), each checked again against strata's rules (absolute,
     /// not `/`, not holding or inside strata's home), however it was given and whatever
     /// was stored before these rules.
-    pub(super) fn grant_paths(&self, f: &FlavorRecord, c: &ComponentRecord) -> Result<Vec<(String, PathBuf)>> {
+    pub(super) fn grant_paths(
+        &self,
+        f: &FlavorRecord,
+        c: &ComponentRecord,
+    ) -> Result<Vec<(String, PathBuf)>> {
         let protected = self.home.protected();
         let subject = format!("{} `{}`", c.component_type.label(), c.name);
         let mut out = Vec::new();
@@ -179,7 +183,8 @@ impl Service {
                         hint: if symlink {
                             "a symlink where a granted directory should be may be a flavor trying to reach outside its grant: look at it, remove it, and run the command again".into()
                         } else {
-                            "pick a directory strata can create and open, or create it yourself".into()
+                            "pick a directory strata can create and open, or create it yourself"
+                                .into()
                         },
                     });
                 }

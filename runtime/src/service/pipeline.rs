@@ -57,7 +57,10 @@ fn check_names(pipeline: &Pipeline, runtime: &BTreeMap<String, String>) -> Resul
 /// exactly once, no step strata did not hand it, no empty wave, and every step in a
 /// later wave than each of its upstream steps. A schedule that breaks any of these is a
 /// lie, and is never shown as the run's.
-fn check_schedule(steps: &[PipelineStep], schedule: &[Vec<String>]) -> std::result::Result<(), String> {
+fn check_schedule(
+    steps: &[PipelineStep],
+    schedule: &[Vec<String>],
+) -> std::result::Result<(), String> {
     let mut wave_of = BTreeMap::new();
     for (i, wave) in schedule.iter().enumerate() {
         if wave.is_empty() {
@@ -65,7 +68,9 @@ fn check_schedule(steps: &[PipelineStep], schedule: &[Vec<String>]) -> std::resu
         }
         for name in wave {
             if !steps.iter().any(|s| &s.name == name) {
-                return Err(format!("it names step `{name}`, which the pipeline does not have"));
+                return Err(format!(
+                    "it names step `{name}`, which the pipeline does not have"
+                ));
             }
             if wave_of.insert(name.as_str(), i).is_some() {
                 return Err(format!("it schedules step `{name}` twice"));
