@@ -22,9 +22,9 @@
 mod crash;
 mod daemon;
 mod edits;
+mod holes;
 mod hostile;
 mod lifecycle;
-mod holes;
 mod polyglot;
 mod rules;
 mod support;
