@@ -490,3 +490,29 @@ fn names_and_keys_with_control_characters_are_refused_over_rest() {
     let s: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(s["values"], serde_json::json!({ "k": "v" }));
 }
+
+#[test]
+fn interactive_prompts_show_a_flavors_escapes() {
+    let env = Env::new();
+    env.ok(&["orchestrator", "flavor", "register", &wasm("fixture_ansi")]);
+    let (code, shown) = env.terminal(
+        &["orchestrator", "register", "evil", "--flavor=ansi", "-i"],
+        &[("note (text): ", ""), ("fail_in (text): ", "")],
+    );
+    assert_eq!(code, 0, "{shown}");
+    if let Some(c) = shown
+        .chars()
+        .find(|c| ['\u{1b}', '\u{7}', '\u{9b}', '\u{202e}'].contains(c))
+    {
+        panic!(
+            "the prompt printed U+{:04X} raw:\n{}",
+            c as u32,
+            shown.escape_debug()
+        );
+    }
+    assert!(
+        shown.contains("Free text, ignored.\\u{1b}]0;owned by ansi")
+            && shown.contains("[note\\u{1b}]0;owned by ansi"),
+        "{shown}"
+    );
+}
