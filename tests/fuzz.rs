@@ -3,18 +3,26 @@
 //! stack export files. Each property must hold for every generated input; none may panic.
 //!
 //! `make test` runs the default 256 cases per property; `make fuzz` runs
-//! `PROPTEST_CASES` (20,000) of each.
+//! `PROPTEST_CASES` (20,000) of each. A failing case is saved to
+//! `tests/fuzz.proptest-regressions` and replayed first on every later run.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use strata::model::{
     ComponentType, FieldKind, FieldSpec, FlavorInfo, check_config, parse_assignments,
     secret_reference,
 };
 use strata::service::{ExportedComponent, ExportedFlavor, StackExport};
 use strata::store::codec;
+
+/// The seeds of past failures, replayed before new cases.
+const REGRESSIONS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/fuzz.proptest-regressions"
+);
 
 fn key() -> impl Strategy<Value = String> {
     "[a-z][a-z0-9_]{0,15}"
@@ -48,7 +56,12 @@ fn info() -> FlavorInfo {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::default() })]
+    // A failure found once is written to tests/fuzz.proptest-regressions (kept in the
+    // repository) and replayed first on every later run, before any new case.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(REGRESSIONS))),
+        ..ProptestConfig::default()
+    })]
 
     /// Any argument list parses or is refused with a message; never a panic.
     #[test]

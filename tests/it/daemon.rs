@@ -618,7 +618,7 @@ fn wait_in_flight(api: &Api, name: &str, call: &str) {
             .as_array()
             .is_some_and(|a| a.iter().any(|c| c["name"] == name && c["call"] == call))
         {
-            return;
+            break;
         }
         assert!(
             Instant::now() < deadline,

@@ -11,6 +11,8 @@
 //! - `lifecycle`: phases, state handed back, interrupted calls, pipeline runs, secrets.
 //! - `crash`: SIGKILL at random points loses nothing acknowledged; backup / restore.
 //! - `transfer`: stack export / import between homes, secrets from files, renames.
+//! - `flavor_new`: projects from each `flavor new` template, built and passed through
+//!   `flavor test` (in-process pass only: neither command uses a home or a daemon).
 //! - `terminal`: `-i` prompts driven through a real pseudo-terminal.
 //! - `daemon`: the CLI through a real daemon on loopback (same output as in-process),
 //!   the REST API (auth, Host check, error codes, upload, operations), 100 concurrent
@@ -22,9 +24,10 @@
 mod crash;
 mod daemon;
 mod edits;
-mod holes;
+mod flavor_new;
 mod hostile;
 mod lifecycle;
+mod holes;
 mod polyglot;
 mod rules;
 mod support;

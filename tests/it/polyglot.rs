@@ -3,7 +3,6 @@
 //! built by `make flavors`; all run through the same sandbox and lifecycle.
 
 use crate::support::{Env, example, wasm};
-use crate::walkthrough;
 
 #[test]
 fn a_python_flavor_validates_keeps_state_and_writes_in_its_grant() {
@@ -237,90 +236,4 @@ fn a_javascript_flavor_validates_keeps_state_and_logs() {
         "{}",
         run.stderr
     );
-}
-
-/// `strata flavor new --lang LANG --type T`, then the project's own `make test`; returns
-/// the `.wasm` it built. With `own_toolchain`, the project's `make` installs its toolchain
-/// itself (componentize-py into its `.venv`, componentize-js from its lockfile), as on a
-/// new machine; otherwise it is given the one `make examples` installed, so the test does
-/// not install it again. `None` in the daemon pass: `flavor new` and `flavor test` never
-/// use a home or a daemon, so one pass is enough.
-fn new_project_builds_and_passes(
-    env: &Env,
-    lang: &str,
-    t: &str,
-    own_toolchain: bool,
-) -> Option<String> {
-    if !walkthrough::in_process_pass() {
-        return None;
-    }
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    // The make variable naming the toolchain, its value, and a file it must hold.
-    let (var, tool) = match lang {
-        "python" => ("VENV", repo.join("target/tools/py")),
-        _ => (
-            "COMPONENTIZE_JS",
-            repo.join("flavors/examples/js-alerter/node_modules/.bin/componentize-js"),
-        ),
-    };
-    let installed = if lang == "python" {
-        tool.join("bin/componentize-py")
-    } else {
-        tool.clone()
-    };
-    assert!(installed.exists(), "run `make examples` first");
-    let dir = env.work.path().join("proj");
-    walkthrough::flavor_new(env, "my-flavor", t, lang, &dir);
-    let given = [(var, tool.to_str().unwrap())];
-    let (_, stderr) = walkthrough::make_test(&dir, if own_toolchain { &[] } else { &given });
-    if own_toolchain {
-        let installed = if lang == "python" {
-            dir.join(".venv/bin/componentize-py")
-        } else {
-            dir.join("node_modules/.bin/componentize-js")
-        };
-        assert!(
-            installed.exists(),
-            "`make` did not install {}",
-            installed.display()
-        );
-    }
-    assert!(stderr.contains("Flavor `my-flavor` passed."), "{stderr}");
-    let wasm = dir.join("my_flavor.wasm");
-    assert!(wasm.exists());
-    Some(wasm.display().to_string())
-}
-
-#[test]
-fn flavor_new_python_builds_and_passes_flavor_test() {
-    new_project_builds_and_passes(&Env::new(), "python", "experiment-tracker", true);
-}
-
-#[test]
-fn flavor_new_python_makes_an_artifact_store_that_keeps_artifacts_in_its_grant() {
-    let env = Env::new();
-    if let Some(wasm) = new_project_builds_and_passes(&env, "python", "artifact-store", false) {
-        walkthrough::artifact_store_keeps_artifacts_in_its_grant(&env, &wasm, "my-flavor");
-    }
-}
-
-#[test]
-fn flavor_new_python_makes_an_orchestrator_that_schedules_steps_in_dependency_order() {
-    let env = Env::new();
-    if let Some(wasm) = new_project_builds_and_passes(&env, "python", "orchestrator", false) {
-        walkthrough::orchestrator_schedules_steps_in_dependency_order(&env, &wasm, "my-flavor");
-    }
-}
-
-#[test]
-fn flavor_new_js_builds_and_passes_flavor_test() {
-    new_project_builds_and_passes(&Env::new(), "js", "model-registry", true);
-}
-
-#[test]
-fn flavor_new_js_makes_an_orchestrator_that_schedules_steps_in_dependency_order() {
-    let env = Env::new();
-    if let Some(wasm) = new_project_builds_and_passes(&env, "js", "orchestrator", false) {
-        walkthrough::orchestrator_schedules_steps_in_dependency_order(&env, &wasm, "my-flavor");
-    }
 }

@@ -419,12 +419,6 @@ fn flavor_test_runs_a_full_round_in_a_throwaway_home() {
     assert!(err.contains("failed at `example configuration`"), "{err}");
 }
 
-/// Whether this is the in-process pass of the suite. `flavor new`, `make` and `flavor
-/// test` never use a home or a daemon, so the tests that build a project run once.
-pub fn in_process_pass() -> bool {
-    std::env::var_os("STRATA_TEST_DAEMON").is_none_or(|v| v != "1")
-}
-
 /// `strata flavor new NAME --type T [--lang L]` into `dir`, which must succeed.
 pub fn flavor_new(env: &Env, name: &str, t: &str, lang: &str, dir: &std::path::Path) {
     let r = env.run(&[
@@ -471,13 +465,13 @@ pub fn make_test(dir: &std::path::Path, vars: &[(&str, &str)]) -> (String, Strin
 
 /// Where Rust projects made by these tests build: one target directory shared between
 /// runs, so wit-bindgen and its dependencies are compiled once.
-fn rust_target() -> std::path::PathBuf {
+pub fn rust_target() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/flavor-new-test")
 }
 
 /// A Rust project made by `flavor new` in `dir`, built and tested by its own `make
 /// test`; returns its `.wasm`. Its unit tests must have run: `tests` of them.
-fn rust_project(env: &Env, name: &str, t: &str, dir: &std::path::Path, tests: usize) -> String {
+pub fn rust_project(env: &Env, name: &str, t: &str, dir: &std::path::Path, tests: usize) -> String {
     flavor_new(env, name, t, "rust", dir);
     // The project uses the SDK it carries, not wit-bindgen of its own.
     assert!(dir.join("vendor/strata-flavor-sdk/src/flavor.rs").exists());
@@ -494,127 +488,6 @@ fn rust_project(env: &Env, name: &str, t: &str, dir: &std::path::Path, tests: us
         name.replace('-', "_")
     ));
     wasm.display().to_string()
-}
-
-#[test]
-fn flavor_new_makes_a_project_that_builds_and_passes_flavor_test() {
-    let env = Env::new();
-    let dir = env.work.path().join("my-operator");
-    if in_process_pass() {
-        let wasm = rust_project(&env, "my-operator", "step-operator", &dir, 1);
-        for f in [
-            "Cargo.toml",
-            "Cargo.lock",
-            "Makefile",
-            "README.md",
-            "src/lib.rs",
-        ] {
-            assert!(dir.join(f).exists(), "no {f}");
-        }
-        let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
-        assert!(lib.contains("impl Flavor for MyOperatorFlavor"), "{lib}");
-        assert!(!lib.contains("wit_bindgen"), "{lib}");
-        let t = env.json(&["flavor", "test", &wasm]);
-        assert_eq!(t["passed"], true, "{t}");
-        assert_eq!(t["component_type"], "step-operator", "{t}");
-    } else {
-        flavor_new(&env, "my-operator", "step-operator", "rust", &dir);
-    }
-    // What it refuses, each with a way forward.
-    let err = env.fail(&[
-        "flavor",
-        "new",
-        "x",
-        "--type",
-        "step-operator",
-        "--dir",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(err.contains("not empty"), "{err}");
-    let err = env.fail(&["flavor", "new", "Bad Name", "--type", "alerter"]);
-    assert!(err.contains("is not a valid flavor name"), "{err}");
-    let err = env.fail(&["flavor", "new", "x", "--type", "alerter", "--lang", "cobol"]);
-    assert!(err.contains("there is no `cobol` template"), "{err}");
-    let err = env.fail(&["flavor", "new", "x", "--type", "kettle"]);
-    assert!(err.contains("`kettle` is not a component type"), "{err}");
-    // componentize-js has no file system, so there is no JavaScript artifact store.
-    let err = env.fail(&[
-        "flavor",
-        "new",
-        "x",
-        "--type",
-        "artifact-store",
-        "--lang",
-        "js",
-    ]);
-    assert!(
-        err.contains("no JavaScript template for artifact store flavors")
-            && err.contains("componentize-js has no file system API"),
-        "{err}"
-    );
-    assert!(
-        err.contains("use `--lang rust` or `--lang python`"),
-        "{err}"
-    );
-    assert!(!env.work.path().join("x").exists());
-}
-
-#[test]
-fn flavor_new_makes_an_artifact_store_that_keeps_artifacts_in_its_grant() {
-    if !in_process_pass() {
-        return;
-    }
-    let env = Env::new();
-    let dir = env.work.path().join("my-store");
-    let wasm = rust_project(&env, "my-store", "artifact-store", &dir, 3);
-    let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
-    assert!(lib.contains("impl_lifecycle!(MyStoreFlavor"), "{lib}");
-    artifact_store_keeps_artifacts_in_its_grant(&env, &wasm, "my-store");
-
-    // `flavor test` tries every store call: a `list` that drops an entry is caught.
-    let sorted = "entries.sort_by(|a, b| a.name.cmp(&b.name));";
-    assert!(lib.contains(sorted), "{lib}");
-    let broken = lib.replace(sorted, &format!("{sorted}\n        entries.pop();"));
-    std::fs::write(dir.join("src/lib.rs"), broken).unwrap();
-    let target = rust_target();
-    let built = std::process::Command::new("make")
-        .arg(format!("CARGO_TARGET_DIR={}", target.display()))
-        .current_dir(&dir)
-        .output()
-        .expect("make runs");
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
-    );
-    let r = env.run(&["flavor", "test", &wasm, "--output", "json"]);
-    assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("failed at `artifact store calls"),
-        "{}",
-        r.stderr
-    );
-    let report: serde_json::Value = serde_json::from_str(&r.stdout).expect("a JSON report");
-    let step = report["steps"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!(step["ok"], false, "{report}");
-    assert!(
-        step["detail"]
-            .as_str()
-            .unwrap()
-            .contains("`list` of `strata-flavor-test` after a copy and a rename"),
-        "{step}"
-    );
-}
-
-#[test]
-fn flavor_new_makes_an_orchestrator_that_schedules_steps_in_dependency_order() {
-    if !in_process_pass() {
-        return;
-    }
-    let env = Env::new();
-    let dir = env.work.path().join("my-orchestrator");
-    let wasm = rust_project(&env, "my-orchestrator", "orchestrator", &dir, 3);
-    orchestrator_schedules_steps_in_dependency_order(&env, &wasm, "my-orchestrator");
 }
 
 /// The artifact store flavor `flavor` (built at `wasm`), registered, in a stack, brought
