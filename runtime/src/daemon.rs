@@ -8,6 +8,7 @@
 
 pub mod api;
 pub mod client;
+pub mod connections;
 pub mod server;
 
 use std::path::{Path, PathBuf};

@@ -91,6 +91,8 @@ impl Conn {
             // Every route answers its headers at once (`/api/v1/cli` then streams), so a
             // daemon that takes this long to answer at all is stuck.
             .timeout_recv_response(Some(Duration::from_secs(30)))
+            // The daemon closes a connection idle for 10 s: reuse one for less than that.
+            .max_idle_age(Duration::from_secs(5))
             .build()
             .into();
         Conn { file, agent }

@@ -4,7 +4,8 @@
 //!
 //! Why axum: the routes are many and typed (JSON bodies, path parameters, errors as
 //! JSON), which is what axum adds over hyper; it runs on the same tokio and hyper, so
-//! the cost per request is hyper's.
+//! the cost per request is hyper's. Connections are accepted and bounded (a cap,
+//! timeouts, the size of a head) in [`super::connections`].
 
 use std::convert::Infallible;
 use std::path::PathBuf;
@@ -183,14 +184,7 @@ async fn run(svc: Service, home: Home, port: u16, grace: Duration) -> Result<i32
         log(&format!("{why}: not accepting new requests"));
         let _ = signalled.stop.send(true);
     });
-    let mut graceful = stop_rx.clone();
-    let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = graceful.wait_for(|s| *s).await;
-            })
-            .into_future(),
-    );
+    let server = tokio::spawn(super::connections::serve(listener, app, stop_rx.clone()));
     let mut stopped = stop_rx;
     let _ = stopped.wait_for(|s| *s).await;
     state.svc.begin_stop();
@@ -343,7 +337,22 @@ async fn buffered(req: Request) -> std::result::Result<Request, ApiError> {
         )));
     }
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let read = tokio::time::timeout(
+        super::connections::BODY_TIMEOUT,
+        axum::body::to_bytes(body, limit),
+    );
+    let Ok(bytes) = read.await else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!(
+                "the body did not arrive within {} s",
+                super::connections::BODY_TIMEOUT.as_secs()
+            ),
+            "send the whole body at once, right after the headers",
+        ));
+    };
+    let bytes = bytes.map_err(|e| {
         // Over the limit without saying so up front, or a body the client stopped sending.
         let over = std::error::Error::source(&e)
             .is_some_and(|s| s.to_string().contains("length limit"))

@@ -1,0 +1,420 @@
+//! The daemon's connections, below axum: its own accept loop on hyper's HTTP/1 server,
+//! so that a client cannot hold the daemon's memory or its sockets by being slow.
+//!
+//! - At most [`MAX_CONNECTIONS`] are served at once. One past the cap is answered `503`
+//!   (JSON, `Retry-After: 1`) and closed, so the daemon keeps serving the others.
+//! - A request's head (request line and headers) must arrive whole within
+//!   [`HEADER_TIMEOUT`] of the moment the daemon starts waiting for it; the same clock
+//!   closes a keep-alive connection left idle. A body must arrive within
+//!   [`BODY_TIMEOUT`] (`server::buffered` answers `408`).
+//! - A head may be at most [`MAX_HEAD`] bytes (`431`), which also bounds what a
+//!   connection buffers while it reads one.
+//! - What hyper answers by itself (a malformed request line, a header that is not
+//!   `Name: value`, a head over the limit) is rewritten into the API's JSON error shape
+//!   on its way out: hyper writes those heads with no body and no hook, so [`Conn`]
+//!   finds them in the bytes written and replaces them.
+//! - When the connections of a burst have closed, the allocator gives their memory back
+//!   to the system (`malloc_trim`), so the daemon's RSS comes back down.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, watch};
+
+use super::server::log;
+
+/// Connections served at once; more are answered `503` and closed.
+pub const MAX_CONNECTIONS: usize = 512;
+
+/// How long a request's head may take to arrive, counted from when the daemon starts
+/// waiting for it (so also how long a keep-alive connection may stay idle).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a request's body may take to arrive, once its head has.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The largest request head (request line and headers) read, in bytes.
+pub const MAX_HEAD: usize = 64 * 1024;
+
+/// How long a connection answered with an error it did not finish sending is read and
+/// discarded before it is closed, so that the client reads the answer rather than a
+/// reset (a socket closed with unread data sends RST, which may discard the answer).
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Trim the allocator once this many connections have come and gone since the last
+/// trim and no more than [`TRIM_BELOW`] are open (checked each [`TRIM_EVERY`]).
+const TRIM_AFTER: usize = 64;
+const TRIM_BELOW: usize = 8;
+const TRIM_EVERY: Duration = Duration::from_secs(1);
+
+/// Serves `app` on `listener` until `stop` turns true; then stops accepting, lets every
+/// connection finish the request it is in (idle ones close at once), and returns when
+/// all have closed.
+pub async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let memory = Arc::new(Trim::default());
+    let trimming = tokio::spawn(memory.clone().run());
+    let mut last_accept_error: Option<Instant> = None;
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, or a connection reset before it was accepted:
+                    // wait a moment rather than spin, and say so now and then.
+                    if last_accept_error.is_none_or(|t| t.elapsed() > Duration::from_secs(10)) {
+                        log(&format!("cannot accept a connection: {e}"));
+                        last_accept_error = Some(Instant::now());
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        let open = memory.opened();
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tokio::spawn(async move {
+                let _open = open;
+                refuse(stream).await;
+            });
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let mut stop = stop.clone();
+        tokio::spawn(async move {
+            let _open = open;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .max_buf_size(MAX_HEAD);
+            let conn = http.serve_connection(TokioIo::new(Conn::new(stream)), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let _ = slots.acquire_many(MAX_CONNECTIONS as u32).await;
+    trimming.abort();
+}
+
+/// Returns once `stop` is true (without holding its lock across an await).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// Counts the connections open (served or being refused), and those closed since the
+/// allocator was last trimmed.
+#[derive(Default)]
+struct Trim {
+    open: AtomicUsize,
+    closed: AtomicUsize,
+}
+
+/// One open connection, counted until dropped.
+struct Open(Arc<Trim>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+        self.0.closed.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Trim {
+    fn opened(self: &Arc<Self>) -> Open {
+        self.open.fetch_add(1, Ordering::Relaxed);
+        Open(self.clone())
+    }
+
+    /// Trims once a burst is over: many connections closed, few still open.
+    async fn run(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(TRIM_EVERY);
+        loop {
+            tick.tick().await;
+            if self.open.load(Ordering::Relaxed) <= TRIM_BELOW
+                && self.closed.load(Ordering::Relaxed) >= TRIM_AFTER
+            {
+                self.closed.store(0, Ordering::Relaxed);
+                let _ = tokio::task::spawn_blocking(trim).await;
+            }
+        }
+    }
+}
+
+/// Hands memory the allocator keeps but does not use back to the system. glibc keeps
+/// freed memory in its arenas (one per thread that allocated), so a burst of
+/// connections would otherwise leave the daemon's RSS at its peak.
+pub fn trim() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and releases the allocator's free memory; it is
+    // safe to call at any time from any thread.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// Answers a connection past the cap with `503` and closes it.
+async fn refuse(mut stream: TcpStream) {
+    let answer = response(
+        503,
+        "Service Unavailable",
+        "busy",
+        &format!("the daemon is serving {MAX_CONNECTIONS} connections, its most"),
+        "try again in a moment; a program that keeps connections open should close those it does not use",
+        "retry-after: 1\r\n",
+    );
+    let _ = tokio::time::timeout(LINGER, async {
+        stream.write_all(&answer).await?;
+        linger(&mut stream).await
+    })
+    .await;
+}
+
+/// Sends FIN, then reads and discards what the client still sends until it closes (or
+/// [`LINGER`] passes), so that it reads the answer.
+async fn linger(stream: &mut TcpStream) -> std::io::Result<()> {
+    stream.shutdown().await?;
+    let mut sink = [0u8; 512];
+    while stream.read(&mut sink).await? > 0 {}
+    Ok(())
+}
+
+/// A whole HTTP/1.1 response with the API's JSON error body, which closes the connection.
+fn response(
+    status: u16,
+    reason: &str,
+    code: &str,
+    message: &str,
+    hint: &str,
+    extra: &str,
+) -> Vec<u8> {
+    let body = serde_json::json!({ "error": { "code": code, "message": message, "hint": hint } })
+        .to_string();
+    format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// The answers hyper writes by itself when it cannot parse a request: a head with no
+/// body (`content-length: 0`), and the JSON error that replaces each.
+fn replacement(status: &[u8]) -> Option<Vec<u8>> {
+    let (status, reason, code, message, hint) = match status {
+        b"400" => (
+            400,
+            "Bad Request",
+            "bad_request",
+            "the request is not valid HTTP/1.1: its request line is malformed, or a header line is not `Name: value`",
+            "send `METHOD /path HTTP/1.1`, then one `Name: value` header per line, each line ending in CRLF, then an empty line",
+        ),
+        b"431" => (
+            431,
+            "Request Header Fields Too Large",
+            "too_large",
+            "the request's head (request line and headers) is over 64 KiB",
+            "send smaller headers; the daemon reads at most 64 KiB of them",
+        ),
+        b"414" => (
+            414,
+            "URI Too Long",
+            "too_large",
+            "the request's URI is too long",
+            "send a shorter path and query",
+        ),
+        _ => return None,
+    };
+    Some(response(status, reason, code, message, hint, ""))
+}
+
+/// Finds a head hyper wrote by itself in `out` (bytes on their way to the client) and
+/// returns `out` with it replaced by the JSON error. Such a head is `HTTP/1.1 4xx …`
+/// with `content-length: 0` and no `content-type`; every error the API itself answers
+/// has a JSON body, and no body the daemon sends holds a raw CR (JSON escapes it), so
+/// nothing else can match.
+fn rewrite(out: &[u8]) -> Option<Vec<u8>> {
+    const START: &[u8] = b"HTTP/1.1 4";
+    let mut from = 0;
+    while let Some(at) = find(&out[from..], START).map(|i| i + from) {
+        from = at + START.len();
+        let Some(end) = find(&out[at..], b"\r\n\r\n").map(|i| at + i + 4) else {
+            return None;
+        };
+        let head = out[at..end].to_ascii_lowercase();
+        if find(&head, b"\r\ncontent-length: 0\r\n").is_none()
+            || find(&head, b"\r\ncontent-type:").is_some()
+        {
+            continue;
+        }
+        let Some(json) = replacement(&out[at + 9..at + 12]) else {
+            continue;
+        };
+        let mut fixed = Vec::with_capacity(out.len() + json.len());
+        fixed.extend_from_slice(&out[..at]);
+        fixed.extend_from_slice(&json);
+        fixed.extend_from_slice(&out[end..]);
+        return Some(fixed);
+    }
+    None
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// A connection as hyper sees it: the socket, with hyper's own error answers rewritten
+/// on their way out (see [`rewrite`]) and, after one, a lingering close.
+struct Conn {
+    tcp: TcpStream,
+    /// A rewritten answer not yet sent, and how much of it has been.
+    pending: Vec<u8>,
+    sent: usize,
+    /// Whether an answer was rewritten: the connection then ends with a lingering close.
+    rewrote: bool,
+    linger: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Conn {
+    fn new(tcp: TcpStream) -> Conn {
+        Conn {
+            tcp,
+            pending: Vec::new(),
+            sent: 0,
+            rewrote: false,
+            linger: None,
+        }
+    }
+
+    /// Sends what is pending.
+    fn drain(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        while self.sent < self.pending.len() {
+            let n = ready!(Pin::new(&mut self.tcp).poll_write(cx, &self.pending[self.sent..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+            }
+            self.sent += n;
+        }
+        self.pending = Vec::new();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Reads and discards until the client closes or [`LINGER`] passes.
+    fn discard(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = self
+            .linger
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(LINGER)));
+        if deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
+        }
+        let mut sink = [0u8; 4096];
+        loop {
+            let mut buf = ReadBuf::new(&mut sink);
+            match Pin::new(&mut self.tcp).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) if buf.filled().is_empty() => return Poll::Ready(()),
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(_)) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        ready!(this.drain(cx))?;
+        if let Some(fixed) = rewrite(buf) {
+            // Taken whole, so that a head is never split between two writes.
+            this.pending = fixed;
+            this.rewrote = true;
+            if let Poll::Ready(Err(e)) = this.drain(cx) {
+                return Poll::Ready(Err(e));
+            }
+            return Poll::Ready(Ok(buf.len()));
+        }
+        Pin::new(&mut this.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.drain(cx))?;
+        Pin::new(&mut this.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        ready!(this.drain(cx))?;
+        if this.linger.is_none() {
+            ready!(Pin::new(&mut this.tcp).poll_shutdown(cx))?;
+        }
+        if this.rewrote {
+            ready!(this.discard(cx));
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rewrite;
+
+    #[test]
+    fn hypers_own_error_heads_become_json_and_nothing_else_changes() {
+        let hyper = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
+        let fixed = String::from_utf8(rewrite(hyper).expect("rewritten")).unwrap();
+        assert!(fixed.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{fixed}");
+        let body = fixed.split_once("\r\n\r\n").unwrap().1;
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"]["code"], "bad_request");
+        let too_large =
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n";
+        let fixed = String::from_utf8(rewrite(too_large).unwrap()).unwrap();
+        assert!(fixed.contains("\"too_large\""), "{fixed}");
+        // After an earlier answer in the same write, that answer is kept as it was.
+        let mut both = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}".to_vec();
+        both.extend_from_slice(hyper);
+        let fixed = rewrite(&both).unwrap();
+        assert!(fixed.starts_with(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}HTTP/1.1 400"));
+        // The API's own errors, and anything else, pass untouched.
+        for other in [
+            &b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 9\r\n\r\n{\"a\":\"b\"}",
+            b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n",
+            b"{\"out\":\"HTTP/1.1 400 Bad Request\\r\\ncontent-length: 0\\r\\n\\r\\n\"}",
+        ] {
+            assert!(rewrite(other).is_none(), "{}", String::from_utf8_lossy(other));
+        }
+    }
+}
