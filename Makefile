@@ -5,7 +5,7 @@ CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip2
 FLAVORS_OUT  := target/$(WASM_TARGET)/release
 
-.PHONY: all setup flavors examples build demo test soak fuzz bench clean
+.PHONY: all setup flavors examples build demo test schemathesis soak fuzz bench clean
 
 all: build
 
@@ -57,11 +57,17 @@ bench: flavors examples
 
 ## test: unit tests, the flavor SDK's tests, and the end-to-end suite (real binary, real .wasm)
 ##       twice: in-process, then with every home served by a real daemon on loopback
-##       (but `flavor new` projects, which use neither)
+##       (but `flavor new` projects, which use neither), and schemathesis against a daemon
 test: build examples
 	$(CARGO) test --locked --workspace
 	STRATA_TEST_DAEMON=1 $(CARGO) test --locked --test it -- --skip flavor_new::
 	cd flavors && $(CARGO) test --locked -p strata-flavor-sdk --target $$(rustc -vV | sed -n 's/^host: //p')
+	scripts/schemathesis.sh target/debug/strata
+
+## schemathesis: the REST fuzzer (from PyPI) against a real daemon: every check, a fixed
+##               seed, a bounded number of examples per operation; no failure allowed
+schemathesis: build
+	scripts/schemathesis.sh target/debug/strata
 
 ## soak: the crash test with 1,000 SIGKILL points instead of 200
 soak: build

@@ -1652,3 +1652,93 @@ fn five_thousand_half_open_connections_are_capped_and_their_memory_comes_back() 
         "{after} KiB after, {before} before"
     );
 }
+
+#[test]
+fn rest_errors_name_the_fields_as_rest_callers_write_them() {
+    let env = Env::embedded().with_daemon();
+    let api = Api::of(&env);
+    let store = env.path("store");
+    let register = |name: &str, field: &str, value: u64| {
+        api.post(
+            "/api/v1/components/artifact-store",
+            serde_json::json!({"name": name, "flavor": "local", "config": {"path": store}, field: value}),
+        )
+    };
+    // The ranges are the service's: its ends are taken, one past them refused, by REST
+    // and by the CLI alike.
+    for (field, ok, bad) in [
+        ("timeout_ms", [10, 600_000], [9, 600_001]),
+        ("memory_mb", [1, 4096], [0, 4097]),
+    ] {
+        for v in ok {
+            let r = register(&format!("{field}-{v}"), field, v);
+            assert_eq!(r.status, 201, "{field}={v}: {}", r.body);
+        }
+        for v in bad {
+            let r = register("bad", field, v);
+            assert_eq!(r.status, 422, "{field}={v}: {}", r.body);
+            let message = r.body["error"]["message"].as_str().unwrap();
+            assert_eq!(message, format!("`{field}` is {v}, out of range"));
+            assert!(!r.body.to_string().contains("--"), "{}", r.body);
+            let flag = format!("--{}", field.replace('_', "-"));
+            let cli = Env::embedded();
+            let path = format!("--path={}", cli.path("store"));
+            let err = cli.fail(&[
+                "artifact-store",
+                "register",
+                "a",
+                "--flavor=local",
+                &path,
+                &flag,
+                &v.to_string(),
+            ]);
+            assert!(
+                err.contains(&format!("{flag} {v} is out of range")),
+                "{err}"
+            );
+        }
+    }
+    let r = api.post_bytes("/api/v1/flavors/alerter?timeout_ms=5", b"\0asm");
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert_eq!(
+        r.body["error"]["message"],
+        "`timeout_ms` is 5, out of range"
+    );
+    // A hint about an option names the field, not the flag.
+    let file = env.path("backup.strata");
+    std::fs::write(&file, "taken").unwrap();
+    let r = api.post("/api/v1/backup", serde_json::json!({"file": file}));
+    assert_eq!(r.status, 409, "{}", r.body);
+    let hint = r.body["error"]["hint"].as_str().unwrap();
+    assert!(
+        hint.contains("set `force` to true") && !hint.contains("--force"),
+        "{hint}"
+    );
+    // `/cli` takes the outputs the document lists, and an absolute working directory.
+    let cli = |output: &str, cwd: &str| {
+        api.post(
+            "/api/v1/cli",
+            serde_json::json!({"argv": ["stack", "list"], "cwd": cwd, "output": output}),
+        )
+    };
+    let r = cli("xml", "/");
+    assert_eq!(
+        (r.status, error_code(&r.body)),
+        (400, "bad_request"),
+        "{}",
+        r.body
+    );
+    let r = cli("json", "relative/dir");
+    assert_eq!(
+        (r.status, error_code(&r.body)),
+        (422, "invalid"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("`cwd`")
+    );
+}

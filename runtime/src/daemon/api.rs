@@ -33,6 +33,16 @@ pub const MAX_UPLOAD: usize = crate::sandbox::MAX_WASM_BYTES;
 /// The largest body any other route accepts (axum's default).
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
+/// The deadline a flavor or a component may set, in milliseconds, and its memory cap in
+/// MiB: the service's ranges, checked here first so that a REST caller is told about
+/// the field it wrote (`timeout_ms`), not the CLI's flag (`--timeout-ms`). The
+/// end-to-end tests keep the two the same at both ends.
+pub const TIMEOUT_MS: std::ops::RangeInclusive<u64> = 10..=600_000;
+pub const MEMORY_MB: std::ops::RangeInclusive<u64> = 1..=4096;
+
+/// The most lines `GET /api/v1/daemon/logs` returns.
+pub const MAX_LOG_LINES: usize = 100_000;
+
 pub fn routes() -> Router<Shared> {
     Router::new()
         .route(
@@ -171,6 +181,7 @@ impl ApiError {
                 "a flavor's .wasm may be at most 64 MiB, any other body 2 MiB",
             );
         }
+        // A missing or wrong Content-Type (axum's 415) is also "not this route's JSON".
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "bad_request",
@@ -178,6 +189,70 @@ impl ApiError {
             "send a JSON body as /api/v1/openapi.json describes, with `Content-Type: application/json`",
         )
     }
+
+    /// A value outside what the route takes, named as the caller wrote it.
+    pub fn invalid_field(field: &str, message: String, hint: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("`{field}` {message}"),
+            hint,
+        )
+    }
+}
+
+/// A deadline and a memory cap as a REST caller gave them, checked against the ranges
+/// the service takes; `at` is where they were (`""`, or `export.components[2].limits.`).
+pub fn limits(
+    at: &str,
+    timeout_ms: Option<u64>,
+    memory_mb: Option<u64>,
+) -> Result<LimitOverrides, ApiError> {
+    if let Some(t) = timeout_ms.filter(|t| !TIMEOUT_MS.contains(t)) {
+        return Err(ApiError::invalid_field(
+            &format!("{at}timeout_ms"),
+            format!("is {t}, out of range"),
+            &format!(
+                "give a deadline from {} to {} milliseconds",
+                TIMEOUT_MS.start(),
+                TIMEOUT_MS.end()
+            ),
+        ));
+    }
+    if let Some(m) = memory_mb.filter(|m| !MEMORY_MB.contains(m)) {
+        return Err(ApiError::invalid_field(
+            &format!("{at}memory_mb"),
+            format!("is {m}, out of range"),
+            &format!(
+                "give a cap from {} to {} MiB",
+                MEMORY_MB.start(),
+                MEMORY_MB.end()
+            ),
+        ));
+    }
+    Ok(LimitOverrides {
+        timeout_ms,
+        memory_mb,
+    })
+}
+
+/// The service words options as the CLI's flags; a REST caller sets fields and query
+/// parameters of the same names instead.
+const CLI_TO_REST: [(&str, &str); 4] = [
+    ("pass --force", "set `force` to true"),
+    ("pass --replace", "set `replace` to true"),
+    ("--timeout-ms ", "`timeout_ms` "),
+    ("--memory-mb ", "`memory_mb` "),
+];
+
+fn for_rest(text: String) -> String {
+    CLI_TO_REST.iter().fold(text, |t, (cli, rest)| {
+        if t.contains(cli) {
+            t.replace(cli, rest)
+        } else {
+            t
+        }
+    })
 }
 
 impl From<Error> for ApiError {
@@ -195,12 +270,19 @@ impl From<Error> for ApiError {
             }
             (_, ErrorKind::Internal) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
+        let hint = match e.hint() {
+            h if h.is_empty() && status.is_server_error() => {
+                "this is a bug in strata, or damaged data: `strata daemon logs` may say more; please report it".to_string()
+            }
+            h if h.is_empty() => "see the route in /api/v1/openapi.json".to_string(),
+            h => h,
+        };
         ApiError {
             status,
             body: ErrorBody {
                 code: code.into(),
-                message: e.to_string(),
-                hint: e.hint(),
+                message: for_rest(e.to_string()),
+                hint: for_rest(hint),
             },
         }
     }
@@ -301,8 +383,67 @@ fn no_content() -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-fn body<T>(b: Result<axum::Json<T>, JsonRejection>) -> Result<T, ApiError> {
-    b.map(|axum::Json(v)| v).map_err(ApiError::bad_body)
+/// A request body that is JSON, before it is read as the route's type by [`body`].
+type JsonBody = Result<axum::Json<serde_json::Value>, JsonRejection>;
+
+/// The route's type read from its JSON body. JSON (and the document's JSON Schema)
+/// counts `10.0` as the integer 10, so a whole number written with a fraction is taken
+/// as the integer it is.
+fn body<T: serde::de::DeserializeOwned>(b: JsonBody) -> Result<T, ApiError> {
+    let v = b.map(|axum::Json(v)| v).map_err(ApiError::bad_body)?;
+    serde_json::from_value(whole_numbers(v)).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("the body is not this route's JSON: {e}"),
+            "send a JSON body as /api/v1/openapi.json describes, with `Content-Type: application/json`",
+        )
+    })
+}
+
+/// `v` with every number that is whole (`10.0`, `-3e2`) written as an integer.
+fn whole_numbers(v: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    // Integers above 2^53 are not exact as floats; those are left as they were written.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match v {
+        Value::Number(n) => match n.as_f64() {
+            Some(f) if n.is_f64() && f.fract() == 0.0 && (0.0..=EXACT).contains(&f) => {
+                Value::from(f as u64)
+            }
+            Some(f) if n.is_f64() && f.fract() == 0.0 && (-EXACT..0.0).contains(&f) => {
+                Value::from(f as i64)
+            }
+            _ => Value::Number(n),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(whole_numbers).collect()),
+        Value::Object(m) => {
+            Value::Object(m.into_iter().map(|(k, v)| (k, whole_numbers(v))).collect())
+        }
+        v => v,
+    }
+}
+
+/// An optional field that, when given, holds a value: `null` is refused, as the
+/// document allows none.
+fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
+}
+
+/// An I/O error on a path the caller gave (a directory where a file should be, no
+/// permission, no such directory) is the caller's to fix, not a bug: a 422.
+fn on_given_path(e: Error) -> Error {
+    match e {
+        Error::Io { context, source } => Error::invalid(
+            format!("{context}: {source}"),
+            "give a path the daemon can use: its user must be able to write a backup there, and to read a file or directory given",
+        ),
+        e => e,
+    }
 }
 
 /// A query string as the route takes it, or its rejection (answered as a JSON 400).
@@ -363,6 +504,14 @@ struct LogsQuery {
 async fn daemon_logs(State(st): State<Shared>, q: QueryResult<LogsQuery>) -> Reply {
     let q = query(q)?;
     let n = q.lines.unwrap_or(100);
+    if n > MAX_LOG_LINES {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("`lines` is {n}, over {MAX_LOG_LINES}"),
+            "ask for at most 100000 lines",
+        ));
+    }
     call(st, StatusCode::OK, false, move |s| {
         let lines = super::read_log(s.home(), n)?;
         Ok(serde_json::json!({ "lines": lines }))
@@ -414,11 +563,8 @@ async fn stack_list(State(st): State<Shared>) -> Reply {
     call(st, StatusCode::OK, false, |s| s.stack_list()).await
 }
 
-async fn stack_register(
-    State(st): State<Shared>,
-    b: Result<axum::Json<StackBody>, JsonRejection>,
-) -> Reply {
-    let b = body(b)?;
+async fn stack_register(State(st): State<Shared>, b: JsonBody) -> Reply {
+    let b: StackBody = body(b)?;
     let components = members(b.components)?;
     call(st, StatusCode::CREATED, true, move |s| {
         s.stack_register(&b.name, components, b.set_active)
@@ -439,12 +585,8 @@ struct StackPatch {
     components: BTreeMap<String, OneOrMany>,
 }
 
-async fn stack_update(
-    State(st): State<Shared>,
-    Path(name): Path<String>,
-    b: Result<axum::Json<StackPatch>, JsonRejection>,
-) -> Reply {
-    let components = members(body(b)?.components)?;
+async fn stack_update(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
+    let components = members(body::<StackPatch>(b)?.components)?;
     call(st, StatusCode::OK, true, move |s| {
         s.stack_update(&name, components)
     })
@@ -483,17 +625,30 @@ async fn stack_export(State(st): State<Shared>, Path(name): Path<String>) -> Rep
 #[serde(deny_unknown_fields)]
 struct ImportBody {
     export: StackExport,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     name: Option<String>,
     #[serde(default)]
     force: bool,
 }
 
-async fn stack_import(
-    State(st): State<Shared>,
-    b: Result<axum::Json<ImportBody>, JsonRejection>,
-) -> Reply {
-    let b = body(b)?;
+async fn stack_import(State(st): State<Shared>, b: JsonBody) -> Reply {
+    let b: ImportBody = body(b)?;
+    // The service checks the file's stack name only when no other name is given; the
+    // document states it for every file, and so does the API.
+    if !crate::model::valid_object_name(&b.export.stack) {
+        return Err(ApiError::invalid_field(
+            "export.stack",
+            format!("is `{}`, not a valid stack name", b.export.stack),
+            "use letters, digits, `-`, `_` and `.` (not first), at most 128 characters",
+        ));
+    }
+    for (i, c) in b.export.components.iter().enumerate() {
+        limits(
+            &format!("export.components[{i}].limits."),
+            c.limits.timeout_ms,
+            c.limits.memory_mb,
+        )?;
+    }
     call(st, StatusCode::CREATED, true, move |s| {
         s.stack_import(&b.export, b.name.as_deref(), b.force)
     })
@@ -548,11 +703,8 @@ async fn active_get(State(st): State<Shared>) -> Reply {
     .await
 }
 
-async fn active_set(
-    State(st): State<Shared>,
-    b: Result<axum::Json<ActiveBody>, JsonRejection>,
-) -> Reply {
-    let b = body(b)?;
+async fn active_set(State(st): State<Shared>, b: JsonBody) -> Reply {
+    let b: ActiveBody = body(b)?;
     call(st, StatusCode::OK, true, move |s| s.stack_set(&b.name)).await
 }
 
@@ -565,9 +717,9 @@ struct ComponentBody {
     flavor: String,
     #[serde(default)]
     config: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     timeout_ms: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     memory_mb: Option<u64>,
 }
 
@@ -576,17 +728,10 @@ async fn component_list(State(st): State<Shared>, Path(t): Path<String>) -> Repl
     call(st, StatusCode::OK, false, move |s| s.component_list(t)).await
 }
 
-async fn component_register(
-    State(st): State<Shared>,
-    Path(t): Path<String>,
-    b: Result<axum::Json<ComponentBody>, JsonRejection>,
-) -> Reply {
+async fn component_register(State(st): State<Shared>, Path(t): Path<String>, b: JsonBody) -> Reply {
     let t = component_type(&t)?;
-    let b = body(b)?;
-    let limits = LimitOverrides {
-        timeout_ms: b.timeout_ms,
-        memory_mb: b.memory_mb,
-    };
+    let b: ComponentBody = body(b)?;
+    let limits = limits("", b.timeout_ms, b.memory_mb)?;
     call(st, StatusCode::CREATED, true, move |s| {
         s.component_register(t, &b.name, &b.flavor, b.config, limits)
     })
@@ -618,23 +763,20 @@ async fn component_describe(
 struct ComponentPatch {
     #[serde(default)]
     config: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     timeout_ms: Option<u64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "present")]
     memory_mb: Option<u64>,
 }
 
 async fn component_update(
     State(st): State<Shared>,
     Path((t, name)): Path<(String, String)>,
-    b: Result<axum::Json<ComponentPatch>, JsonRejection>,
+    b: JsonBody,
 ) -> Reply {
     let t = component_type(&t)?;
-    let b = body(b)?;
-    let limits = LimitOverrides {
-        timeout_ms: b.timeout_ms,
-        memory_mb: b.memory_mb,
-    };
+    let b: ComponentPatch = body(b)?;
+    let limits = limits("", b.timeout_ms, b.memory_mb)?;
     call(st, StatusCode::OK, true, move |s| {
         s.component_update(t, &name, b.config, limits)
     })
@@ -744,6 +886,7 @@ async fn flavor_upload(
             "send the file as the body, e.g. `curl --data-binary @flavor.wasm -H 'Content-Type: application/wasm' …`",
         ));
     }
+    limits("", q.timeout_ms, q.memory_mb)?;
     let opts = FlavorOptions {
         timeout_ms: q.timeout_ms,
         memory_mb: q.memory_mb,
@@ -788,11 +931,8 @@ async fn secret_list(State(st): State<Shared>) -> Reply {
     call(st, StatusCode::OK, false, |s| s.secret_list()).await
 }
 
-async fn secret_create(
-    State(st): State<Shared>,
-    b: Result<axum::Json<SecretBody>, JsonRejection>,
-) -> Reply {
-    let b = body(b)?;
+async fn secret_create(State(st): State<Shared>, b: JsonBody) -> Reply {
+    let b: SecretBody = body(b)?;
     call(st, StatusCode::CREATED, true, move |s| {
         s.secret_create(&b.name, b.values)?;
         s.secret_get(&b.name, false)
@@ -812,12 +952,8 @@ async fn secret_get(
     .await
 }
 
-async fn secret_update(
-    State(st): State<Shared>,
-    Path(name): Path<String>,
-    b: Result<axum::Json<SecretPatch>, JsonRejection>,
-) -> Reply {
-    let b = body(b)?;
+async fn secret_update(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
+    let b: SecretPatch = body(b)?;
     call(st, StatusCode::OK, true, move |s| {
         s.secret_update(&name, b.values)?;
         s.secret_get(&name, false)
@@ -843,24 +979,16 @@ struct NewName {
     new_name: String,
 }
 
-async fn stack_rename(
-    State(st): State<Shared>,
-    Path(name): Path<String>,
-    b: Result<axum::Json<NewName>, JsonRejection>,
-) -> Reply {
-    let b = body(b)?;
+async fn stack_rename(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
+    let b: NewName = body(b)?;
     call(st, StatusCode::OK, true, move |s| {
         s.stack_rename(&name, &b.new_name)
     })
     .await
 }
 
-async fn stack_copy(
-    State(st): State<Shared>,
-    Path(name): Path<String>,
-    b: Result<axum::Json<NewName>, JsonRejection>,
-) -> Reply {
-    let b = body(b)?;
+async fn stack_copy(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
+    let b: NewName = body(b)?;
     call(st, StatusCode::CREATED, true, move |s| {
         s.stack_copy(&name, &b.new_name)
     })
@@ -901,10 +1029,10 @@ async fn stack_remove_one(
 async fn component_rename(
     State(st): State<Shared>,
     Path((t, name)): Path<(String, String)>,
-    b: Result<axum::Json<NewName>, JsonRejection>,
+    b: JsonBody,
 ) -> Reply {
     let t = component_type(&t)?;
-    let b = body(b)?;
+    let b: NewName = body(b)?;
     call(st, StatusCode::OK, true, move |s| {
         s.component_rename(t, &name, &b.new_name)
     })
@@ -914,10 +1042,10 @@ async fn component_rename(
 async fn component_copy(
     State(st): State<Shared>,
     Path((t, name)): Path<(String, String)>,
-    b: Result<axum::Json<NewName>, JsonRejection>,
+    b: JsonBody,
 ) -> Reply {
     let t = component_type(&t)?;
-    let b = body(b)?;
+    let b: NewName = body(b)?;
     call(st, StatusCode::CREATED, true, move |s| {
         s.component_copy(t, &name, &b.new_name)
     })
@@ -935,12 +1063,8 @@ async fn component_remove_attribute(
     .await
 }
 
-async fn secret_rename(
-    State(st): State<Shared>,
-    Path(name): Path<String>,
-    b: Result<axum::Json<NewName>, JsonRejection>,
-) -> Reply {
-    let b = body(b)?;
+async fn secret_rename(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
+    let b: NewName = body(b)?;
     call(st, StatusCode::OK, true, move |s| {
         let rewritten = s.secret_rename(&name, &b.new_name)?;
         Ok(serde_json::json!({ "name": b.new_name, "rewritten": rewritten }))
@@ -989,11 +1113,8 @@ struct IntegrationDir {
 
 /// `POST /api/v1/integrations`: installs the flavors of a directory (`strata
 /// integration install DIR`).
-async fn integration_install_dir(
-    State(st): State<Shared>,
-    b: Result<axum::Json<IntegrationDir>, JsonRejection>,
-) -> Reply {
-    let b = body(b)?;
+async fn integration_install_dir(State(st): State<Shared>, b: JsonBody) -> Reply {
+    let b: IntegrationDir = body(b)?;
     if !b.path.is_absolute() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -1005,6 +1126,7 @@ async fn integration_install_dir(
     let path = b.path.to_string_lossy().into_owned();
     call(st, StatusCode::OK, true, move |s| {
         s.integration_install(&path, b.replace)
+            .map_err(on_given_path)
     })
     .await
 }
@@ -1025,11 +1147,8 @@ struct RunBody {
     params: BTreeMap<String, String>,
 }
 
-async fn pipeline_run(
-    State(st): State<Shared>,
-    b: Result<axum::Json<RunBody>, JsonRejection>,
-) -> Reply {
-    let b = body(b)?;
+async fn pipeline_run(State(st): State<Shared>, b: JsonBody) -> Reply {
+    let b: RunBody = body(b)?;
     call(st, StatusCode::OK, false, move |s| {
         s.pipeline_run(&b.pipeline, b.params)
     })
@@ -1057,25 +1176,22 @@ fn absolute(b: &FileBody) -> Result<(), ApiError> {
     ))
 }
 
-async fn backup(State(st): State<Shared>, b: Result<axum::Json<FileBody>, JsonRejection>) -> Reply {
-    let b = body(b)?;
+async fn backup(State(st): State<Shared>, b: JsonBody) -> Reply {
+    let b: FileBody = body(b)?;
     absolute(&b)?;
     // Under the catalog lock: a backup reads the records and the flavor files as one
     // moment, which no change may come between.
     call(st, StatusCode::CREATED, true, move |s| {
-        s.backup(&b.file, b.force)
+        s.backup(&b.file, b.force).map_err(on_given_path)
     })
     .await
 }
 
-async fn restore(
-    State(st): State<Shared>,
-    b: Result<axum::Json<FileBody>, JsonRejection>,
-) -> Reply {
-    let b = body(b)?;
+async fn restore(State(st): State<Shared>, b: JsonBody) -> Reply {
+    let b: FileBody = body(b)?;
     absolute(&b)?;
     call(st, StatusCode::OK, true, move |s| {
-        s.restore(&b.file, b.force)
+        s.restore(&b.file, b.force).map_err(on_given_path)
     })
     .await
 }
@@ -1384,18 +1500,224 @@ mod tests {
     }
 
     #[test]
-    fn every_operation_documents_auth_and_internal_errors() {
+    fn every_operation_documents_the_errors_every_request_can_get() {
         let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");
         for (path, ops) in doc["paths"].as_object().expect("paths") {
             for (method, op) in ops.as_object().expect("operations") {
                 let codes = op["responses"].as_object().expect("responses");
                 assert!(codes.keys().any(|c| c.starts_with('2')), "{method} {path}");
+                // Every request goes through the connection's limits and the guard,
+                // which reads its body (cut off: 400; too large: 413; too slow: 408),
+                // and hyper answers what is not HTTP/1.1 (400, 431).
+                for code in ["400", "403", "408", "413", "431", "503"] {
+                    assert!(codes.contains_key(code), "{method} {path} lacks {code}");
+                }
                 if path != "/health" {
-                    for code in ["401", "403", "500"] {
+                    for code in ["401", "500"] {
                         assert!(codes.contains_key(code), "{method} {path} lacks {code}");
                     }
                 }
             }
+        }
+    }
+
+    /// Every schema in the document, with where it is, walked depth first.
+    fn walk<'a>(
+        at: String,
+        v: &'a serde_json::Value,
+        out: &mut Vec<(String, &'a serde_json::Value)>,
+    ) {
+        match v {
+            serde_json::Value::Object(m) => {
+                out.push((at.clone(), v));
+                for (k, child) in m {
+                    walk(format!("{at}/{k}"), child, out);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                for (i, child) in a.iter().enumerate() {
+                    walk(format!("{at}/{i}"), child, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn schema<'a>(doc: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+        &doc["components"]["schemas"][name]
+    }
+
+    #[test]
+    fn openapi_states_every_bound_the_server_enforces() {
+        use crate::model::{ComponentType, valid_flavor_name, valid_object_name};
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");
+        // Integers: the ranges the API checks (the end-to-end tests hold them to the
+        // service's).
+        let bounds = |name: &str| {
+            let s = schema(&doc, name);
+            (
+                s["minimum"].as_u64().unwrap(),
+                s["maximum"].as_u64().unwrap(),
+            )
+        };
+        let (t, m) = (super::TIMEOUT_MS, super::MEMORY_MB);
+        assert_eq!(bounds("TimeoutMs"), (*t.start(), *t.end()));
+        assert_eq!(bounds("MemoryMb"), (*m.start(), *m.end()));
+        // Names: the model's rule at its edges.
+        let name = schema(&doc, "Name");
+        assert_eq!(name["maxLength"], 128);
+        assert_eq!(name["pattern"], "^[A-Za-z0-9_-][A-Za-z0-9._-]*$");
+        assert!(valid_object_name(&"a".repeat(128)) && !valid_object_name(&"a".repeat(129)));
+        assert!(
+            valid_object_name("A-b_c.d") && !valid_object_name(".a") && !valid_object_name("a b")
+        );
+        let flavor = schema(&doc, "FlavorName");
+        assert_eq!(flavor["maxLength"], 64);
+        assert_eq!(flavor["pattern"], "^[a-z][a-z0-9_-]*$");
+        assert!(valid_flavor_name(&"a".repeat(64)) && !valid_flavor_name(&"a".repeat(65)));
+        assert!(valid_flavor_name("a-b_1") && !valid_flavor_name("A") && !valid_flavor_name("1a"));
+        // Keys: the pattern excludes exactly the characters the model refuses.
+        let key = schema(&doc, "Key")["pattern"].as_str().unwrap();
+        let class: Vec<char> = key
+            .strip_prefix("^[^")
+            .and_then(|k| k.strip_suffix("]+$"))
+            .expect("^[^…]+$")
+            .chars()
+            .collect();
+        let mut excluded = Vec::new();
+        let mut i = 0;
+        let one = |i: &mut usize| -> char {
+            if class[*i] == '\\' && class[*i + 1] == 'u' {
+                let hex: String = class[*i + 2..*i + 6].iter().collect();
+                *i += 6;
+                char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap()
+            } else {
+                *i += 1;
+                class[*i - 1]
+            }
+        };
+        while i < class.len() {
+            let lo = one(&mut i);
+            let hi = if class.get(i) == Some(&'-') {
+                i += 1;
+                one(&mut i)
+            } else {
+                lo
+            };
+            excluded.push(lo..=hi);
+        }
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            assert_eq!(
+                excluded.iter().any(|r| r.contains(&c)),
+                crate::model::text::needs_escape(c),
+                "U+{:04X}",
+                c as u32
+            );
+        }
+        // Component types, and `/cli`'s outputs (each accepted by the server).
+        let types: std::collections::BTreeSet<&str> = schema(&doc, "ComponentType")["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        assert_eq!(types, ComponentType::ALL.map(|t| t.as_str()).into());
+        for output in schema(&doc, "CliRequest")["properties"]["output"]["enum"]
+            .as_array()
+            .unwrap()
+        {
+            let req = serde_json::json!({"argv": [], "cwd": "/", "output": output});
+            assert!(serde_json::from_value::<super::super::server::CliRequest>(req).is_ok());
+        }
+        let wrong = serde_json::json!({"argv": [], "cwd": "/", "output": "xml"});
+        assert!(serde_json::from_value::<super::super::server::CliRequest>(wrong).is_err());
+        // Every field and parameter of these names is stated the one way.
+        let mut all = Vec::new();
+        walk(String::new(), &doc, &mut all);
+        let is_ref = |v: &serde_json::Value, to: &str| {
+            let target = format!("#/components/schemas/{to}");
+            [&v["$ref"], &v["allOf"][0]["$ref"], &v["anyOf"][0]["$ref"]]
+                .iter()
+                .any(|r| **r == target.as_str())
+        };
+        let mut seen = 0;
+        for (at, v) in &all {
+            let (field, spec) = if let Some(n) = v["name"].as_str().filter(|_| v["in"].is_string())
+            {
+                (n, &v["schema"])
+            } else if at.contains("/properties/") {
+                (at.rsplit('/').next().unwrap(), *v)
+            } else {
+                continue;
+            };
+            let want = match field {
+                "timeout_ms" => "TimeoutMs",
+                "memory_mb" => "MemoryMb",
+                "new_name" | "component" | "stack" => "Name",
+                "file" | "cwd" => "AbsolutePath",
+                "path" => "AbsolutePath",
+                "values" | "params" | "parameters" | "config" => "Strings",
+                _ => continue,
+            };
+            // Requests only: what the daemon answers is described as it is.
+            let request_schema = [
+                "StackRegister",
+                "ComponentRegister",
+                "CliRequest",
+                "StackExport",
+                "Pipeline",
+            ]
+            .iter()
+            .any(|n| at.starts_with(&format!("/components/schemas/{n}/")));
+            if at.contains("/responses/") || at.starts_with("/components/") && !request_schema {
+                continue;
+            }
+            seen += 1;
+            assert!(
+                is_ref(spec, want),
+                "{at}: `{field}` should be a {want}: {spec}"
+            );
+        }
+        assert!(seen > 20, "checked {seen}");
+        // Every request body names its required fields and takes no others, as the
+        // server's `deny_unknown_fields` does (a pipeline's steps may carry more).
+        for (at, v) in &all {
+            if at.contains("/requestBody/") && at.ends_with("/content/application/json/schema") {
+                let body = v["$ref"]
+                    .as_str()
+                    .map_or(*v, |r| schema(&doc, r.rsplit('/').next().unwrap()));
+                assert_eq!(body["additionalProperties"], false, "{at}");
+                assert!(
+                    body["required"].is_array() || body["properties"]["config"].is_object(),
+                    "{at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bodies_take_whole_numbers_written_with_a_fraction_and_refuse_null() {
+        let read = |v: serde_json::Value| {
+            super::body::<super::ComponentPatch>(Ok(axum::Json(v))).map(|b| b.timeout_ms)
+        };
+        assert_eq!(
+            read(serde_json::json!({"timeout_ms": 10})).unwrap(),
+            Some(10)
+        );
+        assert_eq!(
+            read(serde_json::json!({"timeout_ms": 10.0})).unwrap(),
+            Some(10)
+        );
+        assert_eq!(read(serde_json::json!({})).unwrap(), None);
+        for bad in [
+            serde_json::json!({"timeout_ms": null}),
+            serde_json::json!({"timeout_ms": 10.5}),
+            serde_json::json!({"timeout_ms": -1}),
+            serde_json::json!({"timeout_ms": "10"}),
+            serde_json::json!({"timeout": 10}),
+        ] {
+            let e = read(bad.clone()).expect_err(&bad.to_string());
+            assert_eq!(e.status, axum::http::StatusCode::BAD_REQUEST, "{bad}");
         }
     }
 

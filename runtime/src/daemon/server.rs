@@ -394,16 +394,26 @@ pub fn loopback_host(host: &str) -> bool {
 
 /// A command line sent by the `strata` CLI, run here as it would run in-process.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CliRequest {
     /// The arguments after `strata`.
     pub argv: Vec<String>,
-    /// The client's working directory: relative paths are taken from it.
+    /// The client's working directory (absolute): relative paths are taken from it.
     pub cwd: PathBuf,
-    /// `table`, `json` or `yaml` (the client resolved `--output` and `STRATA_OUTPUT`).
-    pub output: String,
+    /// The client resolved `--output` and `STRATA_OUTPUT`.
+    pub output: Output,
     /// Whether the client's stderr takes colour.
     #[serde(default)]
     pub color: bool,
+}
+
+/// How a command prints: `table`, `json` or `yaml`; anything else is a 400.
+#[derive(Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Output {
+    Table,
+    Json,
+    Yaml,
 }
 
 /// One piece of a command's output, as a line of JSON: `{"out":…}`, `{"err":…}`, and
@@ -438,6 +448,14 @@ async fn cli(
         Ok(axum::Json(r)) => r,
         Err(e) => return ApiError::bad_body(e).into_response(),
     };
+    if !req.cwd.is_absolute() {
+        return ApiError::invalid_field(
+            "cwd",
+            format!("is `{}`, not an absolute path", req.cwd.display()),
+            "give the working directory the command's relative paths are taken from, as an absolute path",
+        )
+        .into_response();
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     tokio::task::spawn_blocking(move || {
         let sink = Channel(tx);
@@ -475,10 +493,10 @@ fn run_command_line(st: &Daemon, req: CliRequest, sink: &Channel) -> u8 {
             return 0;
         }
     };
-    cli.output = match req.output.as_str() {
-        "json" => Format::Json,
-        "yaml" => Format::Yaml,
-        _ => Format::Table,
+    cli.output = match req.output {
+        Output::Table => Format::Table,
+        Output::Json => Format::Json,
+        Output::Yaml => Format::Yaml,
     };
     if needs_no_home(&cli.command) {
         let e = Error::invalid(
