@@ -17,7 +17,7 @@ VENV="$HERE/../target/tools/schemathesis"
 
 if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -qx "schemathesis, version $VERSION"; then
     echo "installing schemathesis $VERSION into $VENV"
-    python3 -m venv "$VENV"
+    python3 -m venv --clear "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$VERSION"
 fi
 
