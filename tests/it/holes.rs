@@ -39,6 +39,17 @@ fn db_bytes(env: &Env) -> u64 {
         .sum()
 }
 
+/// A pipeline file of two steps, `train` after `load`.
+fn two_steps(env: &Env) -> String {
+    let pipeline = env.path("p.yaml");
+    std::fs::write(
+        &pipeline,
+        "name: training\nsteps:\n  - name: load\n  - name: train\n    upstream: [load]\n",
+    )
+    .unwrap();
+    pipeline
+}
+
 #[test]
 fn a_flavor_default_never_grants_a_directory_or_names_a_secret() {
     let env = Env::new();
@@ -317,12 +328,7 @@ fn answers_are_bounded_by_their_element_counts_not_only_their_bytes() {
     env.ok(&[
         "stack", "register", "s", "-o", "o", "-a", "default", "--set",
     ]);
-    let pipeline = env.path("p.yaml");
-    std::fs::write(
-        &pipeline,
-        "name: training\nsteps:\n  - name: load\n  - name: train\n    upstream: [load]\n",
-    )
-    .unwrap();
+    let pipeline = two_steps(&env);
     for (mode, says) in [
         ("waves", "it returned 3000000 waves"),
         ("entries", "it returned 3000000 scheduled steps"),
@@ -349,12 +355,7 @@ fn a_schedule_that_lies_about_the_pipeline_is_refused() {
         "stack", "register", "s", "-o", "o", "-a", "default", "--set",
     ]);
     env.ok(&["stack", "up"]);
-    let pipeline = env.path("p.yaml");
-    std::fs::write(
-        &pipeline,
-        "name: training\nsteps:\n  - name: load\n  - name: train\n    upstream: [load]\n",
-    )
-    .unwrap();
+    let pipeline = two_steps(&env);
     let run = env.json(&["pipeline", "run", &pipeline]);
     assert_eq!(
         run["launch"]["schedule"],
