@@ -59,6 +59,8 @@ for _ in $(seq 1 600); do
 done
 read -r ADDR TOKEN < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["address"], d["token"])' "$HOME_DIR/home/daemon.json")
 
+# hypothesis keeps its example database (`.schemathesis/`) in the working directory.
+cd "$HERE/../target"
 started=$(date +%s)
 status=0
 "$VENV/bin/schemathesis" --config-file "$HERE/schemathesis.toml" run \
