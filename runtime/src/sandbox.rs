@@ -2,9 +2,12 @@
 //!
 //! A flavor is compiled once (at registration) and its native code cached on disk
 //! ([`cache`]); every call then instantiates it afresh in its own `Store`, bounded by a
-//! wall-clock deadline (epoch interruption), a memory cap ([`host::Limiter`]) and a cap
-//! on the bytes it may return. The only capabilities a call gets are its [`Grants`]:
-//! directories preopened read-write. No environment, arguments, network or inherited
+//! wall-clock deadline (epoch interruption), a memory cap ([`host::Limiter`]), a cap on
+//! the handles it may hold ([`host::MAX_HANDLES`]), and caps on what it may return, in
+//! bytes and in list elements, checked before anything is copied ([`lift`]). The only
+//! capabilities a call gets are its [`Grants`]: directories opened without following
+//! symlinks ([`dirs`]) and preopened read-write, and the secrets resolved for it, masked
+//! out of everything it hands back. No environment, arguments, network or inherited
 //! standard streams. A trap, a timeout or a limit hit becomes [`Error::Sandbox`] naming the
 //! flavor and the call; the instance is dropped with its store and strata carries on.
 
@@ -441,7 +444,8 @@ impl Sandbox {
                 hint: "rebuild it against the WIT in this strata's `wit/` folder".into(),
             })?;
         // The bindings' indices type-check every export against the contract once, here;
-        // calls then look functions up by index and lift their answers lazily (`lift`).
+        // calls then look functions up by index and lift their answers through bounded
+        // types (`lift`).
         bindings::lifecycle::GuestIndices::new(&pre).map_err(|e| Error::NotAFlavor {
             path: label.to_string(),
             reason: format!("its `{LIFECYCLE_EXPORT}` export does not match the contract: {e:#}"),
