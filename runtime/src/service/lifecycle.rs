@@ -109,11 +109,11 @@ impl Service {
     /// The directories `c` is granted, for display: a directory that does not exist yet
     /// is granted once `provision` creates it, and says so.
     pub(super) fn grants_for(&self, f: &FlavorRecord, c: &ComponentRecord) -> Vec<GrantView> {
-        user_paths(f, c)
-            .into_iter()
+        local_paths(f, c)
+            .filter(|(_, v)| v.starts_with('/'))
             .map(|(_, d)| GrantView {
-                exists: std::fs::symlink_metadata(&d).is_ok_and(|m| m.is_dir()),
-                path: d.display().to_string(),
+                exists: std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()),
+                path: d.clone(),
                 access: "read-write",
             })
             .collect()
@@ -131,14 +131,7 @@ impl Service {
         let protected = self.home.protected();
         let subject = format!("{} `{}`", c.component_type.label(), c.name);
         let mut out = Vec::new();
-        for (field, value) in c
-            .config
-            .iter()
-            .filter(|(k, _)| f.info.field(k).is_some_and(|s| s.kind == FieldKind::Path))
-        {
-            if !scheme_of(value).is_empty() {
-                continue;
-            }
+        for (field, value) in local_paths(f, c) {
             let refuse = |why: String| Error::Invalid {
                 what: format!("{subject}: field `{field}` cannot be granted: {why}"),
                 hint: format!(
@@ -517,15 +510,13 @@ pub struct GrantView {
     pub exists: bool,
 }
 
-/// The local directories named by the user in `c`'s `path` fields, as stored.
-fn user_paths(f: &FlavorRecord, c: &ComponentRecord) -> Vec<(String, PathBuf)> {
-    c.config
-        .iter()
-        .filter(|(k, v)| {
-            f.info.field(k).is_some_and(|s| s.kind == FieldKind::Path)
-                && scheme_of(v).is_empty()
-                && v.starts_with('/')
-        })
-        .map(|(k, v)| (k.clone(), PathBuf::from(v)))
-        .collect()
+/// The values the user gave `c`'s `path` fields that name local directories (not
+/// `scheme://` locations), as stored: what may become grants, and nothing else.
+fn local_paths<'a>(
+    f: &'a FlavorRecord,
+    c: &'a ComponentRecord,
+) -> impl Iterator<Item = (&'a String, &'a String)> {
+    c.config.iter().filter(|(k, v)| {
+        f.info.field(k).is_some_and(|s| s.kind == FieldKind::Path) && scheme_of(v).is_empty()
+    })
 }
