@@ -23,6 +23,7 @@ pub mod cli;
 pub mod client;
 pub mod daemon;
 pub mod error;
+pub mod fsutil;
 pub mod home;
 pub mod model;
 pub mod sandbox;

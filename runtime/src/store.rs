@@ -262,7 +262,6 @@ impl Store {
     /// Writes a blob file whole (a temporary file fsynced, then renamed, then the
     /// directory fsynced), unless a file with exactly these bytes is there already.
     fn write_blob(&self, sha: &str, bytes: &[u8]) -> Result<()> {
-        use std::io::Write;
         let path = self.blob_path(sha);
         if std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64)
             && self.read_blob(sha).is_ok_and(|b| b.is_some())
@@ -271,21 +270,7 @@ impl Store {
         }
         let write = || -> std::io::Result<()> {
             std::fs::create_dir_all(&self.wasm)?;
-            let tmp = self.wasm.join(temp_name(sha));
-            let result = (|| {
-                let mut f = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&tmp)?;
-                f.write_all(bytes)?;
-                f.sync_all()?;
-                std::fs::rename(&tmp, &path)?;
-                std::fs::File::open(&self.wasm)?.sync_all()
-            })();
-            if result.is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-            result
+            crate::fsutil::write_atomic(&path, bytes, 0o644)
         };
         write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
     }

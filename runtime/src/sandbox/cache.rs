@@ -11,7 +11,6 @@
 //! sha256.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -73,26 +72,14 @@ impl Cache {
         }
     }
 
-    /// Writes a compiled artifact atomically (temp file, then rename) and returns its
+    /// Writes a compiled artifact atomically ([`crate::fsutil::write_atomic`]) and returns its
     /// hash ([`compiled_hash`]) for the store to record.
     pub fn write(&self, wasm_sha: &str, compiled: &[u8]) -> Result<String> {
         fs::create_dir_all(&self.dir)
             .map_err(|e| Error::io(format!("creating {}", self.dir.display()), e))?;
         let path = self.path(wasm_sha);
-        let tmp = self.dir.join(crate::store::temp_name(wasm_sha));
-        let write = || -> std::io::Result<()> {
-            let mut f = fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&tmp)?;
-            f.write_all(compiled)?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)
-        };
-        write().map_err(|e| {
-            let _ = fs::remove_file(&tmp);
-            Error::io(format!("writing compiled code to {}", path.display()), e)
-        })?;
+        crate::fsutil::write_atomic(&path, compiled, 0o644)
+            .map_err(|e| Error::io(format!("writing compiled code to {}", path.display()), e))?;
         Ok(compiled_hash(compiled))
     }
 

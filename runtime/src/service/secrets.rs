@@ -3,7 +3,6 @@
 //! `{{name.key}}`; a reference is resolved only inside the call that needs it.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
@@ -286,20 +285,6 @@ impl Service {
 
 /// Writes a file only its owner can read, atomically.
 pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        Error::io(format!("writing {}", path.display()), e)
-    })
+    crate::fsutil::write_atomic(path, bytes, 0o600)
+        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
