@@ -70,6 +70,29 @@ pub fn properties(title: &str, pairs: &[(String, String)]) -> String {
     )
 }
 
+/// A time strata recorded (milliseconds since the Unix epoch) as people read it:
+/// `2026-12-01 23:40:18 UTC`.
+pub fn utc(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 pub fn check(b: bool) -> String {
     if b { "✅".into() } else { "❌".into() }
 }
@@ -211,6 +234,16 @@ impl serde_json::ser::Formatter for SafeJson {
 
 #[cfg(test)]
 mod tests {
+    use super::utc;
+
+    #[test]
+    fn recorded_times_read_as_utc_dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc(1_764_632_418_123), "2025-12-01 23:40:18 UTC");
+        assert_eq!(utc(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc(4_107_542_399_000), "2100-02-28 23:59:59 UTC");
+    }
+
     use super::*;
 
     const HOSTILE: &str = "v1\u{1b}]0;pwned\u{7}\u{1b}]52;c;aGk=\u{7}\u{1b}[2J\rStack `default` is up.\n\u{9b}2J\u{7f}\u{202e}\u{e0041}";

@@ -1340,7 +1340,7 @@ fn describe_component(v: &ComponentView) -> String {
     if let Some(e) = &v.last_error {
         pairs.push((
             "LAST ERROR".into(),
-            format!("{} at {}: {}", e.call, e.at, e.message),
+            format!("{} at {}: {}", e.call, super::render::utc(e.at), e.message),
         ));
     }
     match &v.status {
