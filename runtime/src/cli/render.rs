@@ -234,8 +234,6 @@ impl serde_json::ser::Formatter for SafeJson {
 
 #[cfg(test)]
 mod tests {
-    use super::utc;
-
     #[test]
     fn recorded_times_read_as_utc_dates() {
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
