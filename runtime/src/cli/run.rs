@@ -178,18 +178,7 @@ fn new_flavor(
     lang: &str,
     dir: Option<&std::path::Path>,
 ) -> Result<()> {
-    let t = ComponentType::ALL
-        .into_iter()
-        .find(|t| t.as_str() == component_type)
-        .ok_or_else(|| {
-            Error::invalid(
-                format!("`{component_type}` is not a component type"),
-                format!(
-                    "give one of: {}",
-                    ComponentType::ALL.map(|t| t.as_str()).join(", ")
-                ),
-            )
-        })?;
+    let t: ComponentType = component_type.parse()?;
     let dir = crate::scaffold::new_flavor(name, t, lang, dir)?;
     out.err(format!(
         "Made {} flavor `{name}` in {}: run `make` there to build it, `make test` to try it.",

@@ -461,20 +461,7 @@ fn query<T>(q: QueryResult<T>) -> Result<T, ApiError> {
 }
 
 fn component_type(s: &str) -> Result<ComponentType, ApiError> {
-    ComponentType::ALL
-        .into_iter()
-        .find(|t| t.as_str() == s)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                format!("`{s}` is not a component type"),
-                &format!(
-                    "use one of: {}",
-                    ComponentType::ALL.map(|t| t.as_str()).join(", ")
-                ),
-            )
-        })
+    s.parse().map_err(ApiError::from)
 }
 
 async fn daemon_info(State(st): State<Shared>) -> Response {

@@ -91,9 +91,24 @@ impl ComponentType {
         matches!(self, ComponentType::StepOperator)
     }
 
-    pub fn parse(s: &str) -> Option<ComponentType> {
-        let norm = s.trim().replace('_', "-").to_lowercase();
-        Self::ALL.into_iter().find(|t| t.as_str() == norm)
+}
+
+/// A component type from its name (`artifact-store`): the one parser of type names, for
+/// the command line, the REST paths and the scaffolds alike.
+impl std::str::FromStr for ComponentType {
+    type Err = crate::error::Error;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| crate::error::Error::NotFound {
+                what: format!("component type `{}`", super::text::visible(s)),
+                hint: format!(
+                    "use one of: {}",
+                    Self::ALL.map(|t| t.as_str()).join(", ")
+                ),
+            })
     }
 }
 
@@ -547,13 +562,11 @@ mod tests {
     #[test]
     fn every_type_round_trips_through_its_name() {
         for t in ComponentType::ALL {
-            assert_eq!(ComponentType::parse(t.as_str()), Some(t));
+            assert_eq!(t.as_str().parse::<ComponentType>().ok(), Some(t));
         }
-        assert_eq!(
-            ComponentType::parse("artifact_store"),
-            Some(ComponentType::ArtifactStore)
-        );
-        assert_eq!(ComponentType::parse("nope"), None);
+        let e = "artifact_store".parse::<ComponentType>().unwrap_err();
+        assert_eq!(e.to_string(), "component type `artifact_store` does not exist");
+        assert!("nope".parse::<ComponentType>().is_err());
     }
 
     #[test]
