@@ -45,7 +45,10 @@ fn flavor_new_makes_a_project_that_builds_and_passes_flavor_test() {
     let err = env.fail(&["flavor", "new", "x", "--type", "alerter", "--lang", "cobol"]);
     assert!(err.contains("there is no `cobol` template"), "{err}");
     let err = env.fail(&["flavor", "new", "x", "--type", "kettle"]);
-    assert!(err.contains("component type `kettle` does not exist"), "{err}");
+    assert!(
+        err.contains("component type `kettle` does not exist"),
+        "{err}"
+    );
     // componentize-js has no file system, so there is no JavaScript artifact store.
     let err = env.fail(&[
         "flavor",

@@ -90,7 +90,6 @@ impl ComponentType {
     pub fn allows_many(self) -> bool {
         matches!(self, ComponentType::StepOperator)
     }
-
 }
 
 /// A component type from its name (`artifact-store`): the one parser of type names, for
@@ -104,10 +103,7 @@ impl std::str::FromStr for ComponentType {
             .find(|t| t.as_str() == s)
             .ok_or_else(|| crate::error::Error::NotFound {
                 what: format!("component type `{}`", super::text::visible(s)),
-                hint: format!(
-                    "use one of: {}",
-                    Self::ALL.map(|t| t.as_str()).join(", ")
-                ),
+                hint: format!("use one of: {}", Self::ALL.map(|t| t.as_str()).join(", ")),
             })
     }
 }
@@ -565,7 +561,10 @@ mod tests {
             assert_eq!(t.as_str().parse::<ComponentType>().ok(), Some(t));
         }
         let e = "artifact_store".parse::<ComponentType>().unwrap_err();
-        assert_eq!(e.to_string(), "component type `artifact_store` does not exist");
+        assert_eq!(
+            e.to_string(),
+            "component type `artifact_store` does not exist"
+        );
         assert!("nope".parse::<ComponentType>().is_err());
     }
 
