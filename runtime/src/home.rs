@@ -20,6 +20,8 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug)]
 pub struct Home {
     root: PathBuf,
+    /// [`Home::protected`], worked out once (it resolves symlinks on disk).
+    protected: std::sync::Arc<std::sync::OnceLock<crate::model::Protected>>,
 }
 
 impl Home {
@@ -45,11 +47,14 @@ impl Home {
                 .map_err(|e| Error::io("reading the current directory", e))?
                 .join(root)
         };
-        Ok(Home { root })
+        Ok(Home::at(root))
     }
 
     pub fn at(root: impl Into<PathBuf>) -> Home {
-        Home { root: root.into() }
+        Home {
+            root: root.into(),
+            protected: Default::default(),
+        }
     }
 
     pub fn root(&self) -> &Path {
@@ -81,7 +86,9 @@ impl Home {
     /// What no grant may hold or enter: this home, but for the data directories strata
     /// makes for components under `stores/`.
     pub fn protected(&self) -> crate::model::Protected {
-        crate::model::Protected::for_home(&self.root)
+        self.protected
+            .get_or_init(|| crate::model::Protected::for_home(&self.root))
+            .clone()
     }
 
     pub fn create(&self) -> Result<()> {

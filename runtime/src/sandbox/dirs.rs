@@ -3,8 +3,10 @@
 //! A flavor can write inside its grants, and so can plant a symlink there: with two nested
 //! grants (`--root=D --cache=D/cache`) it can replace `D/cache` by a link to `/` through
 //! `root`. Opening `D/cache` by name on the next call would follow that link and grant
-//! the whole machine. So strata walks every granted path from `/` one component at a time
-//! with `O_NOFOLLOW` (and `O_DIRECTORY`), refuses a symlink at any step, and hands wasmtime
+//! the whole machine. So strata opens every granted path with `openat2` and
+//! `RESOLVE_NO_SYMLINKS` or, where that cannot answer (an older kernel, a missing
+//! directory to create, an error to explain), walks it from `/` one component at a time
+//! with `O_NOFOLLOW` (and `O_DIRECTORY`); it refuses a symlink at any step, and hands wasmtime
 //! the descriptor it ended on (through `/proc/self/fd/N`, which names exactly that open
 //! directory, never a path to resolve again). What a flavor does to the names meanwhile
 //! cannot change what was opened.
@@ -109,6 +111,41 @@ fn is_symlink_at(dir: &OwnedFd, name: &CString) -> bool {
     }
 }
 
+/// The whole path in one `openat2` with `RESOLVE_NO_SYMLINKS` (Linux 5.6 and later):
+/// `None` when that cannot say (an old kernel, a filter that forbids the call, a missing
+/// or symlinked component), and the walk below finds out which.
+fn open_at_once(path: &Path) -> Option<OwnedFd> {
+    let cpath = CString::new(path.as_os_str().as_bytes()).ok()?;
+    // `struct open_how` of openat2(2), declared here (libc's is non-exhaustive).
+    #[repr(C)]
+    struct OpenHow {
+        flags: u64,
+        mode: u64,
+        resolve: u64,
+    }
+    let how = OpenHow {
+        flags: (libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: openat2(2) with a NUL-terminated path and an `open_how` of the size passed;
+    // on success the returned descriptor is new and owned by no one else.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            cpath.as_ptr(),
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` was just returned by openat2 and is owned by nothing else.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
 fn open_nofollow(path: &Path, create: bool) -> Result<Option<OwnedFd>, OpenError> {
     if !path.is_absolute()
         || path
@@ -116,6 +153,9 @@ fn open_nofollow(path: &Path, create: bool) -> Result<Option<OwnedFd>, OpenError
             .any(|c| matches!(c, Component::CurDir | Component::ParentDir))
     {
         return Err(OpenError::NotPlain);
+    }
+    if let Some(fd) = open_at_once(path) {
+        return Ok(Some(fd));
     }
     let root = CString::new("/").expect("invariant: no NUL");
     // SAFETY: open of a constant path; the descriptor is owned below.
