@@ -73,24 +73,8 @@ pub fn properties(title: &str, pairs: &[(String, String)]) -> String {
 /// A time strata recorded (milliseconds since the Unix epoch) as people read it:
 /// `2026-12-01 23:40:18 UTC`.
 pub fn utc(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Days since 1970-01-01 to a civil date (Howard Hinnant's `civil_from_days`).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let (y, m, d, h, mi, sec, _) = crate::model::civil_utc(ms);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{sec:02} UTC")
 }
 
 pub fn check(b: bool) -> String {
@@ -126,7 +110,7 @@ const YAML_MARK: &str = "\u{1}\u{2}\u{3}";
 /// breaks raw. libyaml escapes the C0 and C1 controls and DEL itself, in a double-quoted
 /// string; the bidi and invisible format characters it counts as printable and writes
 /// as they are, even in a plain string. So each string holding one is marked to force
-/// double quotes, and the characters are written there as `\uXXXX`. The result is
+/// double quotes, and the characters are written there as `\u` escapes (`\u202e`). The result is
 /// parsed back and must be the same document; if not, libyaml's own text is used.
 fn safe_yaml<T: Serialize>(value: &T) -> String {
     use crate::model::text::needs_escape;
@@ -167,7 +151,7 @@ fn safe_yaml<T: Serialize>(value: &T) -> String {
     if same { out } else { plain }
 }
 
-/// serde_json's pretty printer, writing as `\uXXXX` also the characters it would leave
+/// serde_json's pretty printer, writing as `\u` escapes (`\u202e`) also the characters it would leave
 /// raw but a terminal obeys: DEL, the C1 controls (U+009B is a CSI), and the bidi and
 /// invisible format characters of [`crate::model::text::needs_escape`]. The JSON means
 /// the same string; only its spelling changes.

@@ -544,6 +544,31 @@ impl StackRecord {
 /// The name of the objects `strata init` creates; they cannot be deleted.
 pub const DEFAULT_NAME: &str = "default";
 
+/// A time strata recorded (milliseconds since the Unix epoch) as a UTC calendar date
+/// and time of day: `(year, month, day, hour, minute, second, millisecond)`.
+pub fn civil_utc(ms: u64) -> (i64, u64, u64, u64, u64, u64, u64) {
+    let (days, rest) = ((ms / 86_400_000) as i64, ms % 86_400_000);
+    // Days since 1970-01-01 to a date (Howard Hinnant's `civil_from_days`).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u64;
+    let m = (if mp < 10 { mp + 3 } else { mp - 9 }) as u64;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        m,
+        d,
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000,
+    )
+}
+
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
