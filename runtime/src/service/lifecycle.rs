@@ -174,7 +174,12 @@ impl Service {
                             path.display()
                         ),
                         hint: if symlink {
-                            "a symlink where a granted directory should be may be a flavor trying to reach outside its grant: look at it, remove it, and run the command again".into()
+                            format!(
+                                "a symlink where a granted directory should be may be a flavor trying to reach outside its grant: look at it, remove it, and run the command again; if you made the link yourself, give the real directory (`strata {} update {} --{field}=\"$(realpath {})\"`)",
+                                c.component_type,
+                                c.name,
+                                path.display()
+                            )
                         } else {
                             "pick a directory strata can create and open, or create it yourself"
                                 .into()
