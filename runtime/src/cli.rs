@@ -1,6 +1,7 @@
 //! The `strata` command line: argument parsing (this file), rendering ([`render`]) and
 //! dispatch ([`run`]). No rule lives here; every operation is a [`crate::service`] call.
 
+pub mod daemon;
 pub mod render;
 pub mod run;
 

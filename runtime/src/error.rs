@@ -137,6 +137,16 @@ pub enum Error {
 
     #[error("{0}")]
     Internal(String),
+
+    /// An error a strata daemon answered, as it worded it (`code` is the API's, such as
+    /// `not_found` or `invalid_config`; `status` its HTTP status).
+    #[error("{message}")]
+    Remote {
+        status: u16,
+        code: String,
+        message: String,
+        hint: String,
+    },
 }
 
 /// Broad classes of errors, for exit codes and HTTP statuses.
@@ -208,7 +218,8 @@ impl Error {
             | Error::Invalid { hint, .. }
             | Error::Busy { hint, .. }
             | Error::Config { hint, .. }
-            | Error::NotAFlavor { hint, .. } => hint.clone(),
+            | Error::NotAFlavor { hint, .. }
+            | Error::Remote { hint, .. } => hint.clone(),
             Error::Sandbox { fault, .. } => match fault {
                 Fault::Timeout { .. } => "the flavor may loop forever; raise its deadline with `--timeout-ms` on `flavor register` if it is only slow".into(),
                 Fault::Memory { .. } => "raise the cap with `--memory-mb` on `flavor register` if the flavor needs more".into(),
@@ -234,6 +245,14 @@ impl Error {
             Error::Corrupt { .. } | Error::Store { .. } | Error::Io { .. } | Error::Internal(_) => {
                 ErrorKind::Internal
             }
+            Error::Remote { status, code, .. } => match code.as_str() {
+                "not_found" => ErrorKind::NotFound,
+                "already_exists" => ErrorKind::Conflict,
+                "locked" => ErrorKind::Locked,
+                "flavor_fault" | "flavor_failed" => ErrorKind::Failed,
+                _ if *status >= 500 => ErrorKind::Internal,
+                _ => ErrorKind::Invalid,
+            },
         }
     }
 }

@@ -18,6 +18,7 @@
 //! It is not a pipeline framework: it manages the infrastructure a pipeline runs on and
 //! hands each run to the stack's orchestrator flavor.
 
+pub mod api;
 pub mod builtin;
 pub mod cli;
 pub mod client;

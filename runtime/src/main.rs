@@ -46,5 +46,5 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    ExitCode::from(cli::run::main(parsed, &args))
+    ExitCode::from(cli::run::main(parsed))
 }

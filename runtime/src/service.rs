@@ -30,7 +30,7 @@ use crate::store::{Batch, Store, TreeId, meta, type_key};
 
 pub use backup::BackupReport;
 pub use components::ComponentView;
-pub use flavors::{FlavorOptions, FlavorView};
+pub use flavors::{FlavorDetail, FlavorOptions, FlavorView};
 pub use flavortest::{FlavorTestReport, TestStep, flavor_test};
 pub use integrations::{Installed, IntegrationFile, IntegrationView};
 pub use lifecycle::{GrantView, Progress, StepOutcome};
@@ -84,7 +84,7 @@ pub struct InFlight {
 }
 
 /// What `init` did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct InitReport {
     pub home: String,
     pub created: bool,

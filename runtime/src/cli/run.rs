@@ -9,13 +9,14 @@ use super::{
     AllFlavorsCmd, Cli, Command, ComponentCmd, FlavorCmd, Format, IntegrationCmd, PipelineCmd,
     RegisterArgs, SecretCmd, StackCmd,
 };
+use crate::client::Backend;
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::model::text::{visible, visible_block};
 use crate::model::{ComponentType, FlavorRecord, LimitOverrides, parse_assignments};
 use crate::service::{
-    ComponentView, FlavorOptions, FlavorView, Pipeline, Progress, Service, StackExport, StackView,
-    StepOutcome,
+    ComponentView, FlavorDetail, FlavorOptions, FlavorView, Pipeline, Progress, StackExport,
+    StackView, StepOutcome,
 };
 
 /// Where a command's output goes: this process's stdout and stderr, or (in the daemon)
@@ -53,14 +54,14 @@ pub fn stderr_color() -> bool {
 /// Commands that need no home run here. The rest go to the daemon that serves this
 /// home when one runs (unless `STRATA_NO_DAEMON` is set), else to the home opened in
 /// this process.
-pub fn main(cli: Cli, argv: &[String]) -> u8 {
+pub fn main(cli: Cli) -> u8 {
     let sink = Terminal;
     let color = stderr_color();
     let outcome = match local_only(&cli) {
         Some(result) => result,
         None => match &cli.command {
-            Command::Daemon(cmd) => crate::daemon::command(cli.home.clone(), cmd, cli.output),
-            _ => return routed(cli, argv, &sink, color),
+            Command::Daemon(cmd) => super::daemon::command(cli.home.clone(), cmd, cli.output),
+            _ => return routed(cli, &sink, color),
         },
     };
     match outcome {
@@ -72,23 +73,11 @@ pub fn main(cli: Cli, argv: &[String]) -> u8 {
     }
 }
 
-fn routed(cli: Cli, argv: &[String], sink: &dyn Sink, color: bool) -> u8 {
-    let home = match Home::resolve(cli.home.clone()) {
-        Ok(h) => h,
-        Err(e) => {
-            sink.stderr(&render_error(&e, color));
-            return exit_code(&e);
-        }
-    };
-    let opened = match crate::daemon::client::find(&home) {
-        crate::daemon::client::Found::Daemon(conn) => {
-            return conn.forward(&cli, argv, color);
-        }
-        crate::daemon::client::Found::Unreachable(e) => Err(e),
-        crate::daemon::client::Found::None => Service::open(home),
-    };
+/// The command against the home's daemon when one runs, else the home opened here.
+fn routed(cli: Cli, sink: &dyn Sink, color: bool) -> u8 {
+    let opened = Home::resolve(cli.home.clone()).and_then(crate::client::connect);
     match opened {
-        Ok(svc) => execute(&svc, &cli, sink, color),
+        Ok(backend) => execute(backend.as_ref(), &cli, sink, color),
         Err(e) => {
             sink.stderr(&render_error(&e, color));
             exit_code(&e)
@@ -188,9 +177,9 @@ fn new_flavor(
     Ok(())
 }
 
-/// Runs `cli` against an open home, printing through `sink`; returns the exit code.
-/// The CLI calls it in-process, and the daemon for each command a CLI forwards.
-pub fn execute(svc: &Service, cli: &Cli, sink: &dyn Sink, color: bool) -> u8 {
+/// Runs `cli` against a home (opened here, or its daemon), printing through `sink`;
+/// returns the exit code. What is printed depends only on what the backend answers.
+pub fn execute(svc: &dyn Backend, cli: &Cli, sink: &dyn Sink, color: bool) -> u8 {
     let out = Output {
         format: cli.output,
         verbose: cli.verbose,
@@ -255,7 +244,7 @@ impl Output<'_> {
     }
 }
 
-fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
+fn dispatch(svc: &dyn Backend, out: &Output, command: &Command) -> Result<()> {
     if let Some((t, cmd)) = command.component() {
         return component(svc, out, t, cmd);
     }
@@ -283,12 +272,12 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
         Command::Secret(cmd) => secret(svc, out, cmd),
         Command::Integration(cmd) => integration(svc, out, cmd),
         Command::Backup { file, force } => {
-            let r = svc.backup(file, *force)?;
+            let r = svc.backup(&absolute(file)?, *force)?;
             out.done(format!("Backed up {} to {}.", r.summary(), r.file), &r);
             Ok(())
         }
         Command::Restore { file, force } => {
-            let r = svc.restore(file, *force)?;
+            let r = svc.restore(&absolute(file)?, *force)?;
             if let Some(w) = &r.warning {
                 out.err(format!("warning: {w}"));
             }
@@ -296,7 +285,7 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
             Ok(())
         }
         Command::Pipeline(PipelineCmd::Run { file, params }) => {
-            let text = std::fs::read_to_string(svc.resolve(file)).map_err(|e| {
+            let text = std::fs::read_to_string(file).map_err(|e| {
                 Error::invalid(
                     format!("cannot read pipeline file `{}`: {e}", file.display()),
                     "give the path of a YAML or JSON pipeline definition",
@@ -346,7 +335,7 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
     }
 }
 
-fn component(svc: &Service, out: &Output, t: ComponentType, cmd: &ComponentCmd) -> Result<()> {
+fn component(svc: &dyn Backend, out: &Output, t: ComponentType, cmd: &ComponentCmd) -> Result<()> {
     match cmd {
         ComponentCmd::Flavor(f) => flavor(svc, out, t, f),
         ComponentCmd::Register(args) => {
@@ -452,14 +441,14 @@ fn component(svc: &Service, out: &Output, t: ComponentType, cmd: &ComponentCmd) 
 /// `--flavor` and `-i` may come after configuration flags, where clap's trailing
 /// arguments swallow them: pick them out, then parse the rest as configuration.
 fn register_args(
-    svc: &Service,
+    svc: &dyn Backend,
     t: ComponentType,
     args: &RegisterArgs,
 ) -> Result<(String, BTreeMap<String, String>, LimitOverrides)> {
     let r = parse_register(t, args)?;
     let mut config = r.config;
     if r.interactive {
-        let f = svc.flavor_or_err(t, &r.flavor)?;
+        let f = svc.flavor_describe(t, &r.flavor)?.record;
         ask_fields(&f, &mut config)?;
     }
     Ok((r.flavor, config, r.limits))
@@ -586,7 +575,7 @@ pub(crate) fn ask_fields(f: &FlavorRecord, config: &mut BTreeMap<String, String>
     Ok(())
 }
 
-fn flavor(svc: &Service, out: &Output, t: ComponentType, cmd: &FlavorCmd) -> Result<()> {
+fn flavor(svc: &dyn Backend, out: &Output, t: ComponentType, cmd: &FlavorCmd) -> Result<()> {
     match cmd {
         FlavorCmd::List => {
             let flavors = svc.flavor_list(Some(t))?;
@@ -602,15 +591,15 @@ fn flavor(svc: &Service, out: &Output, t: ComponentType, cmd: &FlavorCmd) -> Res
                 memory_mb: a.memory_mb,
                 replace: a.replace,
             };
-            let f = svc.flavor_register(Some(t), &a.path, opts)?;
+            let f = svc.flavor_register(t, &absolute(&a.path)?, opts)?;
             out.done(
                 format!(
                     "Registered {} flavor `{}` ({}).",
                     t.label(),
-                    f.flavor,
-                    f.source
+                    f.info.name,
+                    f.source_label()
                 ),
-                &f.record,
+                &f,
             );
         }
         FlavorCmd::Delete { flavor } => {
@@ -621,7 +610,7 @@ fn flavor(svc: &Service, out: &Output, t: ComponentType, cmd: &FlavorCmd) -> Res
     Ok(())
 }
 
-fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
+fn stack(svc: &dyn Backend, out: &Output, cmd: &StackCmd) -> Result<()> {
     match cmd {
         StackCmd::Register {
             name,
@@ -697,7 +686,7 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
             if path.as_os_str() == "-" {
                 out.sink.stdout(&text);
             } else {
-                let at = svc.resolve(&path);
+                let at = path.clone();
                 if at.exists() && !force {
                     return Err(Error::exists(
                         format!("file `{}`", path.display()),
@@ -714,7 +703,7 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
             }
         }
         StackCmd::Import { file, name, force } => {
-            let text = std::fs::read_to_string(svc.resolve(file)).map_err(|e| {
+            let text = std::fs::read_to_string(file).map_err(|e| {
                 Error::invalid(
                     format!("cannot read `{}`: {e}", file.display()),
                     "give a file written by `strata stack export`",
@@ -817,7 +806,7 @@ fn test_flavor(
     }
 }
 
-fn integration(svc: &Service, out: &Output, cmd: &IntegrationCmd) -> Result<()> {
+fn integration(svc: &dyn Backend, out: &Output, cmd: &IntegrationCmd) -> Result<()> {
     match cmd {
         IntegrationCmd::List => {
             let list = svc.integration_list()?;
@@ -844,11 +833,11 @@ fn integration(svc: &Service, out: &Output, cmd: &IntegrationCmd) -> Result<()> 
             });
         }
         IntegrationCmd::Install { name, replace } => {
-            let done = svc.integration_install(name, *replace)?;
+            let done = svc.integration_install(&integration_arg(name)?, *replace)?;
             for d in &done {
                 out.say(format!(
                     "{} {} flavor `{}` ({}).",
-                    capitalize(d.outcome),
+                    capitalize(&d.outcome),
                     d.flavor.component_type.label(),
                     d.flavor.flavor,
                     d.flavor.source
@@ -867,10 +856,10 @@ fn integration(svc: &Service, out: &Output, cmd: &IntegrationCmd) -> Result<()> 
     Ok(())
 }
 
-fn secret(svc: &Service, out: &Output, cmd: &SecretCmd) -> Result<()> {
+fn secret(svc: &dyn Backend, out: &Output, cmd: &SecretCmd) -> Result<()> {
     match cmd {
         SecretCmd::Create { name, values: v } => {
-            let s = svc.secret_create(name, secret_values(svc, v)?)?;
+            let s = svc.secret_create(name, secret_values(v)?)?;
             out.say(format!(
                 "Created secret `{name}` with keys: {}.",
                 s.values.keys().cloned().collect::<Vec<_>>().join(", ")
@@ -904,7 +893,7 @@ fn secret(svc: &Service, out: &Output, cmd: &SecretCmd) -> Result<()> {
             });
         }
         SecretCmd::Update { name, values: v } => {
-            svc.secret_update(name, secret_values(svc, v)?)?;
+            svc.secret_update(name, secret_values(v)?)?;
             out.say(format!("Updated secret `{name}`."));
         }
         SecretCmd::Delete { name } => {
@@ -927,7 +916,7 @@ fn secret(svc: &Service, out: &Output, cmd: &SecretCmd) -> Result<()> {
 
 /// The values of `secret create` / `update`: `--KEY=VALUE` pairs, `--values=@FILE`
 /// (JSON or YAML), `--values=JSON`, and with `-i` typed on the terminal without echo.
-fn secret_values(svc: &Service, args: &[String]) -> Result<BTreeMap<String, String>> {
+fn secret_values(args: &[String]) -> Result<BTreeMap<String, String>> {
     let mut interactive = false;
     let mut from: Vec<String> = Vec::new();
     let mut rest = Vec::new();
@@ -948,7 +937,7 @@ fn secret_values(svc: &Service, args: &[String]) -> Result<BTreeMap<String, Stri
     let mut values = parse_assignments(&rest)
         .map_err(|m| Error::invalid(m, "give values as --KEY=VALUE, --values=@FILE.yaml or -i"))?;
     for source in from {
-        for (k, v) in values_document(svc, &source)? {
+        for (k, v) in values_document(&source)? {
             if values.insert(k.clone(), v).is_some() {
                 return Err(Error::invalid(
                     format!("key `{k}` is given twice"),
@@ -964,10 +953,10 @@ fn secret_values(svc: &Service, args: &[String]) -> Result<BTreeMap<String, Stri
 }
 
 /// `@FILE` (JSON or YAML) or an inline JSON/YAML mapping, to a flat map of strings.
-fn values_document(svc: &Service, source: &str) -> Result<BTreeMap<String, String>> {
+fn values_document(source: &str) -> Result<BTreeMap<String, String>> {
     let (text, what) = match source.strip_prefix('@') {
         Some(path) => (
-            std::fs::read_to_string(svc.resolve(std::path::Path::new(path))).map_err(|e| {
+            std::fs::read_to_string(path).map_err(|e| {
                 Error::invalid(
                     format!("cannot read `{path}`: {e}"),
                     "give `--values=@FILE` with a JSON or YAML file of KEY: VALUE",
@@ -1012,7 +1001,7 @@ fn values_document(svc: &Service, source: &str) -> Result<BTreeMap<String, Strin
                     ));
                 }
             };
-            Ok((key.replace('-', "_"), value))
+            Ok((key, value))
         })
         .collect()
 }
@@ -1047,9 +1036,7 @@ pub(crate) fn ask_secret_values(values: &mut BTreeMap<String, String>) -> Result
         Ok(line.trim_end_matches(['\r', '\n']).to_string())
     };
     loop {
-        let key = ask("key (Enter when done): ", false)?
-            .trim()
-            .replace('-', "_");
+        let key = ask("key (Enter when done): ", false)?.trim().to_string();
         if key.is_empty() {
             break;
         }
@@ -1160,8 +1147,8 @@ fn flavor_table(flavors: &[FlavorView], with_type: bool) -> String {
     table(&headers, &rows)
 }
 
-fn describe_flavor(f: &FlavorView) -> String {
-    let i = &f.record.info;
+fn describe_flavor(d: &FlavorDetail) -> String {
+    let (f, i) = (&d.view, &d.record.info);
     let schemes: Vec<String> = i
         .supported_schemes
         .iter()
@@ -1192,9 +1179,9 @@ fn describe_flavor(f: &FlavorView) -> String {
             "LIMITS".into(),
             format!(
                 "{} ms per call, {} MiB memory, {} KiB returned",
-                f.record.limits.timeout_ms,
-                f.record.limits.memory_bytes >> 20,
-                f.record.limits.max_return_bytes >> 10
+                d.record.limits.timeout_ms,
+                d.record.limits.memory_bytes >> 20,
+                d.record.limits.max_return_bytes >> 10
             ),
         ),
         ("COMPONENTS".into(), f.components.to_string()),
@@ -1421,4 +1408,20 @@ fn list_or_none(items: &[String]) -> String {
     } else {
         items.join(", ")
     }
+}
+
+/// `path` as the user meant it: a relative path is taken from the directory the command
+/// was given in, here, before the path goes to whoever serves the home.
+fn absolute(path: &std::path::Path) -> Result<std::path::PathBuf> {
+    std::path::absolute(path).map_err(|e| Error::io(format!("reading the path {}", path.display()), e))
+}
+
+/// `integration install NAME|DIR`: a directory (a path with a `/`, or a directory here
+/// of that name) is sent as its absolute path; anything else is an integration's name.
+fn integration_arg(given: &str) -> Result<String> {
+    let p = std::path::Path::new(given);
+    if given.contains('/') || p.is_dir() {
+        return Ok(absolute(p)?.display().to_string());
+    }
+    Ok(given.to_string())
 }

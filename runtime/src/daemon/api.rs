@@ -20,6 +20,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 
 use super::server::Shared;
+use crate::api::{ErrorBody, OpState, Operation};
 use crate::error::{Error, ErrorKind};
 use crate::model::{ComponentType, LimitOverrides, now_ms};
 use crate::service::{FlavorOptions, Progress, Service, StackExport};
@@ -27,11 +28,7 @@ use crate::service::{FlavorOptions, Progress, Service, StackExport};
 /// The OpenAPI 3.1 description of this API, kept in the repository next to this file.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
-/// The largest `.wasm` the upload route accepts: the largest strata registers at all.
-pub const MAX_UPLOAD: usize = crate::sandbox::MAX_WASM_BYTES;
-
-/// The largest body any other route accepts (axum's default).
-pub const MAX_BODY: usize = 2 * 1024 * 1024;
+pub use crate::api::{MAX_BODY, MAX_UPLOAD};
 
 /// The deadline a flavor or a component may set, in milliseconds, and its memory cap in
 /// MiB: the service's ranges, checked here first so that a REST caller is told about
@@ -151,13 +148,6 @@ pub struct ApiError {
     body: ErrorBody,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ErrorBody {
-    pub code: String,
-    pub message: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub hint: String,
-}
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: String, hint: &str) -> ApiError {
@@ -255,8 +245,33 @@ fn for_rest(text: String) -> String {
     })
 }
 
+tokio::task_local! {
+    /// Whether the request asked for errors worded for the command line
+    /// ([`crate::api::WORDING_HEADER`]); set around each request by the server.
+    pub static CLI_WORDS: bool;
+}
+
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
+        ApiError::worded(e, CLI_WORDS.try_with(|w| *w).unwrap_or(false))
+    }
+}
+
+impl ApiError {
+    /// The API's answer for `e`. A bug or a store failure is logged whole and answered
+    /// without its details, which are the daemon's, not the caller's; damaged data is
+    /// named, as the caller must act on it.
+    pub fn worded(e: Error, cli: bool) -> ApiError {
+        let e = match e {
+            Error::Internal(_) | Error::Store { .. } | Error::Io { .. } => {
+                let reference = &crate::service::new_id()[..8];
+                super::server::log(&format!("internal error {reference}: {e}"));
+                Error::Internal(format!(
+                    "strata hit an internal error (reference {reference} in the daemon's log)"
+                ))
+            }
+            e => e,
+        };
         let (status, code) = match (&e, e.kind()) {
             (Error::Config { .. }, _) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_config"),
             (Error::NotAFlavor { .. }, _) => (StatusCode::UNPROCESSABLE_ENTITY, "not_a_flavor"),
@@ -274,15 +289,19 @@ impl From<Error> for ApiError {
             h if h.is_empty() && status.is_server_error() => {
                 "this is a bug in strata, or damaged data: `strata daemon logs` may say more; please report it".to_string()
             }
-            h if h.is_empty() => "see the route in /api/v1/openapi.json".to_string(),
+            h if h.is_empty() && !cli => "see the route in /api/v1/openapi.json".to_string(),
             h => h,
+        };
+        let (message, hint) = match cli {
+            true => (e.to_string(), hint),
+            false => (for_rest(e.to_string()), for_rest(hint)),
         };
         ApiError {
             status,
             body: ErrorBody {
                 code: code.into(),
-                message: for_rest(e.to_string()),
-                hint: for_rest(hint),
+                message,
+                hint,
             },
         }
     }
@@ -369,18 +388,53 @@ async fn call<T: Serialize + Send + 'static>(
     lock: bool,
     f: impl FnOnce(&Service) -> crate::error::Result<T> + Send + 'static,
 ) -> Reply {
-    let out = tokio::task::spawn_blocking(move || {
+    let (out, warnings, logs) = tokio::task::spawn_blocking(move || {
         let svc = st.svc.scoped(std::path::PathBuf::new());
         let _catalog = lock.then(|| svc.catalog_lock());
-        f(&svc)
+        let out = f(&svc);
+        (out, svc.take_warnings(), svc.take_logs())
     })
     .await
-    .map_err(|e| ApiError::from(Error::Internal(format!("a request handler failed: {e}"))))??;
-    Ok((status, axum::Json(out)).into_response())
+    .map_err(|e| ApiError::from(Error::Internal(format!("a request handler failed: {e}"))))?;
+    let mut response = match out {
+        Ok(_) if status == StatusCode::NO_CONTENT => status.into_response(),
+        Ok(out) => (status, axum::Json(out)).into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    };
+    notes(response.headers_mut(), &warnings, &logs);
+    Ok(response)
 }
 
-fn no_content() -> Response {
-    StatusCode::NO_CONTENT.into_response()
+/// Adds a call's warnings and flavor logs to its response, as headers (see
+/// [`crate::api::WARNING_HEADER`]); past [`crate::api::MAX_NOTES_BYTES`] the oldest log
+/// lines are dropped and a last one says how many.
+fn notes(headers: &mut axum::http::HeaderMap, warnings: &[String], logs: &[String]) {
+    use crate::api::{LOG_HEADER, MAX_NOTES_BYTES, WARNING_HEADER, note_header};
+    let mut put = |name: &'static str, text: &str| {
+        if let Ok(v) = axum::http::HeaderValue::from_str(&note_header(text)) {
+            headers.append(name, v);
+        }
+    };
+    for w in warnings {
+        put(WARNING_HEADER, w);
+    }
+    let room = MAX_NOTES_BYTES.saturating_sub(warnings.iter().map(|w| note_header(w).len()).sum());
+    let sizes: Vec<usize> = logs.iter().map(|l| note_header(l).len()).collect();
+    let mut skip = 0;
+    let mut total: usize = sizes.iter().sum();
+    while total > room.saturating_sub(128) && skip < logs.len() {
+        total -= sizes[skip];
+        skip += 1;
+    }
+    if skip > 0 {
+        put(
+            LOG_HEADER,
+            &format!("({skip} earlier log lines dropped: a response carries at most {} KiB of them)", MAX_NOTES_BYTES / 1024),
+        );
+    }
+    for l in &logs[skip..] {
+        put(LOG_HEADER, l);
+    }
 }
 
 /// A request body that is JSON, before it is read as the route's type by [`body`].
@@ -569,13 +623,38 @@ async fn stack_describe(State(st): State<Shared>, Path(name): Path<String>) -> R
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StackPatch {
-    components: BTreeMap<String, OneOrMany>,
+    /// Components to set, replacing those of the same type.
+    #[serde(default, deserialize_with = "present")]
+    components: Option<BTreeMap<String, OneOrMany>>,
+    /// Components to take out; an empty list takes every one of that type.
+    #[serde(default, deserialize_with = "present")]
+    remove: Option<BTreeMap<String, OneOrMany>>,
 }
 
 async fn stack_update(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
-    let components = members(body::<StackPatch>(b)?.components)?;
+    let b: StackPatch = body(b)?;
+    let (set, remove) = match (b.components, b.remove) {
+        (None, None) => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the body sets neither `components` nor `remove`".into(),
+                "send `{\"components\": {\"orchestrator\": \"NAME\"}}` to set components, `{\"remove\": {\"step-operator\": [\"NAME\"]}}` to take them out",
+            ));
+        }
+        (set, remove) => (
+            set.map(members).transpose()?,
+            remove.map(members).transpose()?,
+        ),
+    };
     call(st, StatusCode::OK, true, move |s| {
-        s.stack_update(&name, components)
+        // One change: both parts are checked before either is stored.
+        match (set, remove) {
+            (Some(set), Some(remove)) => s.stack_edit(&name, set, remove),
+            (Some(set), None) => s.stack_update(&name, set),
+            (None, Some(remove)) => s.stack_remove_component(&name, remove),
+            (None, None) => unreachable!("refused above"),
+        }
     })
     .await
 }
@@ -599,9 +678,8 @@ async fn stack_delete(
         })
         .await;
     }
-    call(st, StatusCode::OK, true, move |s| s.stack_delete(&name))
+    call(st, StatusCode::NO_CONTENT, true, move |s| s.stack_delete(&name))
         .await
-        .map(|_| no_content())
 }
 
 async fn stack_export(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
@@ -775,11 +853,10 @@ async fn component_delete(
     Path((t, name)): Path<(String, String)>,
 ) -> Reply {
     let t = component_type(&t)?;
-    call(st, StatusCode::OK, true, move |s| {
+    call(st, StatusCode::NO_CONTENT, true, move |s| {
         s.component_delete(t, &name)
     })
-    .await
-    .map(|_| no_content())
+        .await
 }
 
 async fn component_up(State(st): State<Shared>, Path((t, name)): Path<(String, String)>) -> Reply {
@@ -846,10 +923,50 @@ async fn flavor_upload(
     State(st): State<Shared>,
     Path(t): Path<String>,
     q: QueryResult<UploadQuery>,
+    headers: axum::http::HeaderMap,
     bytes: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Reply {
     let t = component_type(&t)?;
     let q = query(q)?;
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if json {
+        // `{"path": "/abs/flavor.wasm"}`: a file on the daemon's machine, registered from
+        // there with its path as the source (what the CLI sends).
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct FromPath {
+            path: std::path::PathBuf,
+        }
+        let bytes = bytes.map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text(), "send the JSON whole"))?;
+        let b: FromPath = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("the body is not this route's JSON: {e}"),
+                "send `{\"path\": \"/abs/flavor.wasm\"}`, or the .wasm itself as `application/wasm`",
+            )
+        })?;
+        if !b.path.is_absolute() || q.filename.is_some() {
+            return Err(ApiError::invalid_field(
+                "path",
+                format!("is `{}`: it must be absolute, and comes without `filename`", b.path.display()),
+                "give the .wasm's absolute path on the daemon's machine",
+            ));
+        }
+        limits("", q.timeout_ms, q.memory_mb)?;
+        let opts = FlavorOptions {
+            timeout_ms: q.timeout_ms,
+            memory_mb: q.memory_mb,
+            replace: q.replace,
+        };
+        return call(st, StatusCode::CREATED, true, move |s| {
+            Ok(s.flavor_register(Some(t), &b.path, opts).map_err(on_given_path)?.record)
+        })
+        .await;
+    }
     let bytes = bytes.map_err(|e| {
         ApiError::new(
             e.status(),
@@ -888,9 +1005,8 @@ async fn flavor_upload(
 
 async fn flavor_delete(State(st): State<Shared>, Path((t, name)): Path<(String, String)>) -> Reply {
     let t = component_type(&t)?;
-    call(st, StatusCode::OK, true, move |s| s.flavor_delete(t, &name))
+    call(st, StatusCode::NO_CONTENT, true, move |s| s.flavor_delete(t, &name))
         .await
-        .map(|_| no_content())
 }
 
 // ---- secrets ----
@@ -949,9 +1065,8 @@ async fn secret_update(State(st): State<Shared>, Path(name): Path<String>, b: Js
 }
 
 async fn secret_delete(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
-    call(st, StatusCode::OK, true, move |s| s.secret_delete(&name))
+    call(st, StatusCode::NO_CONTENT, true, move |s| s.secret_delete(&name))
         .await
-        .map(|_| no_content())
 }
 
 async fn integration_list(State(st): State<Shared>) -> Reply {
@@ -989,14 +1104,7 @@ async fn stack_remove_component(
 ) -> Reply {
     let t = component_type(&t)?;
     call(st, StatusCode::OK, true, move |s| {
-        let members = s
-            .stack_describe(Some(&name))?
-            .components
-            .into_iter()
-            .filter(|m| m.component_type == t)
-            .map(|m| m.name)
-            .collect();
-        s.stack_remove_component(&name, BTreeMap::from([(t, members)]))
+        s.stack_remove_component(&name, BTreeMap::from([(t, Vec::new())]))
     })
     .await
 }
@@ -1185,36 +1293,6 @@ async fn restore(State(st): State<Shared>, b: JsonBody) -> Reply {
 
 // ---- operations ----
 
-/// A lifecycle run started by a REST call, polled at `/api/v1/operations/{id}`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Operation {
-    pub id: String,
-    /// What runs, e.g. `stack up prod`.
-    pub action: String,
-    pub state: OpState,
-    /// Each component's steps, as they happen.
-    pub progress: Vec<Progress>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<ErrorBody>,
-    pub started_at: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub finished_at: Option<u64>,
-}
-
-/// Where an operation is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OpState {
-    Running,
-    Succeeded,
-    Failed,
-    /// The daemon stopped (or was killed) before the run finished; the components'
-    /// phases show where each one is, and running the operation again resumes it.
-    Interrupted,
-}
-
 /// The operations of this daemon and of the ones before it on this home, kept in
 /// `STRATA_HOME/operations.json` so that a restarted daemon still answers for them; the
 /// oldest finished ones are forgotten past [`Operations::KEEP`].
@@ -1353,12 +1431,15 @@ fn start(
         progress: Vec::new(),
         result: None,
         error: None,
+        warnings: Vec::new(),
+        logs: Vec::new(),
         started_at: now_ms(),
         finished_at: None,
     };
     st.ops.insert(op.clone());
     let worker = st.clone();
     let busy = Busy::new(st);
+    let cli = CLI_WORDS.try_with(|w| *w).unwrap_or(false);
     tokio::task::spawn_blocking(move || {
         let _busy = busy;
         let svc = worker.svc.scoped(std::path::PathBuf::new());
@@ -1370,9 +1451,12 @@ fn start(
                 }
             })
         });
+        let (warnings, logs) = (svc.take_warnings(), svc.take_logs());
         ops.with(|m| {
             if let Some(o) = m.get_mut(&id) {
                 o.finished_at = Some(now_ms());
+                o.warnings = warnings;
+                o.logs = logs;
                 match outcome {
                     Ok(v) => {
                         o.state = OpState::Succeeded;
@@ -1386,7 +1470,7 @@ fn start(
                         } else {
                             OpState::Failed
                         };
-                        o.error = Some(ApiError::from(e).body);
+                        o.error = Some(ApiError::worded(e, cli).body);
                     }
                 }
             }
@@ -1459,7 +1543,6 @@ mod tests {
                 }
             }
         }
-        served.insert("POST /api/v1/cli".into());
         served
     }
 
@@ -1601,7 +1684,7 @@ mod tests {
                 c as u32
             );
         }
-        // Component types, and `/cli`'s outputs (each accepted by the server).
+        // Component types.
         let types: std::collections::BTreeSet<&str> = schema(&doc, "ComponentType")["enum"]
             .as_array()
             .unwrap()
@@ -1609,15 +1692,6 @@ mod tests {
             .map(|t| t.as_str().unwrap())
             .collect();
         assert_eq!(types, ComponentType::ALL.map(|t| t.as_str()).into());
-        for output in schema(&doc, "CliRequest")["properties"]["output"]["enum"]
-            .as_array()
-            .unwrap()
-        {
-            let req = serde_json::json!({"argv": [], "cwd": "/", "output": output});
-            assert!(serde_json::from_value::<super::super::server::CliRequest>(req).is_ok());
-        }
-        let wrong = serde_json::json!({"argv": [], "cwd": "/", "output": "xml"});
-        assert!(serde_json::from_value::<super::super::server::CliRequest>(wrong).is_err());
         // Every field and parameter of these names is stated the one way.
         let mut all = Vec::new();
         walk(String::new(), &doc, &mut all);
@@ -1666,8 +1740,9 @@ mod tests {
             );
         }
         assert!(seen > 20, "checked {seen}");
-        // Every request body names its required fields and takes no others, as the
-        // server's `deny_unknown_fields` does (a pipeline's steps may carry more).
+        // Every request body names its required fields (or how many of its optional
+        // ones it needs) and takes no others, as the server's `deny_unknown_fields`
+        // does (a pipeline's steps may carry more).
         for (at, v) in &all {
             if at.contains("/requestBody/") && at.ends_with("/content/application/json/schema") {
                 let body = v["$ref"]
@@ -1675,7 +1750,9 @@ mod tests {
                     .map_or(*v, |r| schema(&doc, r.rsplit('/').next().unwrap()));
                 assert_eq!(body["additionalProperties"], false, "{at}");
                 assert!(
-                    body["required"].is_array() || body["properties"]["config"].is_object(),
+                    body["required"].is_array()
+                        || body["minProperties"].is_number()
+                        || body["properties"]["config"].is_object(),
                     "{at}"
                 );
             }

@@ -7,30 +7,24 @@
 //! the cost per request is hyper's. Connections are accepted and bounded (a cap,
 //! timeouts, the size of a head) in [`super::connections`].
 
-use std::convert::Infallible;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use clap::Parser;
-use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
 use super::DaemonFile;
 use super::api::{self, ApiError, Operations};
-use crate::cli::run::{Sink, execute, render_error};
-use crate::cli::{AllFlavorsCmd, Cli, Command, ComponentCmd, Format, StackCmd};
+pub use crate::api::Info;
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::model::now_ms;
-use crate::service::{InFlight, Service};
+use crate::service::Service;
 
 /// What every request handler shares.
 pub struct Daemon {
@@ -48,19 +42,6 @@ pub struct Daemon {
 }
 
 pub type Shared = Arc<Daemon>;
-
-/// What `GET /api/v1/daemon` answers (and `strata daemon status` shows).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Info {
-    pub pid: u32,
-    pub version: String,
-    pub home: String,
-    pub address: String,
-    pub uptime_s: u64,
-    pub requests: u64,
-    pub rss_kib: u64,
-    pub in_flight: Vec<InFlight>,
-}
 
 impl Daemon {
     pub fn info(&self) -> Info {
@@ -222,14 +203,27 @@ async fn stop_signal() -> &'static str {
 
 fn router(state: Shared) -> Router {
     api::routes()
-        .route("/api/v1/cli", axum::routing::post(cli))
         .layer(axum::middleware::from_fn(api::json_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
 }
 
-/// Every request: a loopback `Host`, then (but for `/health`) the bearer token.
+/// Every request: a loopback `Host`, then (but for `/health`) the bearer token. Every
+/// response says which version of strata answered it.
 async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let cli = req
+        .headers()
+        .get(crate::api::WORDING_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"cli");
+    let mut response = api::CLI_WORDS.scope(cli, checked(st, req, next)).await;
+    response.headers_mut().insert(
+        crate::api::VERSION_HEADER,
+        HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+    );
+    response
+}
+
+async fn checked(st: Shared, req: Request, next: Next) -> Response {
     st.requests.fetch_add(1, Ordering::Relaxed);
     let host = req
         .headers()
@@ -279,9 +273,7 @@ async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
         Err(e) => return e.into_response(),
     };
     let response = next.run(req).await;
-    if (method != axum::http::Method::GET || !response.status().is_success())
-        && path != "/api/v1/cli"
-    {
+    if method != axum::http::Method::GET || !response.status().is_success() {
         log(&format!(
             "{method} {path} {} ({} ms)",
             response.status().as_u16(),
@@ -377,187 +369,6 @@ pub fn loopback_host(host: &str) -> bool {
 }
 
 /// A command line sent by the `strata` CLI, run here as it would run in-process.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CliRequest {
-    /// The arguments after `strata`.
-    pub argv: Vec<String>,
-    /// The client's working directory (absolute): relative paths are taken from it.
-    pub cwd: PathBuf,
-    /// The client resolved `--output` and `STRATA_OUTPUT`.
-    pub output: Output,
-    /// Whether the client's stderr takes colour.
-    #[serde(default)]
-    pub color: bool,
-}
-
-/// How a command prints: `table`, `json` or `yaml`; anything else is a 400.
-#[derive(Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Output {
-    Table,
-    Json,
-    Yaml,
-}
-
-/// One piece of a command's output, as a line of JSON: `{"out":…}`, `{"err":…}`, and
-/// last `{"exit":CODE}`.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Frame {
-    Out(String),
-    Err(String),
-    Exit(u8),
-}
-
-struct Channel(mpsc::UnboundedSender<Frame>);
-
-impl Sink for Channel {
-    fn stdout(&self, text: &str) {
-        let _ = self.0.send(Frame::Out(text.to_string()));
-    }
-
-    fn stderr(&self, text: &str) {
-        let _ = self.0.send(Frame::Err(text.to_string()));
-    }
-}
-
-/// `POST /api/v1/cli`: runs a command line and streams what it prints as it prints it
-/// (so `stack up` shows each component's progress), then its exit code.
-async fn cli(
-    State(st): State<Shared>,
-    body: std::result::Result<axum::Json<CliRequest>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let req = match body {
-        Ok(axum::Json(r)) => r,
-        Err(e) => return ApiError::bad_body(e).into_response(),
-    };
-    if !req.cwd.is_absolute() {
-        return ApiError::invalid_field(
-            "cwd",
-            format!("is `{}`, not an absolute path", req.cwd.display()),
-            "give the working directory the command's relative paths are taken from, as an absolute path",
-        )
-        .into_response();
-    }
-    let (tx, rx) = mpsc::unbounded_channel();
-    tokio::task::spawn_blocking(move || {
-        let sink = Channel(tx);
-        let code = run_command_line(&st, req, &sink);
-        let _ = sink.0.send(Frame::Exit(code));
-    });
-    let frames = futures_util::stream::unfold(rx, |mut rx| async move {
-        let frame = rx.recv().await?;
-        let mut line = serde_json::to_vec(&frame).expect("invariant: a frame serializes");
-        line.push(b'\n');
-        Some((Ok::<_, Infallible>(Bytes::from(line)), rx))
-    });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "application/x-ndjson")
-        .body(Body::from_stream(frames))
-        .expect("invariant: a valid response")
-}
-
-fn run_command_line(st: &Daemon, req: CliRequest, sink: &Channel) -> u8 {
-    let mut argv = vec!["strata".to_string()];
-    argv.extend(req.argv);
-    let mut cli = match Cli::try_parse_from(crate::cli::normalize_args(argv.clone())) {
-        Ok(c) => c,
-        Err(e) => {
-            let text = match crate::cli::run::escaped_usage_error(&e, &argv) {
-                Some(text) => text,
-                None if req.color => e.render().ansi().to_string(),
-                None => e.render().to_string(),
-            };
-            if e.use_stderr() {
-                sink.stderr(&text);
-                return 1;
-            }
-            sink.stdout(&text);
-            return 0;
-        }
-    };
-    cli.output = match req.output {
-        Output::Table => Format::Table,
-        Output::Json => Format::Json,
-        Output::Yaml => Format::Yaml,
-    };
-    if needs_no_home(&cli.command) {
-        let e = Error::invalid(
-            "this command runs in the CLI, not in the daemon",
-            "run it with the strata command line",
-        );
-        sink.stderr(&render_error(&e, req.color));
-        return 1;
-    }
-    let svc = st.svc.scoped(req.cwd);
-    let started = Instant::now();
-    let code = {
-        let _catalog = changes_catalog(&cli.command).then(|| svc.catalog_lock());
-        execute(&svc, &cli, sink, req.color)
-    };
-    if changes_catalog(&cli.command) || code != 0 {
-        log(&format!(
-            "cli: {} -> exit {code} ({} ms)",
-            words(&cli.command),
-            started.elapsed().as_millis()
-        ));
-    }
-    code
-}
-
-/// The command's words, without its arguments (which may hold secrets), for the log.
-fn words(c: &Command) -> String {
-    let debug = format!("{c:?}");
-    debug
-        .split(|ch: char| !ch.is_alphanumeric())
-        .take_while(|w| w.chars().next().is_some_and(char::is_uppercase))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn needs_no_home(c: &Command) -> bool {
-    matches!(
-        c,
-        Command::Daemon(_)
-            | Command::Completion { .. }
-            | Command::Flavor(AllFlavorsCmd::Test { .. } | AllFlavorsCmd::New { .. })
-    )
-}
-
-/// Whether a command changes the catalog (and so takes [`Service::catalog_lock`]).
-/// Reads take no lock, and lifecycle commands lock the components they call into.
-pub fn changes_catalog(c: &Command) -> bool {
-    if let Some((_, cmd)) = c.component() {
-        return !matches!(
-            cmd,
-            ComponentCmd::List
-                | ComponentCmd::Describe { .. }
-                | ComponentCmd::Up { .. }
-                | ComponentCmd::Down { .. }
-                | ComponentCmd::Flavor(crate::cli::FlavorCmd::List)
-                | ComponentCmd::Flavor(crate::cli::FlavorCmd::Describe { .. })
-        );
-    }
-    match c {
-        Command::Stack(s) => !matches!(
-            s,
-            StackCmd::List
-                | StackCmd::Describe { .. }
-                | StackCmd::Get
-                | StackCmd::Up { .. }
-                | StackCmd::Down { .. }
-                | StackCmd::Export { .. }
-        ),
-        Command::Secret(crate::cli::SecretCmd::List | crate::cli::SecretCmd::Get { .. })
-        | Command::Flavor(_)
-        | Command::Pipeline(_)
-        | Command::Integration(crate::cli::IntegrationCmd::List) => false,
-        // A backup takes the lock too: it reads records and flavor files as one moment.
-        _ => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::loopback_host;

@@ -60,7 +60,7 @@ impl Context {
 }
 
 /// A flavor's answer to `status`.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FlavorStatus {
     pub provisioned: bool,
     pub running: bool,
@@ -68,14 +68,14 @@ pub struct FlavorStatus {
 }
 
 /// A file or directory in an artifact store.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileStat {
     pub size: u64,
     pub is_dir: bool,
     pub modified_ms: Option<u64>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DirEntry {
     pub name: String,
     pub is_dir: bool,
@@ -98,7 +98,7 @@ pub struct PipelineStep {
     pub parameters: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LaunchReport {
     pub orchestrator_run_id: String,
     pub schedule: Vec<Vec<String>>,

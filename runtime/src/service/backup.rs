@@ -42,7 +42,7 @@ struct BackupRecord {
 }
 
 /// What `backup` or `restore` did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct BackupReport {
     pub file: String,
     pub records: usize,

@@ -15,7 +15,7 @@ use crate::sandbox::calls::{FlavorStatus, Target};
 use crate::store::{Batch, TreeId, type_key};
 
 /// A component as `list` and `describe` show it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ComponentView {
     pub id: String,
     pub name: String,
@@ -42,7 +42,7 @@ pub struct ComponentView {
     pub status: Option<Result<FlavorStatus, String>>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ConfigValue {
     pub key: String,
     pub value: String,

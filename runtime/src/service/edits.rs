@@ -238,14 +238,11 @@ impl Service {
                 "name the components to put in, e.g. `-a OTHER_STORE`",
             ));
         }
-        let mut s = self.editable_stack(name)?;
-        for (t, names) in components {
-            s.components.insert(t, names);
-        }
-        self.save_checked_stack(&s)
+        self.stack_edit(name, components, BTreeMap::new())
     }
 
-    /// Removes the named components from a stack (the components themselves stay).
+    /// Removes the named components from a stack (the components themselves stay); an
+    /// empty list of a type removes every component of that type.
     pub fn stack_remove_component(
         &self,
         name: &str,
@@ -257,9 +254,35 @@ impl Service {
                 "name the components to take out, e.g. `--step-operator NAME`",
             ));
         }
+        self.stack_edit(name, BTreeMap::new(), components)
+    }
+
+    /// One change of a stack's components: `set` replaces the components of its types,
+    /// then `remove` takes components out (an empty list: every one of that type). The
+    /// stack is checked once, after both, and stored only if it passes.
+    pub fn stack_edit(
+        &self,
+        name: &str,
+        set: BTreeMap<ComponentType, Vec<String>>,
+        remove: BTreeMap<ComponentType, Vec<String>>,
+    ) -> Result<StackView> {
         let mut s = self.editable_stack(name)?;
-        for (t, names) in components {
+        for (t, names) in set {
+            s.components.insert(t, names);
+        }
+        for (t, names) in remove {
             let current = s.components.entry(t).or_default();
+            if names.is_empty() && current.is_empty() {
+                return Err(Error::invalid(
+                    format!("stack `{name}` has no {}", t.label()),
+                    format!("see its components with `strata stack describe {name}`"),
+                ));
+            }
+            let names = if names.is_empty() {
+                current.clone()
+            } else {
+                names
+            };
             for n in names {
                 let Some(i) = current.iter().position(|c| *c == n) else {
                     return Err(Error::invalid(

@@ -54,7 +54,7 @@ pub(crate) fn check_limits(o: &LimitOverrides) -> Result<()> {
 }
 
 /// A flavor as `flavor list` shows it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct FlavorView {
     pub flavor: String,
     pub component_type: ComponentType,
@@ -66,12 +66,18 @@ pub struct FlavorView {
     pub version: String,
     pub description: String,
     pub components: usize,
-    #[serde(skip)]
+}
+
+/// A flavor with its stored record (its schema, limits and requirements): what
+/// `describe` shows and `-i` asks from.
+#[derive(Clone, Debug)]
+pub struct FlavorDetail {
+    pub view: FlavorView,
     pub record: FlavorRecord,
 }
 
 impl Service {
-    pub(super) fn view(&self, f: FlavorRecord) -> Result<FlavorView> {
+    pub(super) fn view(&self, f: &FlavorRecord) -> Result<FlavorView> {
         let ready = self.store.contains(TreeId::Blobs, &f.sha256)?;
         let components = self
             .flavor_users(f.info.component_type, &f.info.name)?
@@ -93,7 +99,13 @@ impl Service {
             version: f.info.version.clone(),
             description: f.info.description.clone(),
             components,
-            record: f,
+        })
+    }
+
+    fn detail(&self, record: FlavorRecord) -> Result<FlavorDetail> {
+        Ok(FlavorDetail {
+            view: self.view(&record)?,
+            record,
         })
     }
 
@@ -101,13 +113,13 @@ impl Service {
         self.store
             .flavors(t)?
             .into_iter()
-            .map(|f| self.view(f))
+            .map(|f| self.view(&f))
             .collect()
     }
 
-    pub fn flavor_describe(&self, t: ComponentType, name: &str) -> Result<FlavorView> {
+    pub fn flavor_describe(&self, t: ComponentType, name: &str) -> Result<FlavorDetail> {
         let f = self.flavor_or_err(t, name)?;
-        self.view(f)
+        self.detail(f)
     }
 
     pub(crate) fn flavor_or_err(&self, t: ComponentType, name: &str) -> Result<FlavorRecord> {
@@ -138,7 +150,7 @@ impl Service {
         t: Option<ComponentType>,
         path: &Path,
         opts: FlavorOptions,
-    ) -> Result<FlavorView> {
+    ) -> Result<FlavorDetail> {
         let path = &self.resolve(path);
         let bytes = std::fs::read(path).map_err(|e| Error::Invalid {
             what: format!("cannot read `{}`: {e}", path.display()),
@@ -151,7 +163,7 @@ impl Service {
             integration: None,
         };
         let record = self.register_flavor_bytes(t, &bytes, source, &sha, opts, false)?;
-        self.view(record)
+        self.detail(record)
     }
 
     /// Registers a flavor sent over the daemon's REST API: `bytes` are the `.wasm`, and
@@ -162,7 +174,7 @@ impl Service {
         name: &str,
         bytes: &[u8],
         opts: FlavorOptions,
-    ) -> Result<FlavorView> {
+    ) -> Result<FlavorDetail> {
         crate::model::text::check_name_chars("filename", name)?;
         let sha = sha256_hex(bytes);
         let source = FlavorSource::File {
@@ -170,7 +182,7 @@ impl Service {
             integration: None,
         };
         let record = self.register_flavor_bytes(t, bytes, source, &sha, opts, false)?;
-        self.view(record)
+        self.detail(record)
     }
 
     /// Registers any flavor, built-in or from a file: [`Self::check_flavor_bytes`], then

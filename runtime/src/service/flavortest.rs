@@ -119,10 +119,10 @@ pub fn flavor_test(
     let Some(flavor) = registered.filter(|_| ok) else {
         return Ok(report);
     };
-    let t = flavor.component_type;
-    report.flavor = flavor.flavor.clone();
+    let t = flavor.view.component_type;
+    report.flavor = flavor.view.flavor.clone();
     report.component_type = Some(t);
-    report.sha256 = flavor.sha256.clone();
+    report.sha256 = flavor.view.sha256.clone();
 
     // 2. An example configuration from the schema, then `validate` through register.
     let config = match example_config(&svc, &flavor.record.info, &scratch.0, overrides) {
@@ -142,7 +142,7 @@ pub fn flavor_test(
         svc.component_register(
             t,
             COMPONENT,
-            &flavor.flavor,
+            &flavor.view.flavor,
             config.clone(),
             Default::default(),
         )?;

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{FlavorOptions, FlavorView, Service};
 use crate::error::{Error, Result};
@@ -17,7 +17,7 @@ use crate::sandbox::cache::sha256_hex;
 use crate::store::Batch;
 
 /// An integration found on the search path.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct IntegrationView {
     pub name: String,
     pub path: String,
@@ -27,7 +27,7 @@ pub struct IntegrationView {
     pub installed: bool,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct IntegrationFile {
     pub file: String,
     pub sha256: String,
@@ -36,11 +36,11 @@ pub struct IntegrationFile {
 }
 
 /// What `integration install` did with each flavor.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Installed {
     pub flavor: FlavorView,
     /// `installed`, `replaced` or `already installed`.
-    pub outcome: &'static str,
+    pub outcome: String,
 }
 
 impl Service {
@@ -213,8 +213,8 @@ impl Service {
             .into_iter()
             .map(|(t, flavor, outcome)| {
                 Ok(Installed {
-                    flavor: self.view(self.flavor_or_err(t, &flavor)?)?,
-                    outcome,
+                    flavor: self.view(&self.flavor_or_err(t, &flavor)?)?,
+                    outcome: outcome.to_string(),
                 })
             })
             .collect()

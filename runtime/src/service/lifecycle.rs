@@ -114,7 +114,7 @@ impl Service {
             .map(|(_, d)| GrantView {
                 exists: std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()),
                 path: d.clone(),
-                access: "read-write",
+                access: "read-write".into(),
             })
             .collect()
     }
@@ -507,10 +507,10 @@ impl Bound {
 }
 
 /// A directory a component's flavor may use, as `describe` shows it.
-#[derive(Clone, Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct GrantView {
     pub path: String,
-    pub access: &'static str,
+    pub access: String,
     /// A missing directory is created by `up` before `provision`, then granted.
     pub exists: bool,
 }

@@ -27,7 +27,7 @@ pub struct SecretRecord {
 }
 
 /// A secret as shown: values masked unless revealed.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SecretView {
     pub id: String,
     pub name: String,
@@ -129,12 +129,15 @@ impl Service {
         })
     }
 
+    /// Creates a secret. A `-` in a key is read as `_` (`--aws-key` and `aws_key` are one
+    /// key), whoever asks: the CLI, a values file, or a REST call.
     pub fn secret_create(
         &self,
         name: &str,
         values: BTreeMap<String, String>,
     ) -> Result<SecretView> {
         check_name("secret", name)?;
+        let values = normalized_keys(values)?;
         check_keys(&values)?;
         if values.is_empty() {
             return Err(Error::invalid(
@@ -177,6 +180,7 @@ impl Service {
         values: BTreeMap<String, String>,
     ) -> Result<SecretView> {
         let mut r = self.secret_or_err(name)?;
+        let values = normalized_keys(values)?;
         check_keys(&values)?;
         let mut current = self.open_secret(&r)?;
         for (k, v) in values {
@@ -287,4 +291,20 @@ impl Service {
 pub(crate) fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
     crate::fsutil::write_atomic(path, bytes, 0o600)
         .map_err(|e| Error::io(format!("writing {}", path.display()), e))
+}
+
+/// The keys as stored: `-` read as `_`, so that a key given as a flag (`--api-key`), in
+/// a values file or over REST is the same key. Two spellings of one key are refused.
+fn normalized_keys(values: BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (given, v) in values {
+        let key = given.replace('-', "_");
+        if out.insert(key.clone(), v).is_some() {
+            return Err(Error::invalid(
+                format!("key `{key}` is given twice (a `-` in a key is read as `_`)"),
+                "give each key once",
+            ));
+        }
+    }
+    Ok(out)
 }

@@ -12,7 +12,7 @@ use crate::model::{ComponentRecord, ComponentType, RequirementKind, StackRecord,
 use crate::store::{Batch, TreeId, meta};
 
 /// A stack as `stack list` and `stack describe` show it.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
 pub struct StackView {
     pub id: String,
     pub name: String,
@@ -21,7 +21,7 @@ pub struct StackView {
     pub components: Vec<StackMember>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct StackMember {
     pub component_type: ComponentType,
     pub name: String,

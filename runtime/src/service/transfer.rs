@@ -60,7 +60,7 @@ pub struct ExportedFlavor {
 }
 
 /// What `stack import` did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImportReport {
     pub stack: StackView,
     /// Components created by the import.

@@ -1,0 +1,127 @@
+//! The REST API's contract, shared by the daemon that serves it and the clients that
+//! call it: the shapes of what it answers beyond the service's own views, the headers
+//! it speaks, and its limits. `runtime/src/daemon/openapi.json` documents it whole.
+
+use serde::{Deserialize, Serialize};
+
+use crate::service::{InFlight, Progress};
+
+/// Every response carries the daemon's version in this header, so that a client of
+/// another version can say so instead of failing on a shape it does not know.
+pub const VERSION_HEADER: &str = "strata-version";
+
+/// A warning of the call (a component left without a grant, a secret re-sealed…): one
+/// header each, its value a JSON string (ASCII, so any text survives).
+pub const WARNING_HEADER: &str = "strata-warning";
+
+/// A line a flavor logged during the call, in the same form as a warning.
+pub const LOG_HEADER: &str = "strata-log";
+
+/// The most bytes of warnings and logs one response carries in headers; older log
+/// lines beyond it are dropped, and a last line says how many.
+pub const MAX_NOTES_BYTES: usize = 256 * 1024;
+
+/// `strata-wording: cli` asks for errors worded for the command line (`--force`,
+/// `--timeout-ms`), not for REST (`force`, `timeout_ms`): the CLI sends it so that its
+/// messages read the same whether or not a daemon served them.
+pub const WORDING_HEADER: &str = "strata-wording";
+
+/// The most a flavor's `.wasm` upload may be.
+pub const MAX_UPLOAD: usize = crate::sandbox::MAX_WASM_BYTES;
+
+/// The most any other request body may be.
+pub const MAX_BODY: usize = 2 * 1024 * 1024;
+
+/// Every error: `{"error": {"code", "message", "hint"}}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hint: String,
+}
+
+/// What `GET /api/v1/daemon` answers (and `strata daemon status` shows).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Info {
+    pub pid: u32,
+    pub version: String,
+    pub home: String,
+    pub address: String,
+    pub uptime_s: u64,
+    pub requests: u64,
+    pub rss_kib: u64,
+    pub in_flight: Vec<InFlight>,
+}
+
+/// A lifecycle run started by a REST call, polled at `/api/v1/operations/{id}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Operation {
+    pub id: String,
+    /// What runs, e.g. `stack up prod`.
+    pub action: String,
+    pub state: OpState,
+    /// Each component's steps, as they happen.
+    pub progress: Vec<Progress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+    /// What the run warned about, once it has ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// What the flavors logged during the run, once it has ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
+    pub started_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<u64>,
+}
+
+/// Where an operation is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpState {
+    Running,
+    Succeeded,
+    Failed,
+    /// The daemon stopped (or was killed) before the run finished; the components'
+    /// phases show where each one is, and running the operation again resumes it.
+    Interrupted,
+}
+
+/// `text` as a header value: a JSON string with every character outside printable
+/// ASCII escaped, so that it is a valid header whatever it holds.
+pub fn note_header(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            ' '..='~' => out.push(c),
+            c => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04x}"));
+                }
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::note_header;
+
+    #[test]
+    fn any_text_survives_a_header() {
+        for text in ["plain", "quote \" and \\", "tab\tbell\x07", "é 日本 🦀", "\u{202e}rtl"] {
+            let h = note_header(text);
+            assert!(h.bytes().all(|b| (b' '..=b'~').contains(&b)), "{h}");
+            assert_eq!(serde_json::from_str::<String>(&h).unwrap(), text);
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! [`Backend`]: every operation a front end (the CLI, a program using [`crate::Client`])
+//! asks of a strata home, whoever serves it. Two implement it: the [`Service`] opened in
+//! this process (embedded), and [`super::remote::Remote`], which sends each operation
+//! to a daemon as a call of its REST API. The CLI renders what either returns, so its
+//! output does not depend on which one served it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::Result;
+use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
+use crate::service::{
+    BackupReport, ComponentView, FlavorDetail, FlavorOptions, FlavorView, ImportReport,
+    InitReport, Installed, IntegrationView, Pipeline, Progress, RunReport, SecretView, Service,
+    StackExport, StackView,
+};
+
+/// Components of a stack, by type.
+pub type Members = BTreeMap<ComponentType, Vec<String>>;
+
+/// Every operation on a home. Paths are the caller's: a front end makes them absolute
+/// before it asks (a daemon has no working directory of the caller's).
+pub trait Backend: Send + Sync {
+    fn init(&self) -> Result<InitReport>;
+
+    fn stack_list(&self) -> Result<Vec<StackView>>;
+    /// `None`: the active stack.
+    fn stack_describe(&self, name: Option<&str>) -> Result<StackView>;
+    /// The active stack's name.
+    fn stack_get(&self) -> Result<String>;
+    fn stack_set(&self, name: &str) -> Result<StackView>;
+    fn stack_register(&self, name: &str, components: Members, set_active: bool)
+    -> Result<StackView>;
+    fn stack_update(&self, name: &str, components: Members) -> Result<StackView>;
+    /// Takes components out of a stack; an empty list takes every one of that type.
+    fn stack_remove_component(&self, name: &str, components: Members) -> Result<StackView>;
+    fn stack_rename(&self, name: &str, new_name: &str) -> Result<StackView>;
+    fn stack_copy(&self, name: &str, new_name: &str) -> Result<StackView>;
+    fn stack_delete(&self, name: &str) -> Result<()>;
+    /// Deletes the stack and the components no other stack uses; returns those.
+    fn stack_delete_recursive(&self, name: &str) -> Result<Vec<String>>;
+    fn stack_export(&self, name: &str) -> Result<StackExport>;
+    fn stack_import(
+        &self,
+        export: &StackExport,
+        name: Option<&str>,
+        force: bool,
+    ) -> Result<ImportReport>;
+    /// Brings a stack up, reporting each component's steps to `on` as they happen.
+    fn stack_up(&self, name: Option<&str>, on: &mut dyn FnMut(Progress)) -> Result<StackView>;
+    fn stack_down(
+        &self,
+        name: Option<&str>,
+        force: bool,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<StackView>;
+
+    fn component_list(&self, t: ComponentType) -> Result<Vec<ComponentView>>;
+    /// `live`: also ask the flavor for its status.
+    fn component_describe(&self, t: ComponentType, name: &str, live: bool)
+    -> Result<ComponentView>;
+    fn component_register(
+        &self,
+        t: ComponentType,
+        name: &str,
+        flavor: &str,
+        config: BTreeMap<String, String>,
+        limits: LimitOverrides,
+    ) -> Result<ComponentView>;
+    fn component_update(
+        &self,
+        t: ComponentType,
+        name: &str,
+        changes: BTreeMap<String, String>,
+        limits: LimitOverrides,
+    ) -> Result<ComponentView>;
+    fn component_remove_attribute(
+        &self,
+        t: ComponentType,
+        name: &str,
+        key: &str,
+    ) -> Result<ComponentView>;
+    fn component_rename(&self, t: ComponentType, name: &str, new_name: &str)
+    -> Result<ComponentView>;
+    fn component_copy(&self, t: ComponentType, name: &str, new_name: &str)
+    -> Result<ComponentView>;
+    fn component_delete(&self, t: ComponentType, name: &str) -> Result<()>;
+    fn component_up(&self, t: ComponentType, name: &str, on: &mut dyn FnMut(Progress))
+    -> Result<()>;
+    fn component_down(
+        &self,
+        t: ComponentType,
+        name: &str,
+        force: bool,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<()>;
+
+    /// `None`: the flavors of every type.
+    fn flavor_list(&self, t: Option<ComponentType>) -> Result<Vec<FlavorView>>;
+    fn flavor_describe(&self, t: ComponentType, name: &str) -> Result<FlavorDetail>;
+    /// Registers the `.wasm` at `path` (absolute, on the machine that serves the home).
+    fn flavor_register(
+        &self,
+        t: ComponentType,
+        path: &Path,
+        opts: FlavorOptions,
+    ) -> Result<FlavorRecord>;
+    fn flavor_delete(&self, t: ComponentType, name: &str) -> Result<()>;
+
+    fn secret_list(&self) -> Result<Vec<SecretView>>;
+    fn secret_create(&self, name: &str, values: BTreeMap<String, String>) -> Result<SecretView>;
+    fn secret_get(&self, name: &str, reveal: bool) -> Result<SecretView>;
+    fn secret_update(&self, name: &str, values: BTreeMap<String, String>) -> Result<SecretView>;
+    fn secret_delete(&self, name: &str) -> Result<()>;
+    /// Renames a secret; returns the components whose references were rewritten.
+    fn secret_rename(&self, name: &str, new_name: &str) -> Result<Vec<String>>;
+
+    fn integration_list(&self) -> Result<Vec<IntegrationView>>;
+    /// `name_or_dir`: an integration's name, or the absolute path of its directory.
+    fn integration_install(&self, name_or_dir: &str, replace: bool) -> Result<Vec<Installed>>;
+    /// Returns what was deleted.
+    fn integration_uninstall(&self, name: &str) -> Result<Vec<String>>;
+
+    fn pipeline_run(
+        &self,
+        pipeline: &Pipeline,
+        params: BTreeMap<String, String>,
+    ) -> Result<RunReport>;
+
+    /// `file`: absolute, on the machine that serves the home.
+    fn backup(&self, file: &Path, force: bool) -> Result<BackupReport>;
+    fn restore(&self, file: &Path, force: bool) -> Result<BackupReport>;
+
+    /// What the operations since the last call warned about, for the front end to show.
+    fn take_warnings(&self) -> Vec<String>;
+    /// What flavors logged during the operations since the last call.
+    fn take_logs(&self) -> Vec<String>;
+}
+
+/// The embedded backend: the service of a home opened in this process.
+impl Backend for Service {
+    fn init(&self) -> Result<InitReport> {
+        Service::init(self)
+    }
+    fn stack_list(&self) -> Result<Vec<StackView>> {
+        Service::stack_list(self)
+    }
+    fn stack_describe(&self, name: Option<&str>) -> Result<StackView> {
+        Service::stack_describe(self, name)
+    }
+    fn stack_get(&self) -> Result<String> {
+        Service::stack_get(self)
+    }
+    fn stack_set(&self, name: &str) -> Result<StackView> {
+        Service::stack_set(self, name)
+    }
+    fn stack_register(&self, name: &str, c: Members, set_active: bool) -> Result<StackView> {
+        Service::stack_register(self, name, c, set_active)
+    }
+    fn stack_update(&self, name: &str, c: Members) -> Result<StackView> {
+        Service::stack_update(self, name, c)
+    }
+    fn stack_remove_component(&self, name: &str, c: Members) -> Result<StackView> {
+        Service::stack_remove_component(self, name, c)
+    }
+    fn stack_rename(&self, name: &str, new_name: &str) -> Result<StackView> {
+        Service::stack_rename(self, name, new_name)
+    }
+    fn stack_copy(&self, name: &str, new_name: &str) -> Result<StackView> {
+        Service::stack_copy(self, name, new_name)
+    }
+    fn stack_delete(&self, name: &str) -> Result<()> {
+        Service::stack_delete(self, name)
+    }
+    fn stack_delete_recursive(&self, name: &str) -> Result<Vec<String>> {
+        Service::stack_delete_recursive(self, name)
+    }
+    fn stack_export(&self, name: &str) -> Result<StackExport> {
+        Service::stack_export(self, name)
+    }
+    fn stack_import(&self, e: &StackExport, name: Option<&str>, force: bool) -> Result<ImportReport> {
+        Service::stack_import(self, e, name, force)
+    }
+    fn stack_up(&self, name: Option<&str>, on: &mut dyn FnMut(Progress)) -> Result<StackView> {
+        Service::stack_up(self, name, on)
+    }
+    fn stack_down(
+        &self,
+        name: Option<&str>,
+        force: bool,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<StackView> {
+        Service::stack_down(self, name, force, on)
+    }
+    fn component_list(&self, t: ComponentType) -> Result<Vec<ComponentView>> {
+        Service::component_list(self, t)
+    }
+    fn component_describe(&self, t: ComponentType, name: &str, live: bool) -> Result<ComponentView> {
+        Service::component_describe(self, t, name, live)
+    }
+    fn component_register(
+        &self,
+        t: ComponentType,
+        name: &str,
+        flavor: &str,
+        config: BTreeMap<String, String>,
+        limits: LimitOverrides,
+    ) -> Result<ComponentView> {
+        Service::component_register(self, t, name, flavor, config, limits)
+    }
+    fn component_update(
+        &self,
+        t: ComponentType,
+        name: &str,
+        changes: BTreeMap<String, String>,
+        limits: LimitOverrides,
+    ) -> Result<ComponentView> {
+        Service::component_update(self, t, name, changes, limits)
+    }
+    fn component_remove_attribute(&self, t: ComponentType, name: &str, key: &str) -> Result<ComponentView> {
+        Service::component_remove_attribute(self, t, name, key)
+    }
+    fn component_rename(&self, t: ComponentType, name: &str, new_name: &str) -> Result<ComponentView> {
+        Service::component_rename(self, t, name, new_name)
+    }
+    fn component_copy(&self, t: ComponentType, name: &str, new_name: &str) -> Result<ComponentView> {
+        Service::component_copy(self, t, name, new_name)
+    }
+    fn component_delete(&self, t: ComponentType, name: &str) -> Result<()> {
+        Service::component_delete(self, t, name)
+    }
+    fn component_up(&self, t: ComponentType, name: &str, on: &mut dyn FnMut(Progress)) -> Result<()> {
+        Service::component_up(self, t, name, on)
+    }
+    fn component_down(
+        &self,
+        t: ComponentType,
+        name: &str,
+        force: bool,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
+        Service::component_down(self, t, name, force, on)
+    }
+    fn flavor_list(&self, t: Option<ComponentType>) -> Result<Vec<FlavorView>> {
+        Service::flavor_list(self, t)
+    }
+    fn flavor_describe(&self, t: ComponentType, name: &str) -> Result<FlavorDetail> {
+        Service::flavor_describe(self, t, name)
+    }
+    fn flavor_register(&self, t: ComponentType, path: &Path, opts: FlavorOptions) -> Result<FlavorRecord> {
+        Service::flavor_register(self, Some(t), path, opts).map(|d| d.record)
+    }
+    fn flavor_delete(&self, t: ComponentType, name: &str) -> Result<()> {
+        Service::flavor_delete(self, t, name)
+    }
+    fn secret_list(&self) -> Result<Vec<SecretView>> {
+        Service::secret_list(self)
+    }
+    fn secret_create(&self, name: &str, values: BTreeMap<String, String>) -> Result<SecretView> {
+        Service::secret_create(self, name, values)
+    }
+    fn secret_get(&self, name: &str, reveal: bool) -> Result<SecretView> {
+        Service::secret_get(self, name, reveal)
+    }
+    fn secret_update(&self, name: &str, values: BTreeMap<String, String>) -> Result<SecretView> {
+        Service::secret_update(self, name, values)
+    }
+    fn secret_delete(&self, name: &str) -> Result<()> {
+        Service::secret_delete(self, name)
+    }
+    fn secret_rename(&self, name: &str, new_name: &str) -> Result<Vec<String>> {
+        Service::secret_rename(self, name, new_name)
+    }
+    fn integration_list(&self) -> Result<Vec<IntegrationView>> {
+        Service::integration_list(self)
+    }
+    fn integration_install(&self, name_or_dir: &str, replace: bool) -> Result<Vec<Installed>> {
+        Service::integration_install(self, name_or_dir, replace)
+    }
+    fn integration_uninstall(&self, name: &str) -> Result<Vec<String>> {
+        Service::integration_uninstall(self, name)
+    }
+    fn pipeline_run(&self, p: &Pipeline, params: BTreeMap<String, String>) -> Result<RunReport> {
+        Service::pipeline_run(self, p, params)
+    }
+    fn backup(&self, file: &Path, force: bool) -> Result<BackupReport> {
+        Service::backup(self, file, force)
+    }
+    fn restore(&self, file: &Path, force: bool) -> Result<BackupReport> {
+        Service::restore(self, file, force)
+    }
+    fn take_warnings(&self) -> Vec<String> {
+        Service::take_warnings(self)
+    }
+    fn take_logs(&self) -> Vec<String> {
+        Service::take_logs(self)
+    }
+}
