@@ -26,6 +26,11 @@ pub const MAX_NOTES_BYTES: usize = 256 * 1024;
 /// messages read the same whether or not a daemon served them.
 pub const WORDING_HEADER: &str = "strata-wording";
 
+/// `strata-cwd: /abs/dir` (percent-encoded, see [`encode_path`]): the caller's working
+/// directory, which relative paths in the request (a `path` field's value, say) are
+/// taken from, as they would be in-process. Without it a relative path is refused.
+pub const CWD_HEADER: &str = "strata-cwd";
+
 /// The most a flavor's `.wasm` upload may be.
 pub const MAX_UPLOAD: usize = crate::sandbox::MAX_WASM_BYTES;
 
@@ -112,13 +117,65 @@ pub fn note_header(text: &str) -> String {
     out
 }
 
+/// A path as a header value: every byte but ASCII letters, digits and `/-_.~` as `%XX`.
+pub fn encode_path(p: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = String::new();
+    for &b in p.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The path [`encode_path`] wrote, or `None` for a value it could not have written.
+pub fn decode_path(v: &[u8]) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        match v[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(v.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b if b.is_ascii_graphic() => {
+                out.push(b);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
+    Some(std::ffi::OsString::from_vec(out).into())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::note_header;
+    use super::{decode_path, encode_path, note_header};
+
+    #[test]
+    fn any_path_survives_a_header() {
+        for p in ["/", "/home/me/my work", "/tmp/日本/%41", "/a\nb"] {
+            let e = encode_path(std::path::Path::new(p));
+            assert!(e.bytes().all(|b| b.is_ascii_graphic()), "{e}");
+            assert_eq!(decode_path(e.as_bytes()).unwrap(), std::path::Path::new(p));
+        }
+        assert_eq!(decode_path(b"/a%zz"), None);
+    }
 
     #[test]
     fn any_text_survives_a_header() {
-        for text in ["plain", "quote \" and \\", "tab\tbell\x07", "é 日本 🦀", "\u{202e}rtl"] {
+        for text in [
+            "plain",
+            "quote \" and \\",
+            "tab\tbell\x07",
+            "é 日本 🦀",
+            "\u{202e}rtl",
+        ] {
             let h = note_header(text);
             assert!(h.bytes().all(|b| (b' '..=b'~').contains(&b)), "{h}");
             assert_eq!(serde_json::from_str::<String>(&h).unwrap(), text);

@@ -129,7 +129,6 @@ pub enum Found {
     Unreachable(Error),
 }
 
-
 /// Looks for a live daemon of `home`. `STRATA_NO_DAEMON=1` asks for the home to be
 /// opened in-process, which is refused while a daemon holds it.
 pub fn find(home: &Home) -> Found {
@@ -187,4 +186,3 @@ fn wait_for_file(home: &Home) -> Waited {
     }
     Waited::Timeout
 }
-

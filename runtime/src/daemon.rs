@@ -167,4 +167,3 @@ pub fn read_log(home: &Home, n: usize) -> Result<Vec<String>> {
 pub fn log_file(home: &Home) -> PathBuf {
     home.root().join("daemon.log")
 }
-

@@ -1413,7 +1413,8 @@ fn list_or_none(items: &[String]) -> String {
 /// `path` as the user meant it: a relative path is taken from the directory the command
 /// was given in, here, before the path goes to whoever serves the home.
 fn absolute(path: &std::path::Path) -> Result<std::path::PathBuf> {
-    std::path::absolute(path).map_err(|e| Error::io(format!("reading the path {}", path.display()), e))
+    std::path::absolute(path)
+        .map_err(|e| Error::io(format!("reading the path {}", path.display()), e))
 }
 
 /// `integration install NAME|DIR`: a directory (a path with a `/`, or a directory here

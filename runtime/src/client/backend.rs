@@ -10,9 +10,9 @@ use std::path::Path;
 use crate::error::Result;
 use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
 use crate::service::{
-    BackupReport, ComponentView, FlavorDetail, FlavorOptions, FlavorView, ImportReport,
-    InitReport, Installed, IntegrationView, Pipeline, Progress, RunReport, SecretView, Service,
-    StackExport, StackView,
+    BackupReport, ComponentView, FlavorDetail, FlavorOptions, FlavorView, ImportReport, InitReport,
+    Installed, IntegrationView, Pipeline, Progress, RunReport, SecretView, Service, StackExport,
+    StackView,
 };
 
 /// Components of a stack, by type.
@@ -29,8 +29,12 @@ pub trait Backend: Send + Sync {
     /// The active stack's name.
     fn stack_get(&self) -> Result<String>;
     fn stack_set(&self, name: &str) -> Result<StackView>;
-    fn stack_register(&self, name: &str, components: Members, set_active: bool)
-    -> Result<StackView>;
+    fn stack_register(
+        &self,
+        name: &str,
+        components: Members,
+        set_active: bool,
+    ) -> Result<StackView>;
     fn stack_update(&self, name: &str, components: Members) -> Result<StackView>;
     /// Takes components out of a stack; an empty list takes every one of that type.
     fn stack_remove_component(&self, name: &str, components: Members) -> Result<StackView>;
@@ -80,13 +84,21 @@ pub trait Backend: Send + Sync {
         name: &str,
         key: &str,
     ) -> Result<ComponentView>;
-    fn component_rename(&self, t: ComponentType, name: &str, new_name: &str)
-    -> Result<ComponentView>;
+    fn component_rename(
+        &self,
+        t: ComponentType,
+        name: &str,
+        new_name: &str,
+    ) -> Result<ComponentView>;
     fn component_copy(&self, t: ComponentType, name: &str, new_name: &str)
     -> Result<ComponentView>;
     fn component_delete(&self, t: ComponentType, name: &str) -> Result<()>;
-    fn component_up(&self, t: ComponentType, name: &str, on: &mut dyn FnMut(Progress))
-    -> Result<()>;
+    fn component_up(
+        &self,
+        t: ComponentType,
+        name: &str,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<()>;
     fn component_down(
         &self,
         t: ComponentType,
@@ -178,7 +190,12 @@ impl Backend for Service {
     fn stack_export(&self, name: &str) -> Result<StackExport> {
         Service::stack_export(self, name)
     }
-    fn stack_import(&self, e: &StackExport, name: Option<&str>, force: bool) -> Result<ImportReport> {
+    fn stack_import(
+        &self,
+        e: &StackExport,
+        name: Option<&str>,
+        force: bool,
+    ) -> Result<ImportReport> {
         Service::stack_import(self, e, name, force)
     }
     fn stack_up(&self, name: Option<&str>, on: &mut dyn FnMut(Progress)) -> Result<StackView> {
@@ -195,7 +212,12 @@ impl Backend for Service {
     fn component_list(&self, t: ComponentType) -> Result<Vec<ComponentView>> {
         Service::component_list(self, t)
     }
-    fn component_describe(&self, t: ComponentType, name: &str, live: bool) -> Result<ComponentView> {
+    fn component_describe(
+        &self,
+        t: ComponentType,
+        name: &str,
+        live: bool,
+    ) -> Result<ComponentView> {
         Service::component_describe(self, t, name, live)
     }
     fn component_register(
@@ -217,19 +239,39 @@ impl Backend for Service {
     ) -> Result<ComponentView> {
         Service::component_update(self, t, name, changes, limits)
     }
-    fn component_remove_attribute(&self, t: ComponentType, name: &str, key: &str) -> Result<ComponentView> {
+    fn component_remove_attribute(
+        &self,
+        t: ComponentType,
+        name: &str,
+        key: &str,
+    ) -> Result<ComponentView> {
         Service::component_remove_attribute(self, t, name, key)
     }
-    fn component_rename(&self, t: ComponentType, name: &str, new_name: &str) -> Result<ComponentView> {
+    fn component_rename(
+        &self,
+        t: ComponentType,
+        name: &str,
+        new_name: &str,
+    ) -> Result<ComponentView> {
         Service::component_rename(self, t, name, new_name)
     }
-    fn component_copy(&self, t: ComponentType, name: &str, new_name: &str) -> Result<ComponentView> {
+    fn component_copy(
+        &self,
+        t: ComponentType,
+        name: &str,
+        new_name: &str,
+    ) -> Result<ComponentView> {
         Service::component_copy(self, t, name, new_name)
     }
     fn component_delete(&self, t: ComponentType, name: &str) -> Result<()> {
         Service::component_delete(self, t, name)
     }
-    fn component_up(&self, t: ComponentType, name: &str, on: &mut dyn FnMut(Progress)) -> Result<()> {
+    fn component_up(
+        &self,
+        t: ComponentType,
+        name: &str,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
         Service::component_up(self, t, name, on)
     }
     fn component_down(
@@ -247,7 +289,12 @@ impl Backend for Service {
     fn flavor_describe(&self, t: ComponentType, name: &str) -> Result<FlavorDetail> {
         Service::flavor_describe(self, t, name)
     }
-    fn flavor_register(&self, t: ComponentType, path: &Path, opts: FlavorOptions) -> Result<FlavorRecord> {
+    fn flavor_register(
+        &self,
+        t: ComponentType,
+        path: &Path,
+        opts: FlavorOptions,
+    ) -> Result<FlavorRecord> {
         Service::flavor_register(self, Some(t), path, opts).map(|d| d.record)
     }
     fn flavor_delete(&self, t: ComponentType, name: &str) -> Result<()> {

@@ -16,15 +16,17 @@ use crate::daemon::DaemonFile;
 use crate::error::{Error, Result};
 use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
 use crate::service::{
-    BackupReport, ComponentView, FlavorDetail, FlavorOptions, FlavorView, ImportReport,
-    InitReport, Installed, IntegrationView, Pipeline, Progress, RunReport, SecretView,
-    StackExport, StackView,
+    BackupReport, ComponentView, FlavorDetail, FlavorOptions, FlavorView, ImportReport, InitReport,
+    Installed, IntegrationView, Pipeline, Progress, RunReport, SecretView, StackExport, StackView,
 };
 
 /// A daemon, reached over HTTP on loopback.
 pub struct Remote {
     file: DaemonFile,
     agent: ureq::Agent,
+    /// This process's working directory, sent with each call
+    /// ([`api::CWD_HEADER`]): relative paths are taken from it, as in-process.
+    cwd: Option<String>,
     warnings: Mutex<Vec<String>>,
     logs: Mutex<Vec<String>>,
 }
@@ -52,6 +54,7 @@ impl Remote {
         Remote {
             file,
             agent,
+            cwd: std::env::current_dir().ok().map(|d| api::encode_path(&d)),
             warnings: Mutex::default(),
             logs: Mutex::default(),
         }
@@ -88,7 +91,12 @@ impl Remote {
 
     /// One call: `body` as JSON (or none), the answer read as `T`. Warnings and logs the
     /// daemon sends with it are kept for [`Backend::take_warnings`] / [`Backend::take_logs`].
-    fn call<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<Value>) -> Result<T> {
+    fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T> {
         let bytes = body.map(|b| serde_json::to_vec(&b).expect("invariant: JSON serializes"));
         self.call_raw(method, path, bytes, "application/json")
     }
@@ -105,11 +113,20 @@ impl Remote {
             .uri(self.file.url(path))
             .header("Authorization", format!("Bearer {}", self.file.token))
             .header(api::WORDING_HEADER, "cli");
+        let request = match &self.cwd {
+            Some(cwd) => request.header(api::CWD_HEADER, cwd),
+            None => request,
+        };
         let answer = match body {
-            Some(b) => self
+            Some(b) => self.agent.run(
+                request
+                    .header("Content-Type", content_type)
+                    .body(b)
+                    .expect("invariant: a valid request"),
+            ),
+            None => self
                 .agent
-                .run(request.header("Content-Type", content_type).body(b).expect("invariant: a valid request")),
-            None => self.agent.run(request.body(()).expect("invariant: a valid request")),
+                .run(request.body(()).expect("invariant: a valid request")),
         };
         let mut resp = answer.map_err(|e| self.unreachable(e))?;
         let theirs = resp
@@ -126,7 +143,11 @@ impl Remote {
             .read_to_vec()
             .map_err(|e| self.unreachable(e))?;
         if status.is_success() {
-            let text = if text.is_empty() { b"null".to_vec() } else { text };
+            let text = if text.is_empty() {
+                b"null".to_vec()
+            } else {
+                text
+            };
             return serde_json::from_slice(&text).map_err(|e| {
                 self.mismatch(
                     theirs.as_deref(),
@@ -138,9 +159,11 @@ impl Remote {
             .ok()
             .and_then(|v| serde_json::from_value::<ErrorBody>(v.get("error")?.clone()).ok());
         match error {
-            Some(b) if b.code == "no_route" || b.code == "method_not_allowed" => {
-                Err(self.mismatch(theirs.as_deref(), format!("`{}` to {method} {path}", b.message)))
-            }
+            Some(b) if b.code == "no_route" || b.code == "method_not_allowed" => Err(self
+                .mismatch(
+                    theirs.as_deref(),
+                    format!("`{}` to {method} {path}", b.message),
+                )),
             Some(b) => Err(Error::Remote {
                 status: status.as_u16(),
                 code: b.code,
@@ -151,7 +174,10 @@ impl Remote {
                 theirs.as_deref(),
                 format!(
                     "HTTP {status} to {method} {path}: {}",
-                    String::from_utf8_lossy(&text).chars().take(200).collect::<String>()
+                    String::from_utf8_lossy(&text)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
                 ),
             )),
         }
@@ -200,7 +226,11 @@ impl Remote {
                 POLL * 10
             };
             std::thread::sleep(wait);
-            op = self.call("GET", &format!("/api/v1/operations/{}", seg(&op.id)), None)?;
+            let path = format!("/api/v1/operations/{}", seg(&op.id));
+            // A daemon that stops closes its listener first: no answer is a cut-off run.
+            op = self
+                .call::<Operation>("GET", &path, None)
+                .map_err(|_| cut_off(&op.action))?;
         }
         self.warnings
             .lock()
@@ -212,6 +242,7 @@ impl Remote {
             .extend(op.logs);
         match (op.state, op.error) {
             (OpState::Succeeded, _) => Ok(op.result.unwrap_or(Value::Null)),
+            (OpState::Interrupted, _) => Err(cut_off(&op.action)),
             (_, Some(b)) => Err(Error::Remote {
                 status: 422,
                 code: b.code,
@@ -231,6 +262,14 @@ impl Remote {
             None => self.stack_get(),
         }
     }
+}
+
+/// A lifecycle run its daemon did not finish: it stopped (or was stopped) first.
+fn cut_off(action: &str) -> Error {
+    Error::invalid(
+        format!("the strata daemon stopped before `{action}` finished (was it stopped?)"),
+        "the components' phases show where each one is (`strata stack describe`); run the command again to resume it",
+    )
 }
 
 /// `s` as one segment of a URL path: every byte but letters, digits, `-` and `_`
@@ -300,7 +339,9 @@ impl Backend for Remote {
         self.call("GET", &format!("/api/v1/stacks/{}", seg(&name)), None)
     }
     fn stack_get(&self) -> Result<String> {
-        Ok(self.call::<Named>("GET", "/api/v1/active-stack", None)?.name)
+        Ok(self
+            .call::<Named>("GET", "/api/v1/active-stack", None)?
+            .name)
     }
     fn stack_set(&self, name: &str) -> Result<StackView> {
         self.call("PUT", "/api/v1/active-stack", Some(json!({ "name": name })))
@@ -335,7 +376,12 @@ impl Backend for Remote {
     fn stack_export(&self, name: &str) -> Result<StackExport> {
         self.call("GET", &format!("/api/v1/stacks/{}/export", seg(name)), None)
     }
-    fn stack_import(&self, e: &StackExport, name: Option<&str>, force: bool) -> Result<ImportReport> {
+    fn stack_import(
+        &self,
+        e: &StackExport,
+        name: Option<&str>,
+        force: bool,
+    ) -> Result<ImportReport> {
         let mut body = json!({ "export": e, "force": force });
         if let Some(n) = name {
             body["name"] = json!(n);
@@ -361,7 +407,12 @@ impl Backend for Remote {
     fn component_list(&self, t: ComponentType) -> Result<Vec<ComponentView>> {
         self.call("GET", &format!("/api/v1/components/{t}"), None)
     }
-    fn component_describe(&self, t: ComponentType, name: &str, live: bool) -> Result<ComponentView> {
+    fn component_describe(
+        &self,
+        t: ComponentType,
+        name: &str,
+        live: bool,
+    ) -> Result<ComponentView> {
         let path = format!("/api/v1/components/{t}/{}?status={live}", seg(name));
         self.call("GET", &path, None)
     }
@@ -389,22 +440,46 @@ impl Backend for Remote {
         let path = format!("/api/v1/components/{t}/{}", seg(name));
         self.call("PATCH", &path, Some(body))
     }
-    fn component_remove_attribute(&self, t: ComponentType, name: &str, key: &str) -> Result<ComponentView> {
+    fn component_remove_attribute(
+        &self,
+        t: ComponentType,
+        name: &str,
+        key: &str,
+    ) -> Result<ComponentView> {
         let path = format!("/api/v1/components/{t}/{}/config/{}", seg(name), seg(key));
         self.call("DELETE", &path, None)
     }
-    fn component_rename(&self, t: ComponentType, name: &str, new_name: &str) -> Result<ComponentView> {
+    fn component_rename(
+        &self,
+        t: ComponentType,
+        name: &str,
+        new_name: &str,
+    ) -> Result<ComponentView> {
         let path = format!("/api/v1/components/{t}/{}/rename", seg(name));
         self.call("POST", &path, Some(json!({ "new_name": new_name })))
     }
-    fn component_copy(&self, t: ComponentType, name: &str, new_name: &str) -> Result<ComponentView> {
+    fn component_copy(
+        &self,
+        t: ComponentType,
+        name: &str,
+        new_name: &str,
+    ) -> Result<ComponentView> {
         let path = format!("/api/v1/components/{t}/{}/copy", seg(name));
         self.call("POST", &path, Some(json!({ "new_name": new_name })))
     }
     fn component_delete(&self, t: ComponentType, name: &str) -> Result<()> {
-        self.call("DELETE", &format!("/api/v1/components/{t}/{}", seg(name)), None)
+        self.call(
+            "DELETE",
+            &format!("/api/v1/components/{t}/{}", seg(name)),
+            None,
+        )
     }
-    fn component_up(&self, t: ComponentType, name: &str, on: &mut dyn FnMut(Progress)) -> Result<()> {
+    fn component_up(
+        &self,
+        t: ComponentType,
+        name: &str,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
         self.operation(&format!("/api/v1/components/{t}/{}/up", seg(name)), on)
             .map(drop)
     }
@@ -439,7 +514,12 @@ impl Backend for Remote {
             })?;
         Ok(FlavorDetail { view, record })
     }
-    fn flavor_register(&self, t: ComponentType, path: &Path, opts: FlavorOptions) -> Result<FlavorRecord> {
+    fn flavor_register(
+        &self,
+        t: ComponentType,
+        path: &Path,
+        opts: FlavorOptions,
+    ) -> Result<FlavorRecord> {
         let mut q = format!("replace={}", opts.replace);
         if let Some(v) = opts.timeout_ms {
             q.push_str(&format!("&timeout_ms={v}"));
@@ -451,13 +531,21 @@ impl Backend for Remote {
         self.call("POST", &format!("/api/v1/flavors/{t}?{q}"), Some(body))
     }
     fn flavor_delete(&self, t: ComponentType, name: &str) -> Result<()> {
-        self.call("DELETE", &format!("/api/v1/flavors/{t}/{}", seg(name)), None)
+        self.call(
+            "DELETE",
+            &format!("/api/v1/flavors/{t}/{}", seg(name)),
+            None,
+        )
     }
     fn secret_list(&self) -> Result<Vec<SecretView>> {
         self.call("GET", "/api/v1/secrets", None)
     }
     fn secret_create(&self, name: &str, values: BTreeMap<String, String>) -> Result<SecretView> {
-        self.call("POST", "/api/v1/secrets", Some(json!({ "name": name, "values": values })))
+        self.call(
+            "POST",
+            "/api/v1/secrets",
+            Some(json!({ "name": name, "values": values })),
+        )
     }
     fn secret_get(&self, name: &str, reveal: bool) -> Result<SecretView> {
         let path = format!("/api/v1/secrets/{}?reveal={reveal}", seg(name));
@@ -484,7 +572,10 @@ impl Backend for Remote {
             let body = json!({ "path": name_or_dir, "replace": replace });
             return self.call("POST", "/api/v1/integrations", Some(body));
         }
-        let path = format!("/api/v1/integrations/{}?replace={replace}", seg(name_or_dir));
+        let path = format!(
+            "/api/v1/integrations/{}?replace={replace}",
+            seg(name_or_dir)
+        );
         self.call("PUT", &path, None)
     }
     fn integration_uninstall(&self, name: &str) -> Result<Vec<String>> {

@@ -148,7 +148,6 @@ pub struct ApiError {
     body: ErrorBody,
 }
 
-
 impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: String, hint: &str) -> ApiError {
         ApiError {
@@ -198,6 +197,13 @@ pub fn limits(
     timeout_ms: Option<u64>,
     memory_mb: Option<u64>,
 ) -> Result<LimitOverrides, ApiError> {
+    if caller().cli_words {
+        // The service checks the same ranges, and words them as the CLI's flags.
+        return Ok(LimitOverrides {
+            timeout_ms,
+            memory_mb,
+        });
+    }
     if let Some(t) = timeout_ms.filter(|t| !TIMEOUT_MS.contains(t)) {
         return Err(ApiError::invalid_field(
             &format!("{at}timeout_ms"),
@@ -245,15 +251,28 @@ fn for_rest(text: String) -> String {
     })
 }
 
+/// Who asks, as the request's headers say: set around each request by the server.
+#[derive(Clone, Debug, Default)]
+pub struct Caller {
+    /// Errors worded for the command line ([`crate::api::WORDING_HEADER`]).
+    pub cli_words: bool,
+    /// The caller's working directory ([`crate::api::CWD_HEADER`]), which relative
+    /// paths in the request are taken from; empty when it sent none (then a relative
+    /// path is refused).
+    pub cwd: std::path::PathBuf,
+}
+
 tokio::task_local! {
-    /// Whether the request asked for errors worded for the command line
-    /// ([`crate::api::WORDING_HEADER`]); set around each request by the server.
-    pub static CLI_WORDS: bool;
+    pub static CALLER: Caller;
+}
+
+fn caller() -> Caller {
+    CALLER.try_with(Caller::clone).unwrap_or_default()
 }
 
 impl From<Error> for ApiError {
     fn from(e: Error) -> ApiError {
-        ApiError::worded(e, CLI_WORDS.try_with(|w| *w).unwrap_or(false))
+        ApiError::worded(e, caller().cli_words)
     }
 }
 
@@ -388,8 +407,9 @@ async fn call<T: Serialize + Send + 'static>(
     lock: bool,
     f: impl FnOnce(&Service) -> crate::error::Result<T> + Send + 'static,
 ) -> Reply {
+    let cwd = caller().cwd;
     let (out, warnings, logs) = tokio::task::spawn_blocking(move || {
-        let svc = st.svc.scoped(std::path::PathBuf::new());
+        let svc = st.svc.scoped(cwd);
         let _catalog = lock.then(|| svc.catalog_lock());
         let out = f(&svc);
         (out, svc.take_warnings(), svc.take_logs())
@@ -429,7 +449,10 @@ fn notes(headers: &mut axum::http::HeaderMap, warnings: &[String], logs: &[Strin
     if skip > 0 {
         put(
             LOG_HEADER,
-            &format!("({skip} earlier log lines dropped: a response carries at most {} KiB of them)", MAX_NOTES_BYTES / 1024),
+            &format!(
+                "({skip} earlier log lines dropped: a response carries at most {} KiB of them)",
+                MAX_NOTES_BYTES / 1024
+            ),
         );
     }
     for l in &logs[skip..] {
@@ -678,8 +701,10 @@ async fn stack_delete(
         })
         .await;
     }
-    call(st, StatusCode::NO_CONTENT, true, move |s| s.stack_delete(&name))
-        .await
+    call(st, StatusCode::NO_CONTENT, true, move |s| {
+        s.stack_delete(&name)
+    })
+    .await
 }
 
 async fn stack_export(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
@@ -732,7 +757,7 @@ fn must_exist(
     st: &Shared,
     f: impl FnOnce(&Service) -> crate::error::Result<()>,
 ) -> Result<(), ApiError> {
-    f(&st.svc.scoped(std::path::PathBuf::new())).map_err(ApiError::from)
+    f(&st.svc.scoped(caller().cwd)).map_err(ApiError::from)
 }
 
 async fn stack_up(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
@@ -856,7 +881,7 @@ async fn component_delete(
     call(st, StatusCode::NO_CONTENT, true, move |s| {
         s.component_delete(t, &name)
     })
-        .await
+    .await
 }
 
 async fn component_up(State(st): State<Shared>, Path((t, name)): Path<(String, String)>) -> Reply {
@@ -940,7 +965,14 @@ async fn flavor_upload(
         struct FromPath {
             path: std::path::PathBuf,
         }
-        let bytes = bytes.map_err(|e| ApiError::new(e.status(), "bad_request", e.body_text(), "send the JSON whole"))?;
+        let bytes = bytes.map_err(|e| {
+            ApiError::new(
+                e.status(),
+                "bad_request",
+                e.body_text(),
+                "send the JSON whole",
+            )
+        })?;
         let b: FromPath = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -952,7 +984,10 @@ async fn flavor_upload(
         if !b.path.is_absolute() || q.filename.is_some() {
             return Err(ApiError::invalid_field(
                 "path",
-                format!("is `{}`: it must be absolute, and comes without `filename`", b.path.display()),
+                format!(
+                    "is `{}`: it must be absolute, and comes without `filename`",
+                    b.path.display()
+                ),
                 "give the .wasm's absolute path on the daemon's machine",
             ));
         }
@@ -963,7 +998,9 @@ async fn flavor_upload(
             replace: q.replace,
         };
         return call(st, StatusCode::CREATED, true, move |s| {
-            Ok(s.flavor_register(Some(t), &b.path, opts).map_err(on_given_path)?.record)
+            Ok(s.flavor_register(Some(t), &b.path, opts)
+                .map_err(on_given_path)?
+                .record)
         })
         .await;
     }
@@ -1005,8 +1042,10 @@ async fn flavor_upload(
 
 async fn flavor_delete(State(st): State<Shared>, Path((t, name)): Path<(String, String)>) -> Reply {
     let t = component_type(&t)?;
-    call(st, StatusCode::NO_CONTENT, true, move |s| s.flavor_delete(t, &name))
-        .await
+    call(st, StatusCode::NO_CONTENT, true, move |s| {
+        s.flavor_delete(t, &name)
+    })
+    .await
 }
 
 // ---- secrets ----
@@ -1065,8 +1104,10 @@ async fn secret_update(State(st): State<Shared>, Path(name): Path<String>, b: Js
 }
 
 async fn secret_delete(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
-    call(st, StatusCode::NO_CONTENT, true, move |s| s.secret_delete(&name))
-        .await
+    call(st, StatusCode::NO_CONTENT, true, move |s| {
+        s.secret_delete(&name)
+    })
+    .await
 }
 
 async fn integration_list(State(st): State<Shared>) -> Reply {
@@ -1439,10 +1480,13 @@ fn start(
     st.ops.insert(op.clone());
     let worker = st.clone();
     let busy = Busy::new(st);
-    let cli = CLI_WORDS.try_with(|w| *w).unwrap_or(false);
+    let Caller {
+        cli_words: cli,
+        cwd,
+    } = caller();
     tokio::task::spawn_blocking(move || {
         let _busy = busy;
-        let svc = worker.svc.scoped(std::path::PathBuf::new());
+        let svc = worker.svc.scoped(cwd);
         let ops = &worker.ops;
         let outcome = f(&svc, &mut |p| {
             ops.with(|m| {

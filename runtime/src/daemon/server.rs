@@ -211,11 +211,27 @@ fn router(state: Shared) -> Router {
 /// Every request: a loopback `Host`, then (but for `/health`) the bearer token. Every
 /// response says which version of strata answered it.
 async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
-    let cli = req
+    let cli_words = req
         .headers()
         .get(crate::api::WORDING_HEADER)
         .is_some_and(|v| v.as_bytes() == b"cli");
-    let mut response = api::CLI_WORDS.scope(cli, checked(st, req, next)).await;
+    let cwd = match req.headers().get(crate::api::CWD_HEADER) {
+        None => Some(std::path::PathBuf::new()),
+        Some(v) => crate::api::decode_path(v.as_bytes()).filter(|p| p.is_absolute()),
+    };
+    let mut response = match cwd {
+        Some(cwd) => {
+            let caller = api::Caller { cli_words, cwd };
+            api::CALLER.scope(caller, checked(st, req, next)).await
+        }
+        None => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("the `{}` header is not an absolute path, percent-encoded", crate::api::CWD_HEADER),
+            "send the caller's working directory as an absolute path, each byte outside letters, digits and `/-_.~` as %XX, or leave the header out",
+        )
+        .into_response(),
+    };
     response.headers_mut().insert(
         crate::api::VERSION_HEADER,
         HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
