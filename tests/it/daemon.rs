@@ -701,9 +701,11 @@ fn sigterm_during_a_slow_stack_up_records_it_interrupted_and_up_resumes() {
     let out = up.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
+    // It showed each step as it was taken (it follows the operation's events), then
+    // that the run was cut off.
     assert!(stderr.contains("alerter `slow`: provision…"), "{stderr}");
     assert!(
-        stderr.contains("the strata daemon stopped before `stack up default` finished"),
+        stderr.contains("the strata daemon stopped before `stack up st` finished"),
         "{stderr}"
     );
 

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -35,9 +35,6 @@ pub struct Remote {
 /// operations); a pipeline run or a backup answers when it is done, which a flavor's
 /// deadlines (at most 10 min per call) bound.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(3600);
-
-/// How often a running operation is asked for its progress.
-const POLL: Duration = Duration::from_millis(15);
 
 impl Remote {
     pub fn new(file: DaemonFile) -> Remote {
@@ -108,6 +105,30 @@ impl Remote {
         body: Option<Vec<u8>>,
         content_type: &str,
     ) -> Result<T> {
+        let (mut resp, theirs) = self.send(method, path, body, content_type)?;
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(api::MAX_UPLOAD as u64)
+            .read_to_vec()
+            .map_err(|e| self.unreachable(e))?;
+        serde_json::from_slice(&text).map_err(|e| {
+            self.mismatch(
+                theirs.as_deref(),
+                format!("{method} {path} with a body this command cannot read: {e}"),
+            )
+        })
+    }
+
+    /// Sends one request; a successful answer is returned unread, with the daemon's
+    /// version, and an error answer becomes the error it names.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> Result<(ureq::http::Response<ureq::Body>, Option<String>)> {
         let request = ureq::http::Request::builder()
             .method(method)
             .uri(self.file.url(path))
@@ -136,41 +157,35 @@ impl Remote {
             .map(str::to_string);
         self.keep_notes(resp.headers());
         let status = resp.status();
+        if status.is_success() {
+            if status == ureq::http::StatusCode::NO_CONTENT {
+                // `()` reads `null`; nothing else is answered with no content.
+                let empty = ureq::http::Response::new(ureq::Body::builder().data("null"));
+                return Ok((empty, theirs));
+            }
+            return Ok((resp, theirs));
+        }
         let text = resp
             .body_mut()
             .with_config()
-            .limit(api::MAX_UPLOAD as u64)
+            .limit(64 * 1024)
             .read_to_vec()
-            .map_err(|e| self.unreachable(e))?;
-        if status.is_success() {
-            let text = if text.is_empty() {
-                b"null".to_vec()
-            } else {
-                text
-            };
-            return serde_json::from_slice(&text).map_err(|e| {
-                self.mismatch(
-                    theirs.as_deref(),
-                    format!("{method} {path} with a body this command cannot read: {e}"),
-                )
-            });
-        }
+            .unwrap_or_default();
         let error = serde_json::from_slice::<Value>(&text)
             .ok()
             .and_then(|v| serde_json::from_value::<ErrorBody>(v.get("error")?.clone()).ok());
-        match error {
-            Some(b) if b.code == "no_route" || b.code == "method_not_allowed" => Err(self
-                .mismatch(
-                    theirs.as_deref(),
-                    format!("`{}` to {method} {path}", b.message),
-                )),
-            Some(b) => Err(Error::Remote {
+        Err(match error {
+            Some(b) if b.code == "no_route" || b.code == "method_not_allowed" => self.mismatch(
+                theirs.as_deref(),
+                format!("`{}` to {method} {path}", b.message),
+            ),
+            Some(b) => Error::Remote {
                 status: status.as_u16(),
                 code: b.code,
                 message: b.message,
                 hint: b.hint,
-            }),
-            None => Err(self.mismatch(
+            },
+            None => self.mismatch(
                 theirs.as_deref(),
                 format!(
                     "HTTP {status} to {method} {path}: {}",
@@ -179,8 +194,8 @@ impl Remote {
                         .take(200)
                         .collect::<String>()
                 ),
-            )),
-        }
+            ),
+        })
     }
 
     fn keep_notes(&self, headers: &ureq::http::HeaderMap) {
@@ -206,32 +221,38 @@ impl Remote {
         self.call("GET", "/api/v1/daemon", None)
     }
 
-    /// Starts a lifecycle operation and follows it to its end, reporting each new step.
+    /// Starts a lifecycle operation and follows its events to its end, reporting each
+    /// step as the daemon takes it.
     fn operation(&self, path: &str, on: &mut dyn FnMut(Progress)) -> Result<Value> {
-        let mut op: Operation = self.call("POST", path, None)?;
-        let mut seen = 0;
-        let started = Instant::now();
-        loop {
-            for p in op.progress.iter().skip(seen) {
-                on(p.clone());
+        use std::io::BufRead;
+        let started: Operation = self.call("POST", path, None)?;
+        let events = format!("/api/v1/operations/{}/events", seg(&started.id));
+        let (resp, theirs) = self.send("GET", &events, None, "")?;
+        let garbled = |e: serde_json::Error| {
+            self.mismatch(
+                theirs.as_deref(),
+                format!("an event this command cannot read: {e}"),
+            )
+        };
+        let mut event = String::new();
+        let mut end = None;
+        for line in std::io::BufReader::new(resp.into_body().into_reader()).lines() {
+            // A daemon that stops closes the stream: the run was cut off.
+            let line = line.map_err(|_| cut_off(&started.action))?;
+            if let Some(name) = line.strip_prefix("event: ") {
+                event = name.to_string();
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                match event.as_str() {
+                    "progress" => on(serde_json::from_str(data).map_err(garbled)?),
+                    "end" => {
+                        end = Some(serde_json::from_str::<Operation>(data).map_err(garbled)?);
+                        break;
+                    }
+                    _ => {}
+                }
             }
-            seen = seen.max(op.progress.len());
-            if op.state != OpState::Running {
-                break;
-            }
-            // Quick steps finish within a few polls; a long one is asked less often.
-            let wait = if started.elapsed() < Duration::from_secs(2) {
-                POLL
-            } else {
-                POLL * 10
-            };
-            std::thread::sleep(wait);
-            let path = format!("/api/v1/operations/{}", seg(&op.id));
-            // A daemon that stops closes its listener first: no answer is a cut-off run.
-            op = self
-                .call::<Operation>("GET", &path, None)
-                .map_err(|_| cut_off(&op.action))?;
         }
+        let op = end.ok_or_else(|| cut_off(&started.action))?;
         self.warnings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -131,6 +131,7 @@ pub fn routes() -> Router<Shared> {
         .route("/api/v1/restore", post(restore))
         .route("/api/v1/operations", get(operation_list))
         .route("/api/v1/operations/{id}", get(operation_get))
+        .route("/api/v1/operations/{id}/events", get(operation_events))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -1563,6 +1564,49 @@ async fn operation_get(State(st): State<Shared>, Path(id): Path<String>) -> Repl
                 "the newest 200 operations are kept, across daemon restarts; list them at /api/v1/operations",
             )
         })
+}
+
+/// `GET /api/v1/operations/{id}/events`: the operation as server-sent events, as it
+/// happens: `progress` (one step, as in `progress`) for each step from the first, then
+/// one `end` with the whole operation once it is no longer running. The CLI follows
+/// `up` and `down` this way, so it shows every step the moment it is taken.
+async fn operation_events(State(st): State<Shared>, Path(id): Path<String>) -> Reply {
+    if st.ops.get(&id).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("operation `{id}` does not exist"),
+            "the newest 200 operations are kept, across daemon restarts; list them at /api/v1/operations",
+        ));
+    }
+    let events = futures_util::stream::unfold(Some((st, id, 0usize)), |state| async move {
+        let (st, id, sent) = state?;
+        loop {
+            // Gone (forgotten past the newest 200): the stream ends without an `end`.
+            let op = st.ops.get(&id)?;
+            if let Some(p) = op.progress.get(sent) {
+                let data = serde_json::to_string(p).expect("invariant: progress serializes");
+                let event = format!("event: progress\ndata: {data}\n\n");
+                return Some((
+                    Ok::<_, std::convert::Infallible>(Bytes::from(event)),
+                    Some((st, id, sent + 1)),
+                ));
+            }
+            if op.state != OpState::Running {
+                let data = serde_json::to_string(&op).expect("invariant: an operation serializes");
+                return Some((
+                    Ok(Bytes::from(format!("event: end\ndata: {data}\n\n"))),
+                    None,
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    });
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(axum::body::Body::from_stream(events))
+        .expect("invariant: a valid response"))
 }
 
 #[cfg(test)]
