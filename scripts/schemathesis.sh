@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # schemathesis (PyPI) against a real daemon on a throwaway home: every operation in
-# runtime/src/daemon/openapi.json but `POST /api/v1/daemon/stop` (it would end the run;
+# runtime/server/src/openapi.json but `POST /api/v1/daemon/stop` (it would end the run;
 # tests/it/daemon.rs covers it), every check, a fixed seed and a bounded number of
 # examples per operation. Any failure fails the run. Installs schemathesis into
 # target/tools/schemathesis with the machine's python3 the first time.

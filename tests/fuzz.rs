@@ -21,7 +21,7 @@ use strata::store::codec;
 /// The seeds of past failures, replayed before new cases.
 const REGRESSIONS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../tests/fuzz.proptest-regressions"
+    "/../../tests/fuzz.proptest-regressions"
 );
 
 fn key() -> impl Strategy<Value = String> {

@@ -129,7 +129,7 @@ fn flavor_new_makes_an_orchestrator_that_schedules_steps_in_dependency_order() {
 /// new machine; otherwise it is given the one `make examples` installed, so the test does
 /// not install it again.
 fn new_project_builds_and_passes(env: &Env, lang: &str, t: &str, own_toolchain: bool) -> String {
-    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     // The make variable naming the toolchain, its value, and a file it must hold.
     let (var, tool) = match lang {
         "python" => ("VENV", repo.join("target/tools/py")),

@@ -324,7 +324,7 @@ pub fn wasm(name: &str) -> String {
     let dir = std::env::var_os("STRATA_FLAVORS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/wasm32-wasip2/release")
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/wasm32-wasip2/release")
         });
     let p = dir.join(format!("{name}.wasm"));
     assert!(
@@ -338,7 +338,7 @@ pub fn wasm(name: &str) -> String {
 /// A Python or JavaScript example flavor built by `make examples` (into target/polyglot).
 pub fn example(name: &str) -> String {
     let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/polyglot")
+        .join("../../target/polyglot")
         .join(format!("{name}.wasm"));
     assert!(
         p.exists(),

@@ -466,7 +466,7 @@ pub fn make_test(dir: &std::path::Path, vars: &[(&str, &str)]) -> (String, Strin
 /// Where Rust projects made by these tests build: one target directory shared between
 /// runs, so wit-bindgen and its dependencies are compiled once.
 pub fn rust_target() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/flavor-new-test")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/flavor-new-test")
 }
 
 /// A Rust project made by `flavor new` in `dir`, built and tested by its own `make

@@ -1,0 +1,634 @@
+//! The remote backend: each operation is a call of a daemon's REST API, the same routes
+//! any program uses (`/api/v1/openapi.json`). `up` and `down` start an operation and
+//! follow its progress at `/api/v1/operations/{id}`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::backend::{Backend, Members};
+use crate::api::discovery::DaemonFile;
+use crate::api::{self, ErrorBody, Info, OpState, Operation};
+use crate::error::{Error, Result};
+use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
+use crate::service::{
+    BackupReport, ComponentView, FlavorDetail, FlavorOptions, FlavorView, ImportReport, InitReport,
+    Installed, IntegrationView, Pipeline, Progress, RunReport, SecretView, StackExport, StackView,
+};
+
+/// A daemon, reached over HTTP on loopback.
+pub struct Remote {
+    file: DaemonFile,
+    agent: ureq::Agent,
+    /// This process's working directory, sent with each call
+    /// ([`api::CWD_HEADER`]): relative paths are taken from it, as in-process.
+    cwd: Option<String>,
+    warnings: Mutex<Vec<String>>,
+    logs: Mutex<Vec<String>>,
+}
+
+/// How long a call may take to answer. Lifecycle calls answer at once (they run as
+/// operations); a pipeline run or a backup answers when it is done, which a flavor's
+/// deadlines (at most 10 min per call) bound.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(3600);
+
+impl Remote {
+    pub fn new(file: DaemonFile) -> Remote {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_recv_response(Some(ANSWER_TIMEOUT))
+            // The daemon closes a connection idle for 10 s: reuse one for less than that.
+            .max_idle_age(Duration::from_secs(5))
+            // Warnings and flavor logs come back in headers (`Strata-Warning`, `Strata-Log`).
+            .max_response_header_size(api::MAX_NOTES_BYTES + 64 * 1024)
+            .build()
+            .into();
+        Remote {
+            file,
+            agent,
+            cwd: std::env::current_dir().ok().map(|d| api::encode_path(&d)),
+            warnings: Mutex::default(),
+            logs: Mutex::default(),
+        }
+    }
+
+    fn unreachable(&self, e: impl std::fmt::Display) -> Error {
+        Error::invalid(
+            format!(
+                "the strata daemon (pid {}) at http://{} does not answer: {e}",
+                self.file.pid, self.file.address
+            ),
+            "see `strata daemon logs`; `strata daemon stop` then `strata daemon start` restarts it",
+        )
+    }
+
+    /// A daemon that answers in a way this client does not understand: when its version
+    /// is not this one, that is why, and the error says so.
+    fn mismatch(&self, theirs: Option<&str>, what: String) -> Error {
+        let ours = env!("CARGO_PKG_VERSION");
+        match theirs {
+            Some(v) if v == ours => Error::Internal(format!(
+                "the strata daemon (version {v}, the same as this command) answered {what}"
+            )),
+            theirs => Error::invalid(
+                format!(
+                    "the strata daemon at http://{} runs strata {}, and this command is strata {ours}: they do not speak the same API ({what})",
+                    self.file.address,
+                    theirs.unwrap_or("older than 0.1.0")
+                ),
+                "restart the daemon with this version: `strata daemon stop`, then `strata daemon start`",
+            ),
+        }
+    }
+
+    /// One call: `body` as JSON (or none), the answer read as `T`. Warnings and logs the
+    /// daemon sends with it are kept for [`Backend::take_warnings`] / [`Backend::take_logs`].
+    fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T> {
+        let bytes = body.map(|b| serde_json::to_vec(&b).expect("invariant: JSON serializes"));
+        self.call_raw(method, path, bytes, "application/json")
+    }
+
+    fn call_raw<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> Result<T> {
+        let (mut resp, theirs) = self.send(method, path, body, content_type)?;
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(api::MAX_UPLOAD as u64)
+            .read_to_vec()
+            .map_err(|e| self.unreachable(e))?;
+        serde_json::from_slice(&text).map_err(|e| {
+            self.mismatch(
+                theirs.as_deref(),
+                format!("{method} {path} with a body this command cannot read: {e}"),
+            )
+        })
+    }
+
+    /// Sends one request; a successful answer is returned unread, with the daemon's
+    /// version, and an error answer becomes the error it names.
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> Result<(ureq::http::Response<ureq::Body>, Option<String>)> {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.file.url(path))
+            .header("Authorization", format!("Bearer {}", self.file.token))
+            .header(api::WORDING_HEADER, "cli");
+        let request = match &self.cwd {
+            Some(cwd) => request.header(api::CWD_HEADER, cwd),
+            None => request,
+        };
+        let answer = match body {
+            Some(b) => self.agent.run(
+                request
+                    .header("Content-Type", content_type)
+                    .body(b)
+                    .expect("invariant: a valid request"),
+            ),
+            None => self
+                .agent
+                .run(request.body(()).expect("invariant: a valid request")),
+        };
+        let mut resp = answer.map_err(|e| self.unreachable(e))?;
+        let theirs = resp
+            .headers()
+            .get(api::VERSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        self.keep_notes(resp.headers());
+        let status = resp.status();
+        if status.is_success() {
+            if status == ureq::http::StatusCode::NO_CONTENT {
+                // `()` reads `null`; nothing else is answered with no content.
+                let empty = ureq::http::Response::new(ureq::Body::builder().data("null"));
+                return Ok((empty, theirs));
+            }
+            return Ok((resp, theirs));
+        }
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_vec()
+            .unwrap_or_default();
+        let error = serde_json::from_slice::<Value>(&text)
+            .ok()
+            .and_then(|v| serde_json::from_value::<ErrorBody>(v.get("error")?.clone()).ok());
+        Err(match error {
+            Some(b) if b.code == "no_route" || b.code == "method_not_allowed" => self.mismatch(
+                theirs.as_deref(),
+                format!("`{}` to {method} {path}", b.message),
+            ),
+            Some(b) => Error::Remote {
+                status: status.as_u16(),
+                code: b.code,
+                message: b.message,
+                hint: b.hint,
+            },
+            None => self.mismatch(
+                theirs.as_deref(),
+                format!(
+                    "HTTP {status} to {method} {path}: {}",
+                    String::from_utf8_lossy(&text)
+                        .chars()
+                        .take(200)
+                        .collect::<String>()
+                ),
+            ),
+        })
+    }
+
+    fn keep_notes(&self, headers: &ureq::http::HeaderMap) {
+        let read = |name: &str| -> Vec<String> {
+            headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| serde_json::from_slice::<String>(v.as_bytes()).ok())
+                .collect()
+        };
+        self.warnings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(read(api::WARNING_HEADER));
+        self.logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(read(api::LOG_HEADER));
+    }
+
+    /// `GET /api/v1/daemon`.
+    pub fn info(&self) -> Result<Info> {
+        self.call("GET", "/api/v1/daemon", None)
+    }
+
+    /// Starts a lifecycle operation and follows its events to its end, reporting each
+    /// step as the daemon takes it.
+    fn operation(&self, path: &str, on: &mut dyn FnMut(Progress)) -> Result<Value> {
+        use std::io::BufRead;
+        let started: Operation = self.call("POST", path, None)?;
+        let events = format!("/api/v1/operations/{}/events", seg(&started.id));
+        let (resp, theirs) = self.send("GET", &events, None, "")?;
+        let garbled = |e: serde_json::Error| {
+            self.mismatch(
+                theirs.as_deref(),
+                format!("an event this command cannot read: {e}"),
+            )
+        };
+        let mut event = String::new();
+        let mut end = None;
+        for line in std::io::BufReader::new(resp.into_body().into_reader()).lines() {
+            // A daemon that stops closes the stream: the run was cut off.
+            let line = line.map_err(|_| cut_off(&started.action))?;
+            if let Some(name) = line.strip_prefix("event: ") {
+                event = name.to_string();
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                match event.as_str() {
+                    "progress" => on(serde_json::from_str(data).map_err(garbled)?),
+                    "end" => {
+                        end = Some(serde_json::from_str::<Operation>(data).map_err(garbled)?);
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let op = end.ok_or_else(|| cut_off(&started.action))?;
+        self.warnings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(op.warnings);
+        self.logs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(op.logs);
+        match (op.state, op.error) {
+            (OpState::Succeeded, _) => Ok(op.result.unwrap_or(Value::Null)),
+            (OpState::Interrupted, _) => Err(cut_off(&op.action)),
+            (_, Some(b)) => Err(Error::Remote {
+                status: 422,
+                code: b.code,
+                message: b.message,
+                hint: b.hint,
+            }),
+            (state, None) => Err(Error::Internal(format!(
+                "operation {} ended {state:?} without an error",
+                op.id
+            ))),
+        }
+    }
+
+    fn active_or(&self, name: Option<&str>) -> Result<String> {
+        match name {
+            Some(n) => Ok(n.to_string()),
+            None => self.stack_get(),
+        }
+    }
+}
+
+/// A lifecycle run its daemon did not finish: it stopped (or was stopped) first.
+fn cut_off(action: &str) -> Error {
+    Error::invalid(
+        format!("the strata daemon stopped before `{action}` finished (was it stopped?)"),
+        "the components' phases show where each one is (`strata stack describe`); run the command again to resume it",
+    )
+}
+
+/// `s` as one segment of a URL path: every byte but letters, digits, `-` and `_`
+/// percent-encoded (also `.`, so that `..` stays a name and never a step up).
+pub fn seg(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn members(m: &Members) -> Value {
+    Value::Object(
+        m.iter()
+            .map(|(t, names)| (t.to_string(), json!(names)))
+            .collect(),
+    )
+}
+
+fn limits(body: &mut Value, l: &LimitOverrides) {
+    if let Some(t) = l.timeout_ms {
+        body["timeout_ms"] = json!(t);
+    }
+    if let Some(m) = l.memory_mb {
+        body["memory_mb"] = json!(m);
+    }
+}
+
+fn path_text(p: &Path) -> Result<&str> {
+    p.to_str().ok_or_else(|| {
+        Error::invalid(
+            format!("the path {p:?} is not valid UTF-8"),
+            "give the file a name in UTF-8",
+        )
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct Named {
+    name: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Deleted {
+    deleted: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct Renamed {
+    rewritten: Vec<String>,
+}
+
+impl Backend for Remote {
+    fn init(&self) -> Result<InitReport> {
+        self.call("POST", "/api/v1/init", None)
+    }
+    fn stack_list(&self) -> Result<Vec<StackView>> {
+        self.call("GET", "/api/v1/stacks", None)
+    }
+    fn stack_describe(&self, name: Option<&str>) -> Result<StackView> {
+        let name = self.active_or(name)?;
+        self.call("GET", &format!("/api/v1/stacks/{}", seg(&name)), None)
+    }
+    fn stack_get(&self) -> Result<String> {
+        Ok(self
+            .call::<Named>("GET", "/api/v1/active-stack", None)?
+            .name)
+    }
+    fn stack_set(&self, name: &str) -> Result<StackView> {
+        self.call("PUT", "/api/v1/active-stack", Some(json!({ "name": name })))
+    }
+    fn stack_register(&self, name: &str, c: Members, set_active: bool) -> Result<StackView> {
+        let body = json!({ "name": name, "components": members(&c), "set_active": set_active });
+        self.call("POST", "/api/v1/stacks", Some(body))
+    }
+    fn stack_update(&self, name: &str, c: Members) -> Result<StackView> {
+        let path = format!("/api/v1/stacks/{}", seg(name));
+        self.call("PATCH", &path, Some(json!({ "components": members(&c) })))
+    }
+    fn stack_remove_component(&self, name: &str, c: Members) -> Result<StackView> {
+        let path = format!("/api/v1/stacks/{}", seg(name));
+        self.call("PATCH", &path, Some(json!({ "remove": members(&c) })))
+    }
+    fn stack_rename(&self, name: &str, new_name: &str) -> Result<StackView> {
+        let path = format!("/api/v1/stacks/{}/rename", seg(name));
+        self.call("POST", &path, Some(json!({ "new_name": new_name })))
+    }
+    fn stack_copy(&self, name: &str, new_name: &str) -> Result<StackView> {
+        let path = format!("/api/v1/stacks/{}/copy", seg(name));
+        self.call("POST", &path, Some(json!({ "new_name": new_name })))
+    }
+    fn stack_delete(&self, name: &str) -> Result<()> {
+        self.call("DELETE", &format!("/api/v1/stacks/{}", seg(name)), None)
+    }
+    fn stack_delete_recursive(&self, name: &str) -> Result<Vec<String>> {
+        let path = format!("/api/v1/stacks/{}?recursive=true", seg(name));
+        Ok(self.call::<Deleted>("DELETE", &path, None)?.deleted)
+    }
+    fn stack_export(&self, name: &str) -> Result<StackExport> {
+        self.call("GET", &format!("/api/v1/stacks/{}/export", seg(name)), None)
+    }
+    fn stack_import(
+        &self,
+        e: &StackExport,
+        name: Option<&str>,
+        force: bool,
+    ) -> Result<ImportReport> {
+        let mut body = json!({ "export": e, "force": force });
+        if let Some(n) = name {
+            body["name"] = json!(n);
+        }
+        self.call("POST", "/api/v1/stacks/import", Some(body))
+    }
+    fn stack_up(&self, name: Option<&str>, on: &mut dyn FnMut(Progress)) -> Result<StackView> {
+        let name = self.active_or(name)?;
+        let v = self.operation(&format!("/api/v1/stacks/{}/up", seg(&name)), on)?;
+        serde_json::from_value(v).map_err(|e| self.mismatch(None, e.to_string()))
+    }
+    fn stack_down(
+        &self,
+        name: Option<&str>,
+        force: bool,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<StackView> {
+        let name = self.active_or(name)?;
+        let path = format!("/api/v1/stacks/{}/down?force={force}", seg(&name));
+        let v = self.operation(&path, on)?;
+        serde_json::from_value(v).map_err(|e| self.mismatch(None, e.to_string()))
+    }
+    fn component_list(&self, t: ComponentType) -> Result<Vec<ComponentView>> {
+        self.call("GET", &format!("/api/v1/components/{t}"), None)
+    }
+    fn component_describe(
+        &self,
+        t: ComponentType,
+        name: &str,
+        live: bool,
+    ) -> Result<ComponentView> {
+        let path = format!("/api/v1/components/{t}/{}?status={live}", seg(name));
+        self.call("GET", &path, None)
+    }
+    fn component_register(
+        &self,
+        t: ComponentType,
+        name: &str,
+        flavor: &str,
+        config: BTreeMap<String, String>,
+        l: LimitOverrides,
+    ) -> Result<ComponentView> {
+        let mut body = json!({ "name": name, "flavor": flavor, "config": config });
+        limits(&mut body, &l);
+        self.call("POST", &format!("/api/v1/components/{t}"), Some(body))
+    }
+    fn component_update(
+        &self,
+        t: ComponentType,
+        name: &str,
+        changes: BTreeMap<String, String>,
+        l: LimitOverrides,
+    ) -> Result<ComponentView> {
+        let mut body = json!({ "config": changes });
+        limits(&mut body, &l);
+        let path = format!("/api/v1/components/{t}/{}", seg(name));
+        self.call("PATCH", &path, Some(body))
+    }
+    fn component_remove_attribute(
+        &self,
+        t: ComponentType,
+        name: &str,
+        key: &str,
+    ) -> Result<ComponentView> {
+        let path = format!("/api/v1/components/{t}/{}/config/{}", seg(name), seg(key));
+        self.call("DELETE", &path, None)
+    }
+    fn component_rename(
+        &self,
+        t: ComponentType,
+        name: &str,
+        new_name: &str,
+    ) -> Result<ComponentView> {
+        let path = format!("/api/v1/components/{t}/{}/rename", seg(name));
+        self.call("POST", &path, Some(json!({ "new_name": new_name })))
+    }
+    fn component_copy(
+        &self,
+        t: ComponentType,
+        name: &str,
+        new_name: &str,
+    ) -> Result<ComponentView> {
+        let path = format!("/api/v1/components/{t}/{}/copy", seg(name));
+        self.call("POST", &path, Some(json!({ "new_name": new_name })))
+    }
+    fn component_delete(&self, t: ComponentType, name: &str) -> Result<()> {
+        self.call(
+            "DELETE",
+            &format!("/api/v1/components/{t}/{}", seg(name)),
+            None,
+        )
+    }
+    fn component_up(
+        &self,
+        t: ComponentType,
+        name: &str,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
+        self.operation(&format!("/api/v1/components/{t}/{}/up", seg(name)), on)
+            .map(drop)
+    }
+    fn component_down(
+        &self,
+        t: ComponentType,
+        name: &str,
+        force: bool,
+        on: &mut dyn FnMut(Progress),
+    ) -> Result<()> {
+        let path = format!("/api/v1/components/{t}/{}/down?force={force}", seg(name));
+        self.operation(&path, on).map(drop)
+    }
+    fn flavor_list(&self, t: Option<ComponentType>) -> Result<Vec<FlavorView>> {
+        match t {
+            Some(t) => self.call("GET", &format!("/api/v1/flavors/{t}"), None),
+            None => self.call("GET", "/api/v1/flavors", None),
+        }
+    }
+    fn flavor_describe(&self, t: ComponentType, name: &str) -> Result<FlavorDetail> {
+        let record: FlavorRecord =
+            self.call("GET", &format!("/api/v1/flavors/{t}/{}", seg(name)), None)?;
+        let view = self
+            .flavor_list(Some(t))?
+            .into_iter()
+            .find(|v| v.flavor == record.info.name)
+            .ok_or_else(|| {
+                Error::not_found(
+                    format!("{} flavor `{name}`", t.label()),
+                    format!("it was deleted just now: see `strata {t} flavor list`"),
+                )
+            })?;
+        Ok(FlavorDetail { view, record })
+    }
+    fn flavor_register(
+        &self,
+        t: ComponentType,
+        path: &Path,
+        opts: FlavorOptions,
+    ) -> Result<FlavorRecord> {
+        let mut q = format!("replace={}", opts.replace);
+        if let Some(v) = opts.timeout_ms {
+            q.push_str(&format!("&timeout_ms={v}"));
+        }
+        if let Some(v) = opts.memory_mb {
+            q.push_str(&format!("&memory_mb={v}"));
+        }
+        let body = json!({ "path": path_text(path)? });
+        self.call("POST", &format!("/api/v1/flavors/{t}?{q}"), Some(body))
+    }
+    fn flavor_delete(&self, t: ComponentType, name: &str) -> Result<()> {
+        self.call(
+            "DELETE",
+            &format!("/api/v1/flavors/{t}/{}", seg(name)),
+            None,
+        )
+    }
+    fn secret_list(&self) -> Result<Vec<SecretView>> {
+        self.call("GET", "/api/v1/secrets", None)
+    }
+    fn secret_create(&self, name: &str, values: BTreeMap<String, String>) -> Result<SecretView> {
+        self.call(
+            "POST",
+            "/api/v1/secrets",
+            Some(json!({ "name": name, "values": values })),
+        )
+    }
+    fn secret_get(&self, name: &str, reveal: bool) -> Result<SecretView> {
+        let path = format!("/api/v1/secrets/{}?reveal={reveal}", seg(name));
+        self.call("GET", &path, None)
+    }
+    fn secret_update(&self, name: &str, values: BTreeMap<String, String>) -> Result<SecretView> {
+        let path = format!("/api/v1/secrets/{}", seg(name));
+        self.call("PATCH", &path, Some(json!({ "values": values })))
+    }
+    fn secret_delete(&self, name: &str) -> Result<()> {
+        self.call("DELETE", &format!("/api/v1/secrets/{}", seg(name)), None)
+    }
+    fn secret_rename(&self, name: &str, new_name: &str) -> Result<Vec<String>> {
+        let path = format!("/api/v1/secrets/{}/rename", seg(name));
+        Ok(self
+            .call::<Renamed>("POST", &path, Some(json!({ "new_name": new_name })))?
+            .rewritten)
+    }
+    fn integration_list(&self) -> Result<Vec<IntegrationView>> {
+        self.call("GET", "/api/v1/integrations", None)
+    }
+    fn integration_install(&self, name_or_dir: &str, replace: bool) -> Result<Vec<Installed>> {
+        if Path::new(name_or_dir).is_absolute() {
+            let body = json!({ "path": name_or_dir, "replace": replace });
+            return self.call("POST", "/api/v1/integrations", Some(body));
+        }
+        let path = format!(
+            "/api/v1/integrations/{}?replace={replace}",
+            seg(name_or_dir)
+        );
+        self.call("PUT", &path, None)
+    }
+    fn integration_uninstall(&self, name: &str) -> Result<Vec<String>> {
+        let path = format!("/api/v1/integrations/{}", seg(name));
+        Ok(self.call::<Deleted>("DELETE", &path, None)?.deleted)
+    }
+    fn pipeline_run(&self, p: &Pipeline, params: BTreeMap<String, String>) -> Result<RunReport> {
+        let body = json!({ "pipeline": p, "params": params });
+        self.call("POST", "/api/v1/pipelines/run", Some(body))
+    }
+    fn backup(&self, file: &Path, force: bool) -> Result<BackupReport> {
+        let body = json!({ "file": path_text(file)?, "force": force });
+        self.call("POST", "/api/v1/backup", Some(body))
+    }
+    fn restore(&self, file: &Path, force: bool) -> Result<BackupReport> {
+        let body = json!({ "file": path_text(file)?, "force": force });
+        self.call("POST", "/api/v1/restore", Some(body))
+    }
+    fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .warnings
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+    fn take_logs(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .logs
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}

@@ -1,0 +1,71 @@
+//! Writing a file whole or not at all, the one way strata does it.
+
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Writes `bytes` to `path` so that a crash at any moment leaves either the old file or
+/// the new one, never a part: a new temporary file beside it (named by
+/// [`temp_name`], which `Store::open` clears up if left behind), fsynced,
+/// renamed over `path`, then the directory fsynced so the rename itself survives a power
+/// cut. The new file gets `mode` (less the umask).
+pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(temp_name(&name));
+    let result = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        std::fs::File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_file_is_replaced_whole_with_its_mode_and_no_leftovers() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        write_atomic(&p, b"old", 0o644).unwrap();
+        write_atomic(&p, b"new", 0o600).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1);
+        // A write that cannot land leaves nothing behind.
+        assert!(write_atomic(&t.path().join("missing/f"), b"x", 0o644).is_err());
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1);
+    }
+}
+
+/// A name for a file being written, unique to this writer (process and a random part):
+/// two threads writing the same blob at once each write their own, and the rename of
+/// whole files decides which one stays.
+pub fn temp_name(what: &str) -> String {
+    format!(
+        ".{what}.{}.{:016x}.tmp",
+        std::process::id(),
+        rand::random::<u64>()
+    )
+}

@@ -1,0 +1,57 @@
+//! The one `bindgen!` of strata's host, from the `host-view` world (every interface a
+//! flavor may export), and the conversions between its types and [`crate::model`].
+//! Nothing else in strata names a generated type outside the sandbox.
+
+use crate::model::{self, FieldKind};
+
+wasmtime::component::bindgen!({
+    path: "../../wit",
+    world: "strata:flavor/host-view",
+});
+
+pub use self::strata::flavor::types;
+pub use exports::strata::flavor::{artifact_store, lifecycle, orchestrator};
+
+/// The WIT package version this runtime implements.
+pub const WIT_VERSION: &str = "0.1.0";
+pub const LIFECYCLE_EXPORT: &str = "strata:flavor/lifecycle@0.1.0";
+pub const ARTIFACT_STORE_EXPORT: &str = "strata:flavor/artifact-store@0.1.0";
+pub const ORCHESTRATOR_EXPORT: &str = "strata:flavor/orchestrator@0.1.0";
+
+impl From<types::ComponentType> for model::ComponentType {
+    fn from(t: types::ComponentType) -> Self {
+        use model::ComponentType as M;
+        use types::ComponentType as W;
+        match t {
+            W::Orchestrator => M::Orchestrator,
+            W::ArtifactStore => M::ArtifactStore,
+            W::MetadataStore => M::MetadataStore,
+            W::ContainerRegistry => M::ContainerRegistry,
+            W::SecretsManager => M::SecretsManager,
+            W::StepOperator => M::StepOperator,
+            W::ModelDeployer => M::ModelDeployer,
+            W::FeatureStore => M::FeatureStore,
+            W::ExperimentTracker => M::ExperimentTracker,
+            W::Alerter => M::Alerter,
+            W::DataValidator => M::DataValidator,
+            W::ImageBuilder => M::ImageBuilder,
+            W::Annotator => M::Annotator,
+            W::ModelRegistry => M::ModelRegistry,
+            W::Deployer => M::Deployer,
+        }
+    }
+}
+
+impl From<types::FieldKind> for FieldKind {
+    fn from(k: types::FieldKind) -> Self {
+        match k {
+            types::FieldKind::Text => FieldKind::Text,
+            types::FieldKind::Integer => FieldKind::Integer,
+            types::FieldKind::Float => FieldKind::Float,
+            types::FieldKind::Boolean => FieldKind::Boolean,
+            types::FieldKind::Path => FieldKind::Path,
+            types::FieldKind::Url => FieldKind::Url,
+            types::FieldKind::Secret => FieldKind::Secret,
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! The daemon's HTTP server (axum on tokio): loopback only, a bearer token on every
+//! route but `/health`, a `Host` check against DNS rebinding, and a shutdown that lets
+//! calls under way finish within a grace period and records the rest as interrupted.
+//!
+//! Why axum: the routes are many and typed (JSON bodies, path parameters, errors as
+//! JSON), which is what axum adds over hyper; it runs on the same tokio and hyper, so
+//! the cost per request is hyper's. Connections are accepted and bounded (a cap,
+//! timeouts, the size of a head) in [`super::connections`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::DaemonFile;
+use super::routes::{self, ApiError, Operations};
+pub use crate::api::Info;
+use crate::error::{Error, Result};
+use crate::home::Home;
+use crate::model::now_ms;
+use crate::service::Service;
+
+/// What every request handler shares.
+pub struct Daemon {
+    pub svc: Service,
+    token: String,
+    address: String,
+    started: Instant,
+    requests: AtomicU64,
+    /// REST lifecycle operations that run after their request has been answered.
+    pub ops: Operations,
+    /// How many of those are running now; shutdown waits for them.
+    pub busy: AtomicUsize,
+    /// Set to `true` to stop: by SIGTERM, Ctrl-C or `POST /api/v1/daemon/stop`.
+    pub stop: tokio::sync::watch::Sender<bool>,
+}
+
+pub type Shared = Arc<Daemon>;
+
+impl Daemon {
+    pub fn info(&self) -> Info {
+        Info {
+            pid: std::process::id(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            home: self.svc.home().root().display().to_string(),
+            address: self.address.clone(),
+            uptime_s: self.started.elapsed().as_secs(),
+            requests: self.requests.load(Ordering::Relaxed),
+            rss_kib: rss_kib(),
+            in_flight: self.svc.in_flight(),
+        }
+    }
+}
+
+/// This process's resident memory, from /proc.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A line for the daemon's log (stderr: its terminal, or `daemon.log`). It may quote a
+/// flavor or a client, so control characters are made visible and it stays one line.
+pub fn log(line: &str) {
+    eprintln!("{} {}", utc(now_ms()), crate::model::text::visible(line));
+}
+
+/// `2026-11-23T19:05:01.123Z` for a time in ms since the epoch.
+fn utc(ms: u64) -> String {
+    let (y, m, d, h, mi, sec, milli) = crate::model::civil_utc(ms);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{sec:02}.{milli:03}Z")
+}
+
+/// Opens the home and serves it until SIGTERM or Ctrl-C.
+pub fn serve(home: Home, port: u16, grace: Duration) -> Result<()> {
+    // Held until the process exits (which `std::process::exit` below does without
+    // unwinding): taken before the store is opened, so a second daemon is refused at once.
+    let Some(_lock) = super::DaemonLock::take(&home)? else {
+        return Err(Error::exists(
+            format!("a strata daemon for {}", home.root().display()),
+            "one daemon serves a home; stop it first with `strata daemon stop`, or use it: every strata command goes through it",
+        ));
+    };
+    let svc = Service::open_with(home.clone(), true)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the daemon's runtime", e))?;
+    let code = rt.block_on(run(svc, home, port, grace))?;
+    // Lifecycle calls still running past the grace period were recorded as interrupted;
+    // leave without waiting for their threads.
+    std::process::exit(code)
+}
+
+async fn run(svc: Service, home: Home, port: u16, grace: Duration) -> Result<i32> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|e| {
+            Error::invalid(
+                format!("cannot listen on 127.0.0.1:{port}: {e}"),
+                "pick another port with `--port N`, or `--port 0` for any free one",
+            )
+        })?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Error::io("reading the daemon's address", e))?
+        .to_string();
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let file = DaemonFile {
+        pid: std::process::id(),
+        address: address.clone(),
+        token: token.clone(),
+        started_at: now_ms(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        proc_start: super::proc_start(std::process::id()).unwrap_or(0),
+    };
+    file.write(&home)?;
+    log(&format!(
+        "strata daemon {} (pid {}) serving {} at http://{address}",
+        file.version,
+        file.pid,
+        home.root().display()
+    ));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let state = Arc::new(Daemon {
+        svc,
+        token,
+        address,
+        started: Instant::now(),
+        requests: AtomicU64::new(0),
+        ops: Operations::load(home.root().join("operations.json")),
+        busy: AtomicUsize::new(0),
+        stop: stop_tx,
+    });
+    let app = router(state.clone());
+    let signalled = state.clone();
+    tokio::spawn(async move {
+        let why = stop_signal().await;
+        log(&format!("{why}: not accepting new requests"));
+        let _ = signalled.stop.send(true);
+    });
+    let server = tokio::spawn(super::connections::serve(listener, app, stop_rx.clone()));
+    let mut stopped = stop_rx;
+    let _ = stopped.wait_for(|s| *s).await;
+    state.svc.begin_stop();
+    let deadline = tokio::time::Instant::now() + grace;
+    log(&format!(
+        "letting calls under way finish (up to {} ms)",
+        grace.as_millis()
+    ));
+    let _ = tokio::time::timeout_at(deadline, server).await;
+    while state.busy.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let interrupted = state
+        .svc
+        .record_interrupted("the daemon was stopped")
+        .unwrap_or_else(|e| {
+            log(&format!("could not record interrupted calls: {e}"));
+            Vec::new()
+        });
+    for c in &interrupted {
+        log(&format!(
+            "interrupted: {} `{}` during `{}` (its phase shows it; `up` or `down` repeats the call)",
+            c.component_type, c.name, c.call
+        ));
+    }
+    state.ops.interrupt_running();
+    if let Err(e) = state.svc.store().flush() {
+        log(&format!("flushing the store: {e}"));
+    }
+    if DaemonFile::read(&home).is_some_and(|d| d.pid == std::process::id()) {
+        let _ = std::fs::remove_file(home.daemon_file());
+    }
+    log("stopped");
+    Ok(0)
+}
+
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        std::future::pending::<()>().await;
+        unreachable!("invariant: pending never resolves");
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}
+
+fn router(state: Shared) -> Router {
+    routes::routes()
+        .layer(axum::middleware::from_fn(routes::json_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
+}
+
+/// Every request: a loopback `Host`, then (but for `/health`) the bearer token. Every
+/// response says which version of strata answered it.
+async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let cli_words = req
+        .headers()
+        .get(crate::api::WORDING_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"cli");
+    let cwd = match req.headers().get(crate::api::CWD_HEADER) {
+        None => Some(std::path::PathBuf::new()),
+        Some(v) => crate::api::decode_path(v.as_bytes()).filter(|p| p.is_absolute()),
+    };
+    let mut response = match cwd {
+        Some(cwd) => {
+            let caller = routes::Caller { cli_words, cwd };
+            routes::CALLER.scope(caller, checked(st, req, next)).await
+        }
+        None => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("the `{}` header is not an absolute path, percent-encoded", crate::api::CWD_HEADER),
+            "send the caller's working directory as an absolute path, each byte outside letters, digits and `/-_.~` as %XX, or leave the header out",
+        )
+        .into_response(),
+    };
+    response.headers_mut().insert(
+        crate::api::VERSION_HEADER,
+        HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
+    );
+    response
+}
+
+async fn checked(st: Shared, req: Request, next: Next) -> Response {
+    st.requests.fetch_add(1, Ordering::Relaxed);
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    if !loopback_host(host) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_host",
+            format!("the daemon answers requests for a loopback host only (127.0.0.1, localhost, [::1]), not `{host}`"),
+            "call it at the address in STRATA_HOME/daemon.json; this check keeps web pages from reaching it by DNS rebinding",
+        )
+        .into_response();
+    }
+    if req.uri().path() != "/health" {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if !given.is_some_and(|t| same(t.as_bytes(), st.token.as_bytes())) {
+            let mut r = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                if given.is_some() {
+                    "the bearer token is wrong".to_string()
+                } else {
+                    "the request has no bearer token".to_string()
+                },
+                "send `Authorization: Bearer TOKEN` with the token in STRATA_HOME/daemon.json (a new one is made each time the daemon starts)",
+            )
+            .into_response();
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            return r;
+        }
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let started = Instant::now();
+    // The whole body is read before any handler runs, also by routes that take none:
+    // a connection whose request body was left unread is closed by hyper, and the
+    // client's next request on it would fail.
+    let req = match buffered(req).await {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    let response = next.run(req).await;
+    if method != axum::http::Method::GET || !response.status().is_success() {
+        log(&format!(
+            "{method} {path} {} ({} ms)",
+            response.status().as_u16(),
+            started.elapsed().as_millis()
+        ));
+    }
+    response
+}
+
+/// The request with its body read into memory, up to the route's limit: a flavor's
+/// `.wasm` may be as large as [`routes::MAX_UPLOAD`], any other body 2 MiB.
+async fn buffered(req: Request) -> std::result::Result<Request, ApiError> {
+    let limit = if req.uri().path().starts_with("/api/v1/flavors/") {
+        routes::MAX_UPLOAD
+    } else {
+        routes::MAX_BODY
+    };
+    let too_large = |why: String| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            why,
+            "a flavor's .wasm may be at most 64 MiB, any other body 2 MiB",
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if let Some(n) = declared.filter(|n| *n > limit) {
+        // Refused before reading it (a client that sent `Expect: 100-continue` is told
+        // before it sends the body).
+        return Err(too_large(format!(
+            "the body is {n} bytes, over this route's limit of {} MiB",
+            limit / (1024 * 1024)
+        )));
+    }
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(
+        super::connections::BODY_TIMEOUT,
+        axum::body::to_bytes(body, limit),
+    );
+    let Ok(bytes) = read.await else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!(
+                "the body did not arrive within {} s",
+                super::connections::BODY_TIMEOUT.as_secs()
+            ),
+            "send the whole body at once, right after the headers",
+        ));
+    };
+    let bytes = bytes.map_err(|e| {
+        // Over the limit without saying so up front, or a body the client stopped sending.
+        let over = std::error::Error::source(&e)
+            .is_some_and(|s| s.to_string().contains("length limit"))
+            || e.to_string().contains("length limit");
+        if over {
+            too_large(format!(
+                "the body is over this route's limit of {} MiB",
+                limit / (1024 * 1024)
+            ))
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("the body could not be read whole: {e}"),
+                "send the whole body the Content-Length announces",
+            )
+        }
+    })?;
+    Ok(Request::from_parts(parts, Body::from(bytes)))
+}
+
+/// Compares in time that does not depend on where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `127.0.0.1`, `localhost`, `[::1]` or any `127.x.y.z`, with or without a port.
+pub fn loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A command line sent by the `strata` CLI, run here as it would run in-process.
+#[cfg(test)]
+mod tests {
+    use super::loopback_host;
+
+    #[test]
+    fn only_loopback_hosts_pass() {
+        for ok in [
+            "127.0.0.1",
+            "127.0.0.1:8080",
+            "localhost:1",
+            "LOCALHOST",
+            "[::1]:9",
+            "127.8.9.1:80",
+        ] {
+            assert!(loopback_host(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "evil.com",
+            "evil.com:80",
+            "localhost.evil.com",
+            "10.0.0.1:80",
+            "[::2]:80",
+            "0.0.0.0",
+        ] {
+            assert!(!loopback_host(bad), "{bad}");
+        }
+    }
+}
