@@ -38,7 +38,7 @@ demo: build
 bench: flavors examples
 	$(CARGO) build --release --locked --bin strata --example loadgen
 	scripts/bench.sh target/release/strata 20
-	$(CARGO) bench --locked --bench lifecycle_call
+	$(CARGO) bench --locked -p strata --bench lifecycle_call
 	scripts/criterion_table.py lifecycle_call native_status --also empty_call_pooled \
 	  "native_status=native Rust \`status\` (baseline)" \
 	  "instantiate=instantiate (on-demand allocator: the CLI)" \

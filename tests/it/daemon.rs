@@ -1717,3 +1717,76 @@ fn rest_errors_name_the_fields_as_rest_callers_write_them() {
         "{hint}"
     );
 }
+
+/// A stand-in for a daemon of another strata version on loopback: it answers every
+/// request with `status`, `body` and, when given, `Strata-Version: version`.
+fn other_daemon(
+    env: &Env,
+    status: &'static str,
+    version: Option<&'static str>,
+    body: &'static str,
+) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let version = version.map_or(String::new(), |v| format!("strata-version: {v}\r\n"));
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\n{version}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(answer.as_bytes());
+        }
+    });
+    // It runs as this process: alive, and the start time left unchecked (0).
+    let file = serde_json::json!({
+        "pid": std::process::id(),
+        "address": address,
+        "token": "t",
+        "started_at": 0,
+        "version": version.unwrap_or("0.0.1"),
+    });
+    std::fs::write(env.home().join("daemon.json"), file.to_string()).unwrap();
+}
+
+#[test]
+fn a_daemon_of_another_version_is_named_with_both_versions() {
+    let ours = env!("CARGO_PKG_VERSION");
+    // An older daemon that lacks the route: its 404 is not "no such stack".
+    let env = Env::embedded();
+    env.ok(&["stack", "list"]);
+    let no_route = r#"{"error":{"code":"no_route","message":"there is no such route","hint":""}}"#;
+    other_daemon(&env, "404 Not Found", Some("0.0.1"), no_route);
+    let err = env.fail(&["stack", "list"]);
+    assert!(
+        err.contains("runs strata 0.0.1, and this command is strata ")
+            && err.contains(&format!("strata {ours}: they do not speak the same API")),
+        "{err}"
+    );
+    assert!(
+        err.contains("`strata daemon stop`, then `strata daemon start`"),
+        "{err}"
+    );
+    // One that answers in a shape this version cannot read, and does not say its version.
+    let env = Env::embedded();
+    env.ok(&["stack", "list"]);
+    other_daemon(&env, "200 OK", None, r#"{"stacks":"not a list"}"#);
+    let err = env.fail(&["stack", "list"]);
+    assert!(
+        err.contains("runs a strata too old to say its version, and this command is strata"),
+        "{err}"
+    );
+    // The same version answering nonsense is a bug, not a mismatch: exit 2, not 1.
+    let env = Env::embedded();
+    env.ok(&["stack", "list"]);
+    other_daemon(&env, "200 OK", Some(ours), r#"{"stacks":"not a list"}"#);
+    let r = env.run(&["stack", "list"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("(version"), "{}", r.stderr);
+}

@@ -77,9 +77,12 @@ impl Remote {
             )),
             theirs => Error::invalid(
                 format!(
-                    "the strata daemon at http://{} runs strata {}, and this command is strata {ours}: they do not speak the same API ({what})",
+                    "the strata daemon at http://{} runs {}, and this command is strata {ours}: they do not speak the same API ({what})",
                     self.file.address,
-                    theirs.unwrap_or("older than 0.1.0")
+                    theirs.map_or(
+                        "a strata too old to say its version".to_string(),
+                        |v| format!("strata {v}")
+                    )
                 ),
                 "restart the daemon with this version: `strata daemon stop`, then `strata daemon start`",
             ),

@@ -103,6 +103,10 @@ pub enum Error {
         flavor: String,
         call: String,
         fault: Fault,
+        /// The engine's own error (wasmtime's, with its backtrace of the guest), kept for
+        /// a program that wants more than the classified `fault`.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
 
     /// A flavor's call returned an error of its own.

@@ -110,6 +110,7 @@ impl Target<'_> {
                 flavor: self.flavor.to_string(),
                 call: func.to_string(),
                 fault,
+                source: None,
             }),
         }
     }

@@ -85,6 +85,14 @@ impl wasmtime::ResourceLimiter for Limiter {
         Ok(true)
     }
 
+    /// A growth the cap allowed but the engine could not give (the pooling allocator's
+    /// slot is full): to the flavor it is the same refusal, and it is classified as such
+    /// from this flag, not from the engine's words.
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.memory_denied = true;
+        Ok(())
+    }
+
     fn table_growing(
         &mut self,
         _current: usize,

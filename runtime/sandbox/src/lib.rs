@@ -515,6 +515,7 @@ impl Sandbox {
                 flavor: flavor.to_string(),
                 call: call.to_string(),
                 fault: classify(&e, store.data(), limits),
+                source: Some(e.into()),
             }),
         }
     }
@@ -572,13 +573,15 @@ fn classify(e: &wasmtime::Error, state: &HostState, limits: &Limits) -> Fault {
             }
         };
     }
-    let text = format!("{e:#}");
-    if text.contains("growing memory") || stderr.contains("memory allocation of") {
+    // A Rust guest that could not allocate says so on stderr, then aborts.
+    if stderr.contains("memory allocation of") {
         return Fault::Memory {
             limit_bytes: limits.memory_bytes,
         };
     }
-    Fault::Trap { detail: text }
+    Fault::Trap {
+        detail: format!("{e:#}"),
+    }
 }
 
 fn last_lines(text: &str, n: usize) -> String {
