@@ -114,8 +114,8 @@ const YAML_MARK: &str = "\u{1}\u{2}\u{3}";
 /// parsed back and must be the same document; if not, libyaml's own text is used.
 fn safe_yaml<T: Serialize>(value: &T) -> String {
     use crate::model::text::needs_escape;
-    use serde_yaml::Value;
-    let plain = serde_yaml::to_string(value).expect("invariant: views serialize");
+    use serde_norway::Value;
+    let plain = serde_norway::to_string(value).expect("invariant: views serialize");
     if !plain.chars().any(|c| c != '\n' && needs_escape(c)) {
         return plain;
     }
@@ -126,17 +126,17 @@ fn safe_yaml<T: Serialize>(value: &T) -> String {
             Value::Mapping(m) => {
                 Value::Mapping(m.into_iter().map(|(k, v)| (mark(k), mark(v))).collect())
             }
-            Value::Tagged(t) => Value::Tagged(Box::new(serde_yaml::value::TaggedValue {
+            Value::Tagged(t) => Value::Tagged(Box::new(serde_norway::value::TaggedValue {
                 tag: t.tag,
                 value: mark(t.value),
             })),
             other => other,
         }
     }
-    let Ok(original) = serde_yaml::to_value(value) else {
+    let Ok(original) = serde_norway::to_value(value) else {
         return plain;
     };
-    let Ok(marked) = serde_yaml::to_string(&mark(original.clone())) else {
+    let Ok(marked) = serde_norway::to_string(&mark(original.clone())) else {
         return plain;
     };
     let mut out = String::with_capacity(marked.len());
@@ -147,7 +147,7 @@ fn safe_yaml<T: Serialize>(value: &T) -> String {
             _ => out.push(c),
         }
     }
-    let same = serde_yaml::from_str::<Value>(&out).is_ok_and(|back| back == original);
+    let same = serde_norway::from_str::<Value>(&out).is_ok_and(|back| back == original);
     if same { out } else { plain }
 }
 
@@ -266,7 +266,7 @@ mod tests {
             );
             let back: serde_json::Value = match format {
                 Format::Json => serde_json::from_str(&text).unwrap(),
-                _ => serde_yaml::from_str(&text).unwrap(),
+                _ => serde_norway::from_str(&text).unwrap(),
             };
             assert_eq!(back["detail"], HOSTILE, "{format:?} is not exact");
         }
@@ -292,7 +292,7 @@ mod tests {
                 .any(|c| c != '\n' && crate::model::text::needs_escape(c)),
             "{text}"
         );
-        let back: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+        let back: serde_json::Value = serde_norway::from_str(&text).unwrap();
         assert_eq!(back, value, "{text}");
     }
 

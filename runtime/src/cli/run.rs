@@ -302,7 +302,7 @@ fn dispatch(svc: &Service, out: &Output, command: &Command) -> Result<()> {
                     "give the path of a YAML or JSON pipeline definition",
                 )
             })?;
-            let pipeline: Pipeline = serde_yaml::from_str(&text).map_err(|e| {
+            let pipeline: Pipeline = serde_norway::from_str(&text).map_err(|e| {
                 Error::invalid(format!("`{}` is not a valid pipeline definition: {e}", file.display()), "it needs `name:` and a list of `steps:`, each with `name`, and optionally `upstream` and `parameters`")
             })?;
             let mut runtime = BTreeMap::new();
@@ -720,7 +720,7 @@ fn stack(svc: &Service, out: &Output, cmd: &StackCmd) -> Result<()> {
                     "give a file written by `strata stack export`",
                 )
             })?;
-            let export: StackExport = serde_yaml::from_str(&text).map_err(|e| {
+            let export: StackExport = serde_norway::from_str(&text).map_err(|e| {
                 Error::invalid(
                     format!("`{}` is not a stack export: {e}", file.display()),
                     "give a file written by `strata stack export NAME FILE.yaml`",
@@ -978,15 +978,15 @@ fn values_document(svc: &Service, source: &str) -> Result<BTreeMap<String, Strin
         None => (source.to_string(), "the `--values` text".to_string()),
     };
     let hint = "give a mapping of KEY: VALUE, e.g. {\"username\": \"admin\", \"password\": \"…\"}";
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
+    let doc: serde_norway::Value = serde_norway::from_str(&text)
         .map_err(|e| Error::invalid(format!("{what} is not JSON or YAML: {e}"), hint))?;
-    let serde_yaml::Value::Mapping(map) = doc else {
+    let serde_norway::Value::Mapping(map) = doc else {
         return Err(Error::invalid(format!("{what} is not a mapping"), hint));
     };
     map.into_iter()
         .map(|(k, v)| {
             let key = match k {
-                serde_yaml::Value::String(s) => s,
+                serde_norway::Value::String(s) => s,
                 other => {
                     return Err(Error::invalid(
                         format!("{what} has a key that is not a string: {other:?}"),
@@ -995,16 +995,16 @@ fn values_document(svc: &Service, source: &str) -> Result<BTreeMap<String, Strin
                 }
             };
             let value = match v {
-                serde_yaml::Value::String(s) => s,
+                serde_norway::Value::String(s) => s,
                 // An integer's text survives (5432); a float's may not (1.10 → 1.1).
-                serde_yaml::Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
-                serde_yaml::Value::Number(n) => {
+                serde_norway::Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+                serde_norway::Value::Number(n) => {
                     return Err(Error::invalid(
                         format!("{what}: the value of `{key}` is the number {n}, which might not keep its exact text"),
                         format!("quote the value of `{key}` in the file, so it is kept as written"),
                     ));
                 }
-                serde_yaml::Value::Bool(b) => b.to_string(),
+                serde_norway::Value::Bool(b) => b.to_string(),
                 _ => {
                     return Err(Error::invalid(
                         format!("{what}: the value of `{key}` is not a string, number or boolean"),
