@@ -1,4 +1,5 @@
-//! Interactive commands driven through a real pseudo-terminal, as a person types them.
+//! Interactive commands driven through a real pseudo-terminal, as a person types them,
+//! and when errors are coloured (`NO_COLOR`, `CLICOLOR_FORCE`).
 
 use crate::support::{Env, wasm};
 
@@ -104,4 +105,37 @@ fn interactive_secret_refuses_cleanly_without_a_terminal() {
         err.contains("`-i` asks for the values on a terminal, and standard input is not one"),
         "{err}"
     );
+}
+
+/// A bad command run with `vars` and no colour variable inherited; its stderr is a pipe.
+fn refused_with(env: &Env, vars: &[(&str, &str)]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["stack", "describe", "nowhere"])
+        .env("STRATA_HOME", env.home())
+        .env_remove("NO_COLOR")
+        .env_remove("CLICOLOR")
+        .env_remove("CLICOLOR_FORCE")
+        .env_remove("STRATA_OUTPUT")
+        .envs(vars.iter().copied())
+        .output()
+        .expect("the strata binary runs");
+    assert_eq!(out.status.code(), Some(1));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn clicolor_force_colours_errors_on_a_pipe_and_no_color_wins_over_it() {
+    let env = Env::new();
+    let plain = refused_with(&env, &[]);
+    assert!(plain.starts_with("error: "), "{plain:?}");
+    let forced = refused_with(&env, &[("CLICOLOR_FORCE", "1")]);
+    assert!(
+        forced.starts_with("\u{1b}[1m\u{1b}[31merror\u{1b}[0m: "),
+        "{forced:?}"
+    );
+    assert!(forced.contains("\u{1b}[36mhint\u{1b}[0m: "), "{forced:?}");
+    let both = refused_with(&env, &[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")]);
+    assert_eq!(both, plain);
+    let zero = refused_with(&env, &[("CLICOLOR_FORCE", "0")]);
+    assert_eq!(zero, plain);
 }

@@ -42,9 +42,35 @@ impl Sink for Terminal {
     }
 }
 
-/// Whether this process's stderr should get colour: a terminal, and no `NO_COLOR`.
+/// Whether this process's stderr should get colour, after the usual rules ([`color_for`]).
 pub fn stderr_color() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+    color_for(
+        |name| std::env::var_os(name),
+        std::io::stderr().is_terminal(),
+    )
+}
+
+/// The colour rules of no-color.org and bixense.com/clicolors, first match wins:
+/// `NO_COLOR` set and not empty → no; `CLICOLOR_FORCE` set, not empty and not `0` → yes;
+/// `CLICOLOR=0` → no; else only on a `terminal` whose `TERM` is not `dumb`.
+///
+/// Not `anstream::AutoStream::choice`, which reads the same variables but takes any
+/// non-empty `CLICOLOR_FORCE`, `0` too, as forcing colour (anstyle-query 1.1.5,
+/// `clicolor_force`, lib.rs line 35); and the text coloured here is often sent to another
+/// process (a daemon's client), so a stream that strips colour on the way out cannot
+/// decide it.
+fn color_for(var: impl Fn(&str) -> Option<std::ffi::OsString>, terminal: bool) -> bool {
+    let set = |name: &str| var(name).filter(|v| !v.is_empty());
+    if set("NO_COLOR").is_some() {
+        return false;
+    }
+    if set("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
+        return true;
+    }
+    if var("CLICOLOR").is_some_and(|v| v == "0") {
+        return false;
+    }
+    terminal && var("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// Runs a parsed command line and returns the exit code: 0 on success, 1 for an error
@@ -109,9 +135,11 @@ pub fn exit_code(e: &Error) -> u8 {
 /// carry a flavor's words, so its text is made visible (control characters escaped,
 /// later lines indented) before strata adds its own colours.
 pub fn render_error(e: &Error, color: bool) -> String {
-    let paint = |code: &str, word: &str| {
+    use anstyle::{AnsiColor, Style};
+    let paint = |colour: AnsiColor, word: &str| {
         if color {
-            format!("\x1b[{code}m{word}\x1b[0m")
+            let style = Style::new().bold().fg_color(Some(colour.into()));
+            format!("{style}{word}{style:#}")
         } else {
             word.to_string()
         }
@@ -119,14 +147,14 @@ pub fn render_error(e: &Error, color: bool) -> String {
     let message = e.to_string();
     let mut text = format!(
         "{}: {}\n",
-        paint("1;31", "error"),
+        paint(AnsiColor::Red, "error"),
         visible_block(&message, 2)
     );
     let hint = e.hint();
     if !hint.is_empty() {
         text.push_str(&format!(
             "\n{}: {}\n",
-            paint("1;36", "hint"),
+            paint(AnsiColor::Cyan, "hint"),
             visible_block(&hint, 2)
         ));
     }
@@ -1420,5 +1448,53 @@ fn list_or_none(items: &[String]) -> String {
         "none".into()
     } else {
         items.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn color(vars: &[(&str, &str)], terminal: bool) -> bool {
+        color_for(
+            |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.into()),
+            terminal,
+        )
+    }
+
+    #[test]
+    fn colour_follows_no_color_then_clicolor_force_then_clicolor_then_the_terminal() {
+        let term = [("TERM", "xterm")];
+        assert!(color(&term, true));
+        assert!(!color(&term, false));
+        assert!(!color(&[("TERM", "dumb")], true));
+        assert!(!color(&[("NO_COLOR", "1")], true));
+        assert!(
+            color(&[("NO_COLOR", "")], true),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(color(&[("CLICOLOR_FORCE", "1")], false));
+        assert!(!color(&[("CLICOLOR_FORCE", "0")], false));
+        assert!(!color(&[("CLICOLOR_FORCE", "")], false));
+        assert!(!color(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")], true));
+        assert!(color(&[("CLICOLOR_FORCE", "1"), ("CLICOLOR", "0")], false));
+        assert!(!color(&[("CLICOLOR", "0")], true));
+        assert!(color(&[("CLICOLOR", "1")], true));
+    }
+
+    #[test]
+    fn errors_are_coloured_only_when_asked() {
+        let e = Error::invalid("no stack `x`", "list them");
+        let plain = render_error(&e, false);
+        assert_eq!(plain, "error: no stack `x`\n\nhint: list them\n");
+        let coloured = render_error(&e, true);
+        assert!(
+            coloured.starts_with("\x1b[1m\x1b[31merror\x1b[0m: no stack `x`\n"),
+            "{coloured:?}"
+        );
+        assert!(
+            coloured.contains("\n\x1b[1m\x1b[36mhint\x1b[0m: list them\n"),
+            "{coloured:?}"
+        );
     }
 }
