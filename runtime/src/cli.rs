@@ -1,6 +1,8 @@
-//! The `strata` command line: argument parsing (this file), rendering ([`render`]) and
-//! dispatch ([`run`]). No rule lives here; every operation is a [`crate::service`] call.
+//! The `strata` command line: argument parsing (this file), rendering ([`render`]),
+//! questions on the terminal (`prompt`) and dispatch ([`run`]). No rule lives here;
+//! every operation is a [`crate::service`] call.
 
+mod prompt;
 pub mod render;
 pub mod run;
 
