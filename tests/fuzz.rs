@@ -129,7 +129,7 @@ proptest! {
     /// Any text given to `stack import` parses or is refused; never a panic.
     #[test]
     fn export_files_never_panic(text in ".{0,200}") {
-        let _ = serde_yaml::from_str::<StackExport>(&text);
+        let _ = serde_norway::from_str::<StackExport>(&text);
     }
 
     /// What `stack export` writes, `stack import` reads back identically, whatever the
@@ -152,8 +152,8 @@ proptest! {
                 limits: Default::default(),
             }],
         };
-        let yaml = serde_yaml::to_string(&export).unwrap();
-        let back: StackExport = serde_yaml::from_str(&yaml).unwrap();
+        let yaml = serde_norway::to_string(&export).unwrap();
+        let back: StackExport = serde_norway::from_str(&yaml).unwrap();
         prop_assert_eq!(&back.stack, &stack);
         prop_assert_eq!(&back.components[0].name, &name);
         prop_assert_eq!(&back.components[0].config["k"], &value);

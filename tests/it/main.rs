@@ -13,7 +13,8 @@
 //! - `transfer`: stack export / import between homes, secrets from files, renames.
 //! - `flavor_new`: projects from each `flavor new` template, built and passed through
 //!   `flavor test` (in-process pass only: neither command uses a home or a daemon).
-//! - `terminal`: `-i` prompts driven through a real pseudo-terminal.
+//! - `terminal`: `-i` prompts driven through a real pseudo-terminal; colour rules.
+//! - `golden`: snapshots (insta) of every `--help` and of the errors of bad inputs.
 //! - `daemon`: the CLI through a real daemon on loopback (same output as in-process),
 //!   the REST API (auth, Host check, error codes, upload, operations), 100 concurrent
 //!   clients, and SIGTERM during a slow `up`.
@@ -25,6 +26,7 @@ mod crash;
 mod daemon;
 mod edits;
 mod flavor_new;
+mod golden;
 mod holes;
 mod hostile;
 mod lifecycle;

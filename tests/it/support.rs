@@ -77,6 +77,7 @@ impl Env {
             .arg(format!("--grace-ms={grace_ms}"))
             .env("STRATA_HOME", self.home.path())
             .env_remove("STRATA_OUTPUT")
+            .env_remove("RUST_LOG")
             .current_dir("/")
             .stdin(std::process::Stdio::null())
             .stdout(log.try_clone().expect("dup"))
@@ -140,6 +141,7 @@ impl Env {
             .env("NO_COLOR", "1")
             .env_remove("STRATA_OUTPUT")
             .env_remove("RUST_BACKTRACE")
+            .env_remove("RUST_LOG")
             .current_dir(self.work.path())
             .output()
             .expect("the strata binary runs");

@@ -1,7 +1,10 @@
-//! The `strata` command line: argument parsing (this file), rendering ([`render`]) and
-//! dispatch ([`run`]). No rule lives here; every operation is a [`crate::service`] call.
+//! The `strata` command line: argument parsing (this file), rendering ([`render`]),
+//! questions on the terminal (`prompt`) and dispatch ([`run`]). No rule lives here:
+//! every operation is a call of a [`crate::client::Backend`] (the service in this process,
+//! or a daemon's REST API), and the CLI renders what it answers.
 
 pub mod daemon;
+mod prompt;
 pub mod render;
 pub mod run;
 

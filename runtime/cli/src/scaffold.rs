@@ -235,27 +235,30 @@ pub fn new_flavor(name: &str, t: ComponentType, lang: &str, dir: Option<&Path>) 
         })
         .chain(["Flavor".to_string()])
         .collect();
-    let fill = |text: &str| {
-        text.replace("{{name}}", name)
-            .replace("{{struct}}", &camel)
-            .replace("{{crate}}", name)
-            .replace("{{crate_file}}", &name.replace('-', "_"))
-            .replace("{{file}}", &name.replace('-', "_"))
-            .replace("{{py_type}}", &t.as_str().replace('-', "_").to_uppercase())
-            .replace("{{variant}}", &variant)
-            .replace("{{type}}", t.as_str())
-            .replace("{{world}}", world(t))
-            .replace("{{label}}", &t.label())
-    };
+    let crate_file = name.replace('-', "_");
+    let py_type = t.as_str().replace('-', "_").to_uppercase();
+    let label = t.label();
+    let vars: [(&str, &str); 10] = [
+        ("name", name),
+        ("struct", &camel),
+        ("crate", name),
+        ("crate_file", &crate_file),
+        ("file", &crate_file),
+        ("py_type", &py_type),
+        ("variant", &variant),
+        ("type", t.as_str()),
+        ("world", world(t)),
+        ("label", &label),
+    ];
     let mut files: Vec<(PathBuf, String)> = template
         .iter()
         .flat_map(|files| files.iter())
-        .map(|(p, text)| (PathBuf::from(p), fill(text)))
-        .chain(
-            WIT.iter()
-                .map(|(p, text)| (Path::new("wit").join(p), text.to_string())),
-        )
-        .collect();
+        .map(|(p, text)| Ok((PathBuf::from(p), fill(p, text, &vars)?)))
+        .collect::<Result<_>>()?;
+    files.extend(
+        WIT.iter()
+            .map(|(p, text)| (Path::new("wit").join(p), text.to_string())),
+    );
     if lang == "rust" {
         let sdk = [("Cargo.toml", SDK_MANIFEST)]
             .into_iter()
@@ -276,6 +279,29 @@ pub fn new_flavor(name: &str, t: ComponentType, lang: &str, dir: Option<&Path>) 
             .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
     }
     Ok(dir)
+}
+
+/// `text`, the template of the project's file `path`, with each `{{ var }}` replaced by
+/// its value in `vars`. The templates are minijinja's (Jinja2's syntax) with no escaping
+/// and every line kept, the last line break too; a variable not in `vars` is an error
+/// (strict undefined), not an empty string or a `{{…}}` left in the output. A template
+/// that needs `{{`, `{%` or `{#` as text (a Rust format string, say) puts it in
+/// `{% raw %}…{% endraw %}`.
+fn fill(path: &str, text: &str, vars: &[(&str, &str)]) -> Result<String> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|e| Error::Internal(format!("the `flavor new` template syntax: {e}")))?;
+    env.set_syntax(syntax);
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    let context: std::collections::BTreeMap<&str, minijinja::Value> = vars
+        .iter()
+        .map(|(k, v)| (*k, minijinja::Value::from(*v)))
+        .collect();
+    env.render_str(text, minijinja::Value::from(context))
+        .map_err(|e| Error::Internal(format!("the `flavor new` template of {path}: {e:#}")))
 }
 
 /// The npm lockfile the JavaScript example is built and tested with: componentize-js and
@@ -488,6 +514,51 @@ mod tests {
                     _ => "componentType: '{{type}}'",
                 };
                 assert!(text.contains(own), "{lang} {t:?}: no `{own}` in {source}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_template_naming_a_variable_not_given_fails() {
+        let vars = [("name", "my-alerter")];
+        assert_eq!(
+            fill("README.md", "# {{name}}\n", &vars).unwrap(),
+            "# my-alerter\n"
+        );
+        let err = fill("README.md", "# {{name}} ({{nmae}})\n", &vars).unwrap_err();
+        assert!(err.to_string().contains("README.md"), "{err}");
+        assert!(err.to_string().contains("undefined"), "{err}");
+        let err = fill("x", "{{ name.upper }}", &vars).unwrap_err();
+        assert!(err.to_string().contains("undefined"), "{err}");
+    }
+
+    #[test]
+    fn every_template_fills_with_the_variables_given_and_keeps_its_text() {
+        let vars = [
+            ("name", "n"),
+            ("struct", "NFlavor"),
+            ("crate", "n"),
+            ("crate_file", "n"),
+            ("file", "n"),
+            ("py_type", "ALERTER"),
+            ("variant", "Alerter"),
+            ("type", "alerter"),
+            ("world", "flavor"),
+            ("label", "alerter"),
+        ];
+        for t in ComponentType::ALL {
+            for lang in ["rust", "python", "js"] {
+                let Ok(files) = template(lang, t) else {
+                    continue;
+                };
+                for (path, text) in files.iter().flat_map(|f| f.iter()) {
+                    let filled = fill(path, text, &vars).unwrap();
+                    let mut by_hand = text.to_string();
+                    for (k, v) in vars {
+                        by_hand = by_hand.replace(&format!("{{{{{k}}}}}"), v);
+                    }
+                    assert_eq!(filled, by_hand, "{lang} {path}");
+                }
             }
         }
     }

@@ -68,20 +68,30 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-/// A line for the daemon's log (stderr: its terminal, or `daemon.log`). It may quote a
-/// flavor or a client, so control characters are made visible and it stays one line.
+/// A line for the daemon's log, at level info. It may quote a flavor or a client, so
+/// control characters are made visible and it stays one line.
 pub fn log(line: &str) {
-    eprintln!("{} {}", utc(now_ms()), crate::model::text::visible(line));
+    tracing::info!("{}", crate::model::text::visible(line));
 }
 
-/// `2026-11-23T19:05:01.123Z` for a time in ms since the epoch.
-fn utc(ms: u64) -> String {
-    let (y, m, d, h, mi, sec, milli) = crate::model::civil_utc(ms);
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{sec:02}.{milli:03}Z")
+/// Sends the daemon's events to its stderr (its terminal, or `daemon.log` for a daemon
+/// started in the background), one line each: a UTC timestamp
+/// (`2026-11-23T19:05:01.123456Z`), the level, the message. `RUST_LOG` filters them
+/// (`RUST_LOG=debug`, `RUST_LOG=strata=warn`); info when unset or unreadable. Once per
+/// process: a second call (a test serving twice) keeps the first.
+fn init_log() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
 }
 
 /// Opens the home and serves it until SIGTERM or Ctrl-C.
 pub fn serve(home: Home, port: u16, grace: Duration) -> Result<()> {
+    init_log();
     // Held until the process exits (which `std::process::exit` below does without
     // unwinding): taken before the store is opened, so a second daemon is refused at once.
     let Some(_lock) = super::DaemonLock::take(&home)? else {

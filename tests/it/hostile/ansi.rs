@@ -118,7 +118,7 @@ fn escapes_from_a_flavor_are_shown_never_obeyed() {
         ],
         0,
     );
-    let y: serde_json::Value = serde_yaml::from_str(&y.stdout).expect("valid YAML");
+    let y: serde_json::Value = serde_norway::from_str(&y.stdout).expect("valid YAML");
     assert_eq!(y, j, "YAML and JSON say different things");
 
     // A component: register, describe (status detail), up and down with --verbose logs.
@@ -230,7 +230,7 @@ fn escapes_from_a_flavor_are_shown_never_obeyed() {
     );
     assert!(d.stdout.contains("left\\u{202e}thgir"), "{}", d.stdout);
     let export = run(&env, &["stack", "export", "evil", "-"], 0);
-    let doc: serde_json::Value = serde_yaml::from_str(&export.stdout).expect("valid YAML");
+    let doc: serde_json::Value = serde_norway::from_str(&export.stdout).expect("valid YAML");
     assert!(
         doc.to_string()
             .contains(&serde_json::to_string(note).unwrap()),

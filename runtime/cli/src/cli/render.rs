@@ -1,19 +1,16 @@
 //! Tables in the style of ZenML's CLI, and the JSON / YAML forms of every view.
 
 use serde::Serialize;
+use unicode_width::UnicodeWidthStr;
 
 use super::Format;
 use crate::model::text::visible;
 
-/// Columns a terminal gives a character: emoji such as ✅ take two.
+/// Columns a terminal gives `s`: two for a wide character (CJK, emoji such as ✅, an
+/// emoji presentation sequence), none for a combining mark, after Unicode's East Asian
+/// Width and emoji data (UAX #11), as terminals count them.
 fn width(s: &str) -> usize {
-    s.chars()
-        .map(|c| match c as u32 {
-            0x2705 | 0x274C | 0x23F3 | 0x1F300..=0x1FAFF => 2,
-            0x0300..=0x036F | 0xFE0F => 0,
-            _ => 1,
-        })
-        .sum()
+    UnicodeWidthStr::width(s)
 }
 
 fn pad(s: &str, w: usize) -> String {
@@ -23,6 +20,15 @@ fn pad(s: &str, w: usize) -> String {
 /// A box-drawn table, as `zenml … list` prints them. Every cell is data (a flavor's
 /// description, a status detail, a secret's value…), so each is made [`visible`]: no
 /// control character reaches the terminal, and no line break leaves its cell.
+///
+/// Drawn here rather than by a table crate. comfy-table 8.0.1, given this style as a
+/// `TableStyle`, prints every table strata prints byte for byte the same, but it keeps a
+/// column's width in a `u16` (`Table::column_max_content_widths`, `table.rs` line 636:
+/// `try_into().unwrap_or(u16::MAX)`): a cell wider than 65,535 columns (a long secret
+/// value once its control characters are spelled out) is wrapped and its lines come out
+/// two columns shorter than the borders. Whatever draws these tables must keep their look,
+/// since scripts parse them; the layout is twenty lines, and the one hard part, how wide
+/// a character is, comes from `unicode-width`.
 pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let headers: Vec<String> = headers.iter().map(|h| visible(h).into_owned()).collect();
     let rows: Vec<Vec<String>> = rows
@@ -114,8 +120,8 @@ const YAML_MARK: &str = "\u{1}\u{2}\u{3}";
 /// parsed back and must be the same document; if not, libyaml's own text is used.
 fn safe_yaml<T: Serialize>(value: &T) -> String {
     use crate::model::text::needs_escape;
-    use serde_yaml::Value;
-    let plain = serde_yaml::to_string(value).expect("invariant: views serialize");
+    use serde_norway::Value;
+    let plain = serde_norway::to_string(value).expect("invariant: views serialize");
     if !plain.chars().any(|c| c != '\n' && needs_escape(c)) {
         return plain;
     }
@@ -126,17 +132,17 @@ fn safe_yaml<T: Serialize>(value: &T) -> String {
             Value::Mapping(m) => {
                 Value::Mapping(m.into_iter().map(|(k, v)| (mark(k), mark(v))).collect())
             }
-            Value::Tagged(t) => Value::Tagged(Box::new(serde_yaml::value::TaggedValue {
+            Value::Tagged(t) => Value::Tagged(Box::new(serde_norway::value::TaggedValue {
                 tag: t.tag,
                 value: mark(t.value),
             })),
             other => other,
         }
     }
-    let Ok(original) = serde_yaml::to_value(value) else {
+    let Ok(original) = serde_norway::to_value(value) else {
         return plain;
     };
-    let Ok(marked) = serde_yaml::to_string(&mark(original.clone())) else {
+    let Ok(marked) = serde_norway::to_string(&mark(original.clone())) else {
         return plain;
     };
     let mut out = String::with_capacity(marked.len());
@@ -147,7 +153,7 @@ fn safe_yaml<T: Serialize>(value: &T) -> String {
             _ => out.push(c),
         }
     }
-    let same = serde_yaml::from_str::<Value>(&out).is_ok_and(|back| back == original);
+    let same = serde_norway::from_str::<Value>(&out).is_ok_and(|back| back == original);
     if same { out } else { plain }
 }
 
@@ -266,7 +272,7 @@ mod tests {
             );
             let back: serde_json::Value = match format {
                 Format::Json => serde_json::from_str(&text).unwrap(),
-                _ => serde_yaml::from_str(&text).unwrap(),
+                _ => serde_norway::from_str(&text).unwrap(),
             };
             assert_eq!(back["detail"], HOSTILE, "{format:?} is not exact");
         }
@@ -292,8 +298,40 @@ mod tests {
                 .any(|c| c != '\n' && crate::model::text::needs_escape(c)),
             "{text}"
         );
-        let back: serde_json::Value = serde_yaml::from_str(&text).unwrap();
+        let back: serde_json::Value = serde_norway::from_str(&text).unwrap();
         assert_eq!(back, value, "{text}");
+    }
+
+    /// The display column of every box-drawing character in each line of `t`.
+    fn rule_columns(t: &str) -> Vec<Vec<usize>> {
+        t.lines()
+            .map(|line| {
+                line.char_indices()
+                    .filter(|(_, c)| "┏┯┓┃│┠┼┨┗┷┛".contains(*c))
+                    .map(|(at, _)| width(&line[..at]))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn columns_line_up_with_cjk_and_emoji() {
+        let t = table(
+            &["名前", "READY", "説明"],
+            &[
+                vec!["模型训练".into(), "✅".into(), "ascii".into()],
+                vec!["x".into(), "❌".into(), "한국어 텍스트".into()],
+                vec!["⏳ 待機".into(), "⚠\u{fe0f}".into(), "👩‍🔬 e\u{301}".into()],
+                vec!["ｆｕｌｌ".into(), "🚀".into(), "".into()],
+            ],
+        );
+        let cols = rule_columns(&t);
+        assert!(cols.windows(2).all(|w| w[0] == w[1]), "{t}\n{cols:?}");
+        assert_eq!(cols[0].len(), 4, "{t}");
+        let widths: Vec<usize> = t.lines().map(width).collect();
+        assert!(widths.windows(2).all(|w| w[0] == w[1]), "{t}");
+        // 模型训练 is four wide characters: eight columns, and the column is as wide.
+        assert_eq!(cols[0][1] - cols[0][0], 8 + 3, "{t}");
     }
 
     #[test]

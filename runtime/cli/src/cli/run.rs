@@ -2,8 +2,9 @@
 //! messages and progress on stderr.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 
+pub(crate) use super::prompt::{ask_fields, ask_secret_values};
 use super::render::{check, properties, structured, table};
 use super::{
     AllFlavorsCmd, Cli, Command, ComponentCmd, FlavorCmd, Format, IntegrationCmd, PipelineCmd,
@@ -13,7 +14,7 @@ use crate::client::Backend;
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::model::text::{visible, visible_block};
-use crate::model::{ComponentType, FlavorRecord, LimitOverrides, parse_assignments};
+use crate::model::{ComponentType, LimitOverrides, parse_assignments};
 use crate::service::{
     ComponentView, FlavorDetail, FlavorOptions, FlavorView, Pipeline, Progress, StackExport,
     StackView, StepOutcome,
@@ -43,9 +44,35 @@ impl Sink for Terminal {
     }
 }
 
-/// Whether this process's stderr should get colour: a terminal, and no `NO_COLOR`.
+/// Whether this process's stderr should get colour, after the usual rules ([`color_for`]).
 pub fn stderr_color() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+    color_for(
+        |name| std::env::var_os(name),
+        std::io::stderr().is_terminal(),
+    )
+}
+
+/// The colour rules of no-color.org and bixense.com/clicolors, first match wins:
+/// `NO_COLOR` set and not empty → no; `CLICOLOR_FORCE` set, not empty and not `0` → yes;
+/// `CLICOLOR=0` → no; else only on a `terminal` whose `TERM` is not `dumb`.
+///
+/// Not `anstream::AutoStream::choice`, which reads the same variables but takes any
+/// non-empty `CLICOLOR_FORCE`, `0` too, as forcing colour (anstyle-query 1.1.5,
+/// `clicolor_force`, lib.rs line 35); and the text coloured here is often sent to another
+/// process (a daemon's client), so a stream that strips colour on the way out cannot
+/// decide it.
+fn color_for(var: impl Fn(&str) -> Option<std::ffi::OsString>, terminal: bool) -> bool {
+    let set = |name: &str| var(name).filter(|v| !v.is_empty());
+    if set("NO_COLOR").is_some() {
+        return false;
+    }
+    if set("CLICOLOR_FORCE").is_some_and(|v| v != "0") {
+        return true;
+    }
+    if var("CLICOLOR").is_some_and(|v| v == "0") {
+        return false;
+    }
+    terminal && var("TERM").is_none_or(|t| t != "dumb")
 }
 
 /// Runs a parsed command line and returns the exit code: 0 on success, 1 for an error
@@ -98,9 +125,11 @@ pub fn exit_code(e: &Error) -> u8 {
 /// carry a flavor's words, so its text is made visible (control characters escaped,
 /// later lines indented) before strata adds its own colours.
 pub fn render_error(e: &Error, color: bool) -> String {
-    let paint = |code: &str, word: &str| {
+    use anstyle::{AnsiColor, Style};
+    let paint = |colour: AnsiColor, word: &str| {
         if color {
-            format!("\x1b[{code}m{word}\x1b[0m")
+            let style = Style::new().bold().fg_color(Some(colour.into()));
+            format!("{style}{word}{style:#}")
         } else {
             word.to_string()
         }
@@ -108,14 +137,14 @@ pub fn render_error(e: &Error, color: bool) -> String {
     let message = e.to_string();
     let mut text = format!(
         "{}: {}\n",
-        paint("1;31", "error"),
+        paint(AnsiColor::Red, "error"),
         visible_block(&message, 2)
     );
     let hint = e.hint();
     if !hint.is_empty() {
         text.push_str(&format!(
             "\n{}: {}\n",
-            paint("1;36", "hint"),
+            paint(AnsiColor::Cyan, "hint"),
             visible_block(&hint, 2)
         ));
     }
@@ -291,7 +320,7 @@ fn dispatch(svc: &dyn Backend, out: &Output, command: &Command) -> Result<()> {
                     "give the path of a YAML or JSON pipeline definition",
                 )
             })?;
-            let pipeline: Pipeline = serde_yaml::from_str(&text).map_err(|e| {
+            let pipeline: Pipeline = serde_norway::from_str(&text).map_err(|e| {
                 Error::invalid(format!("`{}` is not a valid pipeline definition: {e}", file.display()), "it needs `name:` and a list of `steps:`, each with `name`, and optionally `upstream` and `parameters`")
             })?;
             let mut runtime = BTreeMap::new();
@@ -529,52 +558,6 @@ fn take_limit_flags(args: &[String]) -> Result<(Vec<String>, LimitOverrides)> {
     Ok((rest, limits))
 }
 
-/// Walks every field not given on the command line; Enter keeps the default.
-pub(crate) fn ask_fields(f: &FlavorRecord, config: &mut BTreeMap<String, String>) -> Result<()> {
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::invalid(
-            "`-i` asks questions on a terminal, and standard input is not one",
-            "give the configuration as --KEY=VALUE instead",
-        ));
-    }
-    let stdin = std::io::stdin();
-    let missing: Vec<&crate::model::FieldSpec> = f
-        .info
-        .config
-        .iter()
-        .filter(|s| !config.contains_key(&s.name))
-        .collect();
-    for spec in missing {
-        let default = spec
-            .default
-            .as_deref()
-            .map(|d| format!(" [{}]", visible(d)))
-            .unwrap_or_default();
-        let need = if spec.required && spec.default.is_none() {
-            ", required"
-        } else {
-            ""
-        };
-        eprint!(
-            "{} ({}{need}): {}{default}\n> ",
-            spec.name,
-            spec.kind.as_str(),
-            visible(&spec.description)
-        );
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        stdin
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| Error::io("reading an answer", e))?;
-        let answer = line.trim();
-        if !answer.is_empty() {
-            config.insert(spec.name.clone(), answer.to_string());
-        }
-    }
-    Ok(())
-}
-
 fn flavor(svc: &dyn Backend, out: &Output, t: ComponentType, cmd: &FlavorCmd) -> Result<()> {
     match cmd {
         FlavorCmd::List => {
@@ -709,7 +692,7 @@ fn stack(svc: &dyn Backend, out: &Output, cmd: &StackCmd) -> Result<()> {
                     "give a file written by `strata stack export`",
                 )
             })?;
-            let export: StackExport = serde_yaml::from_str(&text).map_err(|e| {
+            let export: StackExport = serde_norway::from_str(&text).map_err(|e| {
                 Error::invalid(
                     format!("`{}` is not a stack export: {e}", file.display()),
                     "give a file written by `strata stack export NAME FILE.yaml`",
@@ -967,15 +950,15 @@ fn values_document(source: &str) -> Result<BTreeMap<String, String>> {
         None => (source.to_string(), "the `--values` text".to_string()),
     };
     let hint = "give a mapping of KEY: VALUE, e.g. {\"username\": \"admin\", \"password\": \"…\"}";
-    let doc: serde_yaml::Value = serde_yaml::from_str(&text)
+    let doc: serde_norway::Value = serde_norway::from_str(&text)
         .map_err(|e| Error::invalid(format!("{what} is not JSON or YAML: {e}"), hint))?;
-    let serde_yaml::Value::Mapping(map) = doc else {
+    let serde_norway::Value::Mapping(map) = doc else {
         return Err(Error::invalid(format!("{what} is not a mapping"), hint));
     };
     map.into_iter()
         .map(|(k, v)| {
             let key = match k {
-                serde_yaml::Value::String(s) => s,
+                serde_norway::Value::String(s) => s,
                 other => {
                     return Err(Error::invalid(
                         format!("{what} has a key that is not a string: {other:?}"),
@@ -984,16 +967,16 @@ fn values_document(source: &str) -> Result<BTreeMap<String, String>> {
                 }
             };
             let value = match v {
-                serde_yaml::Value::String(s) => s,
+                serde_norway::Value::String(s) => s,
                 // An integer's text survives (5432); a float's may not (1.10 → 1.1).
-                serde_yaml::Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
-                serde_yaml::Value::Number(n) => {
+                serde_norway::Value::Number(n) if n.is_i64() || n.is_u64() => n.to_string(),
+                serde_norway::Value::Number(n) => {
                     return Err(Error::invalid(
                         format!("{what}: the value of `{key}` is the number {n}, which might not keep its exact text"),
                         format!("quote the value of `{key}` in the file, so it is kept as written"),
                     ));
                 }
-                serde_yaml::Value::Bool(b) => b.to_string(),
+                serde_norway::Value::Bool(b) => b.to_string(),
                 _ => {
                     return Err(Error::invalid(
                         format!("{what}: the value of `{key}` is not a string, number or boolean"),
@@ -1004,100 +987,6 @@ fn values_document(source: &str) -> Result<BTreeMap<String, String>> {
             Ok((key, value))
         })
         .collect()
-}
-
-/// Asks for keys and values on the terminal; values are read without echo.
-pub(crate) fn ask_secret_values(values: &mut BTreeMap<String, String>) -> Result<()> {
-    if !std::io::stdin().is_terminal() {
-        return Err(Error::invalid(
-            "`-i` asks for the values on a terminal, and standard input is not one",
-            "give the values as --KEY=VALUE or --values=@FILE.yaml instead",
-        ));
-    }
-    let stdin = std::io::stdin();
-    // Echo goes off before the prompt shows, so nothing typed after it is ever echoed.
-    let ask = |prompt: &str, hidden: bool| -> Result<String> {
-        let _echo = match hidden {
-            true => Some(EchoOff::new().ok_or_else(|| {
-                Error::invalid(
-                    "cannot turn off the terminal's echo, so a typed value would show",
-                    "give the values with --values=@FILE.yaml instead",
-                )
-            })?),
-            false => None,
-        };
-        eprint!("{prompt}");
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        stdin
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| Error::io("reading an answer", e))?;
-        Ok(line.trim_end_matches(['\r', '\n']).to_string())
-    };
-    loop {
-        let key = ask("key (Enter when done): ", false)?.trim().to_string();
-        if key.is_empty() {
-            break;
-        }
-        let value = ask(&format!("value of `{}` (not shown): ", visible(&key)), true)?;
-        values.insert(key, value);
-    }
-    Ok(())
-}
-
-/// Turns terminal echo off on standard input until dropped. Ctrl-C while it is off
-/// restores the terminal before the process ends, so the shell never stays silent.
-struct EchoOff(libc::termios);
-
-/// The terminal settings to restore if SIGINT or SIGTERM arrives while echo is off.
-static SAVED_TERMIOS: std::sync::OnceLock<libc::termios> = std::sync::OnceLock::new();
-
-extern "C" fn restore_terminal_and_die(sig: libc::c_int) {
-    // SAFETY: tcsetattr, signal and raise are async-signal-safe; SAVED_TERMIOS is
-    // written once, before this handler is installed.
-    unsafe {
-        if let Some(t) = SAVED_TERMIOS.get() {
-            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, t);
-        }
-        libc::signal(sig, libc::SIG_DFL);
-        libc::raise(sig);
-    }
-}
-
-impl EchoOff {
-    /// `None` when echo could not be turned off: the caller must not ask for a secret.
-    fn new() -> Option<EchoOff> {
-        // SAFETY: termios is plain data; tcgetattr fills it, and we only pass it back.
-        unsafe {
-            let mut t: libc::termios = std::mem::zeroed();
-            if libc::tcgetattr(libc::STDIN_FILENO, &mut t) != 0 {
-                return None;
-            }
-            let saved = t;
-            let _ = SAVED_TERMIOS.set(saved);
-            let handler = restore_terminal_and_die as extern "C" fn(libc::c_int);
-            libc::signal(libc::SIGINT, handler as libc::sighandler_t);
-            libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
-            t.c_lflag &= !libc::ECHO;
-            t.c_lflag |= libc::ECHONL;
-            if libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &t) != 0 {
-                return None;
-            }
-            Some(EchoOff(saved))
-        }
-    }
-}
-
-impl Drop for EchoOff {
-    fn drop(&mut self) {
-        // SAFETY: restores the settings read in `new`, then the default signal handling.
-        unsafe {
-            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0);
-            libc::signal(libc::SIGINT, libc::SIG_DFL);
-            libc::signal(libc::SIGTERM, libc::SIG_DFL);
-        }
-    }
 }
 
 fn progress(out: &Output, p: &Progress) {
@@ -1425,4 +1314,52 @@ fn integration_arg(given: &str) -> Result<String> {
         return Ok(absolute(p)?.display().to_string());
     }
     Ok(given.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn color(vars: &[(&str, &str)], terminal: bool) -> bool {
+        color_for(
+            |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.into()),
+            terminal,
+        )
+    }
+
+    #[test]
+    fn colour_follows_no_color_then_clicolor_force_then_clicolor_then_the_terminal() {
+        let term = [("TERM", "xterm")];
+        assert!(color(&term, true));
+        assert!(!color(&term, false));
+        assert!(!color(&[("TERM", "dumb")], true));
+        assert!(!color(&[("NO_COLOR", "1")], true));
+        assert!(
+            color(&[("NO_COLOR", "")], true),
+            "an empty NO_COLOR is unset"
+        );
+        assert!(color(&[("CLICOLOR_FORCE", "1")], false));
+        assert!(!color(&[("CLICOLOR_FORCE", "0")], false));
+        assert!(!color(&[("CLICOLOR_FORCE", "")], false));
+        assert!(!color(&[("CLICOLOR_FORCE", "1"), ("NO_COLOR", "1")], true));
+        assert!(color(&[("CLICOLOR_FORCE", "1"), ("CLICOLOR", "0")], false));
+        assert!(!color(&[("CLICOLOR", "0")], true));
+        assert!(color(&[("CLICOLOR", "1")], true));
+    }
+
+    #[test]
+    fn errors_are_coloured_only_when_asked() {
+        let e = Error::invalid("no stack `x`", "list them");
+        let plain = render_error(&e, false);
+        assert_eq!(plain, "error: no stack `x`\n\nhint: list them\n");
+        let coloured = render_error(&e, true);
+        assert!(
+            coloured.starts_with("\x1b[1m\x1b[31merror\x1b[0m: no stack `x`\n"),
+            "{coloured:?}"
+        );
+        assert!(
+            coloured.contains("\n\x1b[1m\x1b[36mhint\x1b[0m: list them\n"),
+            "{coloured:?}"
+        );
+    }
 }
