@@ -1524,10 +1524,10 @@ fn slow_and_idle_connections_are_closed_and_the_daemon_serves_others_meanwhile()
     let mut idle_closed = None;
     while started.elapsed() < Duration::from_secs(20) {
         for (i, s) in trickling.iter_mut().enumerate() {
-            if closed_at[i].is_none() {
-                if closed(s) || s.write_all(b"X-Slow: still here\r\n").is_err() {
-                    closed_at[i] = Some(started.elapsed());
-                }
+            if closed_at[i].is_none()
+                && (closed(s) || s.write_all(b"X-Slow: still here\r\n").is_err())
+            {
+                closed_at[i] = Some(started.elapsed());
             }
         }
         if idle_closed.is_none() && closed(&mut idle) {

@@ -36,6 +36,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     result
 }
 
+/// A name for a file being written, unique to this writer (process and a random part):
+/// two threads writing the same blob at once each write their own, and the rename of
+/// whole files decides which one stays.
+pub fn temp_name(what: &str) -> String {
+    format!(
+        ".{what}.{}.{:016x}.tmp",
+        std::process::id(),
+        rand::random::<u64>()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,15 +68,4 @@ mod tests {
         assert!(write_atomic(&t.path().join("missing/f"), b"x", 0o644).is_err());
         assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1);
     }
-}
-
-/// A name for a file being written, unique to this writer (process and a random part):
-/// two threads writing the same blob at once each write their own, and the rename of
-/// whole files decides which one stays.
-pub fn temp_name(what: &str) -> String {
-    format!(
-        ".{what}.{}.{:016x}.tmp",
-        std::process::id(),
-        rand::random::<u64>()
-    )
 }

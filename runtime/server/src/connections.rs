@@ -254,9 +254,7 @@ fn rewrite(out: &[u8]) -> Option<Vec<u8>> {
     let mut from = 0;
     while let Some(at) = find(&out[from..], START).map(|i| i + from) {
         from = at + START.len();
-        let Some(end) = find(&out[at..], b"\r\n\r\n").map(|i| at + i + 4) else {
-            return None;
-        };
+        let end = find(&out[at..], b"\r\n\r\n").map(|i| at + i + 4)?;
         let head = out[at..end].to_ascii_lowercase();
         if find(&head, b"\r\ncontent-length: 0\r\n").is_none()
             || find(&head, b"\r\ncontent-type:").is_some()

@@ -175,7 +175,7 @@ impl serde_json::ser::Formatter for SafeJson {
             .char_indices()
             .find(|(_, c)| crate::model::text::needs_escape(*c))
         {
-            w.write_all(rest[..at].as_bytes())?;
+            w.write_all(&rest.as_bytes()[..at])?;
             let mut units = [0u16; 2];
             for u in c.encode_utf16(&mut units) {
                 write!(w, "\\u{:04x}", u)?;
