@@ -177,8 +177,15 @@ impl Remote {
         let error = serde_json::from_slice::<Value>(&text)
             .ok()
             .and_then(|v| serde_json::from_value::<ErrorBody>(v.get("error")?.clone()).ok());
+        let ours = Some(env!("CARGO_PKG_VERSION"));
         Err(match error {
             Some(b) if b.code == "no_route" || b.code == "method_not_allowed" => self.mismatch(
+                theirs.as_deref(),
+                format!("`{}` to {method} {path}", b.message),
+            ),
+            // This client sends only what its API takes: a daemon of another version that
+            // cannot read it lacks a field or a parameter.
+            Some(b) if b.code == "bad_request" && theirs.as_deref() != ours => self.mismatch(
                 theirs.as_deref(),
                 format!("`{}` to {method} {path}", b.message),
             ),
