@@ -420,8 +420,11 @@ impl Backend for Remote {
         self.call("POST", "/api/v1/stacks/import", Some(body))
     }
     fn stack_up(&self, name: Option<&str>, on: &mut dyn FnMut(Progress)) -> Result<StackView> {
-        let name = self.active_or(name)?;
-        let v = self.operation(&format!("/api/v1/stacks/{}/up", seg(&name)), on)?;
+        let path = match name {
+            Some(n) => format!("/api/v1/stacks/{}/up", seg(n)),
+            None => "/api/v1/active-stack/up".to_string(),
+        };
+        let v = self.operation(&path, on)?;
         serde_json::from_value(v).map_err(|e| self.mismatch(None, e.to_string()))
     }
     fn stack_down(
@@ -430,8 +433,10 @@ impl Backend for Remote {
         force: bool,
         on: &mut dyn FnMut(Progress),
     ) -> Result<StackView> {
-        let name = self.active_or(name)?;
-        let path = format!("/api/v1/stacks/{}/down?force={force}", seg(&name));
+        let path = match name {
+            Some(n) => format!("/api/v1/stacks/{}/down?force={force}", seg(n)),
+            None => format!("/api/v1/active-stack/down?force={force}"),
+        };
         let v = self.operation(&path, on)?;
         serde_json::from_value(v).map_err(|e| self.mismatch(None, e.to_string()))
     }

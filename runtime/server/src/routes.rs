@@ -74,6 +74,8 @@ pub fn routes() -> Router<Shared> {
         .route("/api/v1/stacks/{name}/up", post(stack_up))
         .route("/api/v1/stacks/{name}/down", post(stack_down))
         .route("/api/v1/active-stack", get(active_get).put(active_set))
+        .route("/api/v1/active-stack/up", post(active_up))
+        .route("/api/v1/active-stack/down", post(active_down))
         .route(
             "/api/v1/components/{type}",
             get(component_list).post(component_register),
@@ -761,6 +763,21 @@ fn must_exist(
     f(&st.svc.scoped(caller().cwd)).map_err(ApiError::from)
 }
 
+/// The name of the active stack, for `/api/v1/active-stack/up` and `/down`.
+fn active_name(st: &Shared) -> Result<String, ApiError> {
+    st.svc.scoped(caller().cwd).stack_get().map_err(ApiError::from)
+}
+
+async fn active_up(State(st): State<Shared>) -> Reply {
+    let name = active_name(&st)?;
+    stack_up(State(st), Path(name)).await
+}
+
+async fn active_down(State(st): State<Shared>, q: QueryResult<Force>) -> Reply {
+    let name = active_name(&st)?;
+    stack_down(State(st), Path(name), q).await
+}
+
 async fn stack_up(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
     must_exist(&st, |s| s.stack_or_err(&name).map(drop))?;
     start(st, format!("stack up {name}"), move |s, on| {
@@ -1345,6 +1362,8 @@ pub struct Operations {
     file: Option<std::path::PathBuf>,
     /// One writer of the journal at a time, each writing the newest view.
     saving: Mutex<()>,
+    /// Counts changes, so that an event stream wakes at once when its operation moves.
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Operations {
@@ -1381,6 +1400,13 @@ impl Operations {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut g.0)
+    }
+
+    /// [`Self::with`] for a change: every event stream is woken after it.
+    fn change<R>(&self, f: impl FnOnce(&mut BTreeMap<String, Operation>) -> R) -> R {
+        let r = self.with(f);
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        r
     }
 
     fn insert(&self, op: Operation) {
@@ -1443,7 +1469,7 @@ impl Operations {
 
     /// Marks what still runs as interrupted (the daemon is stopping) and records it.
     pub fn interrupt_running(&self) {
-        self.with(|m| {
+        self.change(|m| {
             for op in m.values_mut().filter(|o| o.state == OpState::Running) {
                 op.state = OpState::Interrupted;
                 op.error.get_or_insert(ErrorBody {
@@ -1490,14 +1516,14 @@ fn start(
         let svc = worker.svc.scoped(cwd);
         let ops = &worker.ops;
         let outcome = f(&svc, &mut |p| {
-            ops.with(|m| {
+            ops.change(|m| {
                 if let Some(o) = m.get_mut(&id) {
                     o.progress.push(p)
                 }
             })
         });
         let (warnings, logs) = (svc.take_warnings(), svc.take_logs());
-        ops.with(|m| {
+        ops.change(|m| {
             if let Some(o) = m.get_mut(&id) {
                 o.finished_at = Some(now_ms());
                 o.warnings = warnings;
@@ -1579,9 +1605,12 @@ async fn operation_events(State(st): State<Shared>, Path(id): Path<String>) -> R
             "the newest 200 operations are kept, across daemon restarts; list them at /api/v1/operations",
         ));
     }
-    let events = futures_util::stream::unfold(Some((st, id, 0usize)), |state| async move {
-        let (st, id, sent) = state?;
+    let changes = st.ops.changes.subscribe();
+    let start = Some((st, id, 0usize, changes));
+    let events = futures_util::stream::unfold(start, |state| async move {
+        let (st, id, sent, mut changes) = state?;
         loop {
+            changes.borrow_and_update();
             // Gone (forgotten past the newest 200): the stream ends without an `end`.
             let op = st.ops.get(&id)?;
             if let Some(p) = op.progress.get(sent) {
@@ -1589,7 +1618,7 @@ async fn operation_events(State(st): State<Shared>, Path(id): Path<String>) -> R
                 let event = format!("event: progress\ndata: {data}\n\n");
                 return Some((
                     Ok::<_, std::convert::Infallible>(Bytes::from(event)),
-                    Some((st, id, sent + 1)),
+                    Some((st, id, sent + 1, changes)),
                 ));
             }
             if op.state != OpState::Running {
@@ -1599,7 +1628,9 @@ async fn operation_events(State(st): State<Shared>, Path(id): Path<String>) -> R
                     None,
                 ));
             }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            // Woken by the next change; a second at most, as a safety net.
+            let next = changes.changed();
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), next).await;
         }
     });
     Ok(Response::builder()
