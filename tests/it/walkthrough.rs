@@ -275,8 +275,19 @@ fn help_texts_name_every_component_type_and_stack_flag() {
 
 #[test]
 fn the_library_sees_what_the_cli_registered() {
-    // The library opens the home in-process, which a running daemon would hold.
-    let env = Env::embedded();
+    // The README's example, on a home opened in-process and on one a daemon serves: the
+    // library reaches it the way the CLI does.
+    for served in [false, true] {
+        let env = if served {
+            Env::embedded().with_daemon()
+        } else {
+            Env::embedded()
+        };
+        library_sees_what_the_cli_registered(&env, served);
+    }
+}
+
+fn library_sees_what_the_cli_registered(env: &Env, served: bool) {
     env.ok(&[
         "artifact-store",
         "register",
@@ -294,6 +305,8 @@ fn the_library_sees_what_the_cli_registered() {
         "lib_store",
         "--set",
     ]);
+    let requests = || env.json(&["daemon", "status"])["info"]["requests"].as_u64();
+    let before = requests();
     let client = strata::Client::open(strata::home::Home::at(env.home())).unwrap();
     let stack = client.active_stack().unwrap();
     assert_eq!(stack.name, "lib_stack");
@@ -303,6 +316,12 @@ fn the_library_sees_what_the_cli_registered() {
         stack.artifact_store().unwrap().config("path").unwrap(),
         env.path("lib")
     );
+    // Through the daemon's REST API when one serves the home (which it holds: opening
+    // it in-process would be refused), else in this process.
+    match served {
+        true => assert!(requests() > before.map(|n| n + 3), "{before:?}"),
+        false => assert_eq!(before, None),
+    }
 }
 
 #[test]

@@ -765,7 +765,10 @@ fn must_exist(
 
 /// The name of the active stack, for `/api/v1/active-stack/up` and `/down`.
 fn active_name(st: &Shared) -> Result<String, ApiError> {
-    st.svc.scoped(caller().cwd).stack_get().map_err(ApiError::from)
+    st.svc
+        .scoped(caller().cwd)
+        .stack_get()
+        .map_err(ApiError::from)
 }
 
 async fn active_up(State(st): State<Shared>) -> Reply {
