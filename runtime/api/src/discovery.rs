@@ -34,7 +34,7 @@ impl DaemonFile {
     /// Written whole (a temporary file renamed into place), readable by its owner only.
     pub fn write(&self, home: &Home) -> Result<()> {
         let text = serde_json::to_string_pretty(self).expect("invariant: serializes");
-        strata_service::write_private(&home.daemon_file(), text.as_bytes())
+        strata_model::fsutil::write_private(&home.daemon_file(), text.as_bytes())
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -5,14 +5,13 @@
 // The paths these modules were written with, from when strata was one crate.
 #[allow(unused_imports)]
 pub(crate) use strata_model::{self as model, error, home};
-#[allow(unused_imports)]
-pub(crate) use strata_service as service;
 
 pub mod discovery;
+pub mod views;
 
 use serde::{Deserialize, Serialize};
 
-use crate::service::{InFlight, Progress};
+use crate::views::{InFlight, Progress};
 
 /// Every response carries the daemon's version in this header, so that a client of
 /// another version can say so instead of failing on a shape it does not know.

@@ -47,6 +47,12 @@ pub fn temp_name(what: &str) -> String {
     )
 }
 
+/// Writes a file only its owner can read, atomically ([`write_atomic`], mode 0600).
+pub fn write_private(path: &Path, bytes: &[u8]) -> crate::error::Result<()> {
+    write_atomic(path, bytes, 0o600)
+        .map_err(|e| crate::error::Error::io(format!("writing {}", path.display()), e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,10 +9,12 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+#[allow(unused_imports)]
+use strata_api::views::*;
 
 use super::Service;
-use super::secrets::write_private;
 use crate::error::{Error, Result};
+use crate::fsutil::write_private;
 use crate::model::{DEFAULT_NAME, now_ms};
 use crate::store::{RawRecord, SCHEMA_VERSION, TreeId, codec, meta};
 
@@ -39,29 +41,6 @@ struct BackupRecord {
     key: String,
     /// The stored bytes, hex.
     value: String,
-}
-
-/// What `backup` or `restore` did.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct BackupReport {
-    pub file: String,
-    pub records: usize,
-    pub stacks: usize,
-    pub components: usize,
-    pub flavors: usize,
-    pub secrets: usize,
-    /// Set by `restore` when the secrets were sealed with another key.
-    pub warning: Option<String>,
-}
-
-impl BackupReport {
-    /// `16 records (2 stacks, 3 components, 2 flavors, 1 secrets)`.
-    pub fn summary(&self) -> String {
-        format!(
-            "{} records ({} stacks, {} components, {} flavors, {} secrets)",
-            self.records, self.stacks, self.components, self.flavors, self.secrets
-        )
-    }
 }
 
 fn digest(records: &[RawRecord]) -> String {

@@ -1,8 +1,8 @@
 //! Components: configured instances of a flavor.
 
 use std::collections::BTreeMap;
-
-use serde::Serialize;
+#[allow(unused_imports)]
+use strata_api::views::*;
 
 use super::{Service, new_id};
 use crate::error::{Error, Result};
@@ -13,51 +13,6 @@ use crate::model::{
 use crate::sandbox::Grants;
 use crate::sandbox::calls::{FlavorStatus, Target};
 use crate::store::{Batch, TreeId, type_key};
-
-/// A component as `list` and `describe` show it.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct ComponentView {
-    pub id: String,
-    pub name: String,
-    pub component_type: ComponentType,
-    pub flavor: String,
-    pub flavor_sha256: String,
-    /// Configuration with defaults filled in; secret fields masked.
-    pub config: Vec<ConfigValue>,
-    /// Directories the sandbox grants the flavor.
-    pub grants: Vec<super::lifecycle::GrantView>,
-    /// The deadline and memory cap of each call: the component's own, else its flavor's.
-    pub timeout_ms: u64,
-    pub memory_mb: u64,
-    /// Which of them the component sets itself.
-    pub own_limits: crate::model::LimitOverrides,
-    pub phase: Phase,
-    pub interrupted: bool,
-    pub last_error: Option<LastError>,
-    /// In the active stack.
-    pub active: bool,
-    /// The stacks that use it.
-    pub stacks: Vec<String>,
-    /// The flavor's own view, when asked for (`describe`).
-    pub status: Option<Result<FlavorStatus, String>>,
-}
-
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct ConfigValue {
-    pub key: String,
-    pub value: String,
-    pub default: bool,
-}
-
-impl ComponentView {
-    /// A configuration value (with defaults filled in), e.g. an artifact store's `path`.
-    pub fn config(&self, key: &str) -> Option<String> {
-        self.config
-            .iter()
-            .find(|c| c.key == key)
-            .map(|c| c.value.clone())
-    }
-}
 
 impl Service {
     /// Registers a component of flavor `flavor` with the user's `config`.

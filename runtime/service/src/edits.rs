@@ -3,6 +3,8 @@
 //! batch (a rename also rewrites every stack that names the component).
 
 use std::collections::BTreeMap;
+#[allow(unused_imports)]
+use strata_api::views::*;
 
 use super::components::check_name;
 use super::{ComponentView, Service, StackView, new_id};

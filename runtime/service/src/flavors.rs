@@ -1,8 +1,8 @@
 //! Flavors: registering `.wasm` components, listing and describing them, deleting them.
 
 use std::path::Path;
-
-use serde::Serialize;
+#[allow(unused_imports)]
+use strata_api::views::*;
 
 use super::Service;
 use crate::error::{Error, Result};
@@ -14,26 +14,14 @@ use crate::sandbox::calls::Target;
 use crate::sandbox::{Grants, Limits};
 use crate::store::{Batch, TreeId, type_key};
 
-/// Options of `flavor register`.
-#[derive(Clone, Debug, Default)]
-pub struct FlavorOptions {
-    /// Wall-clock deadline of each call, instead of the default.
-    pub timeout_ms: Option<u64>,
-    /// Memory cap of each call in MiB, instead of the default.
-    pub memory_mb: Option<u64>,
-    /// Replace a custom flavor of the same name with this code.
-    pub replace: bool,
-}
-
-impl FlavorOptions {
-    fn limits(&self) -> Result<Limits> {
-        let o = LimitOverrides {
-            timeout_ms: self.timeout_ms,
-            memory_mb: self.memory_mb,
-        };
-        check_limits(&o)?;
-        Ok(o.over(Limits::DEFAULT))
-    }
+/// The limits a flavor registered with `opts` gets: its own, checked, over the defaults.
+fn limits_of(opts: &FlavorOptions) -> Result<Limits> {
+    let o = LimitOverrides {
+        timeout_ms: opts.timeout_ms,
+        memory_mb: opts.memory_mb,
+    };
+    check_limits(&o)?;
+    Ok(o.over(Limits::DEFAULT))
 }
 
 /// The ranges a deadline and a memory cap may take, for a flavor or a component.
@@ -51,29 +39,6 @@ pub(crate) fn check_limits(o: &LimitOverrides) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// A flavor as `flavor list` shows it.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct FlavorView {
-    pub flavor: String,
-    pub component_type: ComponentType,
-    /// `built-in`, the integration it was installed with, or `custom`.
-    pub integration: String,
-    pub ready_to_use: bool,
-    pub source: String,
-    pub sha256: String,
-    pub version: String,
-    pub description: String,
-    pub components: usize,
-}
-
-/// A flavor with its stored record (its schema, limits and requirements): what
-/// `describe` shows and `-i` asks from.
-#[derive(Clone, Debug)]
-pub struct FlavorDetail {
-    pub view: FlavorView,
-    pub record: FlavorRecord,
 }
 
 impl Service {
@@ -213,7 +178,7 @@ impl Service {
         opts: FlavorOptions,
         builtin: bool,
     ) -> Result<(FlavorRecord, Batch)> {
-        let limits = opts.limits()?;
+        let limits = limits_of(&opts)?;
         let label = match &source {
             FlavorSource::BuiltIn => "built-in flavor".to_string(),
             FlavorSource::File { path, .. } => path.clone(),

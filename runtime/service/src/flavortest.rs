@@ -10,6 +10,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+#[allow(unused_imports)]
+use strata_api::views::*;
 
 use serde::Serialize;
 

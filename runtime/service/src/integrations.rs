@@ -7,41 +7,14 @@
 //! and no name may clash with other code unless `replace`), then registers them.
 
 use std::path::{Path, PathBuf};
+#[allow(unused_imports)]
+use strata_api::views::*;
 
-use serde::{Deserialize, Serialize};
-
-use super::{FlavorOptions, FlavorView, Service};
+use super::{FlavorOptions, Service};
 use crate::error::{Error, Result};
 use crate::model::{ComponentType, FlavorSource};
 use crate::sandbox::cache::sha256_hex;
 use crate::store::Batch;
-
-/// An integration found on the search path.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct IntegrationView {
-    pub name: String,
-    pub path: String,
-    /// Its `.wasm` files, by file name.
-    pub files: Vec<IntegrationFile>,
-    /// Every file is registered with exactly this code.
-    pub installed: bool,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct IntegrationFile {
-    pub file: String,
-    pub sha256: String,
-    /// `type/flavor` of the registered flavor with this code, if any.
-    pub registered_as: Option<String>,
-}
-
-/// What `integration install` did with each flavor.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Installed {
-    pub flavor: FlavorView,
-    /// `installed`, `replaced` or `already installed`.
-    pub outcome: String,
-}
 
 impl Service {
     /// The directories searched for integrations, in order.

@@ -25,8 +25,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
-use serde::Serialize;
-
 use crate::error::{Error, Result};
 use crate::home::Home;
 use crate::model::{
@@ -35,17 +33,10 @@ use crate::model::{
 use crate::sandbox::{Loaded, Sandbox};
 use crate::store::{Batch, Store, TreeId, meta, type_key};
 
-pub use backup::BackupReport;
-pub use components::ComponentView;
-pub use flavors::{FlavorDetail, FlavorOptions, FlavorView};
 pub use flavortest::{FlavorTestReport, TestStep, flavor_test};
-pub use integrations::{Installed, IntegrationFile, IntegrationView};
-pub use lifecycle::{GrantView, Progress, StepOutcome};
-pub use pipeline::{Pipeline, RunReport};
-pub use secrets::SecretView;
-pub use secrets::write_private;
-pub use stacks::{StackMember, StackView};
-pub use transfer::{EXPORT_FORMAT, ExportedComponent, ExportedFlavor, ImportReport, StackExport};
+/// The views this service answers with, defined with the REST API's types.
+pub use strata_api::views::*;
+pub use strata_model::fsutil::write_private;
 
 /// The open home: its store and (created on first need) its sandbox.
 ///
@@ -79,23 +70,6 @@ struct Shared {
     in_flight: std::sync::Mutex<std::collections::HashMap<String, InFlight>>,
     /// Set when the daemon begins to stop: no new lifecycle call starts after it.
     stopping: std::sync::atomic::AtomicBool,
-}
-
-/// A lifecycle call under way.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct InFlight {
-    pub component_id: String,
-    pub component_type: ComponentType,
-    pub name: String,
-    pub call: String,
-}
-
-/// What `init` did.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct InitReport {
-    pub home: String,
-    pub created: bool,
-    pub builtins_registered: usize,
 }
 
 impl Service {
@@ -306,7 +280,7 @@ impl Service {
                     b.wasm,
                     FlavorSource::BuiltIn,
                     b.sha256,
-                    flavors::FlavorOptions::default(),
+                    FlavorOptions::default(),
                     true,
                 )?;
                 registered += 1;

@@ -10,8 +10,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
-
-use serde::Serialize;
+#[allow(unused_imports)]
+use strata_api::views::*;
 
 use super::Service;
 use crate::error::{Error, Result};
@@ -23,35 +23,6 @@ use crate::sandbox::calls::{Context, Step, Target};
 use crate::sandbox::dirs::OpenError;
 use crate::sandbox::{GrantedDir, Grants, Loaded, Sandbox};
 use crate::store::{Batch, TreeId, type_key};
-
-/// What happened to one component during `up` or `down`, reported as it happens.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct Progress {
-    pub component_type: ComponentType,
-    pub name: String,
-    /// `provision`, `resume`, `suspend`, `deprovision`, or `check` when nothing was needed.
-    pub step: String,
-    /// `outcome` (`started`, `done`, `unchanged`, `failed`) with `ms`, `detail` or
-    /// `message`, at the same level as the fields above.
-    #[serde(flatten)]
-    pub outcome: StepOutcome,
-}
-
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "outcome")]
-pub enum StepOutcome {
-    Started,
-    Done {
-        ms: u64,
-    },
-    /// Nothing to do: `detail` says why.
-    Unchanged {
-        detail: String,
-    },
-    Failed {
-        message: String,
-    },
-}
 
 /// Which way a lifecycle run goes.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -504,15 +475,6 @@ impl Bound {
             limits: &self.limits,
         }
     }
-}
-
-/// A directory a component's flavor may use, as `describe` shows it.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct GrantView {
-    pub path: String,
-    pub access: String,
-    /// A missing directory is created by `up` before `provision`, then granted.
-    pub exists: bool,
 }
 
 /// The values the user gave `c`'s `path` fields that name local directories (not

@@ -3,35 +3,13 @@
 //! orchestrator (`launch`), as ZenML's `pipeline.run(runtime_param=…)`.
 
 use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
+#[allow(unused_imports)]
+use strata_api::views::*;
 
 use super::Service;
 use crate::error::{Error, Result};
 use crate::model::ComponentType;
-use crate::sandbox::calls::{LaunchReport, PipelineStep};
-
-/// A pipeline definition, as read from YAML or JSON.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Pipeline {
-    pub name: String,
-    #[serde(default)]
-    pub steps: Vec<PipelineStep>,
-}
-
-/// What a run did.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct RunReport {
-    pub run_id: String,
-    pub pipeline: String,
-    pub stack: String,
-    /// The components that received the runtime configuration, in order.
-    pub prepared: Vec<String>,
-    pub orchestrator: String,
-    pub launch: LaunchReport,
-    pub logs: Vec<String>,
-}
+use crate::sandbox::calls::PipelineStep;
 
 /// Every name and key of a run follows the rule of every name: printable, never a
 /// control character (they reach the orchestrator, and come back in its report).

@@ -2,7 +2,10 @@
 //! key in `secret.key` (0600) in the home. Components reference them as
 //! `{{name.key}}`; a reference is resolved only inside the call that needs it.
 
+#[allow(unused_imports)]
+use crate::fsutil::write_private;
 use std::collections::BTreeMap;
+use strata_api::views::*;
 
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
@@ -24,16 +27,6 @@ pub struct SecretRecord {
     pub updated_at: u64,
     nonce: String,
     sealed: String,
-}
-
-/// A secret as shown: values masked unless revealed.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct SecretView {
-    pub id: String,
-    pub name: String,
-    pub values: BTreeMap<String, String>,
-    pub created_at: u64,
-    pub updated_at: u64,
 }
 
 const MASK: &str = "********";
@@ -285,12 +278,6 @@ impl Service {
             updated_at: r.updated_at,
         })
     }
-}
-
-/// Writes a file only its owner can read, atomically.
-pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    crate::fsutil::write_atomic(path, bytes, 0o600)
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))
 }
 
 /// The keys as stored: `-` read as `_`, so that a key given as a flag (`--api-key`), in

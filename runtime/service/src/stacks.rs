@@ -1,8 +1,8 @@
 //! Stacks: named sets of components, one of them active.
 
 use std::collections::BTreeMap;
-
-use serde::Serialize;
+#[allow(unused_imports)]
+use strata_api::views::*;
 
 use super::components::check_name;
 use super::lifecycle::Direction;
@@ -10,24 +10,6 @@ use super::{Progress, Service, new_id};
 use crate::error::{Error, Result};
 use crate::model::{ComponentRecord, ComponentType, RequirementKind, StackRecord, now_ms};
 use crate::store::{Batch, TreeId, meta};
-
-/// A stack as `stack list` and `stack describe` show it.
-#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
-pub struct StackView {
-    pub id: String,
-    pub name: String,
-    pub active: bool,
-    /// Components by type, in bring-up order.
-    pub components: Vec<StackMember>,
-}
-
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct StackMember {
-    pub component_type: ComponentType,
-    pub name: String,
-    pub flavor: String,
-    pub phase: String,
-}
 
 impl Service {
     /// Registers a stack from components named by type.

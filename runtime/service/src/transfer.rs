@@ -6,72 +6,16 @@
 //! and its new components in one batch, so a refused import changes nothing.
 
 use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
+#[allow(unused_imports)]
+use strata_api::views::*;
 
 use super::components::check_name;
 use super::{Service, StackView, new_id};
 use crate::error::{Error, Result};
 use crate::model::{
-    ComponentRecord, ComponentState, ComponentType, FlavorSource, LimitOverrides, StackRecord,
-    now_ms, short_sha,
+    ComponentRecord, ComponentState, ComponentType, FlavorSource, StackRecord, now_ms, short_sha,
 };
 use crate::store::{Batch, TreeId, type_key};
-
-/// The version of the export format this strata writes and reads.
-pub const EXPORT_FORMAT: u32 = 1;
-
-/// The file `stack export` writes.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StackExport {
-    /// Bumped when the layout changes; import refuses a newer one.
-    pub format: u32,
-    /// The strata that wrote the file.
-    pub strata_version: String,
-    pub stack: String,
-    pub components: Vec<ExportedComponent>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportedComponent {
-    #[serde(rename = "type")]
-    pub component_type: ComponentType,
-    pub name: String,
-    pub flavor: ExportedFlavor,
-    /// The values the user gave (defaults come from the flavor); secret references as
-    /// written.
-    #[serde(default)]
-    pub config: BTreeMap<String, String>,
-    /// The component's own deadline and memory cap, if it sets them.
-    #[serde(default, skip_serializing_if = "LimitOverrides::is_empty")]
-    pub limits: LimitOverrides,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ExportedFlavor {
-    pub name: String,
-    /// sha256 of the flavor's `.wasm`, hex.
-    pub sha256: String,
-    /// `built-in`, or the path it was registered from.
-    pub source: String,
-}
-
-/// What `stack import` did.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ImportReport {
-    pub stack: StackView,
-    /// Components created by the import.
-    pub created: Vec<String>,
-    /// Components already registered with the same flavor and configuration, reused.
-    pub reused: Vec<String>,
-    /// Components whose name was taken by a different one: `(name in file, new name)`.
-    pub renamed: Vec<(String, String)>,
-    /// Flavors whose code differs from the file's, used anyway because of `--force`.
-    pub forced: Vec<String>,
-}
 
 impl Service {
     pub fn stack_export(&self, name: &str) -> Result<StackExport> {

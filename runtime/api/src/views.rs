@@ -1,0 +1,301 @@
+//! What the service answers and the REST API carries: the views of stacks, components,
+//! flavors, secrets and integrations, lifecycle progress, and the reports of imports,
+//! backups and pipeline runs. Plain data, so that a client needs nothing of the
+//! service's own machinery (sled, wasmtime) to read them.
+
+#![allow(unused_imports)]
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use strata_model::calls::{FlavorStatus, LaunchReport, Limits, PipelineStep};
+use strata_model::*;
+
+/// The version of the export format this strata writes and reads.
+pub const EXPORT_FORMAT: u32 = 1;
+
+/// A lifecycle call under way.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct InFlight {
+    pub component_id: String,
+    pub component_type: ComponentType,
+    pub name: String,
+    pub call: String,
+}
+
+/// What `init` did.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct InitReport {
+    pub home: String,
+    pub created: bool,
+    pub builtins_registered: usize,
+}
+
+/// What `backup` or `restore` did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BackupReport {
+    pub file: String,
+    pub records: usize,
+    pub stacks: usize,
+    pub components: usize,
+    pub flavors: usize,
+    pub secrets: usize,
+    /// Set by `restore` when the secrets were sealed with another key.
+    pub warning: Option<String>,
+}
+
+impl BackupReport {
+    /// `16 records (2 stacks, 3 components, 2 flavors, 1 secrets)`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} records ({} stacks, {} components, {} flavors, {} secrets)",
+            self.records, self.stacks, self.components, self.flavors, self.secrets
+        )
+    }
+}
+
+/// A component as `list` and `describe` show it.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct ComponentView {
+    pub id: String,
+    pub name: String,
+    pub component_type: ComponentType,
+    pub flavor: String,
+    pub flavor_sha256: String,
+    /// Configuration with defaults filled in; secret fields masked.
+    pub config: Vec<ConfigValue>,
+    /// Directories the sandbox grants the flavor.
+    pub grants: Vec<GrantView>,
+    /// The deadline and memory cap of each call: the component's own, else its flavor's.
+    pub timeout_ms: u64,
+    pub memory_mb: u64,
+    /// Which of them the component sets itself.
+    pub own_limits: strata_model::LimitOverrides,
+    pub phase: Phase,
+    pub interrupted: bool,
+    pub last_error: Option<LastError>,
+    /// In the active stack.
+    pub active: bool,
+    /// The stacks that use it.
+    pub stacks: Vec<String>,
+    /// The flavor's own view, when asked for (`describe`).
+    pub status: Option<Result<FlavorStatus, String>>,
+}
+
+impl ComponentView {
+    /// A configuration value (with defaults filled in), e.g. an artifact store's `path`.
+    pub fn config(&self, key: &str) -> Option<String> {
+        self.config
+            .iter()
+            .find(|c| c.key == key)
+            .map(|c| c.value.clone())
+    }
+}
+
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct ConfigValue {
+    pub key: String,
+    pub value: String,
+    pub default: bool,
+}
+
+/// Options of `flavor register`.
+#[derive(Clone, Debug, Default)]
+pub struct FlavorOptions {
+    /// Wall-clock deadline of each call, instead of the default.
+    pub timeout_ms: Option<u64>,
+    /// Memory cap of each call in MiB, instead of the default.
+    pub memory_mb: Option<u64>,
+    /// Replace a custom flavor of the same name with this code.
+    pub replace: bool,
+}
+
+/// A flavor as `flavor list` shows it.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct FlavorView {
+    pub flavor: String,
+    pub component_type: ComponentType,
+    /// `built-in`, the integration it was installed with, or `custom`.
+    pub integration: String,
+    pub ready_to_use: bool,
+    pub source: String,
+    pub sha256: String,
+    pub version: String,
+    pub description: String,
+    pub components: usize,
+}
+
+/// A flavor with its stored record (its schema, limits and requirements): what
+/// `describe` shows and `-i` asks from.
+#[derive(Clone, Debug)]
+pub struct FlavorDetail {
+    pub view: FlavorView,
+    pub record: FlavorRecord,
+}
+
+/// An integration found on the search path.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IntegrationView {
+    pub name: String,
+    pub path: String,
+    /// Its `.wasm` files, by file name.
+    pub files: Vec<IntegrationFile>,
+    /// Every file is registered with exactly this code.
+    pub installed: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IntegrationFile {
+    pub file: String,
+    pub sha256: String,
+    /// `type/flavor` of the registered flavor with this code, if any.
+    pub registered_as: Option<String>,
+}
+
+/// What `integration install` did with each flavor.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Installed {
+    pub flavor: FlavorView,
+    /// `installed`, `replaced` or `already installed`.
+    pub outcome: String,
+}
+
+/// What happened to one component during `up` or `down`, reported as it happens.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct Progress {
+    pub component_type: ComponentType,
+    pub name: String,
+    /// `provision`, `resume`, `suspend`, `deprovision`, or `check` when nothing was needed.
+    pub step: String,
+    /// `outcome` (`started`, `done`, `unchanged`, `failed`) with `ms`, `detail` or
+    /// `message`, at the same level as the fields above.
+    #[serde(flatten)]
+    pub outcome: StepOutcome,
+}
+
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "outcome")]
+pub enum StepOutcome {
+    Started,
+    Done {
+        ms: u64,
+    },
+    /// Nothing to do: `detail` says why.
+    Unchanged {
+        detail: String,
+    },
+    Failed {
+        message: String,
+    },
+}
+
+/// A directory a component's flavor may use, as `describe` shows it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct GrantView {
+    pub path: String,
+    pub access: String,
+    /// A missing directory is created by `up` before `provision`, then granted.
+    pub exists: bool,
+}
+
+/// A pipeline definition, as read from YAML or JSON.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    pub name: String,
+    #[serde(default)]
+    pub steps: Vec<PipelineStep>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub pipeline: String,
+    pub stack: String,
+    /// The components that received the runtime configuration, in order.
+    pub prepared: Vec<String>,
+    pub orchestrator: String,
+    pub launch: LaunchReport,
+    pub logs: Vec<String>,
+}
+
+/// A secret as shown: values masked unless revealed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SecretView {
+    pub id: String,
+    pub name: String,
+    pub values: BTreeMap<String, String>,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+/// A stack as `stack list` and `stack describe` show it.
+#[derive(Clone, Debug, Default, Serialize, serde::Deserialize)]
+pub struct StackView {
+    pub id: String,
+    pub name: String,
+    pub active: bool,
+    /// Components by type, in bring-up order.
+    pub components: Vec<StackMember>,
+}
+
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct StackMember {
+    pub component_type: ComponentType,
+    pub name: String,
+    pub flavor: String,
+    pub phase: String,
+}
+
+/// The file `stack export` writes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackExport {
+    /// Bumped when the layout changes; import refuses a newer one.
+    pub format: u32,
+    /// The strata that wrote the file.
+    pub strata_version: String,
+    pub stack: String,
+    pub components: Vec<ExportedComponent>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedComponent {
+    #[serde(rename = "type")]
+    pub component_type: ComponentType,
+    pub name: String,
+    pub flavor: ExportedFlavor,
+    /// The values the user gave (defaults come from the flavor); secret references as
+    /// written.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// The component's own deadline and memory cap, if it sets them.
+    #[serde(default, skip_serializing_if = "LimitOverrides::is_empty")]
+    pub limits: LimitOverrides,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedFlavor {
+    pub name: String,
+    /// sha256 of the flavor's `.wasm`, hex.
+    pub sha256: String,
+    /// `built-in`, or the path it was registered from.
+    pub source: String,
+}
+
+/// What `stack import` did.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub stack: StackView,
+    /// Components created by the import.
+    pub created: Vec<String>,
+    /// Components already registered with the same flavor and configuration, reused.
+    pub reused: Vec<String>,
+    /// Components whose name was taken by a different one: `(name in file, new name)`.
+    pub renamed: Vec<(String, String)>,
+    /// Flavors whose code differs from the file's, used anyway because of `--force`.
+    pub forced: Vec<String>,
+}
