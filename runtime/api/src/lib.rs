@@ -1,6 +1,7 @@
 //! The REST API's contract, shared by the daemon that serves it and the clients that
-//! call it: the shapes of what it answers beyond the service's own views, the headers
-//! it speaks, and its limits. `runtime/server/src/openapi.json` documents it whole.
+//! call it: what it answers ([`views`], the service's answers, and the operation and
+//! daemon types here), the headers it speaks, its limits, and how a client finds the
+//! daemon of a home ([`discovery`]). `runtime/server/src/openapi.json` documents it whole.
 
 // The paths these modules were written with, from when strata was one crate.
 #[allow(unused_imports)]
