@@ -132,10 +132,23 @@ impl Remote {
         body: Option<Vec<u8>>,
         content_type: &str,
     ) -> Result<(ureq::http::Response<ureq::Body>, Option<String>)> {
+        self.send_accepting(method, path, body, content_type, "application/json")
+    }
+
+    /// [`Self::send`] asking for `accept` (`text/event-stream` for an operation's events).
+    fn send_accepting(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+        accept: &str,
+    ) -> Result<(ureq::http::Response<ureq::Body>, Option<String>)> {
         let request = ureq::http::Request::builder()
             .method(method)
             .uri(self.file.url(path))
             .header("Authorization", format!("Bearer {}", self.file.token))
+            .header("Accept", accept)
             .header(api::WORDING_HEADER, "cli");
         let request = match &self.cwd {
             Some(cwd) => request.header(api::CWD_HEADER, cwd),
@@ -233,11 +246,32 @@ impl Remote {
 
     /// Starts a lifecycle operation and follows its events to its end, reporting each
     /// step as the daemon takes it.
+    /// Starts a lifecycle operation asking for its events in the same answer (one
+    /// request), and follows them to the end, reporting each step as the daemon takes it.
     fn operation(&self, path: &str, on: &mut dyn FnMut(Progress)) -> Result<Value> {
         use std::io::BufRead;
-        let started: Operation = self.call("POST", path, None)?;
-        let events = format!("/api/v1/operations/{}/events", seg(&started.id));
-        let (resp, theirs) = self.send("GET", &events, None, "")?;
+        let (resp, theirs) = self.send_accepting("POST", path, None, "", "text/event-stream")?;
+        let streamed = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"));
+        // A daemon that answers with the operation alone: follow its events route.
+        let (resp, theirs, mut started) = if streamed {
+            (resp, theirs, None)
+        } else {
+            let mut resp = resp;
+            let op: Operation = resp.body_mut().read_json().map_err(|e| {
+                self.mismatch(
+                    theirs.as_deref(),
+                    format!("an operation this command cannot read: {e}"),
+                )
+            })?;
+            let events = format!("/api/v1/operations/{}/events", seg(&op.id));
+            let (resp, theirs) =
+                self.send_accepting("GET", &events, None, "", "text/event-stream")?;
+            (resp, theirs, Some(op.action))
+        };
         let garbled = |e: serde_json::Error| {
             self.mismatch(
                 theirs.as_deref(),
@@ -246,13 +280,18 @@ impl Remote {
         };
         let mut event = String::new();
         let mut end = None;
+        let action = |started: &Option<String>| started.clone().unwrap_or_else(|| path.to_string());
         for line in std::io::BufReader::new(resp.into_body().into_reader()).lines() {
             // A daemon that stops closes the stream: the run was cut off.
-            let line = line.map_err(|_| cut_off(&started.action))?;
+            let line = line.map_err(|_| cut_off(&action(&started)))?;
             if let Some(name) = line.strip_prefix("event: ") {
                 event = name.to_string();
             } else if let Some(data) = line.strip_prefix("data: ") {
                 match event.as_str() {
+                    "start" => {
+                        let op = serde_json::from_str::<Operation>(data).map_err(garbled)?;
+                        started = Some(op.action);
+                    }
                     "progress" => on(serde_json::from_str(data).map_err(garbled)?),
                     "end" => {
                         end = Some(serde_json::from_str::<Operation>(data).map_err(garbled)?);
@@ -262,7 +301,7 @@ impl Remote {
                 }
             }
         }
-        let op = end.ok_or_else(|| cut_off(&started.action))?;
+        let op = end.ok_or_else(|| cut_off(&action(&started)))?;
         self.warnings
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

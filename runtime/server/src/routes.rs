@@ -263,6 +263,9 @@ pub struct Caller {
     /// paths in the request are taken from; empty when it sent none (then a relative
     /// path is refused).
     pub cwd: std::path::PathBuf,
+    /// `Accept: text/event-stream`: `up` and `down` answer with the operation's events
+    /// at once (as `/api/v1/operations/{id}/events` would), in one request.
+    pub events: bool,
 }
 
 tokio::task_local! {
@@ -1392,7 +1395,7 @@ impl Operations {
                     hint: "the components' phases show where each one is; run the operation again to resume it".into(),
                 });
             }
-            ops.insert_quiet(op);
+            ops.insert(op);
         }
         ops
     }
@@ -1413,11 +1416,6 @@ impl Operations {
     }
 
     fn insert(&self, op: Operation) {
-        self.insert_quiet(op);
-        self.save();
-    }
-
-    fn insert_quiet(&self, op: Operation) {
         let mut g = self
             .all
             .lock()
@@ -1507,17 +1505,22 @@ fn start(
         started_at: now_ms(),
         finished_at: None,
     };
+    // Recorded in memory now, in the journal by the worker (off the request's path: the
+    // journal is fsynced).
     st.ops.insert(op.clone());
+    let st2 = st.clone();
     let worker = st.clone();
     let busy = Busy::new(st);
     let Caller {
         cli_words: cli,
         cwd,
+        ..
     } = caller();
     tokio::task::spawn_blocking(move || {
         let _busy = busy;
         let svc = worker.svc.scoped(cwd);
         let ops = &worker.ops;
+        ops.save();
         let outcome = f(&svc, &mut |p| {
             ops.change(|m| {
                 if let Some(o) = m.get_mut(&id) {
@@ -1552,6 +1555,14 @@ fn start(
         ops.save();
     });
     let location = format!("/api/v1/operations/{}", op.id);
+    if caller().events {
+        let mut r = events(st2, op.id);
+        *r.status_mut() = StatusCode::ACCEPTED;
+        let location = axum::http::HeaderValue::from_str(&location)
+            .expect("invariant: an id is a valid header");
+        r.headers_mut().insert(header::LOCATION, location);
+        return Ok(r);
+    }
     Ok((
         StatusCode::ACCEPTED,
         [(header::LOCATION, location)],
@@ -1596,9 +1607,9 @@ async fn operation_get(State(st): State<Shared>, Path(id): Path<String>) -> Repl
 }
 
 /// `GET /api/v1/operations/{id}/events`: the operation as server-sent events, as it
-/// happens: `progress` (one step, as in `progress`) for each step from the first, then
-/// one `end` with the whole operation once it is no longer running. The CLI follows
-/// `up` and `down` this way, so it shows every step the moment it is taken.
+/// happens ([`events`]). `up` and `down` answer the same stream at once to a request
+/// with `Accept: text/event-stream`, which is how the CLI follows them: every step shows
+/// the moment it is taken.
 async fn operation_events(State(st): State<Shared>, Path(id): Path<String>) -> Reply {
     if st.ops.get(&id).is_none() {
         return Err(ApiError::new(
@@ -1608,15 +1619,34 @@ async fn operation_events(State(st): State<Shared>, Path(id): Path<String>) -> R
             "the newest 200 operations are kept, across daemon restarts; list them at /api/v1/operations",
         ));
     }
+    Ok(events(st, id))
+}
+
+/// The event stream of operation `id` (it exists): `start` (the operation as it stands),
+/// then one `progress` per step as it is taken, then `end` (the whole operation) once it
+/// is no longer running. Woken by every change of an operation, not by a timer.
+fn events(st: Shared, id: String) -> Response {
     let changes = st.ops.changes.subscribe();
     let start = Some((st, id, 0usize, changes));
     let events = futures_util::stream::unfold(start, |state| async move {
         let (st, id, sent, mut changes) = state?;
         loop {
             changes.borrow_and_update();
+            if sent == 0 {
+                // First the operation as it stands, so that a client that started it by
+                // asking for its events (one request) knows its id and what it does.
+                let op = st.ops.get(&id)?;
+                let data = serde_json::to_string(&op).expect("invariant: an operation serializes");
+                return Some((
+                    Ok::<_, std::convert::Infallible>(Bytes::from(format!(
+                        "event: start\ndata: {data}\n\n"
+                    ))),
+                    Some((st, id, 1, changes)),
+                ));
+            }
             // Gone (forgotten past the newest 200): the stream ends without an `end`.
             let op = st.ops.get(&id)?;
-            if let Some(p) = op.progress.get(sent) {
+            if let Some(p) = op.progress.get(sent - 1) {
                 let data = serde_json::to_string(p).expect("invariant: progress serializes");
                 let event = format!("event: progress\ndata: {data}\n\n");
                 return Some((
@@ -1636,11 +1666,11 @@ async fn operation_events(State(st): State<Shared>, Path(id): Path<String>) -> R
             let _ = tokio::time::timeout(std::time::Duration::from_secs(1), next).await;
         }
     });
-    Ok(Response::builder()
+    Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
         .body(axum::body::Body::from_stream(events))
-        .expect("invariant: a valid response"))
+        .expect("invariant: a valid response")
 }
 
 #[cfg(test)]

@@ -231,7 +231,16 @@ async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
     };
     let mut response = match cwd {
         Some(cwd) => {
-            let caller = routes::Caller { cli_words, cwd };
+            let events = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/event-stream"));
+            let caller = routes::Caller {
+                cli_words,
+                cwd,
+                events,
+            };
             routes::CALLER.scope(caller, checked(st, req, next)).await
         }
         None => ApiError::new(
