@@ -4,12 +4,33 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+/// What a write must survive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// A power cut: the file and its directory are fsynced.
+    PowerCut,
+    /// The process ending at any moment, not a power cut: no fsync (the page cache
+    /// keeps the rename). For records that are a convenience, written on a hot path.
+    Process,
+}
+
 /// Writes `bytes` to `path` so that a crash at any moment leaves either the old file or
 /// the new one, never a part: a new temporary file beside it (named by
 /// [`temp_name`], which `Store::open` clears up if left behind), fsynced,
 /// renamed over `path`, then the directory fsynced so the rename itself survives a power
 /// cut. The new file gets `mode` (less the umask).
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    write_atomic_for(path, bytes, mode, Durability::PowerCut)
+}
+
+/// [`write_atomic`], surviving what `durability` says.
+pub fn write_atomic_for(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+    durability: Durability,
+) -> io::Result<()> {
+    let synced = durability == Durability::PowerCut;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -26,9 +47,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
             .mode(mode)
             .open(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if synced {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)?;
-        std::fs::File::open(dir)?.sync_all()
+        match synced {
+            true => std::fs::File::open(dir)?.sync_all(),
+            false => Ok(()),
+        }
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

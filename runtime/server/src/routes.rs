@@ -1436,6 +1436,7 @@ impl Operations {
     }
 
     /// Writes the journal (best effort: a daemon that cannot write it still serves).
+    /// It survives the daemon ending at any moment (killed, crashed); not a power cut.
     fn save(&self) {
         let Some(file) = &self.file else { return };
         let _one = self
@@ -1450,7 +1451,11 @@ impl Operations {
             g.1.iter().filter_map(|id| g.0.get(id).cloned()).collect()
         };
         let bytes = serde_json::to_vec(&all).expect("invariant: operations serialize");
-        if let Err(e) = crate::service::write_private(file, &bytes) {
+        // Whole, but not fsynced: it is written twice per `up` or `down`, on their path,
+        // and after a power cut the components' phases (in the store, which is durable)
+        // still say where each one is.
+        use strata_model::fsutil::{Durability, write_atomic_for};
+        if let Err(e) = write_atomic_for(file, &bytes, 0o600, Durability::Process) {
             super::server::log(&format!("could not record operations: {e}"));
         }
     }
