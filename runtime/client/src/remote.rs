@@ -97,18 +97,7 @@ impl Remote {
         path: &str,
         body: Option<Value>,
     ) -> Result<T> {
-        let bytes = body.map(|b| serde_json::to_vec(&b).expect("invariant: JSON serializes"));
-        self.call_raw(method, path, bytes, "application/json")
-    }
-
-    fn call_raw<T: DeserializeOwned>(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Vec<u8>>,
-        content_type: &str,
-    ) -> Result<T> {
-        let (mut resp, theirs) = self.send(method, path, body, content_type)?;
+        let (mut resp, theirs) = self.send(method, path, body, "application/json")?;
         let text = resp
             .body_mut()
             .with_config()
@@ -123,25 +112,13 @@ impl Remote {
         })
     }
 
-    /// Sends one request; a successful answer is returned unread, with the daemon's
-    /// version, and an error answer becomes the error it names.
+    /// Sends one request asking for `accept`; a successful answer is returned unread,
+    /// with the daemon's version, and an error answer becomes the error it names.
     fn send(
         &self,
         method: &str,
         path: &str,
-        body: Option<Vec<u8>>,
-        content_type: &str,
-    ) -> Result<(ureq::http::Response<ureq::Body>, Option<String>)> {
-        self.send_accepting(method, path, body, content_type, "application/json")
-    }
-
-    /// [`Self::send`] asking for `accept` (`text/event-stream` for an operation's events).
-    fn send_accepting(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Vec<u8>>,
-        content_type: &str,
+        body: Option<Value>,
         accept: &str,
     ) -> Result<(ureq::http::Response<ureq::Body>, Option<String>)> {
         let request = ureq::http::Request::builder()
@@ -157,8 +134,8 @@ impl Remote {
         let answer = match body {
             Some(b) => self.agent.run(
                 request
-                    .header("Content-Type", content_type)
-                    .body(b)
+                    .header("Content-Type", "application/json")
+                    .body(serde_json::to_vec(&b).expect("invariant: JSON serializes"))
                     .expect("invariant: a valid request"),
             ),
             None => self
@@ -244,34 +221,21 @@ impl Remote {
         self.call("GET", "/api/v1/daemon", None)
     }
 
-    /// Starts a lifecycle operation and follows its events to its end, reporting each
-    /// step as the daemon takes it.
     /// Starts a lifecycle operation asking for its events in the same answer (one
     /// request), and follows them to the end, reporting each step as the daemon takes it.
     fn operation(&self, path: &str, on: &mut dyn FnMut(Progress)) -> Result<Value> {
         use std::io::BufRead;
-        let (resp, theirs) = self.send_accepting("POST", path, None, "", "text/event-stream")?;
+        let (resp, theirs) = self.send("POST", path, None, "text/event-stream")?;
         let streamed = resp
             .headers()
             .get("content-type")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("text/event-stream"));
-        // A daemon that answers with the operation alone: follow its events route.
-        let (resp, theirs, mut started) = if streamed {
-            (resp, theirs, None)
-        } else {
-            let mut resp = resp;
-            let op: Operation = resp.body_mut().read_json().map_err(|e| {
-                self.mismatch(
-                    theirs.as_deref(),
-                    format!("an operation this command cannot read: {e}"),
-                )
-            })?;
-            let events = format!("/api/v1/operations/{}/events", seg(&op.id));
-            let (resp, theirs) =
-                self.send_accepting("GET", &events, None, "", "text/event-stream")?;
-            (resp, theirs, Some(op.action))
-        };
+        if !streamed {
+            let what = format!("POST {path} without the event stream it asked for");
+            return Err(self.mismatch(theirs.as_deref(), what));
+        }
+        let mut started = None;
         let garbled = |e: serde_json::Error| {
             self.mismatch(
                 theirs.as_deref(),
