@@ -406,6 +406,8 @@ mod tests {
             ],
             supported_schemes: vec!["".into()],
             requirements: vec![],
+            origins: vec![],
+            wit: "0.2.0".into(),
         }
     }
 

@@ -7,6 +7,7 @@ mod config;
 pub mod error;
 pub mod fsutil;
 pub mod home;
+pub mod origin;
 pub mod text;
 mod types;
 

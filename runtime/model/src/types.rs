@@ -177,6 +177,19 @@ pub struct FlavorInfo {
     pub config: Vec<FieldSpec>,
     pub supported_schemes: Vec<String>,
     pub requirements: Vec<StackRequirement>,
+    /// Fixed origins the flavor reaches beyond its `url` fields (`flavor-info.origins`,
+    /// new in strata:flavor@0.2.0), normalized `scheme://host:port`; granted only once
+    /// the user accepted them at registration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub origins: Vec<String>,
+    /// The version of the `strata:flavor` WIT package it was built against.
+    #[serde(default = "wit_0_1_0")]
+    pub wit: String,
+}
+
+/// The WIT version of a flavor recorded before strata kept it: the only one there was.
+fn wit_0_1_0() -> String {
+    "0.1.0".into()
 }
 
 /// Names a flavor may not give its fields: the command line uses them for a
@@ -242,6 +255,11 @@ impl FlavorInfo {
                     "its {what} is {} bytes; strata keeps at most {max}",
                     text.len()
                 ));
+            }
+        }
+        for o in &self.origins {
+            if let Err(e) = crate::origin::Origin::of_url(o) {
+                out.push(format!("its extra origin {e}"));
             }
         }
         for r in &self.requirements {
@@ -610,6 +628,8 @@ mod tests {
             config,
             supported_schemes: vec!["s3".into()],
             requirements: Vec::new(),
+            origins: Vec::new(),
+            wit: "0.2.0".into(),
         }
     }
 

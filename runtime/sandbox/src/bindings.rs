@@ -12,11 +12,15 @@ wasmtime::component::bindgen!({
 pub use self::strata::flavor::types;
 pub use exports::strata::flavor::{artifact_store, lifecycle, orchestrator};
 
-/// The WIT package version this runtime implements.
-pub const WIT_VERSION: &str = "0.1.0";
-pub const LIFECYCLE_EXPORT: &str = "strata:flavor/lifecycle@0.1.0";
-pub const ARTIFACT_STORE_EXPORT: &str = "strata:flavor/artifact-store@0.1.0";
-pub const ORCHESTRATOR_EXPORT: &str = "strata:flavor/orchestrator@0.1.0";
+/// The WIT package version this runtime implements, and the one flavors are built
+/// against today.
+pub const WIT_VERSION: &str = "0.2.0";
+/// Every version of the package this runtime runs, newest first. 0.1.0 differs from
+/// 0.2.0 only in `flavor-info` (no `origins`) and in its worlds (no `wasi:http`).
+pub const WIT_VERSIONS: [&str; 2] = ["0.2.0", "0.1.0"];
+pub const LIFECYCLE: &str = "strata:flavor/lifecycle";
+pub const ARTIFACT_STORE: &str = "strata:flavor/artifact-store";
+pub const ORCHESTRATOR: &str = "strata:flavor/orchestrator";
 
 impl From<types::ComponentType> for model::ComponentType {
     fn from(t: types::ComponentType) -> Self {

@@ -116,8 +116,18 @@ impl Target<'_> {
     }
 
     pub fn describe(&self) -> Result<Called<FlavorInfo>> {
+        if self.loaded.wit_version() == "0.1.0" {
+            return self.call("describe", (), |raw: lift::RawFlavorInfoV1, m| {
+                Ok(Self::info(raw.into(), m, "0.1.0"))
+            });
+        }
         self.call("describe", (), |raw: RawFlavorInfo, m| {
-            Ok(FlavorInfo {
+            Ok(Self::info(raw, m, self.loaded.wit_version()))
+        })
+    }
+
+    fn info(raw: RawFlavorInfo, m: &Mask<'_>, wit: &str) -> FlavorInfo {
+            FlavorInfo {
                 name: m.s(raw.name),
                 component_type: raw.component_type.into(),
                 version: m.s(raw.version),
@@ -149,8 +159,20 @@ impl Target<'_> {
                         reason: m.s(r.reason),
                     })
                     .collect(),
-            })
-        })
+                origins: raw
+                    .origins
+                    .0
+                    .into_iter()
+                    .map(|o| {
+                        let o = m.s(o);
+                        // Normalized where it parses; `problems` refuses what does not.
+                        crate::model::origin::Origin::of_url(&o)
+                            .map(|x| x.to_string())
+                            .unwrap_or(o)
+                    })
+                    .collect(),
+                wit: wit.to_string(),
+            }
     }
 
     pub fn validate(

@@ -1,7 +1,11 @@
 //! What a guest's store holds: its WASI context (built from its grants and nothing
 //! else), the resource limiter, and the buffers for its log lines and standard error.
 
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
 use wasmtime::component::{ResourceTable, WasmStr};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -38,6 +42,25 @@ pub struct LogLine {
 pub struct Grants {
     pub dirs: Vec<GrantedDir>,
     pub secrets: Vec<String>,
+    /// The origins its `wasi:http` requests may reach ([`crate::net`]).
+    pub net: crate::net::NetGrants,
+}
+
+/// The log of one call: the flavor's lines (capped) and the gate's (one per request,
+/// bounded by [`crate::net::MAX_REQUESTS`]), in the order they happened.
+#[derive(Debug, Default)]
+pub struct Journal {
+    pub lines: Vec<LogLine>,
+    flavor_lines: usize,
+    flavor_bytes: usize,
+    pub dropped: u64,
+}
+
+impl Journal {
+    /// A line of the network gate's: always kept (the gate bounds their number).
+    pub fn push_net(&mut self, line: LogLine) {
+        self.lines.push(line);
+    }
 }
 
 /// What strata shows instead of a secret's value.
@@ -119,17 +142,18 @@ impl wasmtime::ResourceLimiter for Limiter {
 pub struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    http: WasiHttpCtx,
+    gate: crate::net::Gate,
     pub limiter: Limiter,
-    pub logs: Vec<LogLine>,
+    pub journal: Arc<Mutex<Journal>>,
     /// Masked out of every log line and of standard error.
     pub secrets: Vec<String>,
-    log_bytes: usize,
-    pub dropped_logs: u64,
     stderr: MemoryOutputPipe,
 }
 
 impl HostState {
-    pub fn new(grants: &Grants, memory_bytes: u64) -> Result<Self> {
+    /// The state of one call of `flavor`, which must end by `deadline`.
+    pub fn new(grants: &Grants, memory_bytes: u64, deadline: Instant, flavor: &str) -> Result<Self> {
         let stderr = MemoryOutputPipe::new(MAX_STDERR);
         let mut b = WasiCtxBuilder::new();
         b.stderr(stderr.clone())
@@ -150,17 +174,27 @@ impl HostState {
         }
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_HANDLES);
+        let journal = Arc::new(Mutex::new(Journal::default()));
+        let mut http = WasiHttpCtx::new();
+        // Header names and values a flavor sends or receives, each (the default is 128 KiB).
+        http.set_field_size_limit(16 * 1024);
         Ok(HostState {
             wasi: b.build(),
             table,
+            http,
+            gate: crate::net::Gate::new(
+                grants.net.clone(),
+                deadline,
+                journal.clone(),
+                flavor,
+                grants.secrets.clone(),
+            ),
             limiter: Limiter {
                 memory_bytes: memory_bytes as usize,
                 memory_denied: false,
             },
-            logs: Vec::new(),
+            journal,
             secrets: grants.secrets.clone(),
-            log_bytes: 0,
-            dropped_logs: 0,
             stderr,
         })
     }
@@ -185,6 +219,16 @@ impl WasiView for HostState {
     }
 }
 
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.gate,
+        }
+    }
+}
+
 /// `strata:flavor/host.log`, linked by hand (not through the bindings) so that the
 /// message is read from the guest's memory as a view ([`WasmStr`]): only the part strata
 /// keeps is ever copied, whatever length the flavor passes.
@@ -194,9 +238,12 @@ pub fn log(
     message: WasmStr,
 ) -> wasmtime::Result<()> {
     let state = cx.data();
-    if state.logs.len() >= MAX_LOG_LINES || state.log_bytes >= MAX_LOG_BYTES {
-        cx.data_mut().dropped_logs += 1;
-        return Ok(());
+    {
+        let mut j = state.journal.lock().unwrap_or_else(|e| e.into_inner());
+        if j.flavor_lines >= MAX_LOG_LINES || j.flavor_bytes >= MAX_LOG_BYTES {
+            j.dropped += 1;
+            return Ok(());
+        }
     }
     let longest_secret = state.secrets.iter().map(String::len).max().unwrap_or(0);
     let (mut kept, cut) = {
@@ -211,14 +258,16 @@ pub fn log(
         kept.truncate(floor_char_boundary(&kept, MAX_LOG_LINE));
         kept.push('…');
     }
-    state.log_bytes += kept.len();
     let level = match level {
         types::Level::Debug => "debug",
         types::Level::Info => "info",
         types::Level::Warn => "warn",
         types::Level::Error => "error",
     };
-    state.logs.push(LogLine {
+    let mut j = state.journal.lock().unwrap_or_else(|e| e.into_inner());
+    j.flavor_lines += 1;
+    j.flavor_bytes += kept.len();
+    j.lines.push(LogLine {
         level,
         message: kept,
     });

@@ -21,6 +21,7 @@ pub mod bindings;
 pub mod cache;
 pub mod dirs;
 pub mod host;
+pub mod net;
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -36,7 +37,7 @@ use wasmtime::{Config, Engine, Store, Trap};
 use crate::error::{Error, Fault, Result};
 pub use host::{GrantedDir, Grants, HostState, LogLine};
 
-use bindings::{ARTIFACT_STORE_EXPORT, LIFECYCLE_EXPORT, ORCHESTRATOR_EXPORT, WIT_VERSION};
+use bindings::{ARTIFACT_STORE, LIFECYCLE, ORCHESTRATOR, WIT_VERSION, WIT_VERSIONS};
 
 /// How often the epoch advances: the resolution of every deadline.
 const TICK: Duration = Duration::from_millis(5);
@@ -56,9 +57,16 @@ pub struct Loaded {
     funcs: HashMap<&'static str, ComponentExportIndex>,
     artifact_store: bool,
     orchestrator: bool,
+    /// The version of `strata:flavor` it was built against (one of [`WIT_VERSIONS`]).
+    wit_version: &'static str,
 }
 
 impl Loaded {
+    /// The version of `strata:flavor` the flavor was built against: `0.2.0`, `0.1.0`.
+    pub fn wit_version(&self) -> &'static str {
+        self.wit_version
+    }
+
     pub fn exports_artifact_store(&self) -> bool {
         self.artifact_store
     }
@@ -217,21 +225,27 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| Error::Internal(format!("linking WASI: {e:#}")))?;
-        // `types` has no functions, but components import it (for the types `host` uses).
-        linker
-            .instance(&format!("strata:flavor/types@{WIT_VERSION}"))
-            .map_err(|e| Error::Internal(format!("linking strata's types interface: {e:#}")))?;
-        linker
-            .instance(&format!("strata:flavor/host@{WIT_VERSION}"))
-            .and_then(|mut i| {
-                i.func_wrap(
-                    "log",
-                    |cx, (level, message): (bindings::types::Level, WasmStr)| {
-                        host::log(cx, level, message)
-                    },
-                )
-            })
-            .map_err(|e| Error::Internal(format!("linking strata's host interface: {e:#}")))?;
+        // `wasi:http`, every request through the gate ([`net::Gate`]).
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
+            .map_err(|e| Error::Internal(format!("linking wasi:http: {e:#}")))?;
+        // Every version's `types` and `host`: they are the same at each version.
+        for version in WIT_VERSIONS {
+            // `types` has no functions, but components import it (for the types `host` uses).
+            linker
+                .instance(&format!("strata:flavor/types@{version}"))
+                .map_err(|e| Error::Internal(format!("linking strata's types interface: {e:#}")))?;
+            linker
+                .instance(&format!("strata:flavor/host@{version}"))
+                .and_then(|mut i| {
+                    i.func_wrap(
+                        "log",
+                        |cx, (level, message): (bindings::types::Level, WasmStr)| {
+                            host::log(cx, level, message)
+                        },
+                    )
+                })
+                .map_err(|e| Error::Internal(format!("linking strata's host interface: {e:#}")))?;
+        }
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         env!("CARGO_PKG_VERSION").hash(&mut hasher);
@@ -295,7 +309,6 @@ impl Sandbox {
                 "rebuild it with a current toolchain",
             )
         })?;
-        self.check_world(label, &component)?;
         let loaded = self.link(label, &component)?;
         let compiled = component
             .serialize()
@@ -365,25 +378,29 @@ impl Sandbox {
     }
 
     /// Refuses a component that targets another world: it must export strata's
-    /// lifecycle at the version this runtime implements, and import nothing but WASI and
-    /// strata's host interface.
-    fn check_world(&self, label: &str, component: &Component) -> Result<()> {
+    /// lifecycle at a version this runtime implements ([`WIT_VERSIONS`]), and import
+    /// nothing but WASI and strata's host interface of that version. Answers the version.
+    fn check_world(&self, label: &str, component: &Component) -> Result<&'static str> {
         let ty = component.component_type();
         let exports: Vec<String> = ty
             .exports(&self.engine)
             .map(|(n, _)| n.to_string())
             .collect();
-        if !exports.iter().any(|e| e == LIFECYCLE_EXPORT) {
+        let found = WIT_VERSIONS
+            .into_iter()
+            .find(|v| exports.iter().any(|e| *e == format!("{LIFECYCLE}@{v}")));
+        let Some(version) = found else {
             let other = exports
                 .iter()
                 .find(|e| e.starts_with("strata:flavor/lifecycle@"));
             let reason = match other {
                 Some(e) => format!(
-                    "it was built against `{}`; this strata implements strata:flavor@{WIT_VERSION}",
-                    e.trim_start_matches("strata:flavor/lifecycle")
+                    "it was built against `{}`; this strata runs strata:flavor@{}",
+                    e.trim_start_matches("strata:flavor/lifecycle"),
+                    WIT_VERSIONS.join(" and @")
                 ),
                 None => format!(
-                    "it does not export `{LIFECYCLE_EXPORT}` (it exports: {})",
+                    "it does not export `{LIFECYCLE}@{WIT_VERSION}` (it exports: {})",
                     if exports.is_empty() {
                         "nothing".to_string()
                     } else {
@@ -398,23 +415,27 @@ impl Sandbox {
                     "build it against the WIT in this strata's `wit/` folder (package strata:flavor@{WIT_VERSION}), world `flavor` or its type's world"
                 ),
             });
-        }
+        };
         for (name, item) in ty.imports(&self.engine) {
             let allowed = name.starts_with("wasi:")
-                || name == format!("strata:flavor/host@{WIT_VERSION}")
-                || name == format!("strata:flavor/types@{WIT_VERSION}");
+                || name == format!("strata:flavor/host@{version}")
+                || name == format!("strata:flavor/types@{version}");
             if !allowed || !matches!(item.ty, ComponentItem::ComponentInstance(_)) {
                 return Err(Error::NotAFlavor {
                     path: label.to_string(),
                     reason: format!("it imports `{name}`, which strata does not provide"),
-                    hint: "a flavor may import only WASI and `strata:flavor/host`; remove the dependency that pulls it in".into(),
+                    hint: format!("a flavor may import only WASI and `strata:flavor/host@{version}`; remove the dependency that pulls it in"),
                 });
             }
         }
-        Ok(())
+        Ok(version)
     }
 
     fn link(&self, label: &str, component: &Component) -> Result<Loaded> {
+        let wit_version = self.check_world(label, component)?;
+        let lifecycle_export = format!("{LIFECYCLE}@{wit_version}");
+        let artifact_store_export = format!("{ARTIFACT_STORE}@{wit_version}");
+        let orchestrator_export = format!("{ORCHESTRATOR}@{wit_version}");
         let pre = self
             .linker
             .instantiate_pre(component)
@@ -426,26 +447,28 @@ impl Sandbox {
         // The bindings' indices type-check every export against the contract once, here;
         // calls then look functions up by index and lift their answers through bounded
         // types (`lift`).
-        bindings::lifecycle::GuestIndices::new(&pre).map_err(|e| Error::NotAFlavor {
-            path: label.to_string(),
-            reason: format!("its `{LIFECYCLE_EXPORT}` export does not match the contract: {e:#}"),
-            hint: "rebuild it against the WIT in this strata's `wit/` folder".into(),
-        })?;
+        // (The bindings name the current version's exports; an older flavor's functions
+        // are type-checked when each is first called.)
+        let current = wit_version == WIT_VERSION;
+        if current {
+            bindings::lifecycle::GuestIndices::new(&pre)
+                .map_err(|e| mismatch(label, &lifecycle_export, e))?;
+        }
         let has = |name: &str| {
             component
                 .component_type()
                 .exports(&self.engine)
                 .any(|(n, _)| n == name)
         };
-        let artifact_store = has(ARTIFACT_STORE_EXPORT);
-        if artifact_store {
+        let artifact_store = has(&artifact_store_export);
+        if artifact_store && current {
             bindings::artifact_store::GuestIndices::new(&pre)
-                .map_err(|e| mismatch(label, ARTIFACT_STORE_EXPORT, e))?;
+                .map_err(|e| mismatch(label, &artifact_store_export, e))?;
         }
-        let orchestrator = has(ORCHESTRATOR_EXPORT);
-        if orchestrator {
+        let orchestrator = has(&orchestrator_export);
+        if orchestrator && current {
             bindings::orchestrator::GuestIndices::new(&pre)
-                .map_err(|e| mismatch(label, ORCHESTRATOR_EXPORT, e))?;
+                .map_err(|e| mismatch(label, &orchestrator_export, e))?;
         }
         let mut funcs = HashMap::new();
         let mut index = |interface: &str, names: &[&'static str]| -> Result<()> {
@@ -462,18 +485,19 @@ impl Sandbox {
             }
             Ok(())
         };
-        index(LIFECYCLE_EXPORT, &LIFECYCLE_FUNCS)?;
+        index(&lifecycle_export, &LIFECYCLE_FUNCS)?;
         if artifact_store {
-            index(ARTIFACT_STORE_EXPORT, &ARTIFACT_STORE_FUNCS)?;
+            index(&artifact_store_export, &ARTIFACT_STORE_FUNCS)?;
         }
         if orchestrator {
-            index(ORCHESTRATOR_EXPORT, &ORCHESTRATOR_FUNCS)?;
+            index(&orchestrator_export, &ORCHESTRATOR_FUNCS)?;
         }
         Ok(Loaded {
             pre,
             funcs,
             artifact_store,
             orchestrator,
+            wit_version,
         })
     }
 
@@ -490,7 +514,11 @@ impl Sandbox {
     ) -> Result<Called<T>> {
         let _slot = self.slots.take();
         let started = Instant::now();
-        let mut store = Store::new(&self.engine, HostState::new(grants, limits.memory_bytes)?);
+        let deadline = started + Duration::from_millis(limits.timeout_ms);
+        let mut store = Store::new(
+            &self.engine,
+            HostState::new(grants, limits.memory_bytes, deadline, flavor)?,
+        );
         store.limiter(|s| &mut s.limiter);
         let ticks = limits.timeout_ms.div_ceil(TICK.as_millis() as u64).max(1);
         // Instantiation runs the guest's start-up code: bound it by the same deadline.
@@ -504,10 +532,11 @@ impl Sandbox {
         match result {
             Ok(value) => {
                 let state = store.into_data();
+                let journal = std::mem::take(&mut *state.journal.lock().unwrap_or_else(|e| e.into_inner()));
                 Ok(Called {
                     value,
-                    logs: state.logs,
-                    dropped_logs: state.dropped_logs,
+                    logs: journal.lines,
+                    dropped_logs: journal.dropped,
                     elapsed,
                 })
             }

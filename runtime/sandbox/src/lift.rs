@@ -58,6 +58,7 @@ bounds! {
     Fields = 128, "configuration fields";
     Schemes = 16, "supported schemes";
     Requirements = 32, "stack requirements";
+    Origins = 16, "extra origins";
     FieldErrors = 256, "validation errors";
     DirEntries = 65_536, "directory entries";
     Waves = 10_000, "waves";
@@ -262,6 +263,37 @@ pub struct RawFlavorInfo {
     #[component(name = "supported-schemes")]
     pub supported_schemes: BList<BStr, Schemes>,
     pub requirements: BList<RawRequirement, Requirements>,
+    pub origins: BList<BStr, Origins>,
+}
+
+/// `flavor-info` as strata:flavor@0.1.0 had it: without `origins`.
+#[derive(ComponentType, Lift)]
+#[component(record)]
+pub struct RawFlavorInfoV1 {
+    pub name: BStr,
+    #[component(name = "component-type")]
+    pub component_type: types::ComponentType,
+    pub version: BStr,
+    pub description: BStr,
+    pub config: BList<RawFieldSpec, Fields>,
+    #[component(name = "supported-schemes")]
+    pub supported_schemes: BList<BStr, Schemes>,
+    pub requirements: BList<RawRequirement, Requirements>,
+}
+
+impl From<RawFlavorInfoV1> for RawFlavorInfo {
+    fn from(v: RawFlavorInfoV1) -> Self {
+        RawFlavorInfo {
+            name: v.name,
+            component_type: v.component_type,
+            version: v.version,
+            description: v.description,
+            config: v.config,
+            supported_schemes: v.supported_schemes,
+            requirements: v.requirements,
+            origins: BList(Vec::new(), PhantomData),
+        }
+    }
 }
 
 #[derive(ComponentType, Lift)]
