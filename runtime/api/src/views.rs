@@ -66,6 +66,12 @@ pub struct ComponentView {
     pub config: Vec<ConfigValue>,
     /// Directories the sandbox grants the flavor.
     pub grants: Vec<GrantView>,
+    /// Origins its `wasi:http` requests may reach.
+    #[serde(default)]
+    pub net: Vec<NetGrantView>,
+    /// The service connector it is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
     /// The deadline and memory cap of each call: the component's own, else its flavor's.
     pub timeout_ms: u64,
     pub memory_mb: u64,
@@ -108,6 +114,9 @@ pub struct FlavorOptions {
     pub memory_mb: Option<u64>,
     /// Replace a custom flavor of the same name with this code.
     pub replace: bool,
+    /// The extra origins the flavor declares (`flavor-info.origins`) that the user
+    /// accepts: each must be given, or the registration is refused.
+    pub allow_origins: Vec<String>,
 }
 
 /// A flavor as `flavor list` shows it.
@@ -228,6 +237,49 @@ pub struct SecretView {
     pub values: BTreeMap<String, String>,
     pub created_at: u64,
     pub updated_at: u64,
+}
+
+/// A service connector as `service-connector list` and `describe` show it: its
+/// settings, and the names of its credentials, never their values.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct ConnectorView {
+    pub id: String,
+    pub name: String,
+    /// `aws`, `bearer` or `basic`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub endpoint: String,
+    /// Settings a flavor may see (region, user name…), and each credential as `********`.
+    pub values: BTreeMap<String, String>,
+    /// The components bound to it, as `type/name`.
+    pub used_by: Vec<String>,
+    pub created_at: u64,
+    pub updated_at: u64,
+}
+
+/// What `service-connector verify` found.
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
+pub struct ConnectorCheck {
+    pub name: String,
+    pub ok: bool,
+    /// The request made: `GET http://127.0.0.1:9000/`.
+    pub request: String,
+    /// The HTTP status of the answer, if one came.
+    pub status: Option<u16>,
+    /// One line for a person.
+    pub detail: String,
+}
+
+/// One origin a component's flavor may reach, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct NetGrantView {
+    /// `https://host:443`.
+    pub origin: String,
+    /// `field webhook`, `connector s3-dev`, `flavor (accepted at registration)`.
+    pub from: String,
+    /// The connector whose credential strata adds, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
 }
 
 /// A stack as `stack list` and `stack describe` show it.

@@ -194,7 +194,14 @@ fn wit_0_1_0() -> String {
 
 /// Names a flavor may not give its fields: the command line uses them for a
 /// component's own limits.
-pub const RESERVED_FIELDS: [&str; 5] = ["timeout_ms", "memory_mb", "output", "home", "verbose"];
+pub const RESERVED_FIELDS: [&str; 6] = [
+    "timeout_ms",
+    "memory_mb",
+    "output",
+    "home",
+    "verbose",
+    "connector",
+];
 
 impl FlavorInfo {
     pub fn field(&self, name: &str) -> Option<&FieldSpec> {
@@ -224,7 +231,7 @@ impl FlavorInfo {
             }
             if RESERVED_FIELDS.contains(&f.name.as_str()) {
                 out.push(format!(
-                    "field name `{}` is reserved: `--timeout-ms`, `--memory-mb`, `--output`, `--home` and `--verbose` are strata's own options",
+                    "field name `{}` is reserved: `--timeout-ms`, `--memory-mb`, `--connector`, `--output`, `--home` and `--verbose` are strata's own options",
                     f.name
                 ));
             }
@@ -386,6 +393,10 @@ pub struct FlavorRecord {
     /// The bounds of every call into this flavor.
     #[serde(default)]
     pub limits: crate::calls::Limits,
+    /// The extra origins the flavor declares, accepted by the user at registration
+    /// (`--allow-origin`): granted to every call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
 }
 
 impl FlavorRecord {
@@ -416,6 +427,9 @@ pub struct ComponentRecord {
     /// Bounds of this component's calls, where they differ from its flavor's.
     #[serde(default, skip_serializing_if = "LimitOverrides::is_empty")]
     pub limits: LimitOverrides,
+    /// The id of the service connector it is bound to (`--connector=NAME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
 }
 
 /// A component's own deadline and memory cap, instead of its flavor's.

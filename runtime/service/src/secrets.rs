@@ -60,7 +60,7 @@ impl Service {
         Ok(ChaCha20Poly1305::new(Key::from_slice(&key)))
     }
 
-    fn seal(&self, id: &str, values: &BTreeMap<String, String>) -> Result<(String, String)> {
+    pub(super) fn seal(&self, id: &str, values: &BTreeMap<String, String>) -> Result<(String, String)> {
         let cipher = self.cipher()?;
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
         let plain = serde_json::to_vec(values).expect("invariant: a string map serializes");
@@ -77,22 +77,33 @@ impl Service {
     }
 
     fn open_secret(&self, r: &SecretRecord) -> Result<BTreeMap<String, String>> {
+        self.open_sealed(&format!("secrets/{}", r.name), &r.id, &r.nonce, &r.sealed)
+    }
+
+    /// The values [`Service::seal`] sealed for `id`; `key` names the record in an error.
+    pub(super) fn open_sealed(
+        &self,
+        key: &str,
+        id: &str,
+        nonce: &str,
+        sealed: &str,
+    ) -> Result<BTreeMap<String, String>> {
         let cipher = self.cipher()?;
         let damaged = |reason: &str| Error::Corrupt {
-            key: format!("secrets/{}", r.name),
+            key: key.to_string(),
             reason: reason.to_string(),
         };
-        let nonce = hex::decode(&r.nonce).map_err(|_| damaged("bad nonce"))?;
+        let nonce = hex::decode(nonce).map_err(|_| damaged("bad nonce"))?;
         if nonce.len() != 12 {
             return Err(damaged("bad nonce"));
         }
-        let sealed = hex::decode(&r.sealed).map_err(|_| damaged("bad ciphertext"))?;
+        let sealed = hex::decode(sealed).map_err(|_| damaged("bad ciphertext"))?;
         let plain = cipher
             .decrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
                     msg: &sealed,
-                    aad: r.id.as_bytes(),
+                    aad: id.as_bytes(),
                 },
             )
             .map_err(|_| {
@@ -282,7 +293,7 @@ impl Service {
 
 /// The keys as stored: `-` read as `_`, so that a key given as a flag (`--api-key`), in
 /// a values file or over REST is the same key. Two spellings of one key are refused.
-fn normalized_keys(values: BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+pub(super) fn normalized_keys(values: BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for (given, v) in values {
         let key = given.replace('-', "_");

@@ -60,10 +60,12 @@ pub enum TreeId {
     Compiled = 6,
     /// name → encrypted secret.
     Secrets = 7,
+    /// name → service connector, its credentials encrypted as secrets are.
+    Connectors = 8,
 }
 
 impl TreeId {
-    pub const ALL: [TreeId; 8] = [
+    pub const ALL: [TreeId; 9] = [
         TreeId::Meta,
         TreeId::Flavors,
         TreeId::Blobs,
@@ -72,6 +74,7 @@ impl TreeId {
         TreeId::Stacks,
         TreeId::Compiled,
         TreeId::Secrets,
+        TreeId::Connectors,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,7 +89,7 @@ impl TreeId {
     }
 }
 
-const TREE_NAMES: [&str; 8] = [
+const TREE_NAMES: [&str; 9] = [
     "meta",
     "flavors",
     "blobs",
@@ -95,6 +98,7 @@ const TREE_NAMES: [&str; 8] = [
     "stacks",
     "compiled",
     "secrets",
+    "connectors",
 ];
 
 /// One stored record, raw: its tree, key and stored bytes.
