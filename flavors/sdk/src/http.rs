@@ -69,6 +69,20 @@ pub fn get(url: &str) -> Result<Response, Error> {
     Request::get(url).send()
 }
 
+/// `scheme://host[:port]` of `url`, as written but without any `user:password@`: what
+/// strata grants and refuses, for messages and logs. For a malformed URL, as much of it
+/// as can be told.
+///
+/// ```
+/// assert_eq!(
+///     strata_flavor_sdk::http::origin("https://bot:s3cret@hooks.example:8443/T0/B1?x=1"),
+///     "https://hooks.example:8443"
+/// );
+/// ```
+pub fn origin(url: &str) -> String {
+    url::origin_of(url)
+}
+
 /// One HTTP request, built by chaining, sent by [`Request::send`].
 #[derive(Clone)]
 pub struct Request {

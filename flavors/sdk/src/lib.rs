@@ -124,6 +124,10 @@ pub mod prelude {
     };
 }
 
+/// The serde_json the SDK uses ([`http::Request::json`] takes its `Value`), so a flavor
+/// can write `strata_flavor_sdk::serde_json::json!({ … })` without a dependency of its own.
+pub use serde_json;
+
 /// The wit-bindgen runtime the generated bindings call (`runtime_path`), so a flavor
 /// crate needs no wit-bindgen dependency of its own.
 #[doc(hidden)]
