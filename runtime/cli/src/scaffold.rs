@@ -4,7 +4,10 @@
 //! (`strata flavor test`) passes as made, and its `make` installs the language's
 //! toolchain from the registries when it is missing. Most types share one template of
 //! the `flavor` world: it keeps `running` in its state and reports it from `status`
-//! (Rust and Python also provision a marker file inside their granted directory). The
+//! (Rust and Python also provision a marker file inside their granted directory). An
+//! alerter has its own: a webhook alerter, whose `resume` and `suspend` post to the URL
+//! of its `webhook` field over `wasi:http` (the SDK's `http` in Rust, componentize-py's
+//! `poll_loop` in Python, `fetch` in JavaScript). The
 //! two types whose worlds export a second interface have their own: an artifact store
 //! that keeps its artifacts in its granted directory (Rust and Python; componentize-js
 //! has no file system), and an orchestrator that schedules a run's steps in dependency
@@ -78,6 +81,12 @@ const RUST_LIFECYCLE: [(&str, &str); 2] = templates!(
     "src/lib.rs" => "rust/lib.rs.tmpl",
 );
 
+/// A webhook alerter: `resume` and `suspend` post to the URL of its `webhook` field.
+const RUST_ALERTER: [(&str, &str); 2] = templates!(
+    "README.md" => "rust/alerter/README.md.tmpl",
+    "src/lib.rs" => "rust/alerter/lib.rs.tmpl",
+);
+
 const RUST_ARTIFACT_STORE: [(&str, &str); 3] = templates!(
     "README.md" => "rust/artifact-store/README.md.tmpl",
     "src/lib.rs" => "rust/artifact-store/lib.rs.tmpl",
@@ -139,6 +148,12 @@ const PYTHON_LIFECYCLE: [(&str, &str); 2] = templates!(
     "app.py" => "python/app.py.tmpl",
 );
 
+/// A webhook alerter: `resume` and `suspend` post to the URL of its `webhook` field.
+const PYTHON_ALERTER: [(&str, &str); 2] = templates!(
+    "README.md" => "python/alerter/README.md.tmpl",
+    "app.py" => "python/alerter/app.py.tmpl",
+);
+
 const PYTHON_ARTIFACT_STORE: [(&str, &str); 2] = templates!(
     "README.md" => "python/artifact-store/README.md.tmpl",
     "app.py" => "python/artifact-store/app.py.tmpl",
@@ -149,19 +164,28 @@ const PYTHON_ORCHESTRATOR: [(&str, &str); 2] = templates!(
     "app.py" => "python/orchestrator/app.py.tmpl",
 );
 
-/// The files of every JavaScript project.
-const JS: [(&str, &str); 3] = templates!(
-    "Makefile" => "js/Makefile.tmpl",
+/// The files of every JavaScript project. The Makefile is the world's: an alerter's
+/// enables componentize-js's `http` feature (`fetch`).
+const JS: [(&str, &str); 2] = templates!(
     "package.json" => "js/package.json.tmpl",
     ".gitignore" => "js/gitignore.tmpl",
 );
 
-const JS_LIFECYCLE: [(&str, &str); 2] = templates!(
+const JS_LIFECYCLE: [(&str, &str); 3] = templates!(
+    "Makefile" => "js/Makefile.tmpl",
     "README.md" => "js/README.md.tmpl",
     "flavor.js" => "js/flavor.js.tmpl",
 );
 
-const JS_ORCHESTRATOR: [(&str, &str); 2] = templates!(
+/// A webhook alerter: `resume` and `suspend` post to the URL of its `webhook` field.
+const JS_ALERTER: [(&str, &str); 3] = templates!(
+    "Makefile" => "js/alerter/Makefile.tmpl",
+    "README.md" => "js/alerter/README.md.tmpl",
+    "flavor.js" => "js/alerter/flavor.js.tmpl",
+);
+
+const JS_ORCHESTRATOR: [(&str, &str); 3] = templates!(
+    "Makefile" => "js/Makefile.tmpl",
     "README.md" => "js/orchestrator/README.md.tmpl",
     "flavor.js" => "js/orchestrator/flavor.js.tmpl",
 );
@@ -178,11 +202,13 @@ fn world(t: ComponentType) -> &'static str {
 /// The template files of a project in `lang` for type `t`: those of every project in
 /// that language, then those of its world.
 fn template(lang: &str, t: ComponentType) -> Result<[&'static [(&'static str, &'static str)]; 2]> {
-    use ComponentType::{ArtifactStore, Orchestrator};
+    use ComponentType::{Alerter, ArtifactStore, Orchestrator};
     Ok(match (lang, t) {
+        ("rust", Alerter) => [&RUST, &RUST_ALERTER],
         ("rust", ArtifactStore) => [&RUST, &RUST_ARTIFACT_STORE],
         ("rust", Orchestrator) => [&RUST, &RUST_ORCHESTRATOR],
         ("rust", _) => [&RUST, &RUST_LIFECYCLE],
+        ("python" | "py", Alerter) => [&PYTHON, &PYTHON_ALERTER],
         ("python" | "py", ArtifactStore) => [&PYTHON, &PYTHON_ARTIFACT_STORE],
         ("python" | "py", Orchestrator) => [&PYTHON, &PYTHON_ORCHESTRATOR],
         ("python" | "py", _) => [&PYTHON, &PYTHON_LIFECYCLE],
@@ -196,6 +222,7 @@ fn template(lang: &str, t: ComponentType) -> Result<[&'static [(&'static str, &'
                  artifacts in the directory of their `path` field",
             ));
         }
+        ("js" | "javascript", Alerter) => [&JS, &JS_ALERTER],
         ("js" | "javascript", Orchestrator) => [&JS, &JS_ORCHESTRATOR],
         ("js" | "javascript", _) => [&JS, &JS_LIFECYCLE],
         _ => {
@@ -539,7 +566,7 @@ mod tests {
 
     #[test]
     fn each_type_gets_the_template_of_its_world_but_a_javascript_artifact_store_is_refused() {
-        use ComponentType::{ArtifactStore, Orchestrator};
+        use ComponentType::{Alerter, ArtifactStore, Orchestrator};
         for t in ComponentType::ALL {
             for (lang, source) in [
                 ("rust", "src/lib.rs"),
@@ -557,6 +584,9 @@ mod tests {
                 let (_, text) = files.iter().find(|(p, _)| *p == source).expect(source);
                 // What only the template of the type's own world says.
                 let own = match (lang, t) {
+                    ("rust", Alerter) => "Request::post(webhook)",
+                    ("python", Alerter) => "poll_loop.send(request)",
+                    ("js", Alerter) => "await fetch(c.webhook",
                     ("rust", ArtifactStore) => "world: \"strata:flavor/artifact-store-flavor\"",
                     ("rust", Orchestrator) => "world: \"strata:flavor/orchestrator-flavor\"",
                     ("rust", _) => "ComponentType::{{variant}}",
