@@ -19,7 +19,7 @@ ms() { echo $(( ($2 - $1) / 1000000 )); }
 rows=()
 for lang in rust python js; do
     dir="$WORK/$lang"
-    "$STRATA" flavor new "bench-$lang" --type alerter --lang "$lang" --dir "$dir" >/dev/null 2>&1
+    "$STRATA" flavor new "bench-$lang" --type step-operator --lang "$lang" --dir "$dir" >/dev/null 2>&1
     t0=$(date +%s%N)
     case $lang in
         rust)
@@ -39,13 +39,13 @@ for lang in rust python js; do
     export STRATA_HOME="$WORK/home-$lang"
     "$STRATA" init >/dev/null 2>&1
     t0=$(date +%s%N)
-    "$STRATA" alerter flavor register "$wasm" >/dev/null 2>&1
+    "$STRATA" step-operator flavor register "$wasm" >/dev/null 2>&1
     t1=$(date +%s%N)
     register=$(ms "$t0" "$t1")
     config=()
     if [[ $lang != js ]]; then config=(--path="$WORK/grant-$lang"); fi
-    "$STRATA" alerter register c --flavor="bench-$lang" "${config[@]}" >/dev/null 2>&1
-    "$STRATA" alerter up c >/dev/null 2>&1
+    "$STRATA" step-operator register c --flavor="bench-$lang" "${config[@]}" >/dev/null 2>&1
+    "$STRATA" step-operator up c >/dev/null 2>&1
     "$STRATA" daemon start >/dev/null 2>&1
     call=$(python3 - "$STRATA_HOME/daemon.json" <<'EOF'
 import http.client, json, sys, time
@@ -62,9 +62,9 @@ def median(path, n=200):
         times.append(time.perf_counter() - t)
     times.sort()
     return times[n // 2] * 1e6
-median("/api/v1/components/alerter/c", 20)  # warm: the first call loads the flavor
-with_status = median("/api/v1/components/alerter/c")
-without = median("/api/v1/components/alerter/c?status=false")
+median("/api/v1/components/step-operator/c", 20)  # warm: the first call loads the flavor
+with_status = median("/api/v1/components/step-operator/c")
+without = median("/api/v1/components/step-operator/c?status=false")
 print(f"{with_status - without:.0f} {without:.0f}")
 EOF
 )
@@ -73,7 +73,7 @@ EOF
 done
 
 {
-    printf '\nthe same flavor in three languages (strata flavor new --type alerter), %s, %s cores\n\n' "$(date -u +%Y-%m-%d)" "$(nproc)"
+    printf '\nthe same flavor in three languages (strata flavor new --type step-operator), %s, %s cores\n\n' "$(date -u +%Y-%m-%d)" "$(nproc)"
     printf '| language | build | .wasm | register (compile, describe) | one `status` call in the daemon | x Rust call |\n'
     printf '|---|---|---|---|---|---|\n'
     rust_call=$(echo "${rows[0]}" | awk '{print $5}')

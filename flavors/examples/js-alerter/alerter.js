@@ -4,12 +4,14 @@
 // phase and how many times it was resumed in the state strata hands back on every call
 // (a flavor keeps nothing between calls itself), and logs each alert it would send
 // through strata's `host.log`. It asks for nothing else: componentize-js is built here
-// without stdio, clocks, random or HTTP, so the sandbox has nothing to grant it.
+// without stdio, clocks, random or its own HTTP (`fetch`), so the sandbox has nothing to
+// grant it. (The `flavor` world imports wasi:http/outgoing-handler; this flavor never
+// calls it. `flavor new --type alerter --lang js` makes one that posts with `fetch`.)
 //
 // Build: `make` in this directory; `make test` runs `strata flavor test js_alerter.wasm
 // --channel=ops --webhook=https://hooks.example/alerts` (the webhook must be https).
 
-import { log } from 'strata:flavor/host@0.1.0';
+import { log } from 'strata:flavor/host@0.2.0';
 
 const LEVELS = ['info', 'warning', 'error'];
 
@@ -40,6 +42,7 @@ export const lifecycle = {
       ],
       supportedSchemes: [],
       requirements: [],
+      origins: [],
     };
   },
 

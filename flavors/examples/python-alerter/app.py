@@ -13,7 +13,8 @@ import os
 
 from wit_world import exports
 from componentize_py_types import Err, Ok
-from wit_world.imports import host, types
+# strata's `types` is `strata_flavor_types`: the world also imports wasi:http's `types`.
+from wit_world.imports import host, strata_flavor_types as types
 
 LEVELS = ["info", "warning", "error"]
 LOG = "alerts.log"
@@ -61,6 +62,7 @@ class Lifecycle(exports.Lifecycle):
             ],
             supported_schemes=[],
             requirements=[],
+            origins=[],
         )
 
     def validate(self, config):

@@ -18,6 +18,7 @@ mod tests;
 wit_bindgen::generate!({
     path: "../../wit",
     world: "strata:flavor/artifact-store-flavor",
+    generate_all,
 });
 
 use exports::strata::flavor::artifact_store::{
@@ -98,6 +99,7 @@ impl Lifecycle for LocalArtifactStore {
             }],
             supported_schemes: vec![String::new()],
             requirements: Vec::new(),
+            origins: Vec::new(),
         }
     }
 

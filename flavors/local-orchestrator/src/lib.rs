@@ -13,6 +13,7 @@ mod schedule;
 wit_bindgen::generate!({
     path: "../../wit",
     world: "strata:flavor/orchestrator-flavor",
+    generate_all,
 });
 
 use exports::strata::flavor::lifecycle::{Guest as Lifecycle, StateResult};
@@ -67,6 +68,7 @@ impl Lifecycle for LocalOrchestrator {
             config: Vec::new(),
             supported_schemes: Vec::new(),
             requirements: Vec::new(),
+            origins: Vec::new(),
         }
     }
 

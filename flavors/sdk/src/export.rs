@@ -18,10 +18,11 @@ macro_rules! export {
 ///
 /// This is for flavors of the `artifact-store-flavor` and `orchestrator-flavor` worlds,
 /// which export a second interface and so need bindings of their own. Generate them
-/// through this crate's wit-bindgen, mapping the shared interfaces onto this crate's
-/// (`with`) so both sets of bindings use one `Context`, one `FlavorInfo`, one `log`;
-/// then implement the second interface by hand, reading the call with
-/// [`Call::new`](crate::Call::new):
+/// through this crate's wit-bindgen, mapping every imported interface onto this crate's
+/// (`with`: strata's `types` and `host`, and the `wasi:*` ones behind the network) so
+/// both sets of bindings use one `Context`, one `FlavorInfo`, one `log`, and
+/// [`http`](crate::http) works unchanged; then implement the second interface by hand,
+/// reading the call with [`Call::new`](crate::Call::new):
 ///
 /// ```
 /// // In the flavor's crate: `wit/` beside its Cargo.toml (here, strata's own).
@@ -30,8 +31,14 @@ macro_rules! export {
 ///     world: "strata:flavor/orchestrator-flavor",
 ///     runtime_path: "strata_flavor_sdk::rt",
 ///     with: {
-///         "strata:flavor/types@0.1.0": strata_flavor_sdk::bindings::strata::flavor::types,
-///         "strata:flavor/host@0.1.0": strata_flavor_sdk::bindings::strata::flavor::host,
+///         "strata:flavor/types@0.2.0": strata_flavor_sdk::bindings::strata::flavor::types,
+///         "strata:flavor/host@0.2.0": strata_flavor_sdk::bindings::strata::flavor::host,
+///         "wasi:http/types@0.2.12": strata_flavor_sdk::bindings::wasi::http::types,
+///         "wasi:http/outgoing-handler@0.2.12": strata_flavor_sdk::bindings::wasi::http::outgoing_handler,
+///         "wasi:io/poll@0.2.12": strata_flavor_sdk::bindings::wasi::io::poll,
+///         "wasi:io/error@0.2.12": strata_flavor_sdk::bindings::wasi::io::error,
+///         "wasi:io/streams@0.2.12": strata_flavor_sdk::bindings::wasi::io::streams,
+///         "wasi:clocks/monotonic-clock@0.2.12": strata_flavor_sdk::bindings::wasi::clocks::monotonic_clock,
 ///     },
 /// });
 ///

@@ -6,7 +6,8 @@ use crate::bindings::strata::flavor::types::{
 
 /// A flavor's description, as [`Flavor::info`](crate::Flavor::info) returns it and
 /// `strata <type> flavor describe` shows it: name, component type, version, a sentence,
-/// the configuration fields, and rules about the rest of the stack.
+/// the configuration fields, rules about the rest of the stack, and the fixed origins it
+/// reaches over the network, if any.
 ///
 /// ```
 /// use strata_flavor_sdk::{ComponentType, Field, Info};
@@ -42,6 +43,7 @@ impl Info {
                 config: Vec::new(),
                 supported_schemes: vec![String::new()],
                 requirements: Vec::new(),
+                origins: Vec::new(),
             },
         }
     }
@@ -74,6 +76,17 @@ impl Info {
     #[must_use]
     pub fn schemes<S: Into<String>>(mut self, schemes: impl IntoIterator<Item = S>) -> Self {
         self.info.supported_schemes = schemes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// A fixed origin the flavor reaches beyond its `url` fields, as
+    /// `scheme://host[:port]` (a registry's token service, say). strata shows it at
+    /// registration and grants it only once the user accepts it
+    /// (`flavor register --allow-origin=ORIGIN`). Most flavors need none: a `url` field
+    /// grants its own origin, the usual way to reach a service.
+    #[must_use]
+    pub fn origin(mut self, origin: impl Into<String>) -> Self {
+        self.info.origins.push(origin.into());
         self
     }
 
@@ -320,6 +333,19 @@ mod tests {
         assert!(info.requirements[1].kind == RequirementKind::Refuses);
         assert_eq!(info.requirements[1].flavor.as_deref(), Some("remote"));
         assert_eq!(info.requirements[1].reason, "local only");
+        assert!(info.origins.is_empty());
+    }
+
+    #[test]
+    fn origins_are_kept_in_order() {
+        let info = Info::new("x", ComponentType::ContainerRegistry)
+            .origin("https://auth.docker.io")
+            .origin("https://registry-1.docker.io")
+            .build();
+        assert_eq!(
+            info.origins,
+            ["https://auth.docker.io", "https://registry-1.docker.io"]
+        );
     }
 
     #[test]

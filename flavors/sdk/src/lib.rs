@@ -74,18 +74,23 @@
 //!   unit tests;
 //! - [`State`]: the JSON encoding of a state, and [`resolve_inside`]: a user's relative
 //!   path kept inside a granted directory.
+//! - [`http`]: a blocking HTTP client ([`http::Request`], [`http::get`]) over
+//!   `wasi:http`, reaching the origins the component's `url` fields grant.
 //!
 //! The crate builds and tests on any target: only calls into the host need WebAssembly,
-//! and [`log`] keeps its lines on the thread elsewhere, so a flavor's unit tests run with
-//! a plain `cargo test --target <your machine's target>`.
+//! [`log`] keeps its lines on the thread elsewhere, and [`http::answer_with`] answers
+//! the requests, so a flavor's unit tests run with a plain
+//! `cargo test --target <your machine's target>`.
 //!
 //! Flavors of the `artifact-store-flavor` and `orchestrator-flavor` worlds export a
 //! second interface; they generate their own bindings on top of these, as
 //! [`impl_lifecycle!`] shows.
 //!
 //! What this crate is not: a client of strata (that is the `strata` crate), or a way
-//! around the sandbox. A flavor sees only the directories of its `path` fields, and has
-//! no network, environment or standard streams.
+//! around the sandbox. A flavor sees only the directories of its `path` fields, reaches
+//! over the network only the origins its configuration grants (its `url` fields, its
+//! service connector, the `origins` the user accepted), and has no environment, sockets
+//! or standard streams.
 
 // The generated code names this crate by its path, from here and from flavor crates.
 extern crate self as strata_flavor_sdk;
@@ -95,6 +100,7 @@ mod config;
 mod error;
 mod export;
 mod flavor;
+pub mod http;
 mod info;
 pub mod log;
 mod paths;
@@ -117,6 +123,10 @@ pub mod prelude {
         ResultExt, Status, debug, error, info, warn,
     };
 }
+
+/// The serde_json the SDK uses ([`http::Request::json`] takes its `Value`), so a flavor
+/// can write `strata_flavor_sdk::serde_json::json!({ … })` without a dependency of its own.
+pub use serde_json;
 
 /// The wit-bindgen runtime the generated bindings call (`runtime_path`), so a flavor
 /// crate needs no wit-bindgen dependency of its own.

@@ -4,7 +4,10 @@
 //! (`strata flavor test`) passes as made, and its `make` installs the language's
 //! toolchain from the registries when it is missing. Most types share one template of
 //! the `flavor` world: it keeps `running` in its state and reports it from `status`
-//! (Rust and Python also provision a marker file inside their granted directory). The
+//! (Rust and Python also provision a marker file inside their granted directory). An
+//! alerter has its own: a webhook alerter, whose `resume` and `suspend` post to the URL
+//! of its `webhook` field over `wasi:http` (the SDK's `http` in Rust, componentize-py's
+//! `poll_loop` in Python, `fetch` in JavaScript). The
 //! two types whose worlds export a second interface have their own: an artifact store
 //! that keeps its artifacts in its granted directory (Rust and Python; componentize-js
 //! has no file system), and an orchestrator that schedules a run's steps in dependency
@@ -21,8 +24,10 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::model::ComponentType;
 
-/// The contract, as this binary implements it.
-const WIT: [(&str, &str); 6] = [
+/// The contract, as this binary implements it, and the `wasi:*` packages it imports
+/// (`deps/`, where wit-bindgen, componentize-py and componentize-js look for them). The
+/// frozen copy of an older contract (`wit/0.1.0/`) is strata's own affair, not copied.
+const WIT: [(&str, &str); 13] = [
     ("types.wit", include_str!("../../../wit/types.wit")),
     ("host.wit", include_str!("../../../wit/host.wit")),
     ("lifecycle.wit", include_str!("../../../wit/lifecycle.wit")),
@@ -35,6 +40,25 @@ const WIT: [(&str, &str); 6] = [
         include_str!("../../../wit/orchestrator.wit"),
     ),
     ("worlds.wit", include_str!("../../../wit/worlds.wit")),
+    ("deps/cli.wit", include_str!("../../../wit/deps/cli.wit")),
+    (
+        "deps/clocks.wit",
+        include_str!("../../../wit/deps/clocks.wit"),
+    ),
+    (
+        "deps/filesystem.wit",
+        include_str!("../../../wit/deps/filesystem.wit"),
+    ),
+    ("deps/http.wit", include_str!("../../../wit/deps/http.wit")),
+    ("deps/io.wit", include_str!("../../../wit/deps/io.wit")),
+    (
+        "deps/random.wit",
+        include_str!("../../../wit/deps/random.wit"),
+    ),
+    (
+        "deps/sockets.wit",
+        include_str!("../../../wit/deps/sockets.wit"),
+    ),
 ];
 
 /// `(path in the project, text)` of each template file named, read from `cli/templates`.
@@ -55,6 +79,12 @@ const RUST: [(&str, &str); 3] = templates!(
 const RUST_LIFECYCLE: [(&str, &str); 2] = templates!(
     "README.md" => "rust/README.md.tmpl",
     "src/lib.rs" => "rust/lib.rs.tmpl",
+);
+
+/// A webhook alerter: `resume` and `suspend` post to the URL of its `webhook` field.
+const RUST_ALERTER: [(&str, &str); 2] = templates!(
+    "README.md" => "rust/alerter/README.md.tmpl",
+    "src/lib.rs" => "rust/alerter/lib.rs.tmpl",
 );
 
 const RUST_ARTIFACT_STORE: [(&str, &str); 3] = templates!(
@@ -84,13 +114,16 @@ macro_rules! sdk_sources {
 }
 
 /// The sources of strata's Rust flavor SDK, as this binary was built with them.
-const SDK_SOURCES: [(&str, &str); 11] = sdk_sources!(
+const SDK_SOURCES: [(&str, &str); 14] = sdk_sources!(
     "lib.rs",
     "bindings.rs",
     "config.rs",
     "error.rs",
     "export.rs",
     "flavor.rs",
+    "http.rs",
+    "http/error.rs",
+    "http/url.rs",
     "info.rs",
     "log.rs",
     "paths.rs",
@@ -115,6 +148,12 @@ const PYTHON_LIFECYCLE: [(&str, &str); 2] = templates!(
     "app.py" => "python/app.py.tmpl",
 );
 
+/// A webhook alerter: `resume` and `suspend` post to the URL of its `webhook` field.
+const PYTHON_ALERTER: [(&str, &str); 2] = templates!(
+    "README.md" => "python/alerter/README.md.tmpl",
+    "app.py" => "python/alerter/app.py.tmpl",
+);
+
 const PYTHON_ARTIFACT_STORE: [(&str, &str); 2] = templates!(
     "README.md" => "python/artifact-store/README.md.tmpl",
     "app.py" => "python/artifact-store/app.py.tmpl",
@@ -125,19 +164,28 @@ const PYTHON_ORCHESTRATOR: [(&str, &str); 2] = templates!(
     "app.py" => "python/orchestrator/app.py.tmpl",
 );
 
-/// The files of every JavaScript project.
-const JS: [(&str, &str); 3] = templates!(
-    "Makefile" => "js/Makefile.tmpl",
+/// The files of every JavaScript project. The Makefile is the world's: an alerter's
+/// enables componentize-js's `http` feature (`fetch`).
+const JS: [(&str, &str); 2] = templates!(
     "package.json" => "js/package.json.tmpl",
     ".gitignore" => "js/gitignore.tmpl",
 );
 
-const JS_LIFECYCLE: [(&str, &str); 2] = templates!(
+const JS_LIFECYCLE: [(&str, &str); 3] = templates!(
+    "Makefile" => "js/Makefile.tmpl",
     "README.md" => "js/README.md.tmpl",
     "flavor.js" => "js/flavor.js.tmpl",
 );
 
-const JS_ORCHESTRATOR: [(&str, &str); 2] = templates!(
+/// A webhook alerter: `resume` and `suspend` post to the URL of its `webhook` field.
+const JS_ALERTER: [(&str, &str); 3] = templates!(
+    "Makefile" => "js/alerter/Makefile.tmpl",
+    "README.md" => "js/alerter/README.md.tmpl",
+    "flavor.js" => "js/alerter/flavor.js.tmpl",
+);
+
+const JS_ORCHESTRATOR: [(&str, &str); 3] = templates!(
+    "Makefile" => "js/Makefile.tmpl",
     "README.md" => "js/orchestrator/README.md.tmpl",
     "flavor.js" => "js/orchestrator/flavor.js.tmpl",
 );
@@ -154,11 +202,13 @@ fn world(t: ComponentType) -> &'static str {
 /// The template files of a project in `lang` for type `t`: those of every project in
 /// that language, then those of its world.
 fn template(lang: &str, t: ComponentType) -> Result<[&'static [(&'static str, &'static str)]; 2]> {
-    use ComponentType::{ArtifactStore, Orchestrator};
+    use ComponentType::{Alerter, ArtifactStore, Orchestrator};
     Ok(match (lang, t) {
+        ("rust", Alerter) => [&RUST, &RUST_ALERTER],
         ("rust", ArtifactStore) => [&RUST, &RUST_ARTIFACT_STORE],
         ("rust", Orchestrator) => [&RUST, &RUST_ORCHESTRATOR],
         ("rust", _) => [&RUST, &RUST_LIFECYCLE],
+        ("python" | "py", Alerter) => [&PYTHON, &PYTHON_ALERTER],
         ("python" | "py", ArtifactStore) => [&PYTHON, &PYTHON_ARTIFACT_STORE],
         ("python" | "py", Orchestrator) => [&PYTHON, &PYTHON_ORCHESTRATOR],
         ("python" | "py", _) => [&PYTHON, &PYTHON_LIFECYCLE],
@@ -172,6 +222,7 @@ fn template(lang: &str, t: ComponentType) -> Result<[&'static [(&'static str, &'
                  artifacts in the directory of their `path` field",
             ));
         }
+        ("js" | "javascript", Alerter) => [&JS, &JS_ALERTER],
         ("js" | "javascript", Orchestrator) => [&JS, &JS_ORCHESTRATOR],
         ("js" | "javascript", _) => [&JS, &JS_LIFECYCLE],
         _ => {
@@ -445,19 +496,48 @@ mod tests {
         assert!(RUST_LOCK.starts_with("# This file is automatically @generated by Cargo."));
     }
 
+    /// `prefix/NAME` of every file below `dir`, in its subdirectories too.
+    fn files_below(dir: &Path, prefix: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let name = format!("{prefix}/{}", entry.file_name().to_string_lossy());
+            if entry.file_type().unwrap().is_dir() {
+                found.extend(files_below(&entry.path(), &name));
+            } else {
+                found.push(name);
+            }
+        }
+        found
+    }
+
     #[test]
     fn every_sdk_source_is_vendored() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../flavors/sdk/src");
-        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| format!("src/{}", e.unwrap().file_name().to_string_lossy()))
-            .collect();
+        let mut on_disk = files_below(&dir, "src");
         on_disk.sort();
         let mut vendored: Vec<String> = SDK_SOURCES.iter().map(|(p, _)| p.to_string()).collect();
         vendored.sort();
         assert_eq!(
             vendored, on_disk,
             "add the new file to `SDK_SOURCES` in scaffold.rs"
+        );
+    }
+
+    #[test]
+    fn every_wit_file_but_the_frozen_older_contract_is_vendored() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../wit");
+        let mut on_disk: Vec<String> = files_below(&dir, ".")
+            .into_iter()
+            .map(|p| p.trim_start_matches("./").to_string())
+            .filter(|p| !p.starts_with("0.1.0/"))
+            .collect();
+        on_disk.sort();
+        let mut vendored: Vec<String> = WIT.iter().map(|(p, _)| p.to_string()).collect();
+        vendored.sort();
+        assert_eq!(
+            vendored, on_disk,
+            "add the new file to `WIT` in scaffold.rs"
         );
     }
 
@@ -486,7 +566,7 @@ mod tests {
 
     #[test]
     fn each_type_gets_the_template_of_its_world_but_a_javascript_artifact_store_is_refused() {
-        use ComponentType::{ArtifactStore, Orchestrator};
+        use ComponentType::{Alerter, ArtifactStore, Orchestrator};
         for t in ComponentType::ALL {
             for (lang, source) in [
                 ("rust", "src/lib.rs"),
@@ -504,6 +584,9 @@ mod tests {
                 let (_, text) = files.iter().find(|(p, _)| *p == source).expect(source);
                 // What only the template of the type's own world says.
                 let own = match (lang, t) {
+                    ("rust", Alerter) => "Request::post(webhook)",
+                    ("python", Alerter) => "poll_loop.send(request)",
+                    ("js", Alerter) => "await fetch(c.webhook",
                     ("rust", ArtifactStore) => "world: \"strata:flavor/artifact-store-flavor\"",
                     ("rust", Orchestrator) => "world: \"strata:flavor/orchestrator-flavor\"",
                     ("rust", _) => "ComponentType::{{variant}}",
