@@ -326,6 +326,18 @@ pub struct ExportedComponent {
     /// The component's own deadline and memory cap, if it sets them.
     #[serde(default, skip_serializing_if = "LimitOverrides::is_empty")]
     pub limits: LimitOverrides,
+    /// The service connector it is bound to, by name and type (never its credentials):
+    /// the importing home must have one of that name and type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<ExportedConnector>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportedConnector {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

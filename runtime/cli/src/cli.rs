@@ -120,6 +120,10 @@ pub enum Command {
     /// Store secrets that components reference as `{{name.key}}`
     #[command(subcommand)]
     Secret(SecretCmd),
+    /// Credentials for a service (AWS, a bearer token, a user and password), added by
+    /// strata to the requests of the components bound to it: their flavors never see them
+    #[command(subcommand)]
+    ServiceConnector(ConnectorCmd),
     /// Run a pipeline on the active stack
     #[command(subcommand)]
     Pipeline(PipelineCmd),
@@ -298,6 +302,10 @@ pub struct FlavorRegisterArgs {
     /// Replace the code of a custom flavor registered under the same name
     #[arg(long)]
     pub replace: bool,
+    /// Accept an extra origin the flavor asks to reach (`flavor describe` of the .wasm's
+    /// registration error lists them), e.g. `--allow-origin=https://auth.docker.io`
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -544,6 +552,46 @@ pub enum SecretCmd {
     Rename { name: String, new_name: String },
     /// Delete a secret
     Delete { name: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConnectorCmd {
+    /// Register a connector: `register NAME --type aws --endpoint=URL --access-key-id=…
+    /// --secret-access-key=… [--region=…]`, `--type bearer --endpoint=URL --token=…`,
+    /// `--type basic --endpoint=URL --username=… --password=…`; `-i` asks for each
+    /// field, credentials without echo
+    Register {
+        name: String,
+        /// aws (SigV4 signing), bearer (`Authorization: Bearer`), basic (user and password)
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: String,
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "--KEY=VALUE | -i"
+        )]
+        values: Vec<String>,
+    },
+    /// List connectors (settings shown, credentials never)
+    List,
+    /// Show a connector: its settings, its credentials masked, and the components bound to it
+    Describe { name: String },
+    /// Change fields of a connector (an empty value removes an optional one)
+    Update {
+        name: String,
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "--KEY=VALUE | -i"
+        )]
+        values: Vec<String>,
+    },
+    /// Rename a connector (the components bound to it stay bound)
+    Rename { name: String, new_name: String },
+    /// Delete a connector no component is bound to
+    Delete { name: String },
+    /// Make one real request to the endpoint with the credentials, and say whether they work
+    Verify { name: String },
 }
 
 #[derive(Subcommand, Debug)]

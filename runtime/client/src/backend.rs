@@ -10,6 +10,7 @@ use std::path::Path;
 use crate::error::Result;
 use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
 use crate::service::{
+    ConnectorCheck, ConnectorView,
     BackupReport, ComponentView, FlavorDetail, FlavorOptions, FlavorView, ImportReport, InitReport,
     Installed, IntegrationView, Pipeline, Progress, RunReport, SecretView, Service, StackExport,
     StackView,
@@ -126,6 +127,20 @@ pub trait Backend: Send + Sync {
     fn secret_delete(&self, name: &str) -> Result<()>;
     /// Renames a secret; returns the components whose references were rewritten.
     fn secret_rename(&self, name: &str, new_name: &str) -> Result<Vec<String>>;
+
+    fn connector_list(&self) -> Result<Vec<ConnectorView>>;
+    fn connector_register(
+        &self,
+        name: &str,
+        kind: &str,
+        values: BTreeMap<String, String>,
+    ) -> Result<ConnectorView>;
+    fn connector_describe(&self, name: &str) -> Result<ConnectorView>;
+    fn connector_update(&self, name: &str, values: BTreeMap<String, String>)
+    -> Result<ConnectorView>;
+    fn connector_rename(&self, name: &str, new_name: &str) -> Result<ConnectorView>;
+    fn connector_delete(&self, name: &str) -> Result<()>;
+    fn connector_verify(&self, name: &str) -> Result<ConnectorCheck>;
 
     fn integration_list(&self) -> Result<Vec<IntegrationView>>;
     /// `name_or_dir`: an integration's name, or the absolute path of its directory.
@@ -317,6 +332,36 @@ impl Backend for Service {
     }
     fn secret_rename(&self, name: &str, new_name: &str) -> Result<Vec<String>> {
         Service::secret_rename(self, name, new_name)
+    }
+    fn connector_list(&self) -> Result<Vec<ConnectorView>> {
+        Service::connector_list(self)
+    }
+    fn connector_register(
+        &self,
+        name: &str,
+        kind: &str,
+        values: BTreeMap<String, String>,
+    ) -> Result<ConnectorView> {
+        Service::connector_register(self, name, kind, values)
+    }
+    fn connector_describe(&self, name: &str) -> Result<ConnectorView> {
+        Service::connector_describe(self, name)
+    }
+    fn connector_update(
+        &self,
+        name: &str,
+        values: BTreeMap<String, String>,
+    ) -> Result<ConnectorView> {
+        Service::connector_update(self, name, values)
+    }
+    fn connector_rename(&self, name: &str, new_name: &str) -> Result<ConnectorView> {
+        Service::connector_rename(self, name, new_name)
+    }
+    fn connector_delete(&self, name: &str) -> Result<()> {
+        Service::connector_delete(self, name)
+    }
+    fn connector_verify(&self, name: &str) -> Result<ConnectorCheck> {
+        Service::connector_verify(self, name)
     }
     fn integration_list(&self) -> Result<Vec<IntegrationView>> {
         Service::integration_list(self)

@@ -16,6 +16,7 @@ use crate::api::{self, ErrorBody, Info, OpState, Operation};
 use crate::error::{Error, Result};
 use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
 use crate::service::{
+    ConnectorCheck, ConnectorView,
     BackupReport, ComponentView, FlavorDetail, FlavorOptions, FlavorView, ImportReport, InitReport,
     Installed, IntegrationView, Pipeline, Progress, RunReport, SecretView, StackExport, StackView,
 };
@@ -566,6 +567,9 @@ impl Backend for Remote {
         if let Some(v) = opts.memory_mb {
             q.push_str(&format!("&memory_mb={v}"));
         }
+        if !opts.allow_origins.is_empty() {
+            q.push_str(&format!("&allow_origins={}", seg(&opts.allow_origins.join(","))));
+        }
         let body = json!({ "path": path_text(path)? });
         self.call("POST", &format!("/api/v1/flavors/{t}?{q}"), Some(body))
     }
@@ -602,6 +606,40 @@ impl Backend for Remote {
         Ok(self
             .call::<Renamed>("POST", &path, Some(json!({ "new_name": new_name })))?
             .rewritten)
+    }
+    fn connector_list(&self) -> Result<Vec<ConnectorView>> {
+        self.call("GET", "/api/v1/service-connectors", None)
+    }
+    fn connector_register(
+        &self,
+        name: &str,
+        kind: &str,
+        values: BTreeMap<String, String>,
+    ) -> Result<ConnectorView> {
+        let body = json!({ "name": name, "type": kind, "values": values });
+        self.call("POST", "/api/v1/service-connectors", Some(body))
+    }
+    fn connector_describe(&self, name: &str) -> Result<ConnectorView> {
+        self.call("GET", &format!("/api/v1/service-connectors/{}", seg(name)), None)
+    }
+    fn connector_update(
+        &self,
+        name: &str,
+        values: BTreeMap<String, String>,
+    ) -> Result<ConnectorView> {
+        let path = format!("/api/v1/service-connectors/{}", seg(name));
+        self.call("PATCH", &path, Some(json!({ "values": values })))
+    }
+    fn connector_rename(&self, name: &str, new_name: &str) -> Result<ConnectorView> {
+        let path = format!("/api/v1/service-connectors/{}/rename", seg(name));
+        self.call("POST", &path, Some(json!({ "new_name": new_name })))
+    }
+    fn connector_delete(&self, name: &str) -> Result<()> {
+        self.call("DELETE", &format!("/api/v1/service-connectors/{}", seg(name)), None)
+    }
+    fn connector_verify(&self, name: &str) -> Result<ConnectorCheck> {
+        let path = format!("/api/v1/service-connectors/{}/verify", seg(name));
+        self.call("POST", &path, None)
     }
     fn integration_list(&self) -> Result<Vec<IntegrationView>> {
         self.call("GET", "/api/v1/integrations", None)

@@ -121,6 +121,24 @@ pub fn routes() -> Router<Shared> {
         )
         .route("/api/v1/secrets/{name}/rename", post(secret_rename))
         .route(
+            "/api/v1/service-connectors",
+            get(connector_list).post(connector_register),
+        )
+        .route(
+            "/api/v1/service-connectors/{name}",
+            get(connector_describe)
+                .patch(connector_update)
+                .delete(connector_delete),
+        )
+        .route(
+            "/api/v1/service-connectors/{name}/rename",
+            post(connector_rename),
+        )
+        .route(
+            "/api/v1/service-connectors/{name}/verify",
+            post(connector_verify),
+        )
+        .route(
             "/api/v1/integrations",
             get(integration_list).post(integration_install_dir),
         )
@@ -965,6 +983,27 @@ struct UploadQuery {
     memory_mb: Option<u64>,
     #[serde(default)]
     replace: bool,
+    /// The extra origins the user accepts, comma-separated.
+    #[serde(default)]
+    allow_origins: Option<String>,
+}
+
+impl UploadQuery {
+    fn options(&self) -> FlavorOptions {
+        FlavorOptions {
+            timeout_ms: self.timeout_ms,
+            memory_mb: self.memory_mb,
+            replace: self.replace,
+            allow_origins: self
+                .allow_origins
+                .iter()
+                .flat_map(|s| s.split(','))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        }
+    }
 }
 
 /// `POST /api/v1/flavors/{type}`: the body is the `.wasm` itself.
@@ -1016,11 +1055,7 @@ async fn flavor_upload(
             ));
         }
         limits("", q.timeout_ms, q.memory_mb)?;
-        let opts = FlavorOptions {
-            timeout_ms: q.timeout_ms,
-            memory_mb: q.memory_mb,
-            replace: q.replace,
-        };
+        let opts = q.options();
         return call(st, StatusCode::CREATED, true, move |s| {
             Ok(s.flavor_register(Some(t), &b.path, opts)
                 .map_err(on_given_path)?
@@ -1052,11 +1087,7 @@ async fn flavor_upload(
         ));
     }
     limits("", q.timeout_ms, q.memory_mb)?;
-    let opts = FlavorOptions {
-        timeout_ms: q.timeout_ms,
-        memory_mb: q.memory_mb,
-        replace: q.replace,
-    };
+    let opts = q.options();
     let name = q.filename.unwrap_or_else(|| "flavor.wasm".into());
     call(st, StatusCode::CREATED, true, move |s| {
         Ok(s.flavor_upload(Some(t), &name, &bytes, opts)?.record)
@@ -1230,6 +1261,51 @@ async fn secret_rename(State(st): State<Shared>, Path(name): Path<String>, b: Js
         Ok(serde_json::json!({ "name": b.new_name, "rewritten": rewritten }))
     })
     .await
+}
+
+// ---- service connectors ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConnectorBody {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    values: BTreeMap<String, String>,
+}
+
+async fn connector_list(State(st): State<Shared>) -> Reply {
+    call(st, StatusCode::OK, false, |s| s.connector_list()).await
+}
+
+async fn connector_register(State(st): State<Shared>, b: JsonBody) -> Reply {
+    let b: ConnectorBody = body(b)?;
+    call(st, StatusCode::CREATED, true, move |s| {
+        s.connector_register(&b.name, &b.kind, b.values)
+    })
+    .await
+}
+
+async fn connector_describe(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
+    call(st, StatusCode::OK, false, move |s| s.connector_describe(&name)).await
+}
+
+async fn connector_update(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
+    let b: SecretPatch = body(b)?;
+    call(st, StatusCode::OK, true, move |s| s.connector_update(&name, b.values)).await
+}
+
+async fn connector_delete(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
+    call(st, StatusCode::NO_CONTENT, true, move |s| s.connector_delete(&name)).await
+}
+
+async fn connector_rename(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
+    let b: NewName = body(b)?;
+    call(st, StatusCode::OK, true, move |s| s.connector_rename(&name, &b.new_name)).await
+}
+
+async fn connector_verify(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
+    call(st, StatusCode::OK, false, move |s| s.connector_verify(&name)).await
 }
 
 // ---- integrations, pipelines, backups ----

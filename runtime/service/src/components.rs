@@ -34,6 +34,8 @@ impl Service {
         }
         let f = self.flavor_or_err(t, flavor)?;
         let subject = format!("{} `{name}` (flavor `{flavor}`)", t.label());
+        let mut config = config;
+        let connector = self.take_connector(&mut config, None)?;
         let config = self.checked_config(&f, &subject, &config)?;
         let now = crate::model::now_ms();
         let c = ComponentRecord {
@@ -44,6 +46,7 @@ impl Service {
             flavor: flavor.to_string(),
             config,
             created_at: now,
+            connector,
         };
         let mut batch = Batch::new();
         batch.put(TreeId::Components, &type_key(t, name), &c).put(
@@ -168,6 +171,8 @@ impl Service {
             flavor_sha256: f.sha256.clone(),
             config,
             grants: self.grants_for(&f, c),
+            net: self.net_grant_views(&f, c),
+            connector: c.connector.as_deref().and_then(|id| self.connector_name(id)),
             timeout_ms: c.limits.over(f.limits).timeout_ms,
             memory_mb: c.limits.over(f.limits).memory_bytes / (1024 * 1024),
             own_limits: c.limits,

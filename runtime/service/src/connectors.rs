@@ -173,7 +173,12 @@ impl Service {
                     ),
                 ));
             };
-            crate::model::text::check_value_chars(&format!("field `{k}`"), &v)?;
+            if let Some(c) = crate::model::text::first_control(&v) {
+                return Err(Error::invalid(
+                    format!("the value of `--{k}` contains the control character {c}"),
+                    "give it as printable text (a pasted credential may carry a line break)",
+                ));
+            }
             if f.name == "endpoint" && !v.is_empty() {
                 Origin::of_url(&v).map_err(|e| {
                     Error::invalid(
@@ -510,6 +515,33 @@ impl Service {
                 from: g.from,
             })
             .collect()
+    }
+
+    /// The id of this home's connector for an imported component's, which must have
+    /// the same name and type.
+    pub(super) fn imported_connector(
+        &self,
+        label: &str,
+        x: &strata_api::views::ExportedConnector,
+    ) -> Result<String> {
+        let hint = format!(
+            "register it first: `strata service-connector register {} --type {} --endpoint=URL …` (credentials are never exported)",
+            x.name, x.kind
+        );
+        match self.store.get::<ConnectorRecord>(TreeId::Connectors, &x.name)? {
+            None => Err(Error::not_found(
+                format!("service connector `{}` (type `{}`), which {label} uses,", x.name, x.kind),
+                hint,
+            )),
+            Some(r) if r.kind != x.kind => Err(Error::invalid(
+                format!(
+                    "{label} uses service connector `{}` of type `{}`, but this home's `{}` is of type `{}`",
+                    x.name, x.kind, x.name, r.kind
+                ),
+                "rename this home's connector and register one of the right type under that name",
+            )),
+            Some(r) => Ok(r.id),
+        }
     }
 
     /// The name of the connector with id `id`, for display.

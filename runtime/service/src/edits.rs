@@ -38,6 +38,8 @@ impl Service {
         let f = self.flavor_of(&c)?;
         c.limits.timeout_ms = limits.timeout_ms.or(c.limits.timeout_ms);
         c.limits.memory_mb = limits.memory_mb.or(c.limits.memory_mb);
+        let mut changes = changes;
+        c.connector = self.take_connector(&mut changes, c.connector.clone())?;
         let mut merged = c.config.clone();
         merged.extend(changes);
         c.config = self.checked_config(

@@ -220,6 +220,37 @@ impl Service {
                 "fix `describe` in the flavor and rebuild it".into(),
             ));
         }
+        // Extra origins: granted only once the user has seen and accepted each.
+        let mut accepted = Vec::new();
+        for given in &opts.allow_origins {
+            let o = crate::model::origin::Origin::of_url(given)
+                .map_err(|e| Error::invalid(format!("--allow-origin {e}"), "give an origin as `https://host[:port]`"))?
+                .to_string();
+            if !info.origins.contains(&o) {
+                return Err(Error::invalid(
+                    format!("--allow-origin={given}: flavor `{}` does not ask for {o}", info.name),
+                    if info.origins.is_empty() {
+                        "it declares no extra origin: drop --allow-origin; a `url` field's value is granted by itself".to_string()
+                    } else {
+                        format!("it asks for: {}", info.origins.join(", "))
+                    },
+                ));
+            }
+            accepted.push(o);
+        }
+        let unaccepted: Vec<&String> = info.origins.iter().filter(|o| !accepted.contains(o)).collect();
+        if !unaccepted.is_empty() && !builtin {
+            return Err(refuse(
+                format!(
+                    "it asks to reach {} beyond its `url` fields, which you have not accepted",
+                    unaccepted.iter().map(|o| o.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                format!(
+                    "if you trust it to reach them, register it again with {}",
+                    unaccepted.iter().map(|o| format!("--allow-origin={o}")).collect::<Vec<_>>().join(" ")
+                ),
+            ));
+        }
         if t == ComponentType::ArtifactStore && !loaded.exports_artifact_store() {
             return Err(refuse(
                 "an artifact store must export `strata:flavor/artifact-store`".into(),
@@ -284,6 +315,7 @@ impl Service {
             }
         }
         let record = FlavorRecord {
+            allowed_origins: info.origins.clone(),
             info,
             sha256: sha.to_string(),
             size: bytes.len() as u64,

@@ -11,6 +11,7 @@ pub mod builtin;
 
 mod backup;
 mod components;
+pub mod connectors;
 mod edits;
 mod flavors;
 mod flavortest;
@@ -330,6 +331,7 @@ impl Service {
                     flavor: "local".into(),
                     config,
                     created_at: now,
+                    connector: None,
                 };
                 batch.put(TreeId::Components, &type_key(t, DEFAULT_NAME), &c);
                 batch.put(

@@ -45,6 +45,10 @@ impl Service {
     ) -> Result<(Context, Vec<String>)> {
         let state = self.store.state(&c.id)?.and_then(|s| s.state);
         let mut config = effective_config(&f.info, &c.config);
+        let connector = match &c.connector {
+            Some(id) => Some(self.connector_by_id(id)?),
+            None => None,
+        };
         let mut secrets = Vec::new();
         for (key, value) in &mut config {
             if !c.config.contains_key(key.as_str()) {
@@ -65,6 +69,9 @@ impl Service {
                 })?;
                 secrets.push(value.clone());
             }
+        }
+        if let Some(r) = &connector {
+            config.extend(Self::connector_context(r));
         }
         Ok((
             Context {
@@ -160,12 +167,23 @@ impl Service {
             }
         }
         let loaded = self.load_flavor(&f)?;
+        let origins = self.net_grants(&f, c)?;
+        let mut secrets = secrets;
+        for g in &origins {
+            if let Some(cred) = &g.credential {
+                secrets.extend(cred.secrets());
+            }
+        }
         Ok(Bound {
             limits: c.limits.over(f.limits),
             f,
             loaded,
             ctx,
-            grants: Grants { dirs, secrets },
+            grants: Grants {
+                dirs,
+                secrets,
+                net: crate::sandbox::net::NetGrants { origins },
+            },
         })
     }
 

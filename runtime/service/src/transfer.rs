@@ -37,6 +37,13 @@ impl Service {
                             FlavorSource::File { path, .. } => path.clone(),
                         },
                     },
+                    connector: match &c.connector {
+                        Some(id) => {
+                            let r = self.connector_by_id(id)?;
+                            Some(ExportedConnector { name: r.name, kind: r.kind })
+                        }
+                        None => None,
+                    },
                     config: c.config,
                     limits: c.limits,
                 })
@@ -129,10 +136,17 @@ impl Service {
             super::flavors::check_limits(&e.limits)?;
             let subject = format!("{label} (flavor `{}`)", f.info.name);
             let config = self.checked_config(&f, &subject, &e.config)?;
+            let connector = match &e.connector {
+                None => None,
+                Some(x) => Some(self.imported_connector(&label, x)?),
+            };
             let existing = self.store.component(t, &e.name)?;
             let chosen = match existing {
                 Some(c)
-                    if c.flavor == e.flavor.name && c.config == config && c.limits == e.limits =>
+                    if c.flavor == e.flavor.name
+                        && c.config == config
+                        && c.limits == e.limits
+                        && c.connector == connector =>
                 {
                     report.reused.push(label.clone());
                     c.name
@@ -179,6 +193,7 @@ impl Service {
                     flavor: f.info.name.clone(),
                     config,
                     created_at: now,
+                    connector: connector.clone(),
                 };
                 batch
                     .put(TreeId::Components, &type_key(t, &chosen), &c)

@@ -114,6 +114,49 @@ pub(crate) fn ask_secret_values(values: &mut BTreeMap<String, String>) -> Result
     Ok(())
 }
 
+/// Asks for every field of a `kind` service connector not given yet; credentials are
+/// read without echo.
+pub(crate) fn ask_connector_fields(kind: &str, values: &mut BTreeMap<String, String>) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::invalid(
+            "`-i` asks for the values on a terminal, and standard input is not one",
+            "give the values as --KEY=VALUE instead",
+        ));
+    }
+    let fields = crate::service::connectors::connector_fields(kind)?;
+    let stdin = std::io::stdin();
+    let missing: Vec<_> = fields.iter().filter(|f| !values.contains_key(f.name)).collect();
+    for f in missing {
+        let _echo = match f.secret {
+            true => Some(EchoOff::new().ok_or_else(|| {
+                Error::invalid(
+                    "cannot turn off the terminal's echo, so a typed credential would show",
+                    "give the values as --KEY=VALUE instead",
+                )
+            })?),
+            false => None,
+        };
+        let default = f.default.map(|d| format!(" [{d}]")).unwrap_or_default();
+        let need = if f.required { ", required" } else { "" };
+        let hidden = if f.secret { ", not shown" } else { "" };
+        eprint!("{}{need}{hidden}: {}{default}\n> ", f.name, f.description);
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        stdin
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Error::io("reading an answer", e))?;
+        if f.secret {
+            eprintln!();
+        }
+        let answer = line.trim_end_matches(['\r', '\n']).trim().to_string();
+        if !answer.is_empty() {
+            values.insert(f.name.to_string(), answer);
+        }
+    }
+    Ok(())
+}
+
 /// Turns terminal echo off on standard input until dropped. Ctrl-C while it is off
 /// restores the terminal before the process ends, so the shell never stays silent.
 struct EchoOff(libc::termios);

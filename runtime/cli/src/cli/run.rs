@@ -1,6 +1,8 @@
 //! Runs a parsed command against the service and prints the result: data on stdout,
 //! messages and progress on stderr.
 
+use crate::cli::ConnectorCmd;
+use crate::service::ConnectorView;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 
@@ -299,6 +301,7 @@ fn dispatch(svc: &dyn Backend, out: &Output, command: &Command) -> Result<()> {
             Ok(())
         }
         Command::Secret(cmd) => secret(svc, out, cmd),
+        Command::ServiceConnector(cmd) => connector(svc, out, cmd),
         Command::Integration(cmd) => integration(svc, out, cmd),
         Command::Backup { file, force } => {
             let r = svc.backup(&absolute(file)?, *force)?;
@@ -573,6 +576,7 @@ fn flavor(svc: &dyn Backend, out: &Output, t: ComponentType, cmd: &FlavorCmd) ->
                 timeout_ms: a.timeout_ms,
                 memory_mb: a.memory_mb,
                 replace: a.replace,
+                allow_origins: a.allow_origin.clone(),
             };
             let f = svc.flavor_register(t, &absolute(&a.path)?, opts)?;
             out.done(
@@ -756,6 +760,7 @@ fn test_flavor(
         timeout_ms,
         memory_mb,
         replace: false,
+        allow_origins: Vec::new(),
     };
     let r = crate::service::flavor_test(path, overrides, opts)?;
     out.show(&r, || {
@@ -890,6 +895,87 @@ fn secret(svc: &dyn Backend, out: &Output, cmd: &SecretCmd) -> Result<()> {
                 out.say(format!(
                     "Rewrote the references in {}.",
                     rewritten.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn connector(svc: &dyn Backend, out: &Output, cmd: &ConnectorCmd) -> Result<()> {
+    let values = |kind: Option<&str>, args: &[String]| -> Result<BTreeMap<String, String>> {
+        let interactive = args.iter().any(|a| a == "-i" || a == "--interactive");
+        let rest: Vec<String> = args
+            .iter()
+            .filter(|a| *a != "-i" && *a != "--interactive")
+            .cloned()
+            .collect();
+        let mut v = parse_assignments(&rest)
+            .map_err(|m| Error::invalid(m, "give the connector's fields as --KEY=VALUE, or -i to be asked"))?;
+        if interactive {
+            let kind = match kind {
+                Some(k) => k.to_string(),
+                None => return Err(Error::invalid("`-i` works with `register`", "give the changed fields as --KEY=VALUE")),
+            };
+            super::prompt::ask_connector_fields(&kind, &mut v)?;
+        }
+        Ok(v)
+    };
+    let describe = |c: &ConnectorView| {
+        let rows: Vec<Vec<String>> = c.values.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect();
+        let used = if c.used_by.is_empty() { "no component".to_string() } else { c.used_by.join(", ") };
+        format!(
+            "service connector `{}` (type {}, endpoint {})\n{}\nused by: {used}",
+            c.name,
+            c.kind,
+            c.endpoint,
+            table(&["FIELD", "VALUE"], &rows)
+        )
+    };
+    match cmd {
+        ConnectorCmd::Register { name, kind, values: v } => {
+            let c = svc.connector_register(name, kind, values(Some(kind), v)?)?;
+            out.done(
+                format!(
+                    "Registered service connector `{name}` ({kind}, {}). Bind a component to it with --connector={name}.",
+                    c.endpoint
+                ),
+                &c,
+            );
+        }
+        ConnectorCmd::List => {
+            let list = svc.connector_list()?;
+            out.show(&list, || {
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|c| vec![c.name.clone(), c.kind.clone(), c.endpoint.clone(), c.used_by.len().to_string()])
+                    .collect();
+                table(&["NAME", "TYPE", "ENDPOINT", "COMPONENTS"], &rows)
+            });
+        }
+        ConnectorCmd::Describe { name } => {
+            let c = svc.connector_describe(name)?;
+            out.show(&c, || describe(&c));
+        }
+        ConnectorCmd::Update { name, values: v } => {
+            let c = svc.connector_update(name, values(None, v)?)?;
+            out.done(format!("Updated service connector `{name}`."), &c);
+        }
+        ConnectorCmd::Rename { name, new_name } => {
+            let c = svc.connector_rename(name, new_name)?;
+            out.done(format!("Renamed service connector `{name}` to `{new_name}`."), &c);
+        }
+        ConnectorCmd::Delete { name } => {
+            svc.connector_delete(name)?;
+            out.say(format!("Deleted service connector `{name}`."));
+        }
+        ConnectorCmd::Verify { name } => {
+            let r = svc.connector_verify(name)?;
+            out.show(&r, || format!("{}: {}", r.request, r.detail));
+            if !r.ok {
+                return Err(Error::invalid(
+                    format!("service connector `{name}` does not work: {}", r.detail),
+                    format!("see it with `strata service-connector describe {name}`"),
                 ));
             }
         }
