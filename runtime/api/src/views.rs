@@ -298,6 +298,9 @@ pub struct StackMember {
     pub name: String,
     pub flavor: String,
     pub phase: String,
+    /// The service connector it is bound to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
 }
 
 /// The file `stack export` writes.

@@ -73,6 +73,7 @@ pub fn flavor_test(
         .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     let scratch = ScratchHome(dir);
     let svc = Service::open(Home::at(scratch.0.join("home")))?;
+    let sink = Sink::start()?;
     let mut report = FlavorTestReport {
         flavor: path.display().to_string(),
         component_type: None,
@@ -127,7 +128,7 @@ pub fn flavor_test(
     report.sha256 = flavor.view.sha256.clone();
 
     // 2. An example configuration from the schema, then `validate` through register.
-    let config = match example_config(&svc, &flavor.record.info, &scratch.0, overrides) {
+    let config = match example_config(&svc, &flavor.record.info, &scratch.0, overrides, sink.port) {
         Ok(c) => c,
         Err(e) => {
             report.steps.push(TestStep {
@@ -230,6 +231,11 @@ pub fn flavor_test(
             return Ok(report);
         }
         // While it is up: what a component of its type is used for.
+        if i == 0 && !step(&mut report, "network: no request leaves without a grant", &mut || {
+            ungranted_round(&svc, t, &sink)
+        }) {
+            return Ok(report);
+        }
         if i == 0 {
             if t == ComponentType::ArtifactStore
                 && !step(
@@ -250,8 +256,124 @@ pub fn flavor_test(
             }
         }
     }
+    let got = sink.requests();
+    if !got.is_empty() {
+        report.steps.push(TestStep {
+            step: "network: requests the loopback sink received".into(),
+            ok: true,
+            ms: 0.0,
+            detail: got.join(", "),
+        });
+    }
     report.passed = true;
     Ok(report)
+}
+
+/// `resume` again with the same configuration but no network grant: whatever the
+/// flavor asks for must be refused before it leaves strata (the sink sees nothing), and
+/// the flavor must answer, not trap.
+fn ungranted_round(svc: &Service, t: ComponentType, sink: &Sink) -> Result<String> {
+    let c = svc.component_or_err(t, COMPONENT)?;
+    let mut b = svc.bind(&c, false)?;
+    if b.grants.net.origins.is_empty() {
+        return Ok("the flavor has no `url` field: nothing to grant".into());
+    }
+    b.grants.net.origins.clear();
+    let before = sink.requests().len();
+    let answer = b
+        .target(svc.sandbox()?)
+        .step(crate::sandbox::calls::Step::Resume, &b.ctx)?;
+    let after = sink.requests().len();
+    if after != before {
+        return Err(Error::Internal(format!(
+            "a request reached the sink without a grant ({} new)",
+            after - before
+        )));
+    }
+    let refused = answer.logs.iter().filter(|l| l.message.contains(" refused: ")).count();
+    Ok(match answer.value {
+        Err(e) => format!("{refused} request(s) refused; the flavor answered: {e}"),
+        Ok(_) if refused > 0 => format!("{refused} request(s) refused; the flavor answered ok (it may want to report a refused request as an error)"),
+        Ok(_) => "`resume` made no request".into(),
+    })
+}
+
+/// A loopback HTTP server for `flavor test`: answers every request `200 {"ok":true}`
+/// and records `METHOD /path` of each. Stopped when dropped.
+struct Sink {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Sink {
+    fn start() -> Result<Sink> {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| Error::io("starting flavor test's loopback sink", e))?;
+        let port = listener.local_addr().map_err(|e| Error::io("starting the sink", e))?.port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (seen2, stop2) = (seen.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let head_end = loop {
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => break None,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break Some(i + 4);
+                    }
+                    if buf.len() > 64 * 1024 {
+                        break None;
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0)
+                    .min(1 << 20);
+                while buf.len() < head_end + length {
+                    match conn.read(&mut chunk) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let line = head.lines().next().unwrap_or("").to_string();
+                let mut words = line.split(' ');
+                let (m, p) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+                let p = p.split('?').next().unwrap_or("");
+                seen2.lock().unwrap_or_else(|e| e.into_inner()).push(format!("{m} {p}"));
+                let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{\"ok\":true}");
+            }
+        });
+        Ok(Sink { port, seen, stop })
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Wakes the accept loop so it sees the flag.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
 }
 
 /// Every artifact-store call on a probe file, each answer checked against the contract
@@ -460,6 +582,7 @@ fn example_config(
     info: &crate::model::FlavorInfo,
     scratch: &Path,
     mut overrides: BTreeMap<String, String>,
+    sink_port: u16,
 ) -> Result<BTreeMap<String, String>> {
     let mut config = BTreeMap::new();
     for spec in &info.config {
@@ -475,8 +598,8 @@ fn example_config(
             FieldKind::Integer => "1".to_string(),
             FieldKind::Float => "1.0".to_string(),
             FieldKind::Boolean => "false".to_string(),
-            // https: what a flavor that checks its URLs most often demands.
-            FieldKind::Url => "https://127.0.0.1:9/".to_string(),
+            // The loopback sink `flavor test` runs: the field's origin is granted.
+            FieldKind::Url => format!("http://127.0.0.1:{sink_port}/{}", spec.name),
             FieldKind::Path => scratch.join(&spec.name).display().to_string(),
             FieldKind::Secret => {
                 svc.secret_create(

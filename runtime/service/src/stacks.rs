@@ -175,22 +175,24 @@ impl Service {
             .ordered()
             .into_iter()
             .map(|(t, n)| {
-                let (flavor, phase) = match self.store.component(t, &n)? {
+                let (flavor, phase, connector) = match self.store.component(t, &n)? {
                     Some(c) => {
                         let phase = self
                             .store
                             .state(&c.id)?
                             .map(|st| st.phase.to_string())
                             .unwrap_or_else(|| "registered".into());
-                        (c.flavor, phase)
+                        let connector = c.connector.as_deref().and_then(|id| self.connector_name(id));
+                        (c.flavor, phase, connector)
                     }
-                    None => ("?".into(), "missing".into()),
+                    None => ("?".into(), "missing".into(), None),
                 };
                 Ok(StackMember {
                     component_type: t,
                     name: n,
                     flavor,
                     phase,
+                    connector,
                 })
             })
             .collect::<Result<_>>()?;

@@ -1142,6 +1142,15 @@ fn describe_flavor(d: &FlavorDetail) -> String {
         ("INTEGRATION".into(), f.integration.to_string()),
         ("SOURCE".into(), f.source.clone()),
         ("SHA256".into(), f.sha256.clone()),
+        ("WIT".into(), format!("strata:flavor@{}", i.wit)),
+        (
+            "EXTRA ORIGINS".into(),
+            if i.origins.is_empty() {
+                "-".into()
+            } else {
+                format!("{} (accepted at registration)", i.origins.join(", "))
+            },
+        ),
         (
             "SUPPORTED SCHEMES".into(),
             if schemes.is_empty() {
@@ -1242,7 +1251,7 @@ fn describe_component(v: &ComponentView) -> String {
         ),
         (
             "GRANTS".into(),
-            if v.grants.is_empty() {
+            if v.grants.is_empty() && v.net.is_empty() {
                 "nothing".into()
             } else {
                 v.grants
@@ -1255,6 +1264,10 @@ fn describe_component(v: &ComponentView) -> String {
                         };
                         format!("{} ({}{later})", g.path, g.access)
                     })
+                    .chain(v.net.iter().map(|n| match &n.credential {
+                        Some(c) => format!("{} (network, {}; credentials of connector `{c}` added by strata)", n.origin, n.from),
+                        None => format!("{} (network, {})", n.origin, n.from),
+                    }))
                     .collect::<Vec<_>>()
                     .join(", ")
             },
@@ -1353,27 +1366,34 @@ fn stack_table(stacks: &[StackView]) -> String {
 }
 
 fn describe_stack(v: &StackView) -> String {
+    // The CONNECTOR column shows only when a component uses one.
+    let connectors = v.components.iter().any(|m| m.connector.is_some());
     let rows: Vec<Vec<String>> = v
         .components
         .iter()
         .map(|m| {
-            vec![
+            let mut row = vec![
                 m.component_type.column(),
                 m.name.clone(),
                 m.flavor.clone(),
                 m.phase.clone(),
-            ]
+            ];
+            if connectors {
+                row.push(m.connector.clone().unwrap_or_else(|| "-".into()));
+            }
+            row
         })
         .collect();
+    let mut head = vec!["COMPONENT_TYPE", "COMPONENT_NAME", "FLAVOR", "PHASE"];
+    if connectors {
+        head.push("CONNECTOR");
+    }
     format!(
         "Stack `{}`{} (id {})\n{}",
         v.name,
         if v.active { " (active)" } else { "" },
         v.id,
-        table(
-            &["COMPONENT_TYPE", "COMPONENT_NAME", "FLAVOR", "PHASE"],
-            &rows
-        )
+        table(&head, &rows)
     )
 }
 
