@@ -127,7 +127,7 @@ fn a_flavor_built_for_a_future_contract_is_refused() {
     let env = Env::new();
     let err = env.refused(&["alerter", "flavor", "register", &wasm("fixture_future")]);
     assert!(
-        err.contains("built against `@0.2.0`") && err.contains("strata:flavor@0.1.0"),
+        err.contains("built against `@0.3.0`") && err.contains("strata:flavor@0.2.0"),
         "{err}"
     );
 }

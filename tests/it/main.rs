@@ -30,6 +30,7 @@ mod golden;
 mod holes;
 mod hostile;
 mod lifecycle;
+mod net;
 mod polyglot;
 mod rules;
 mod support;

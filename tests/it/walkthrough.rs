@@ -558,6 +558,7 @@ pub fn artifact_store_keeps_artifacts_in_its_grant(env: &Env, wasm: &str, flavor
                     .expect("the grant exists"),
             ],
             secrets: vec![],
+            net: Default::default(),
         },
         Limits::DEFAULT,
     );

@@ -159,7 +159,7 @@ impl Batch {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
-    trees: [sled::Tree; 8],
+    trees: [sled::Tree; 9],
     /// Where flavor code lives: `<db>/wasm`.
     wasm: std::path::PathBuf,
 }
@@ -188,6 +188,7 @@ impl Store {
             open(5)?,
             open(6)?,
             open(7)?,
+            open(8)?,
         ];
         let store = Store {
             db,
@@ -389,9 +390,13 @@ impl Store {
         }
         let t = &self.trees;
         let result: std::result::Result<(), TransactionError<()>> =
-            (&t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7]).transaction(|trees| {
+            (
+                &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8],
+            )
+                .transaction(|trees| {
                 let all = [
                     &trees.0, &trees.1, &trees.2, &trees.3, &trees.4, &trees.5, &trees.6, &trees.7,
+                    &trees.8,
                 ];
                 for (tree, key, value) in &batch.ops {
                     let tx = all[*tree as usize];

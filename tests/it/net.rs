@@ -1,0 +1,407 @@
+//! The network gate, driven from inside the sandbox by the `netprobe` fixture against
+//! real HTTP servers this test starts on 127.0.0.1: origins granted by configuration
+//! only, the classes of attack on a host allowlist (another port, userinfo, a `Host`
+//! header, a redirect, metadata and private addresses however spelled or resolved),
+//! bounds (a body that trickles, a body that never ends, a flood of requests), and
+//! service connectors whose credentials strata adds and the flavor never sees.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::support::{Env, wasm};
+
+/// One request a [`Sink`] received.
+#[derive(Clone, Debug)]
+struct Seen {
+    path: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A loopback HTTP/1.1 server that records what it receives. Paths: `/redirect`
+/// answers 302 to `to`; `/trickle` one byte every 100 ms; `/huge` a 10 GB body as fast
+/// as it can; `/deny` 401; anything else `200 hello`.
+struct Sink {
+    port: u16,
+    seen: Arc<Mutex<Vec<Seen>>>,
+}
+
+impl Sink {
+    fn start(redirect_to: Option<u16>) -> Sink {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let record = record.clone();
+                std::thread::spawn(move || {
+                    let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let mut lines = head.lines();
+                    let path = lines
+                        .next()
+                        .and_then(|l| l.split(' ').nth(1))
+                        .unwrap_or("")
+                        .to_string();
+                    let headers = lines
+                        .take_while(|l| !l.is_empty())
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                        .collect();
+                    record.lock().unwrap().push(Seen {
+                        path: path.clone(),
+                        headers,
+                    });
+                    let _ = match path.as_str() {
+                        "/redirect" => conn.write_all(
+                            format!(
+                                "HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{}/ok\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                                redirect_to.unwrap_or(1)
+                            )
+                            .as_bytes(),
+                        ),
+                        "/trickle" => {
+                            let _ = conn.write_all(
+                                b"HTTP/1.1 200 OK\r\ncontent-length: 100000\r\nconnection: close\r\n\r\n",
+                            );
+                            for _ in 0..100_000 {
+                                std::thread::sleep(Duration::from_millis(100));
+                                if conn.write_all(b"x").is_err() {
+                                    break;
+                                }
+                            }
+                            Ok(())
+                        }
+                        "/huge" => {
+                            let _ = conn.write_all(
+                                b"HTTP/1.1 200 OK\r\ncontent-length: 10737418240\r\nconnection: close\r\n\r\n",
+                            );
+                            let zeros = vec![0u8; 1 << 16];
+                            for _ in 0..(10_737_418_240u64 >> 16) {
+                                if conn.write_all(&zeros).is_err() {
+                                    break;
+                                }
+                            }
+                            Ok(())
+                        }
+                        "/deny" => conn.write_all(
+                            b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        ),
+                        _ => conn.write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+                        ),
+                    };
+                });
+            }
+        });
+        Sink { port, seen }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// `netprobe` registered as component `p` granted `target`, with `plan`; answers the
+/// detail of its `status` (one result per request) and the whole output.
+fn probe(env: &Env, target: &str, plan: &str, extra: &[&str]) -> (String, String) {
+    if env
+        .run(&["alerter", "flavor", "describe", "netprobe"])
+        .code
+        != 0
+    {
+        env.ok(&["alerter", "flavor", "register", &wasm("fixture_netprobe")]);
+    }
+    let _ = env.run(&["alerter", "delete", "p"]);
+    let mut args = vec![
+        "alerter".to_string(),
+        "register".into(),
+        "p".into(),
+        "--flavor=netprobe".into(),
+        format!("--target={target}"),
+        format!("--plan={plan}"),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    env.ok(&args);
+    let v = env.json(&["alerter", "describe", "p"]);
+    let detail = v["status"]["Ok"]["detail"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| v["status"].to_string());
+    (detail, v.to_string())
+}
+
+/// The result of the `i`th request of a plan.
+fn result(detail: &str, i: usize) -> String {
+    detail.split(" | ").nth(i).unwrap_or("").to_string()
+}
+
+#[test]
+fn a_flavor_reaches_only_the_origins_its_configuration_grants() {
+    let env = Env::new();
+    let other = Sink::start(None);
+    let sink = Sink::start(Some(other.port));
+    let plan = [
+        format!("get {}", sink.url("/ok")),
+        // The same host on another port.
+        format!("get {}", other.url("/ok")),
+        // Userinfo in the authority.
+        format!("get http://user:pw@127.0.0.1:{}/ok", sink.port),
+        format!("get http://127.0.0.1:{}@127.0.0.1:{}/ok", sink.port, other.port),
+        // A Host header naming another host.
+        format!("host {} 127.0.0.1:{}", sink.url("/host"), other.port),
+        // A redirect from the granted origin to another one: handed back, not followed.
+        format!("get {}", sink.url("/redirect")),
+        // Cloud metadata, however spelled.
+        "get http://169.254.169.254/latest/meta-data/".to_string(),
+        "get http://[::ffff:169.254.169.254]/".to_string(),
+        "get http://[::ffff:a9fe:a9fe]/".to_string(),
+        // Loopback by another spelling.
+        format!("get http://127.1:{}/ok", sink.port),
+        format!("get http://[::ffff:127.0.0.1]:{}/ok", other.port),
+        "env".to_string(),
+    ]
+    .join(";");
+    let (detail, _) = probe(&env, &sink.url("/"), &plan, &[]);
+    assert!(result(&detail, 0).ends_with("-> 200 (5 B)"), "{detail}");
+    for i in [1, 2, 3, 6, 7, 8, 9, 10] {
+        let r = result(&detail, i);
+        assert!(r.contains("-> error: strata refused"), "request {i}: {r}");
+    }
+    assert!(result(&detail, 4).contains("-> error:"), "{detail}");
+    assert!(
+        result(&detail, 5).contains("-> 302") && result(&detail, 5).contains(&other.url("/ok")),
+        "{detail}"
+    );
+    assert_eq!(result(&detail, 11), "env -> ", "{detail}");
+    // What reached the servers: the two requests to the granted origin, nothing else,
+    // each with the Host of its URL.
+    let paths: Vec<String> = sink.seen().iter().map(|s| s.path.clone()).collect();
+    assert_eq!(paths, ["/ok", "/redirect"], "{detail}");
+    for s in sink.seen() {
+        assert_eq!(s.header("host"), Some(format!("127.0.0.1:{}", sink.port).as_str()));
+    }
+    assert!(other.seen().is_empty(), "{:?}", other.seen());
+    // Every request is in the call's log, refused ones too, with no query string.
+    let verbose = env.ok(&["alerter", "describe", "p", "--verbose"]);
+    assert!(verbose.contains("refused"), "{verbose}");
+}
+
+#[test]
+fn metadata_and_private_addresses_are_refused_even_when_a_name_or_the_url_leads_there() {
+    let env = Env::new();
+    let sink = Sink::start(None);
+    // The user's URL names the metadata address itself: still never reachable.
+    let (detail, _) = probe(
+        &env,
+        "http://169.254.169.254/",
+        "get http://169.254.169.254/latest/meta-data/",
+        &[],
+    );
+    assert!(
+        detail.contains("strata refused") && detail.contains("may not reach"),
+        "{detail}"
+    );
+    // A name (not `localhost`, not the address) that resolves to loopback or a private
+    // address: this machine's own host name, as /etc/hosts has it.
+    let host = std::fs::read_to_string("/etc/hostname")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let resolves_private = !host.is_empty()
+        && std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 80)).is_ok_and(|mut a| {
+            a.any(|a| match a.ip() {
+                std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
+                std::net::IpAddr::V6(v6) => v6.is_loopback(),
+            })
+        });
+    if resolves_private && host != "localhost" {
+        let url = format!("http://{host}:{}", sink.port);
+        let (detail, _) = probe(&env, &url, &format!("get {url}/ok"), &[]);
+        assert!(
+            detail.contains("strata refused") && detail.contains("may not reach"),
+            "{host}: {detail}"
+        );
+        assert!(sink.seen().is_empty());
+    } else {
+        eprintln!("this machine's host name `{host}` does not resolve to a private address: that case is covered by the unit tests");
+    }
+    // `localhost` names loopback: allowed.
+    let url = format!("http://localhost:{}", sink.port);
+    let (detail, _) = probe(&env, &url, &format!("get {url}/ok"), &[]);
+    assert!(detail.ends_with("-> 200 (5 B)"), "{detail}");
+}
+
+#[test]
+fn a_body_that_trickles_or_never_ends_and_a_flood_of_requests_are_cut_at_the_call_s_bounds() {
+    let env = Env::new();
+    let sink = Sink::start(None);
+    // One byte every 100 ms: the call ends at its deadline, not when the body does.
+    let started = Instant::now();
+    let (_, whole) = probe(
+        &env,
+        &sink.url("/"),
+        &format!("get {}", sink.url("/trickle")),
+        &["--timeout-ms=1500"],
+    );
+    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(whole.contains("1500"), "{whole}");
+    // A 10 GB body: strata stops reading at 64 MiB, or at the deadline, whichever
+    // comes first.
+    let started = Instant::now();
+    let (detail, whole) = probe(
+        &env,
+        &sink.url("/"),
+        &format!("huge {}", sink.url("/huge")),
+        &["--timeout-ms=10000"],
+    );
+    assert!(detail.contains("-> error:") || whole.contains("10000"), "{whole}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    // 200 requests: at most 64 leave.
+    let before = sink.seen().len();
+    let (detail, _) = probe(
+        &env,
+        &sink.url("/"),
+        &format!("flood 200 {}", sink.url("/ok")),
+        &["--timeout-ms=30000"],
+    );
+    let sent = sink.seen().len() - before;
+    assert!((1..=64).contains(&sent), "{sent} requests left: {detail}");
+    assert!(detail.contains("last error: strata refused") || detail.contains("last error:"), "{detail}");
+    // strata carries on.
+    env.ok(&["stack", "list"]);
+}
+
+#[test]
+fn a_connector_s_credential_is_added_by_strata_and_never_reaches_the_flavor() {
+    let env = Env::new();
+    let sink = Sink::start(None);
+    let canary = "canary-7f3a9c1e-token";
+    env.ok(&[
+        "service-connector",
+        "register",
+        "hooks",
+        "--type",
+        "bearer",
+        &format!("--endpoint={}", sink.url("/")),
+        &format!("--token={canary}"),
+    ]);
+    let plan = format!("auth {};config;env", sink.url("/auth"));
+    let (detail, whole) = probe(
+        &env,
+        &sink.url("/"),
+        &plan,
+        &["--connector=hooks"],
+    );
+    // The server got the connector's credential, in place of the one the flavor forged.
+    let auth: Vec<Seen> = sink.seen().into_iter().filter(|s| s.path == "/auth").collect();
+    assert_eq!(auth.len(), 1, "{detail}");
+    assert_eq!(auth[0].header("authorization"), Some(format!("Bearer {canary}").as_str()));
+    // The flavor was told the endpoint and type, never the token.
+    assert!(detail.contains("connector.type=bearer"), "{detail}");
+    assert!(detail.contains(&format!("connector.endpoint={}", sink.url("/"))), "{detail}");
+    for shown in [
+        detail.clone(),
+        whole,
+        env.ok(&["alerter", "describe", "p", "--verbose"]),
+        env.ok(&["service-connector", "describe", "hooks"]),
+        env.ok(&["service-connector", "list", "--output", "json"]),
+    ] {
+        assert!(!shown.contains(canary), "the credential shows: {shown}");
+    }
+    let d = env.ok(&["alerter", "describe", "p"]);
+    assert!(d.contains("credentials of connector `hooks` added by strata"), "{d}");
+    // A stack shows it; an export keeps its name, never the credential.
+    env.ok(&["stack", "register", "s", "-o", "default", "-a", "default", "-al", "p"]);
+    let s = env.ok(&["stack", "describe", "s"]);
+    assert!(s.contains("CONNECTOR") && s.contains("hooks"), "{s}");
+    let file = env.path("s.yaml");
+    env.ok(&["stack", "export", "s", &file]);
+    let exported = std::fs::read_to_string(&file).unwrap();
+    assert!(exported.contains("hooks") && !exported.contains(canary), "{exported}");
+    // Importing needs a connector of that name and type in the other home.
+    let other = Env::new();
+    other.ok(&["alerter", "flavor", "register", &wasm("fixture_netprobe")]);
+    let err = other.fail(&["stack", "import", &file, "s2"]);
+    assert!(err.contains("service connector `hooks`"), "{err}");
+    other.ok(&[
+        "service-connector", "register", "hooks", "--type", "bearer",
+        &format!("--endpoint={}", sink.url("/")), "--token=other",
+    ]);
+    other.ok(&["stack", "import", &file, "s2"]);
+    // In use: not deleted; renamed, still bound.
+    let err = env.fail(&["service-connector", "delete", "hooks"]);
+    assert!(err.contains("used by"), "{err}");
+    env.ok(&["service-connector", "rename", "hooks", "hooks2"]);
+    assert!(env.ok(&["stack", "describe", "s"]).contains("hooks2"));
+    // verify: one real request with the credential.
+    let ok = env.ok(&["service-connector", "verify", "hooks2"]);
+    assert!(ok.contains("the credentials work"), "{ok}");
+    env.ok(&[
+        "service-connector", "register", "bad", "--type", "basic",
+        &format!("--endpoint={}", sink.url("/deny")), "--username=u", "--password=wrong-pw",
+    ]);
+    let err = env.fail(&["service-connector", "verify", "bad"]);
+    assert!(err.contains("refused the credentials: 401") && !err.contains("wrong-pw"), "{err}");
+}
+
+#[test]
+fn an_extra_origin_is_granted_only_once_the_user_accepts_it() {
+    let env = Env::new();
+    let err = env.refused(&["alerter", "flavor", "register", &wasm("fixture_originprobe")]);
+    assert!(
+        err.contains("http://127.0.0.1:1") && err.contains("--allow-origin=http://127.0.0.1:1"),
+        "{err}"
+    );
+    let err = env.fail(&[
+        "alerter", "flavor", "register", &wasm("fixture_originprobe"),
+        "--allow-origin=http://127.0.0.1:2",
+    ]);
+    assert!(err.contains("does not ask for http://127.0.0.1:2"), "{err}");
+    env.ok(&[
+        "alerter", "flavor", "register", &wasm("fixture_originprobe"),
+        "--allow-origin=http://127.0.0.1:1",
+    ]);
+    let d = env.ok(&["alerter", "flavor", "describe", "originprobe"]);
+    assert!(d.contains("http://127.0.0.1:1 (accepted at registration)"), "{d}");
+    env.ok(&["alerter", "register", "q", "--flavor=originprobe", "--target=http://127.0.0.1:3/"]);
+    let d = env.ok(&["alerter", "describe", "q"]);
+    assert!(d.contains("http://127.0.0.1:1 (network, flavor (accepted at registration))"), "{d}");
+}
+
+#[test]
+fn a_flavor_built_against_the_0_1_0_contract_still_runs() {
+    let env = Env::new();
+    env.ok(&["alerter", "flavor", "register", &wasm("fixture_v010")]);
+    let d = env.ok(&["alerter", "flavor", "describe", "v010"]);
+    assert!(d.contains("strata:flavor@0.1.0"), "{d}");
+    env.ok(&["alerter", "register", "o", "--flavor=v010", "--channel=#ops"]);
+    env.ok(&["alerter", "up", "o"]);
+    assert!(env.ok(&["alerter", "describe", "o"]).contains("v010 is running"));
+    env.ok(&["alerter", "down", "o", "--force"]);
+}
