@@ -129,11 +129,7 @@ impl Sink {
 /// `netprobe` registered as component `p` granted `target`, with `plan`; answers the
 /// detail of its `status` (one result per request) and the whole output.
 fn probe(env: &Env, target: &str, plan: &str, extra: &[&str]) -> (String, String) {
-    if env
-        .run(&["alerter", "flavor", "describe", "netprobe"])
-        .code
-        != 0
-    {
+    if env.run(&["alerter", "flavor", "describe", "netprobe"]).code != 0 {
         env.ok(&["alerter", "flavor", "register", &wasm("fixture_netprobe")]);
     }
     let _ = env.run(&["alerter", "delete", "p"]);
@@ -172,7 +168,10 @@ fn a_flavor_reaches_only_the_origins_its_configuration_grants() {
         format!("get {}", other.url("/ok")),
         // Userinfo in the authority.
         format!("get http://user:pw@127.0.0.1:{}/ok", sink.port),
-        format!("get http://127.0.0.1:{}@127.0.0.1:{}/ok", sink.port, other.port),
+        format!(
+            "get http://127.0.0.1:{}@127.0.0.1:{}/ok",
+            sink.port, other.port
+        ),
         // A Host header naming another host.
         format!("host {} 127.0.0.1:{}", sink.url("/host"), other.port),
         // A redirect from the granted origin to another one: handed back, not followed.
@@ -204,7 +203,10 @@ fn a_flavor_reaches_only_the_origins_its_configuration_grants() {
     let paths: Vec<String> = sink.seen().iter().map(|s| s.path.clone()).collect();
     assert_eq!(paths, ["/ok", "/redirect"], "{detail}");
     for s in sink.seen() {
-        assert_eq!(s.header("host"), Some(format!("127.0.0.1:{}", sink.port).as_str()));
+        assert_eq!(
+            s.header("host"),
+            Some(format!("127.0.0.1:{}", sink.port).as_str())
+        );
     }
     assert!(other.seen().is_empty(), "{:?}", other.seen());
     // Every request is in the call's log, refused ones too, with no query string.
@@ -249,7 +251,9 @@ fn metadata_and_private_addresses_are_refused_even_when_a_name_or_the_url_leads_
         );
         assert!(sink.seen().is_empty());
     } else {
-        eprintln!("this machine's host name `{host}` does not resolve to a private address: that case is covered by the unit tests");
+        eprintln!(
+            "this machine's host name `{host}` does not resolve to a private address: that case is covered by the unit tests"
+        );
     }
     // `localhost` names loopback: allowed.
     let url = format!("http://localhost:{}", sink.port);
@@ -269,7 +273,11 @@ fn a_body_that_trickles_or_never_ends_and_a_flood_of_requests_are_cut_at_the_cal
         &format!("get {}", sink.url("/trickle")),
         &["--timeout-ms=1500"],
     );
-    assert!(started.elapsed() < Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(whole.contains("1500"), "{whole}");
     // A 10 GB body: strata stops reading at 64 MiB, or at the deadline, whichever
     // comes first.
@@ -280,8 +288,15 @@ fn a_body_that_trickles_or_never_ends_and_a_flood_of_requests_are_cut_at_the_cal
         &format!("huge {}", sink.url("/huge")),
         &["--timeout-ms=10000"],
     );
-    assert!(detail.contains("-> error:") || whole.contains("10000"), "{whole}");
-    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+    assert!(
+        detail.contains("-> error:") || whole.contains("10000"),
+        "{whole}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
     // 200 requests: at most 64 leave.
     let before = sink.seen().len();
     let (detail, _) = probe(
@@ -292,7 +307,10 @@ fn a_body_that_trickles_or_never_ends_and_a_flood_of_requests_are_cut_at_the_cal
     );
     let sent = sink.seen().len() - before;
     assert!((1..=64).contains(&sent), "{sent} requests left: {detail}");
-    assert!(detail.contains("last error: strata refused") || detail.contains("last error:"), "{detail}");
+    assert!(
+        detail.contains("last error: strata refused") || detail.contains("last error:"),
+        "{detail}"
+    );
     // strata carries on.
     env.ok(&["stack", "list"]);
 }
@@ -312,19 +330,24 @@ fn a_connector_s_credential_is_added_by_strata_and_never_reaches_the_flavor() {
         &format!("--token={canary}"),
     ]);
     let plan = format!("auth {};config;env", sink.url("/auth"));
-    let (detail, whole) = probe(
-        &env,
-        &sink.url("/"),
-        &plan,
-        &["--connector=hooks"],
-    );
+    let (detail, whole) = probe(&env, &sink.url("/"), &plan, &["--connector=hooks"]);
     // The server got the connector's credential, in place of the one the flavor forged.
-    let auth: Vec<Seen> = sink.seen().into_iter().filter(|s| s.path == "/auth").collect();
+    let auth: Vec<Seen> = sink
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/auth")
+        .collect();
     assert_eq!(auth.len(), 1, "{detail}");
-    assert_eq!(auth[0].header("authorization"), Some(format!("Bearer {canary}").as_str()));
+    assert_eq!(
+        auth[0].header("authorization"),
+        Some(format!("Bearer {canary}").as_str())
+    );
     // The flavor was told the endpoint and type, never the token.
     assert!(detail.contains("connector.type=bearer"), "{detail}");
-    assert!(detail.contains(&format!("connector.endpoint={}", sink.url("/"))), "{detail}");
+    assert!(
+        detail.contains(&format!("connector.endpoint={}", sink.url("/"))),
+        "{detail}"
+    );
     for shown in [
         detail.clone(),
         whole,
@@ -335,23 +358,36 @@ fn a_connector_s_credential_is_added_by_strata_and_never_reaches_the_flavor() {
         assert!(!shown.contains(canary), "the credential shows: {shown}");
     }
     let d = env.ok(&["alerter", "describe", "p"]);
-    assert!(d.contains("credentials of connector `hooks` added by strata"), "{d}");
+    assert!(
+        d.contains("credentials of connector `hooks` added by strata"),
+        "{d}"
+    );
     // A stack shows it; an export keeps its name, never the credential.
-    env.ok(&["stack", "register", "s", "-o", "default", "-a", "default", "-al", "p"]);
+    env.ok(&[
+        "stack", "register", "s", "-o", "default", "-a", "default", "-al", "p",
+    ]);
     let s = env.ok(&["stack", "describe", "s"]);
     assert!(s.contains("CONNECTOR") && s.contains("hooks"), "{s}");
     let file = env.path("s.yaml");
     env.ok(&["stack", "export", "s", &file]);
     let exported = std::fs::read_to_string(&file).unwrap();
-    assert!(exported.contains("hooks") && !exported.contains(canary), "{exported}");
+    assert!(
+        exported.contains("hooks") && !exported.contains(canary),
+        "{exported}"
+    );
     // Importing needs a connector of that name and type in the other home.
     let other = Env::new();
     other.ok(&["alerter", "flavor", "register", &wasm("fixture_netprobe")]);
     let err = other.fail(&["stack", "import", &file, "s2"]);
     assert!(err.contains("service connector `hooks`"), "{err}");
     other.ok(&[
-        "service-connector", "register", "hooks", "--type", "bearer",
-        &format!("--endpoint={}", sink.url("/")), "--token=other",
+        "service-connector",
+        "register",
+        "hooks",
+        "--type",
+        "bearer",
+        &format!("--endpoint={}", sink.url("/")),
+        "--token=other",
     ]);
     other.ok(&["stack", "import", &file, "s2"]);
     // In use: not deleted; renamed, still bound.
@@ -363,35 +399,67 @@ fn a_connector_s_credential_is_added_by_strata_and_never_reaches_the_flavor() {
     let ok = env.ok(&["service-connector", "verify", "hooks2"]);
     assert!(ok.contains("the credentials work"), "{ok}");
     env.ok(&[
-        "service-connector", "register", "bad", "--type", "basic",
-        &format!("--endpoint={}", sink.url("/deny")), "--username=u", "--password=wrong-pw",
+        "service-connector",
+        "register",
+        "bad",
+        "--type",
+        "basic",
+        &format!("--endpoint={}", sink.url("/deny")),
+        "--username=u",
+        "--password=wrong-pw",
     ]);
     let err = env.fail(&["service-connector", "verify", "bad"]);
-    assert!(err.contains("refused the credentials: 401") && !err.contains("wrong-pw"), "{err}");
+    assert!(
+        err.contains("refused the credentials: 401") && !err.contains("wrong-pw"),
+        "{err}"
+    );
 }
 
 #[test]
 fn an_extra_origin_is_granted_only_once_the_user_accepts_it() {
     let env = Env::new();
-    let err = env.refused(&["alerter", "flavor", "register", &wasm("fixture_originprobe")]);
+    let err = env.refused(&[
+        "alerter",
+        "flavor",
+        "register",
+        &wasm("fixture_originprobe"),
+    ]);
     assert!(
         err.contains("http://127.0.0.1:1") && err.contains("--allow-origin=http://127.0.0.1:1"),
         "{err}"
     );
     let err = env.fail(&[
-        "alerter", "flavor", "register", &wasm("fixture_originprobe"),
+        "alerter",
+        "flavor",
+        "register",
+        &wasm("fixture_originprobe"),
         "--allow-origin=http://127.0.0.1:2",
     ]);
     assert!(err.contains("does not ask for http://127.0.0.1:2"), "{err}");
     env.ok(&[
-        "alerter", "flavor", "register", &wasm("fixture_originprobe"),
+        "alerter",
+        "flavor",
+        "register",
+        &wasm("fixture_originprobe"),
         "--allow-origin=http://127.0.0.1:1",
     ]);
     let d = env.ok(&["alerter", "flavor", "describe", "originprobe"]);
-    assert!(d.contains("http://127.0.0.1:1 (accepted at registration)"), "{d}");
-    env.ok(&["alerter", "register", "q", "--flavor=originprobe", "--target=http://127.0.0.1:3/"]);
+    assert!(
+        d.contains("http://127.0.0.1:1 (accepted at registration)"),
+        "{d}"
+    );
+    env.ok(&[
+        "alerter",
+        "register",
+        "q",
+        "--flavor=originprobe",
+        "--target=http://127.0.0.1:3/",
+    ]);
     let d = env.ok(&["alerter", "describe", "q"]);
-    assert!(d.contains("http://127.0.0.1:1 (network, flavor (accepted at registration))"), "{d}");
+    assert!(
+        d.contains("http://127.0.0.1:1 (network, flavor (accepted at registration))"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -400,8 +468,17 @@ fn a_flavor_built_against_the_0_1_0_contract_still_runs() {
     env.ok(&["alerter", "flavor", "register", &wasm("fixture_v010")]);
     let d = env.ok(&["alerter", "flavor", "describe", "v010"]);
     assert!(d.contains("strata:flavor@0.1.0"), "{d}");
-    env.ok(&["alerter", "register", "o", "--flavor=v010", "--channel=#ops"]);
+    env.ok(&[
+        "alerter",
+        "register",
+        "o",
+        "--flavor=v010",
+        "--channel=#ops",
+    ]);
     env.ok(&["alerter", "up", "o"]);
-    assert!(env.ok(&["alerter", "describe", "o"]).contains("v010 is running"));
+    assert!(
+        env.ok(&["alerter", "describe", "o"])
+            .contains("v010 is running")
+    );
     env.ok(&["alerter", "down", "o", "--force"]);
 }

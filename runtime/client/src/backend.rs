@@ -10,10 +10,9 @@ use std::path::Path;
 use crate::error::Result;
 use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
 use crate::service::{
-    ConnectorCheck, ConnectorView,
-    BackupReport, ComponentView, FlavorDetail, FlavorOptions, FlavorView, ImportReport, InitReport,
-    Installed, IntegrationView, Pipeline, Progress, RunReport, SecretView, Service, StackExport,
-    StackView,
+    BackupReport, ComponentView, ConnectorCheck, ConnectorView, FlavorDetail, FlavorOptions,
+    FlavorView, ImportReport, InitReport, Installed, IntegrationView, Pipeline, Progress,
+    RunReport, SecretView, Service, StackExport, StackView,
 };
 
 /// Components of a stack, by type.
@@ -136,8 +135,11 @@ pub trait Backend: Send + Sync {
         values: BTreeMap<String, String>,
     ) -> Result<ConnectorView>;
     fn connector_describe(&self, name: &str) -> Result<ConnectorView>;
-    fn connector_update(&self, name: &str, values: BTreeMap<String, String>)
-    -> Result<ConnectorView>;
+    fn connector_update(
+        &self,
+        name: &str,
+        values: BTreeMap<String, String>,
+    ) -> Result<ConnectorView>;
     fn connector_rename(&self, name: &str, new_name: &str) -> Result<ConnectorView>;
     fn connector_delete(&self, name: &str) -> Result<()>;
     fn connector_verify(&self, name: &str) -> Result<ConnectorCheck>;

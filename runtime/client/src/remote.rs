@@ -16,9 +16,9 @@ use crate::api::{self, ErrorBody, Info, OpState, Operation};
 use crate::error::{Error, Result};
 use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
 use crate::service::{
-    ConnectorCheck, ConnectorView,
-    BackupReport, ComponentView, FlavorDetail, FlavorOptions, FlavorView, ImportReport, InitReport,
-    Installed, IntegrationView, Pipeline, Progress, RunReport, SecretView, StackExport, StackView,
+    BackupReport, ComponentView, ConnectorCheck, ConnectorView, FlavorDetail, FlavorOptions,
+    FlavorView, ImportReport, InitReport, Installed, IntegrationView, Pipeline, Progress,
+    RunReport, SecretView, StackExport, StackView,
 };
 
 /// A daemon, reached over HTTP on loopback.
@@ -568,7 +568,10 @@ impl Backend for Remote {
             q.push_str(&format!("&memory_mb={v}"));
         }
         if !opts.allow_origins.is_empty() {
-            q.push_str(&format!("&allow_origins={}", seg(&opts.allow_origins.join(","))));
+            q.push_str(&format!(
+                "&allow_origins={}",
+                seg(&opts.allow_origins.join(","))
+            ));
         }
         let body = json!({ "path": path_text(path)? });
         self.call("POST", &format!("/api/v1/flavors/{t}?{q}"), Some(body))
@@ -620,7 +623,11 @@ impl Backend for Remote {
         self.call("POST", "/api/v1/service-connectors", Some(body))
     }
     fn connector_describe(&self, name: &str) -> Result<ConnectorView> {
-        self.call("GET", &format!("/api/v1/service-connectors/{}", seg(name)), None)
+        self.call(
+            "GET",
+            &format!("/api/v1/service-connectors/{}", seg(name)),
+            None,
+        )
     }
     fn connector_update(
         &self,
@@ -635,7 +642,11 @@ impl Backend for Remote {
         self.call("POST", &path, Some(json!({ "new_name": new_name })))
     }
     fn connector_delete(&self, name: &str) -> Result<()> {
-        self.call("DELETE", &format!("/api/v1/service-connectors/{}", seg(name)), None)
+        self.call(
+            "DELETE",
+            &format!("/api/v1/service-connectors/{}", seg(name)),
+            None,
+        )
     }
     fn connector_verify(&self, name: &str) -> Result<ConnectorCheck> {
         let path = format!("/api/v1/service-connectors/{}/verify", seg(name));

@@ -40,7 +40,13 @@ pub struct Origin {
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.host.contains(':') {
-            write!(f, "{}://[{}]:{}", self.scheme.as_str(), self.host, self.port)
+            write!(
+                f,
+                "{}://[{}]:{}",
+                self.scheme.as_str(),
+                self.host,
+                self.port
+            )
         } else {
             write!(f, "{}://{}:{}", self.scheme.as_str(), self.host, self.port)
         }
@@ -69,9 +75,11 @@ impl Origin {
     /// The origin of `authority` (`host[:port]`) under `scheme`.
     pub fn of_authority(scheme: Scheme, authority: &str) -> Result<Origin, String> {
         if authority.contains('@') {
-            return Err("a URL with a user name or password in it (`user@host`) is not accepted: \
+            return Err(
+                "a URL with a user name or password in it (`user@host`) is not accepted: \
                  give credentials with a service connector"
-                .into());
+                    .into(),
+            );
         }
         if authority.is_empty() {
             return Err("it has no host".into());
@@ -118,13 +126,11 @@ impl Origin {
         let numeric = !last.is_empty()
             && (last.chars().all(|c| c.is_ascii_digit()) || last.starts_with("0x"));
         if !host.contains(':') && numeric && host.parse::<Ipv4Addr>().is_err() {
-            return Err(format!("`{host}` is not an IPv4 address (four decimal numbers)"));
+            return Err(format!(
+                "`{host}` is not an IPv4 address (four decimal numbers)"
+            ));
         }
-        Ok(Origin {
-            scheme,
-            host,
-            port,
-        })
+        Ok(Origin { scheme, host, port })
     }
 
     /// What addresses this origin may connect to: see [`Reach`].
@@ -150,7 +156,6 @@ pub enum Reach {
     Public,
 }
 
-
 /// IPv4 carried in IPv6 (mapped `::ffff:a.b.c.d`, compatible `::a.b.c.d`, NAT64
 /// `64:ff9b::a.b.c.d`) as the IPv4 address it is.
 pub fn canonical(ip: IpAddr) -> IpAddr {
@@ -160,17 +165,17 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
                 return IpAddr::V4(v4);
             }
             let s = v6.segments();
-            let embedded = Ipv4Addr::new(
-                (s[6] >> 8) as u8,
-                s[6] as u8,
-                (s[7] >> 8) as u8,
-                s[7] as u8,
-            );
+            let embedded =
+                Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
             let nat64 = s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|x| *x == 0);
             let compat = s[..6].iter().all(|x| *x == 0)
                 && !embedded.is_unspecified()
                 && v6 != Ipv6Addr::LOCALHOST;
-            if nat64 || compat { IpAddr::V4(embedded) } else { ip }
+            if nat64 || compat {
+                IpAddr::V4(embedded)
+            } else {
+                ip
+            }
         }
         v4 => v4,
     }
@@ -186,9 +191,18 @@ mod tests {
 
     #[test]
     fn an_origin_is_scheme_host_and_port_with_the_default_port_filled_in() {
-        assert_eq!(o("http://Example.COM/x?y").to_string(), "http://example.com:80");
-        assert_eq!(o("https://example.com").to_string(), "https://example.com:443");
-        assert_eq!(o("http://127.0.0.1:9000/").to_string(), "http://127.0.0.1:9000");
+        assert_eq!(
+            o("http://Example.COM/x?y").to_string(),
+            "http://example.com:80"
+        );
+        assert_eq!(
+            o("https://example.com").to_string(),
+            "https://example.com:443"
+        );
+        assert_eq!(
+            o("http://127.0.0.1:9000/").to_string(),
+            "http://127.0.0.1:9000"
+        );
         assert_eq!(o("http://[::1]:8080/a").to_string(), "http://[::1]:8080");
         assert_eq!(o("http://example.com.:80"), o("http://example.com"));
         assert_ne!(o("http://example.com"), o("https://example.com"));
@@ -212,5 +226,4 @@ mod tests {
             assert!(Origin::of_url(bad).is_err(), "{bad} was accepted");
         }
     }
-
 }

@@ -127,52 +127,52 @@ impl Target<'_> {
     }
 
     fn info(raw: RawFlavorInfo, m: &Mask<'_>, wit: &str) -> FlavorInfo {
-            FlavorInfo {
-                name: m.s(raw.name),
-                component_type: raw.component_type.into(),
-                version: m.s(raw.version),
-                description: m.s(raw.description),
-                config: raw
-                    .config
-                    .0
-                    .into_iter()
-                    .map(|f| FieldSpec {
-                        name: m.s(f.name),
-                        kind: f.kind.into(),
-                        required: f.required,
-                        default: f.default.map(|d| m.s(d)),
-                        description: m.s(f.description),
-                    })
-                    .collect(),
-                supported_schemes: m.all(raw.supported_schemes.0),
-                requirements: raw
-                    .requirements
-                    .0
-                    .into_iter()
-                    .map(|r| StackRequirement {
-                        kind: match r.kind {
-                            types::RequirementKind::Requires => RequirementKind::Requires,
-                            types::RequirementKind::Refuses => RequirementKind::Refuses,
-                        },
-                        component_type: r.component_type.into(),
-                        flavor: r.flavor.map(|f| m.s(f)),
-                        reason: m.s(r.reason),
-                    })
-                    .collect(),
-                origins: raw
-                    .origins
-                    .0
-                    .into_iter()
-                    .map(|o| {
-                        let o = m.s(o);
-                        // Normalized where it parses; `problems` refuses what does not.
-                        crate::model::origin::Origin::of_url(&o)
-                            .map(|x| x.to_string())
-                            .unwrap_or(o)
-                    })
-                    .collect(),
-                wit: wit.to_string(),
-            }
+        FlavorInfo {
+            name: m.s(raw.name),
+            component_type: raw.component_type.into(),
+            version: m.s(raw.version),
+            description: m.s(raw.description),
+            config: raw
+                .config
+                .0
+                .into_iter()
+                .map(|f| FieldSpec {
+                    name: m.s(f.name),
+                    kind: f.kind.into(),
+                    required: f.required,
+                    default: f.default.map(|d| m.s(d)),
+                    description: m.s(f.description),
+                })
+                .collect(),
+            supported_schemes: m.all(raw.supported_schemes.0),
+            requirements: raw
+                .requirements
+                .0
+                .into_iter()
+                .map(|r| StackRequirement {
+                    kind: match r.kind {
+                        types::RequirementKind::Requires => RequirementKind::Requires,
+                        types::RequirementKind::Refuses => RequirementKind::Refuses,
+                    },
+                    component_type: r.component_type.into(),
+                    flavor: r.flavor.map(|f| m.s(f)),
+                    reason: m.s(r.reason),
+                })
+                .collect(),
+            origins: raw
+                .origins
+                .0
+                .into_iter()
+                .map(|o| {
+                    let o = m.s(o);
+                    // Normalized where it parses; `problems` refuses what does not.
+                    crate::model::origin::Origin::of_url(&o)
+                        .map(|x| x.to_string())
+                        .unwrap_or(o)
+                })
+                .collect(),
+            wit: wit.to_string(),
+        }
     }
 
     pub fn validate(

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use wasmtime::component::{ResourceTable, WasmStr};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::types;
 pub use super::dirs::GrantedDir;
@@ -153,7 +153,12 @@ pub struct HostState {
 
 impl HostState {
     /// The state of one call of `flavor`, which must end by `deadline`.
-    pub fn new(grants: &Grants, memory_bytes: u64, deadline: Instant, flavor: &str) -> Result<Self> {
+    pub fn new(
+        grants: &Grants,
+        memory_bytes: u64,
+        deadline: Instant,
+        flavor: &str,
+    ) -> Result<Self> {
         let stderr = MemoryOutputPipe::new(MAX_STDERR);
         let mut b = WasiCtxBuilder::new();
         b.stderr(stderr.clone())

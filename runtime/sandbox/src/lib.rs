@@ -424,7 +424,9 @@ impl Sandbox {
                 return Err(Error::NotAFlavor {
                     path: label.to_string(),
                     reason: format!("it imports `{name}`, which strata does not provide"),
-                    hint: format!("a flavor may import only WASI and `strata:flavor/host@{version}`; remove the dependency that pulls it in"),
+                    hint: format!(
+                        "a flavor may import only WASI and `strata:flavor/host@{version}`; remove the dependency that pulls it in"
+                    ),
                 });
             }
         }
@@ -532,7 +534,8 @@ impl Sandbox {
         match result {
             Ok(value) => {
                 let state = store.into_data();
-                let journal = std::mem::take(&mut *state.journal.lock().unwrap_or_else(|e| e.into_inner()));
+                let journal =
+                    std::mem::take(&mut *state.journal.lock().unwrap_or_else(|e| e.into_inner()));
                 Ok(Called {
                     value,
                     logs: journal.lines,

@@ -137,13 +137,18 @@ impl Credential {
         match self {
             Credential::Bearer { token } => {
                 if let Ok(v) = http::HeaderValue::from_str(&format!("Bearer {token}")) {
-                    parts.headers.insert(http::header::AUTHORIZATION, sensitive(v));
+                    parts
+                        .headers
+                        .insert(http::header::AUTHORIZATION, sensitive(v));
                 }
             }
             Credential::Basic { user, password } => {
-                let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                let b =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
                 if let Ok(v) = http::HeaderValue::from_str(&format!("Basic {b}")) {
-                    parts.headers.insert(http::header::AUTHORIZATION, sensitive(v));
+                    parts
+                        .headers
+                        .insert(http::header::AUTHORIZATION, sensitive(v));
                 }
             }
             Credential::Aws(keys) => sigv4::sign(parts, keys, now),
@@ -265,7 +270,11 @@ type SendFuture = Box<
 /// The request's path without its query (which may carry signatures or tokens).
 fn path_of(uri: &http::Uri) -> String {
     let p = uri.path();
-    if p.is_empty() { "/".into() } else { p.to_string() }
+    if p.is_empty() {
+        "/".into()
+    } else {
+        p.to_string()
+    }
 }
 
 impl WasiHttpHooks for Gate {
@@ -281,7 +290,15 @@ impl WasiHttpHooks for Gate {
         let scheme = match uri.scheme_str() {
             Some("http") => Scheme::Http,
             Some("https") => Scheme::Https,
-            _ => return refuse(&shared, &method, &uri.to_string(), "only http and https are reachable", HttpError::HttpRequestDenied),
+            _ => {
+                return refuse(
+                    &shared,
+                    &method,
+                    &uri.to_string(),
+                    "only http and https are reachable",
+                    HttpError::HttpRequestDenied,
+                );
+            }
         };
         let authority = uri.authority().map(|a| a.as_str()).unwrap_or("");
         let origin = match Origin::of_authority(scheme, authority) {
@@ -297,18 +314,31 @@ impl WasiHttpHooks for Gate {
                 &shared,
                 &method,
                 &target,
-                &format!("this call already made {MAX_REQUESTS} requests, the most one call may make"),
+                &format!(
+                    "this call already made {MAX_REQUESTS} requests, the most one call may make"
+                ),
                 HttpError::ConnectionLimitReached,
             );
         }
         let Some(granted) = self.grants.find(&origin).cloned() else {
-            let granted: Vec<String> = self.grants.origins.iter().map(|g| g.origin.to_string()).collect();
+            let granted: Vec<String> = self
+                .grants
+                .origins
+                .iter()
+                .map(|g| g.origin.to_string())
+                .collect();
             let why = if granted.is_empty() {
                 format!("{origin} is not granted: this component's configuration grants no origin")
             } else {
                 format!("{origin} is not granted (granted: {})", granted.join(", "))
             };
-            return refuse(&shared, &method, &target, &why, HttpError::HttpRequestDenied);
+            return refuse(
+                &shared,
+                &method,
+                &target,
+                &why,
+                HttpError::HttpRequestDenied,
+            );
         };
         let deadline = self.deadline;
         Box::new(async move {
@@ -323,13 +353,24 @@ impl WasiHttpHooks for Gate {
                         sleep: Box::pin(tokio::time::sleep_until(deadline.into())),
                         read: 0,
                         shared: shared.clone(),
-                        line: Some(Line { method, target, status, started }),
+                        line: Some(Line {
+                            method,
+                            target,
+                            status,
+                            started,
+                        }),
                         done: false,
                     };
                     Ok((http::Response::from_parts(head, body.boxed_unsync()), io))
                 }
                 Err((e, why)) => {
-                    shared.log("warn", format!("http {method} {target} failed after {} ms: {why}", started.elapsed().as_millis()));
+                    shared.log(
+                        "warn",
+                        format!(
+                            "http {method} {target} failed after {} ms: {why}",
+                            started.elapsed().as_millis()
+                        ),
+                    );
                     Err(e)
                 }
             }
@@ -337,7 +378,13 @@ impl WasiHttpHooks for Gate {
     }
 }
 
-fn refuse(shared: &Arc<Shared>, method: &http::Method, target: &str, why: &str, error: HttpError) -> SendFuture {
+fn refuse(
+    shared: &Arc<Shared>,
+    method: &http::Method,
+    target: &str,
+    why: &str,
+    error: HttpError,
+) -> SendFuture {
     shared.log("warn", format!("http {method} {target} refused: {why}"));
     Box::new(async move { Err(error) })
 }
@@ -363,7 +410,10 @@ async fn send(
 ) -> Result<(http::Response<hyper::body::Incoming>, Connection), (HttpError, String)> {
     if shared.open.fetch_add(1, Ordering::Relaxed) >= MAX_OPEN {
         shared.open.fetch_sub(1, Ordering::Relaxed);
-        return Err((HttpError::ConnectionLimitReached, format!("{MAX_OPEN} requests of this call are already open")));
+        return Err((
+            HttpError::ConnectionLimitReached,
+            format!("{MAX_OPEN} requests of this call are already open"),
+        ));
     }
     let slot = OpenSlot(shared.clone());
     let (mut parts, body) = request.into_parts();
@@ -373,13 +423,25 @@ async fn send(
     }
     // The origin form: the connection already goes to the origin.
     parts.uri = http::Uri::builder()
-        .path_and_query(parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"))
+        .path_and_query(
+            parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/"),
+        )
         .build()
         .map_err(|e| (HttpError::HttpRequestUriInvalid, e.to_string()))?;
-    let timed_out = || (HttpError::ConnectionTimeout, "the call's deadline passed".to_string());
+    let timed_out = || {
+        (
+            HttpError::ConnectionTimeout,
+            "the call's deadline passed".to_string(),
+        )
+    };
     let (mut sender, conn) = tokio::time::timeout_at(
         deadline.into(),
-        hyper::client::conn::http1::Builder::new().handshake(wasmtime_wasi_http::io::TokioIo::new(stream)),
+        hyper::client::conn::http1::Builder::new()
+            .handshake(wasmtime_wasi_http::io::TokioIo::new(stream)),
     )
     .await
     .map_err(|_| timed_out())?
@@ -393,7 +455,10 @@ async fn send(
     });
     let mut conn = Box::into_pin(conn);
     let request = http::Request::from_parts(parts, body);
-    let mut sending = std::pin::pin!(tokio::time::timeout_at(deadline.into(), sender.send_request(request)));
+    let mut sending = std::pin::pin!(tokio::time::timeout_at(
+        deadline.into(),
+        sender.send_request(request)
+    ));
     // The connection's future drives the I/O: poll it alongside until the head arrives.
     let mut conn_done: Option<Result<(), HttpError>> = None;
     let response = std::future::poll_fn(|cx| {
@@ -405,7 +470,12 @@ async fn send(
         sending.as_mut().poll(cx)
     })
     .await
-    .map_err(|_| (HttpError::ConnectionReadTimeout, "no answer before the call's deadline".to_string()))?
+    .map_err(|_| {
+        (
+            HttpError::ConnectionReadTimeout,
+            "no answer before the call's deadline".to_string(),
+        )
+    })?
     .map_err(|e| {
         let why = format!("{e}");
         (HttpError::from(e), why)
@@ -419,7 +489,10 @@ async fn send(
 
 /// A stream to `origin`: resolved once, filtered by [`allowed`], connected within the
 /// deadline, wrapped in TLS for `https`.
-async fn connect(origin: &Origin, deadline: Instant) -> Result<Box<dyn Stream>, (HttpError, String)> {
+async fn connect(
+    origin: &Origin,
+    deadline: Instant,
+) -> Result<Box<dyn Stream>, (HttpError, String)> {
     let reach = origin.reach();
     let resolved: Vec<SocketAddr> = match reach {
         Reach::Literal(ip) => vec![SocketAddr::new(ip, origin.port)],
@@ -429,10 +502,18 @@ async fn connect(origin: &Origin, deadline: Instant) -> Result<Box<dyn Stream>, 
         )
         .await
         {
-            Err(_) => return Err((HttpError::DnsTimeout, format!("looking up {} outlived the call's deadline", origin.host))),
+            Err(_) => {
+                return Err((
+                    HttpError::DnsTimeout,
+                    format!("looking up {} outlived the call's deadline", origin.host),
+                ));
+            }
             Ok(Err(e)) => {
                 return Err((
-                    HttpError::DnsError { rcode: Some(e.to_string()), info_code: None },
+                    HttpError::DnsError {
+                        rcode: Some(e.to_string()),
+                        info_code: None,
+                    },
                     format!("{} does not resolve: {e}", origin.host),
                 ));
             }
@@ -447,8 +528,15 @@ async fn connect(origin: &Origin, deadline: Instant) -> Result<Box<dyn Stream>, 
     if passed.is_empty() {
         let shown: Vec<String> = resolved.iter().map(|a| a.ip().to_string()).collect();
         let why = match reach {
-            Reach::Literal(_) => format!("{} is an address flavors may never reach (link-local, cloud metadata, multicast)", origin.host),
-            Reach::Loopback => format!("{} resolves to {}, none of them loopback", origin.host, shown.join(", ")),
+            Reach::Literal(_) => format!(
+                "{} is an address flavors may never reach (link-local, cloud metadata, multicast)",
+                origin.host
+            ),
+            Reach::Loopback => format!(
+                "{} resolves to {}, none of them loopback",
+                origin.host,
+                shown.join(", ")
+            ),
             Reach::Public => format!(
                 "{} resolves to {}: flavors reach loopback, private and cloud-metadata addresses only when the URL names the address itself (or `localhost`)",
                 origin.host,
@@ -457,24 +545,51 @@ async fn connect(origin: &Origin, deadline: Instant) -> Result<Box<dyn Stream>, 
         };
         return Err((HttpError::DestinationIpProhibited, why));
     }
-    let tcp = match tokio::time::timeout_at(deadline.into(), tokio::net::TcpStream::connect(&passed[..])).await {
-        Err(_) => return Err((HttpError::ConnectionTimeout, format!("connecting to {origin} outlived the call's deadline"))),
-        Ok(Err(e)) => return Err((HttpError::ConnectionRefused, format!("connecting to {origin}: {e}"))),
-        Ok(Ok(s)) => s,
-    };
+    let tcp =
+        match tokio::time::timeout_at(deadline.into(), tokio::net::TcpStream::connect(&passed[..]))
+            .await
+        {
+            Err(_) => {
+                return Err((
+                    HttpError::ConnectionTimeout,
+                    format!("connecting to {origin} outlived the call's deadline"),
+                ));
+            }
+            Ok(Err(e)) => {
+                return Err((
+                    HttpError::ConnectionRefused,
+                    format!("connecting to {origin}: {e}"),
+                ));
+            }
+            Ok(Ok(s)) => s,
+        };
     let _ = tcp.set_nodelay(true);
     if origin.scheme == Scheme::Http {
         return Ok(Box::new(tcp));
     }
     let name = match reach {
         Reach::Literal(ip) => rustls::pki_types::ServerName::from(ip),
-        _ => rustls::pki_types::ServerName::try_from(origin.host.clone())
-            .map_err(|e| (HttpError::TlsProtocolError, format!("{} is not a TLS server name: {e}", origin.host)))?,
+        _ => rustls::pki_types::ServerName::try_from(origin.host.clone()).map_err(|e| {
+            (
+                HttpError::TlsProtocolError,
+                format!("{} is not a TLS server name: {e}", origin.host),
+            )
+        })?,
     };
     let tls = tokio::time::timeout_at(deadline.into(), tls_connector().connect(name, tcp))
         .await
-        .map_err(|_| (HttpError::ConnectionTimeout, format!("the TLS handshake with {origin} outlived the call's deadline")))?
-        .map_err(|e| (HttpError::TlsCertificateError, format!("the TLS handshake with {origin} failed: {e}")))?;
+        .map_err(|_| {
+            (
+                HttpError::ConnectionTimeout,
+                format!("the TLS handshake with {origin} outlived the call's deadline"),
+            )
+        })?
+        .map_err(|e| {
+            (
+                HttpError::TlsCertificateError,
+                format!("the TLS handshake with {origin} failed: {e}"),
+            )
+        })?;
     Ok(Box::new(tls))
 }
 
@@ -488,11 +603,13 @@ fn tls_connector() -> tokio_rustls::TlsConnector {
             roots: webpki_roots::TLS_SERVER_ROOTS.into(),
         };
         Arc::new(
-            rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("invariant: ring supports the default TLS versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .expect("invariant: ring supports the default TLS versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
         )
     });
     tokio_rustls::TlsConnector::from(config.clone())
@@ -538,7 +655,11 @@ impl Gated {
 
 impl Drop for Gated {
     fn drop(&mut self) {
-        self.finish(if self.done { "" } else { "; body not read to its end" });
+        self.finish(if self.done {
+            ""
+        } else {
+            "; body not read to its end"
+        });
     }
 }
 
@@ -546,7 +667,10 @@ impl Body for Gated {
     type Data = Bytes;
     type Error = HttpError;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, HttpError>>> {
         let this = &mut *self;
         if this.done {
             return Poll::Ready(None);
@@ -573,7 +697,9 @@ impl Body for Gated {
                             "; cut: this call's responses passed {} MiB, the most one call may read",
                             MAX_RESPONSE_BYTES >> 20
                         ));
-                        return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(MAX_RESPONSE_BYTES)))));
+                        return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(
+                            MAX_RESPONSE_BYTES,
+                        )))));
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
@@ -581,7 +707,9 @@ impl Body for Gated {
             Poll::Pending => match this.sleep.as_mut().poll(cx) {
                 Poll::Ready(()) => {
                     this.done = true;
-                    this.finish("; cut: the call's deadline passed while the body was still arriving");
+                    this.finish(
+                        "; cut: the call's deadline passed while the body was still arriving",
+                    );
                     Poll::Ready(Some(Err(HttpError::ConnectionReadTimeout)))
                 }
                 Poll::Pending => Poll::Pending,
@@ -597,16 +725,34 @@ impl Body for Gated {
 /// A request strata itself makes with a connector's credential (`service-connector
 /// verify`), under the same rules as a flavor's: answers the status, or why there is
 /// none.
-pub fn probe(method: &str, url: &str, credential: Option<Arc<Credential>>, timeout: Duration) -> Result<(u16, String), String> {
+pub fn probe(
+    method: &str,
+    url: &str,
+    credential: Option<Arc<Credential>>,
+    timeout: Duration,
+) -> Result<(u16, String), String> {
     let origin = Origin::of_url(url)?;
-    let granted = Granted { origin: origin.clone(), from: "probe".into(), credential };
+    let granted = Granted {
+        origin: origin.clone(),
+        from: "probe".into(),
+        credential,
+    };
     let deadline = Instant::now() + timeout;
     let request = http::Request::builder()
         .method(method)
         .uri(url)
-        .header(http::header::HOST, url.split_once("://").map(|(_, r)| r.split(['/', '?', '#']).next().unwrap_or("")).unwrap_or(""))
+        .header(
+            http::header::HOST,
+            url.split_once("://")
+                .map(|(_, r)| r.split(['/', '?', '#']).next().unwrap_or(""))
+                .unwrap_or(""),
+        )
         .header("x-amz-content-sha256", sigv4::EMPTY_SHA256)
-        .body(http_body_util::Empty::<Bytes>::new().map_err(|never| match never {}).boxed_unsync())
+        .body(
+            http_body_util::Empty::<Bytes>::new()
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        )
         .map_err(|e| format!("`{url}` is not a URL strata can request: {e}"))?;
     let shared = Arc::new(Shared {
         requests: AtomicUsize::new(0),
@@ -617,14 +763,19 @@ pub fn probe(method: &str, url: &str, credential: Option<Arc<Credential>>, timeo
         secrets: Vec::new(),
     });
     wasmtime_wasi::runtime::in_tokio(async move {
-        let (response, io) = send(request, &granted, deadline, &shared).await.map_err(|(_, why)| why)?;
+        let (response, io) = send(request, &granted, deadline, &shared)
+            .await
+            .map_err(|(_, why)| why)?;
         let status = response.status().as_u16();
         let io = tokio::spawn(Box::into_pin(io));
-        let body = tokio::time::timeout_at(deadline.into(), http_body_util::Limited::new(response.into_body(), 64 * 1024).collect())
-            .await
-            .map_err(|_| "the answer's body outlived the deadline".to_string())?
-            .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
-            .unwrap_or_default();
+        let body = tokio::time::timeout_at(
+            deadline.into(),
+            http_body_util::Limited::new(response.into_body(), 64 * 1024).collect(),
+        )
+        .await
+        .map_err(|_| "the answer's body outlived the deadline".to_string())?
+        .map(|b| String::from_utf8_lossy(&b.to_bytes()).into_owned())
+        .unwrap_or_default();
         io.abort();
         Ok((status, body))
     })
@@ -655,7 +806,11 @@ mod tests {
         ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(never_reachable(ip), "{ip}");
-            for reach in [Reach::Literal(canonical(ip)), Reach::Loopback, Reach::Public] {
+            for reach in [
+                Reach::Literal(canonical(ip)),
+                Reach::Loopback,
+                Reach::Public,
+            ] {
                 assert!(!allowed(ip, reach), "{ip} allowed with {reach:?}");
             }
         }
@@ -663,7 +818,17 @@ mod tests {
 
     #[test]
     fn private_addresses_are_reached_only_when_the_url_names_them() {
-        for ip in ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "::1", "fd12::1", "100.64.0.1", "::ffff:127.0.0.1", "::ffff:10.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "::1",
+            "fd12::1",
+            "100.64.0.1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+        ] {
             let ip: IpAddr = ip.parse().unwrap();
             assert!(private(ip), "{ip}");
             assert!(!allowed(ip, Reach::Public), "{ip} reached through a name");

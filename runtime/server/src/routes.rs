@@ -1287,25 +1287,48 @@ async fn connector_register(State(st): State<Shared>, b: JsonBody) -> Reply {
 }
 
 async fn connector_describe(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
-    call(st, StatusCode::OK, false, move |s| s.connector_describe(&name)).await
+    call(st, StatusCode::OK, false, move |s| {
+        s.connector_describe(&name)
+    })
+    .await
 }
 
-async fn connector_update(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
+async fn connector_update(
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+    b: JsonBody,
+) -> Reply {
     let b: SecretPatch = body(b)?;
-    call(st, StatusCode::OK, true, move |s| s.connector_update(&name, b.values)).await
+    call(st, StatusCode::OK, true, move |s| {
+        s.connector_update(&name, b.values)
+    })
+    .await
 }
 
 async fn connector_delete(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
-    call(st, StatusCode::NO_CONTENT, true, move |s| s.connector_delete(&name)).await
+    call(st, StatusCode::NO_CONTENT, true, move |s| {
+        s.connector_delete(&name)
+    })
+    .await
 }
 
-async fn connector_rename(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
+async fn connector_rename(
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+    b: JsonBody,
+) -> Reply {
     let b: NewName = body(b)?;
-    call(st, StatusCode::OK, true, move |s| s.connector_rename(&name, &b.new_name)).await
+    call(st, StatusCode::OK, true, move |s| {
+        s.connector_rename(&name, &b.new_name)
+    })
+    .await
 }
 
 async fn connector_verify(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
-    call(st, StatusCode::OK, false, move |s| s.connector_verify(&name)).await
+    call(st, StatusCode::OK, false, move |s| {
+        s.connector_verify(&name)
+    })
+    .await
 }
 
 // ---- integrations, pipelines, backups ----

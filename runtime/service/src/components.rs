@@ -172,7 +172,10 @@ impl Service {
             config,
             grants: self.grants_for(&f, c),
             net: self.net_grant_views(&f, c),
-            connector: c.connector.as_deref().and_then(|id| self.connector_name(id)),
+            connector: c
+                .connector
+                .as_deref()
+                .and_then(|id| self.connector_name(id)),
             timeout_ms: c.limits.over(f.limits).timeout_ms,
             memory_mb: c.limits.over(f.limits).memory_bytes / (1024 * 1024),
             own_limits: c.limits,

@@ -76,27 +76,78 @@ const ENDPOINT: ConnectorField = field(
 
 const AWS: [ConnectorField; 6] = [
     ENDPOINT,
-    field("access_key_id", false, true, None, "The AWS access key id (AKIA…)."),
-    field("secret_access_key", true, true, None, "The secret access key: stored encrypted, used only by strata to sign requests."),
-    field("session_token", true, false, None, "A session token, for temporary credentials."),
-    field("region", false, false, Some("us-east-1"), "The region requests are signed for."),
-    field("service", false, false, Some("s3"), "The AWS service requests are signed for."),
+    field(
+        "access_key_id",
+        false,
+        true,
+        None,
+        "The AWS access key id (AKIA…).",
+    ),
+    field(
+        "secret_access_key",
+        true,
+        true,
+        None,
+        "The secret access key: stored encrypted, used only by strata to sign requests.",
+    ),
+    field(
+        "session_token",
+        true,
+        false,
+        None,
+        "A session token, for temporary credentials.",
+    ),
+    field(
+        "region",
+        false,
+        false,
+        Some("us-east-1"),
+        "The region requests are signed for.",
+    ),
+    field(
+        "service",
+        false,
+        false,
+        Some("s3"),
+        "The AWS service requests are signed for.",
+    ),
 ];
 const BEARER: [ConnectorField; 2] = [
     ENDPOINT,
-    field("token", true, true, None, "The token sent as `Authorization: Bearer TOKEN`."),
+    field(
+        "token",
+        true,
+        true,
+        None,
+        "The token sent as `Authorization: Bearer TOKEN`.",
+    ),
 ];
 const BASIC: [ConnectorField; 3] = [
     ENDPOINT,
-    field("username", false, true, None, "The user name of HTTP basic authentication."),
-    field("password", true, true, None, "The password of HTTP basic authentication."),
+    field(
+        "username",
+        false,
+        true,
+        None,
+        "The user name of HTTP basic authentication.",
+    ),
+    field(
+        "password",
+        true,
+        true,
+        None,
+        "The password of HTTP basic authentication.",
+    ),
 ];
 
 /// The connector types, with their fields.
 pub const CONNECTOR_TYPES: [(&str, &str); 3] = [
     ("aws", "AWS SigV4 signing (S3 and S3-compatible stores)"),
     ("bearer", "an `Authorization: Bearer` token"),
-    ("basic", "HTTP basic authentication (user name and password)"),
+    (
+        "basic",
+        "HTTP basic authentication (user name and password)",
+    ),
 ];
 
 /// The fields of connector type `kind`.
@@ -196,7 +247,9 @@ impl Service {
         if fill_defaults {
             for f in fields {
                 if let Some(d) = f.default {
-                    settings.entry(f.name.to_string()).or_insert_with(|| d.to_string());
+                    settings
+                        .entry(f.name.to_string())
+                        .or_insert_with(|| d.to_string());
                 }
             }
         }
@@ -213,17 +266,28 @@ impl Service {
             .iter()
             .filter(|f| f.required)
             .filter(|f| {
-                let have = if f.secret { secrets.get(f.name) } else { settings.get(f.name) };
+                let have = if f.secret {
+                    secrets.get(f.name)
+                } else {
+                    settings.get(f.name)
+                };
                 have.is_none_or(|v| v.is_empty())
             })
             .map(|f| format!("--{}", f.name))
             .collect();
         if !missing.is_empty() {
             return Err(Error::invalid(
-                format!("service connector `{name}` (type `{kind}`) is missing {}", missing.join(", ")),
+                format!(
+                    "service connector `{name}` (type `{kind}`) is missing {}",
+                    missing.join(", ")
+                ),
                 format!(
                     "give {} (or register with `-i` to be asked)",
-                    missing.iter().map(|m| format!("{m}=VALUE")).collect::<Vec<_>>().join(" ")
+                    missing
+                        .iter()
+                        .map(|m| format!("{m}=VALUE"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ),
             ));
         }
@@ -239,10 +303,16 @@ impl Service {
         check_name("service connector", name)?;
         let (mut settings, secrets) = Self::split_values(name, kind, values, true)?;
         Self::check_complete(name, kind, &settings, &secrets)?;
-        if self.store.get::<ConnectorRecord>(TreeId::Connectors, name)?.is_some() {
+        if self
+            .store
+            .get::<ConnectorRecord>(TreeId::Connectors, name)?
+            .is_some()
+        {
             return Err(Error::exists(
                 format!("service connector `{name}`"),
-                format!("change it with `strata service-connector update {name} --KEY=VALUE`, or pick another name"),
+                format!(
+                    "change it with `strata service-connector update {name} --KEY=VALUE`, or pick another name"
+                ),
             ));
         }
         let endpoint = settings.remove("endpoint").unwrap_or_default();
@@ -293,10 +363,18 @@ impl Service {
         let mut all_secrets =
             self.open_sealed(&format!("connectors/{name}"), &r.id, &r.nonce, &r.sealed)?;
         for (k, v) in settings {
-            if v.is_empty() { all_settings.remove(&k) } else { all_settings.insert(k, v) };
+            if v.is_empty() {
+                all_settings.remove(&k)
+            } else {
+                all_settings.insert(k, v)
+            };
         }
         for (k, v) in secrets {
-            if v.is_empty() { all_secrets.remove(&k) } else { all_secrets.insert(k, v) };
+            if v.is_empty() {
+                all_secrets.remove(&k)
+            } else {
+                all_secrets.insert(k, v)
+            };
         }
         Self::check_complete(name, &r.kind, &all_settings, &all_secrets)?;
         r.endpoint = all_settings.remove("endpoint").unwrap_or_default();
@@ -316,13 +394,22 @@ impl Service {
     pub fn connector_rename(&self, old: &str, new: &str) -> Result<ConnectorView> {
         let mut r = self.connector_or_err(old)?;
         check_name("service connector", new)?;
-        if self.store.get::<ConnectorRecord>(TreeId::Connectors, new)?.is_some() {
-            return Err(Error::exists(format!("service connector `{new}`"), "pick another name"));
+        if self
+            .store
+            .get::<ConnectorRecord>(TreeId::Connectors, new)?
+            .is_some()
+        {
+            return Err(Error::exists(
+                format!("service connector `{new}`"),
+                "pick another name",
+            ));
         }
         r.name = new.to_string();
         r.updated_at = now_ms();
         let mut batch = Batch::new();
-        batch.remove(TreeId::Connectors, old).put(TreeId::Connectors, new, &r);
+        batch
+            .remove(TreeId::Connectors, old)
+            .put(TreeId::Connectors, new, &r);
         self.store.apply(batch)?;
         self.connector_view(&r)
     }
@@ -335,7 +422,11 @@ impl Service {
             return Err(Error::invalid(
                 format!(
                     "service connector `{name}` is used by {}",
-                    users.iter().map(|u| format!("`{u}`")).collect::<Vec<_>>().join(", ")
+                    users
+                        .iter()
+                        .map(|u| format!("`{u}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 "bind those components to another connector (`strata <type> update NAME --connector=OTHER`) or delete them first",
             ));
@@ -357,8 +448,17 @@ impl Service {
             r.endpoint.clone()
         };
         let request = format!("GET {url}");
-        let answer = crate::sandbox::net::probe("GET", &url, granted.credential.clone(), Duration::from_secs(10));
-        let secrets = granted.credential.as_ref().map(|c| c.secrets()).unwrap_or_default();
+        let answer = crate::sandbox::net::probe(
+            "GET",
+            &url,
+            granted.credential.clone(),
+            Duration::from_secs(10),
+        );
+        let secrets = granted
+            .credential
+            .as_ref()
+            .map(|c| c.secrets())
+            .unwrap_or_default();
         let mask = |s: String| crate::sandbox::host::mask(s, &secrets);
         Ok(match answer {
             Ok((status, body)) => {
@@ -372,11 +472,21 @@ impl Service {
                             .and_then(|c| c.split("</Code>").next())
                             .map(|c| format!(" ({c})"))
                             .unwrap_or_default();
-                        format!("{url} refused the credentials: {status}{code}; check them with `strata service-connector describe {name}` and fix them with `strata service-connector update {name} --KEY=VALUE`")
+                        format!(
+                            "{url} refused the credentials: {status}{code}; check them with `strata service-connector describe {name}` and fix them with `strata service-connector update {name} --KEY=VALUE`"
+                        )
                     }
-                    _ => format!("{url} answered {status}, which says nothing about the credentials: is the endpoint the service's own URL?"),
+                    _ => format!(
+                        "{url} answered {status}, which says nothing about the credentials: is the endpoint the service's own URL?"
+                    ),
                 };
-                ConnectorCheck { name: name.to_string(), ok, request, status: Some(status), detail: mask(detail) }
+                ConnectorCheck {
+                    name: name.to_string(),
+                    ok,
+                    request,
+                    status: Some(status),
+                    detail: mask(detail),
+                }
             }
             Err(why) => ConnectorCheck {
                 name: name.to_string(),
@@ -394,18 +504,36 @@ impl Service {
             key: format!("connectors/{}", r.name),
             reason: format!("its endpoint is not usable: {e}"),
         })?;
-        let mut secrets = self.open_sealed(&format!("connectors/{}", r.name), &r.id, &r.nonce, &r.sealed)?;
+        let mut secrets = self.open_sealed(
+            &format!("connectors/{}", r.name),
+            &r.id,
+            &r.nonce,
+            &r.sealed,
+        )?;
         let setting = |k: &str| r.settings.get(k).cloned().unwrap_or_default();
         let credential = match r.kind.as_str() {
             "aws" => Credential::Aws(sigv4::Keys {
                 access_key_id: setting("access_key_id"),
                 secret_access_key: secrets.remove("secret_access_key").unwrap_or_default(),
                 session_token: secrets.remove("session_token").filter(|t| !t.is_empty()),
-                region: r.settings.get("region").cloned().unwrap_or_else(|| "us-east-1".into()),
-                service: r.settings.get("service").cloned().unwrap_or_else(|| "s3".into()),
+                region: r
+                    .settings
+                    .get("region")
+                    .cloned()
+                    .unwrap_or_else(|| "us-east-1".into()),
+                service: r
+                    .settings
+                    .get("service")
+                    .cloned()
+                    .unwrap_or_else(|| "s3".into()),
             }),
-            "bearer" => Credential::Bearer { token: secrets.remove("token").unwrap_or_default() },
-            _ => Credential::Basic { user: setting("username"), password: secrets.remove("password").unwrap_or_default() },
+            "bearer" => Credential::Bearer {
+                token: secrets.remove("token").unwrap_or_default(),
+            },
+            _ => Credential::Basic {
+                user: setting("username"),
+                password: secrets.remove("password").unwrap_or_default(),
+            },
         };
         Ok(Granted {
             origin,
@@ -485,12 +613,20 @@ impl Service {
                 && crate::model::secret_reference(v).is_none()
                 && let Ok(origin) = Origin::of_url(v)
             {
-                add(Granted { origin, from: format!("field {}", spec.name), credential: None });
+                add(Granted {
+                    origin,
+                    from: format!("field {}", spec.name),
+                    credential: None,
+                });
             }
         }
         for o in &f.allowed_origins {
             if let Ok(origin) = Origin::of_url(o) {
-                add(Granted { origin, from: "flavor (accepted at registration)".into(), credential: None });
+                add(Granted {
+                    origin,
+                    from: "flavor (accepted at registration)".into(),
+                    credential: None,
+                });
             }
         }
         if let Some(id) = &c.connector {
@@ -511,7 +647,10 @@ impl Service {
             .into_iter()
             .map(|g| NetGrantView {
                 origin: g.origin.to_string(),
-                credential: g.credential.as_ref().map(|_| g.from.trim_start_matches("connector ").to_string()),
+                credential: g
+                    .credential
+                    .as_ref()
+                    .map(|_| g.from.trim_start_matches("connector ").to_string()),
                 from: g.from,
             })
             .collect()
@@ -528,9 +667,15 @@ impl Service {
             "register it first: `strata service-connector register {} --type {} --endpoint=URL …` (credentials are never exported)",
             x.name, x.kind
         );
-        match self.store.get::<ConnectorRecord>(TreeId::Connectors, &x.name)? {
+        match self
+            .store
+            .get::<ConnectorRecord>(TreeId::Connectors, &x.name)?
+        {
             None => Err(Error::not_found(
-                format!("service connector `{}` (type `{}`), which {label} uses,", x.name, x.kind),
+                format!(
+                    "service connector `{}` (type `{}`), which {label} uses,",
+                    x.name, x.kind
+                ),
                 hint,
             )),
             Some(r) if r.kind != x.kind => Err(Error::invalid(
@@ -563,4 +708,3 @@ impl Service {
         }
     }
 }
-

@@ -224,11 +224,19 @@ impl Service {
         let mut accepted = Vec::new();
         for given in &opts.allow_origins {
             let o = crate::model::origin::Origin::of_url(given)
-                .map_err(|e| Error::invalid(format!("--allow-origin {e}"), "give an origin as `https://host[:port]`"))?
+                .map_err(|e| {
+                    Error::invalid(
+                        format!("--allow-origin {e}"),
+                        "give an origin as `https://host[:port]`",
+                    )
+                })?
                 .to_string();
             if !info.origins.contains(&o) {
                 return Err(Error::invalid(
-                    format!("--allow-origin={given}: flavor `{}` does not ask for {o}", info.name),
+                    format!(
+                        "--allow-origin={given}: flavor `{}` does not ask for {o}",
+                        info.name
+                    ),
                     if info.origins.is_empty() {
                         "it declares no extra origin: drop --allow-origin; a `url` field's value is granted by itself".to_string()
                     } else {
@@ -238,16 +246,28 @@ impl Service {
             }
             accepted.push(o);
         }
-        let unaccepted: Vec<&String> = info.origins.iter().filter(|o| !accepted.contains(o)).collect();
+        let unaccepted: Vec<&String> = info
+            .origins
+            .iter()
+            .filter(|o| !accepted.contains(o))
+            .collect();
         if !unaccepted.is_empty() && !builtin {
             return Err(refuse(
                 format!(
                     "it asks to reach {} beyond its `url` fields, which you have not accepted",
-                    unaccepted.iter().map(|o| o.as_str()).collect::<Vec<_>>().join(", ")
+                    unaccepted
+                        .iter()
+                        .map(|o| o.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
                 format!(
                     "if you trust it to reach them, register it again with {}",
-                    unaccepted.iter().map(|o| format!("--allow-origin={o}")).collect::<Vec<_>>().join(" ")
+                    unaccepted
+                        .iter()
+                        .map(|o| format!("--allow-origin={o}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ),
             ));
         }

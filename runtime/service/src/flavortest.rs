@@ -231,9 +231,13 @@ pub fn flavor_test(
             return Ok(report);
         }
         // While it is up: what a component of its type is used for.
-        if i == 0 && !step(&mut report, "network: no request leaves without a grant", &mut || {
-            ungranted_round(&svc, t, &sink)
-        }) {
+        if i == 0
+            && !step(
+                &mut report,
+                "network: no request leaves without a grant",
+                &mut || ungranted_round(&svc, t, &sink),
+            )
+        {
             return Ok(report);
         }
         if i == 0 {
@@ -290,10 +294,16 @@ fn ungranted_round(svc: &Service, t: ComponentType, sink: &Sink) -> Result<Strin
             after - before
         )));
     }
-    let refused = answer.logs.iter().filter(|l| l.message.contains(" refused: ")).count();
+    let refused = answer
+        .logs
+        .iter()
+        .filter(|l| l.message.contains(" refused: "))
+        .count();
     Ok(match answer.value {
         Err(e) => format!("{refused} request(s) refused; the flavor answered: {e}"),
-        Ok(_) if refused > 0 => format!("{refused} request(s) refused; the flavor answered ok (it may want to report a refused request as an error)"),
+        Ok(_) if refused > 0 => format!(
+            "{refused} request(s) refused; the flavor answered ok (it may want to report a refused request as an error)"
+        ),
         Ok(_) => "`resume` made no request".into(),
     })
 }
@@ -311,7 +321,10 @@ impl Sink {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0")
             .map_err(|e| Error::io("starting flavor test's loopback sink", e))?;
-        let port = listener.local_addr().map_err(|e| Error::io("starting the sink", e))?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|e| Error::io("starting the sink", e))?
+            .port();
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (seen2, stop2) = (seen.clone(), stop.clone());
@@ -342,7 +355,8 @@ impl Sink {
                     .lines()
                     .find_map(|l| {
                         let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("content-length").then(|| v.trim().parse().ok())?
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
                     })
                     .unwrap_or(0)
                     .min(1 << 20);
@@ -356,7 +370,10 @@ impl Sink {
                 let mut words = line.split(' ');
                 let (m, p) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
                 let p = p.split('?').next().unwrap_or("");
-                seen2.lock().unwrap_or_else(|e| e.into_inner()).push(format!("{m} {p}"));
+                seen2
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(format!("{m} {p}"));
                 let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n{\"ok\":true}");
             }
         });

@@ -60,7 +60,11 @@ impl Service {
         Ok(ChaCha20Poly1305::new(Key::from_slice(&key)))
     }
 
-    pub(super) fn seal(&self, id: &str, values: &BTreeMap<String, String>) -> Result<(String, String)> {
+    pub(super) fn seal(
+        &self,
+        id: &str,
+        values: &BTreeMap<String, String>,
+    ) -> Result<(String, String)> {
         let cipher = self.cipher()?;
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
         let plain = serde_json::to_vec(values).expect("invariant: a string map serializes");
@@ -293,7 +297,9 @@ impl Service {
 
 /// The keys as stored: `-` read as `_`, so that a key given as a flag (`--api-key`), in
 /// a values file or over REST is the same key. Two spellings of one key are refused.
-pub(super) fn normalized_keys(values: BTreeMap<String, String>) -> Result<BTreeMap<String, String>> {
+pub(super) fn normalized_keys(
+    values: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for (given, v) in values {
         let key = given.replace('-', "_");

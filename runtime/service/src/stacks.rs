@@ -182,7 +182,10 @@ impl Service {
                             .state(&c.id)?
                             .map(|st| st.phase.to_string())
                             .unwrap_or_else(|| "registered".into());
-                        let connector = c.connector.as_deref().and_then(|id| self.connector_name(id));
+                        let connector = c
+                            .connector
+                            .as_deref()
+                            .and_then(|id| self.connector_name(id));
                         (c.flavor, phase, connector)
                     }
                     None => ("?".into(), "missing".into(), None),

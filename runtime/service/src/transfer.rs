@@ -40,7 +40,10 @@ impl Service {
                     connector: match &c.connector {
                         Some(id) => {
                             let r = self.connector_by_id(id)?;
-                            Some(ExportedConnector { name: r.name, kind: r.kind })
+                            Some(ExportedConnector {
+                                name: r.name,
+                                kind: r.kind,
+                            })
                         }
                         None => None,
                     },

@@ -389,11 +389,10 @@ impl Store {
             return Ok(());
         }
         let t = &self.trees;
-        let result: std::result::Result<(), TransactionError<()>> =
-            (
-                &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8],
-            )
-                .transaction(|trees| {
+        let result: std::result::Result<(), TransactionError<()>> = (
+            &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8],
+        )
+            .transaction(|trees| {
                 let all = [
                     &trees.0, &trees.1, &trees.2, &trees.3, &trees.4, &trees.5, &trees.6, &trees.7,
                     &trees.8,

@@ -116,7 +116,10 @@ pub(crate) fn ask_secret_values(values: &mut BTreeMap<String, String>) -> Result
 
 /// Asks for every field of a `kind` service connector not given yet; credentials are
 /// read without echo.
-pub(crate) fn ask_connector_fields(kind: &str, values: &mut BTreeMap<String, String>) -> Result<()> {
+pub(crate) fn ask_connector_fields(
+    kind: &str,
+    values: &mut BTreeMap<String, String>,
+) -> Result<()> {
     if !std::io::stdin().is_terminal() {
         return Err(Error::invalid(
             "`-i` asks for the values on a terminal, and standard input is not one",
@@ -125,7 +128,10 @@ pub(crate) fn ask_connector_fields(kind: &str, values: &mut BTreeMap<String, Str
     }
     let fields = crate::service::connectors::connector_fields(kind)?;
     let stdin = std::io::stdin();
-    let missing: Vec<_> = fields.iter().filter(|f| !values.contains_key(f.name)).collect();
+    let missing: Vec<_> = fields
+        .iter()
+        .filter(|f| !values.contains_key(f.name))
+        .collect();
     for f in missing {
         let _echo = match f.secret {
             true => Some(EchoOff::new().ok_or_else(|| {

@@ -910,20 +910,37 @@ fn connector(svc: &dyn Backend, out: &Output, cmd: &ConnectorCmd) -> Result<()> 
             .filter(|a| *a != "-i" && *a != "--interactive")
             .cloned()
             .collect();
-        let mut v = parse_assignments(&rest)
-            .map_err(|m| Error::invalid(m, "give the connector's fields as --KEY=VALUE, or -i to be asked"))?;
+        let mut v = parse_assignments(&rest).map_err(|m| {
+            Error::invalid(
+                m,
+                "give the connector's fields as --KEY=VALUE, or -i to be asked",
+            )
+        })?;
         if interactive {
             let kind = match kind {
                 Some(k) => k.to_string(),
-                None => return Err(Error::invalid("`-i` works with `register`", "give the changed fields as --KEY=VALUE")),
+                None => {
+                    return Err(Error::invalid(
+                        "`-i` works with `register`",
+                        "give the changed fields as --KEY=VALUE",
+                    ));
+                }
             };
             super::prompt::ask_connector_fields(&kind, &mut v)?;
         }
         Ok(v)
     };
     let describe = |c: &ConnectorView| {
-        let rows: Vec<Vec<String>> = c.values.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect();
-        let used = if c.used_by.is_empty() { "no component".to_string() } else { c.used_by.join(", ") };
+        let rows: Vec<Vec<String>> = c
+            .values
+            .iter()
+            .map(|(k, v)| vec![k.clone(), v.clone()])
+            .collect();
+        let used = if c.used_by.is_empty() {
+            "no component".to_string()
+        } else {
+            c.used_by.join(", ")
+        };
         format!(
             "service connector `{}` (type {}, endpoint {})\n{}\nused by: {used}",
             c.name,
@@ -933,7 +950,11 @@ fn connector(svc: &dyn Backend, out: &Output, cmd: &ConnectorCmd) -> Result<()> 
         )
     };
     match cmd {
-        ConnectorCmd::Register { name, kind, values: v } => {
+        ConnectorCmd::Register {
+            name,
+            kind,
+            values: v,
+        } => {
             let c = svc.connector_register(name, kind, values(Some(kind), v)?)?;
             out.done(
                 format!(
@@ -948,7 +969,14 @@ fn connector(svc: &dyn Backend, out: &Output, cmd: &ConnectorCmd) -> Result<()> 
             out.show(&list, || {
                 let rows: Vec<Vec<String>> = list
                     .iter()
-                    .map(|c| vec![c.name.clone(), c.kind.clone(), c.endpoint.clone(), c.used_by.len().to_string()])
+                    .map(|c| {
+                        vec![
+                            c.name.clone(),
+                            c.kind.clone(),
+                            c.endpoint.clone(),
+                            c.used_by.len().to_string(),
+                        ]
+                    })
                     .collect();
                 table(&["NAME", "TYPE", "ENDPOINT", "COMPONENTS"], &rows)
             });
@@ -963,7 +991,10 @@ fn connector(svc: &dyn Backend, out: &Output, cmd: &ConnectorCmd) -> Result<()> 
         }
         ConnectorCmd::Rename { name, new_name } => {
             let c = svc.connector_rename(name, new_name)?;
-            out.done(format!("Renamed service connector `{name}` to `{new_name}`."), &c);
+            out.done(
+                format!("Renamed service connector `{name}` to `{new_name}`."),
+                &c,
+            );
         }
         ConnectorCmd::Delete { name } => {
             svc.connector_delete(name)?;
@@ -1265,7 +1296,10 @@ fn describe_component(v: &ComponentView) -> String {
                         format!("{} ({}{later})", g.path, g.access)
                     })
                     .chain(v.net.iter().map(|n| match &n.credential {
-                        Some(c) => format!("{} (network, {}; credentials of connector `{c}` added by strata)", n.origin, n.from),
+                        Some(c) => format!(
+                            "{} (network, {}; credentials of connector `{c}` added by strata)",
+                            n.origin, n.from
+                        ),
                         None => format!("{} (network, {})", n.origin, n.from),
                     }))
                     .collect::<Vec<_>>()

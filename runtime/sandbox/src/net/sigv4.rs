@@ -59,7 +59,10 @@ pub fn amz_date(now: std::time::SystemTime) -> String {
 fn encode(s: &str, keep_slash: bool) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') || (keep_slash && b == b'/') {
+        if b.is_ascii_alphanumeric()
+            || matches!(b, b'-' | b'.' | b'_' | b'~')
+            || (keep_slash && b == b'/')
+        {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -159,7 +162,12 @@ pub fn sign(parts: &mut http::request::Parts, keys: &Keys, now: std::time::Syste
         payload
     );
     let signature = signature(keys, &date, &canonical);
-    let scope = format!("{}/{}/{}/aws4_request", &date[..8], keys.region, keys.service);
+    let scope = format!(
+        "{}/{}/{}/aws4_request",
+        &date[..8],
+        keys.region,
+        keys.service
+    );
     if let Ok(mut v) = http::HeaderValue::from_str(&format!(
         "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders={names}, Signature={signature}",
         keys.access_key_id
@@ -216,10 +224,19 @@ mod tests {
 
     #[test]
     fn the_query_is_sorted_and_encoded_once() {
-        assert_eq!(canonical_query("b=2&a=1&list-type=2"), "a=1&b=2&list-type=2");
-        assert_eq!(canonical_query("prefix=a%2Fb&x=a b"), "prefix=a%2Fb&x=a%20b");
+        assert_eq!(
+            canonical_query("b=2&a=1&list-type=2"),
+            "a=1&b=2&list-type=2"
+        );
+        assert_eq!(
+            canonical_query("prefix=a%2Fb&x=a b"),
+            "prefix=a%2Fb&x=a%20b"
+        );
         assert_eq!(canonical_query("uploads"), "uploads=");
-        assert_eq!(encode(&decode("/bucket/a%20b/c+d"), true), "/bucket/a%20b/c%2Bd");
+        assert_eq!(
+            encode(&decode("/bucket/a%20b/c+d"), true),
+            "/bucket/a%20b/c%2Bd"
+        );
     }
 
     #[test]
