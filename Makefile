@@ -3,9 +3,10 @@
 
 CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip2
+S3S_FS       := target/tools/bin/s3s-fs
 FLAVORS_OUT  := target/$(WASM_TARGET)/release
 
-.PHONY: all setup flavors examples build demo test schemathesis soak fuzz bench clean
+.PHONY: all setup flavors examples build demo test servers schemathesis soak fuzz bench clean
 
 all: build
 
@@ -52,17 +53,30 @@ bench: flavors examples
 	  "engine_start=of which: start an engine" \
 	  "verify_cache_hash=of which: BLAKE3 of the compiled file" \
 	  "cold_compile=compile (cold)"
+	$(CARGO) bench --locked -p strata --bench net_get
+	scripts/criterion_table.py net_get native_get \
+	  "native_get=one GET, native Rust (hyper), new connection (baseline)" \
+	  "call_with_get=a flavor call making one GET through the gate" \
+	  "call_without_get=the same call making no request" \
+	  "call_with_get-call_without_get=one GET through the gate, as the flavor pays for it"
 	target/release/examples/loadgen target/release/strata 3
 	scripts/languages.sh target/release/strata
 
 ## test: unit tests, the flavor SDK's tests, and the end-to-end suite (real binary, real .wasm)
 ##       twice: in-process, then with every home served by a real daemon on loopback
 ##       (but `flavor new` projects, which use neither), and schemathesis against a daemon
-test: build examples
+test: build examples servers
 	$(CARGO) test --locked --workspace
 	STRATA_TEST_DAEMON=1 $(CARGO) test --locked --test it -- --skip flavor_new::
 	cd flavors && $(CARGO) test --locked -p strata-flavor-sdk --target $$(rustc -vV | sed -n 's/^host: //p')
 	scripts/schemathesis.sh target/debug/strata
+
+## servers: the real servers flavors are tested against, built once into target/tools/
+##          (s3s-fs: an S3 server that checks SigV4 signatures; ~2.5 min on 2 cores)
+servers: $(S3S_FS)
+
+$(S3S_FS):
+	$(CARGO) install s3s-fs --version 0.14.1 --features binary --locked --root target/tools
 
 ## schemathesis: the REST fuzzer (from PyPI) against a real daemon: every check, a fixed
 ##               seed, a bounded number of examples per operation; no failure allowed
