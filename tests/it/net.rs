@@ -209,9 +209,27 @@ fn a_flavor_reaches_only_the_origins_its_configuration_grants() {
         );
     }
     assert!(other.seen().is_empty(), "{:?}", other.seen());
-    // Every request is in the call's log, refused ones too, with no query string.
-    let verbose = env.ok(&["alerter", "describe", "p", "--verbose"]);
-    assert!(verbose.contains("refused"), "{verbose}");
+    // Every request is in the call's log, refused ones too, with no query string; and
+    // in the daemon's log when a daemon made the call.
+    let verbose = env.run(&["alerter", "describe", "p", "--verbose"]).stderr;
+    let ok_line = format!("http GET http://127.0.0.1:{}/ok → 200 (5 B", sink.port);
+    assert!(verbose.contains(&ok_line), "{verbose}");
+    assert!(
+        verbose.contains(&format!(
+            "http GET http://127.0.0.1:{}/ok refused",
+            other.port
+        )),
+        "{verbose}"
+    );
+    assert!(
+        !verbose.contains("user:pw"),
+        "userinfo is never logged: {verbose}"
+    );
+    if env.daemon_pid().is_some() {
+        let logs = std::fs::read_to_string(env.path("daemon.log")).unwrap_or_default();
+        let line = format!("http GET http://127.0.0.1:{}/ok → 200 (5 B", sink.port);
+        assert!(logs.contains(&line) && logs.contains("refused"), "{logs}");
+    }
 }
 
 #[test]

@@ -28,6 +28,9 @@ pub const LOG_HEADER: &str = "strata-log";
 /// The most bytes of warnings and logs one response carries in headers; older log
 /// lines beyond it are dropped, and a last line says how many.
 pub const MAX_NOTES_BYTES: usize = 256 * 1024;
+/// The most warning and log headers one response carries: HTTP clients refuse a
+/// response with too many header lines (ureq at 64), however short they are.
+pub const MAX_NOTE_HEADERS: usize = 48;
 
 /// `strata-wording: cli` asks for errors worded for the command line (`--force`,
 /// `--timeout-ms`), not for REST (`force`, `timeout_ms`): the CLI sends it so that its

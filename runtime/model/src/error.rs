@@ -11,8 +11,12 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// How a flavor's call went wrong when it did not return an error of its own.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Fault {
-    /// The call ran past its wall-clock deadline.
-    Timeout { limit_ms: u64 },
+    /// The call ran past its wall-clock deadline; `network` is the request it was still
+    /// waiting on, as the call's log has it, if the network is why.
+    Timeout {
+        limit_ms: u64,
+        network: Option<String>,
+    },
     /// The component tried to grow its memory past the cap.
     Memory { limit_bytes: u64 },
     /// The component overflowed its stack (deep recursion).
@@ -37,9 +41,19 @@ pub enum Fault {
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Fault::Timeout { limit_ms } => write!(
+            Fault::Timeout {
+                limit_ms,
+                network: None,
+            } => write!(
                 f,
                 "it ran past its deadline of {limit_ms} ms and was stopped"
+            ),
+            Fault::Timeout {
+                limit_ms,
+                network: Some(request),
+            } => write!(
+                f,
+                "it ran past its deadline of {limit_ms} ms, waiting on the network, and was stopped ({request})"
             ),
             Fault::Memory { limit_bytes } => write!(
                 f,
@@ -228,6 +242,7 @@ impl Error {
             | Error::NotAFlavor { hint, .. }
             | Error::Remote { hint, .. } => hint.clone(),
             Error::Sandbox { fault, .. } => match fault {
+                Fault::Timeout { network: Some(_), .. } => "the server answered too slowly: check that it is up and reachable, or raise the deadline with `--timeout-ms` on the component (`strata <type> update NAME --timeout-ms=MS`)".into(),
                 Fault::Timeout { .. } => "the flavor may loop forever; raise its deadline with `--timeout-ms` on `flavor register` if it is only slow".into(),
                 Fault::Memory { .. } => "raise the cap with `--memory-mb` on `flavor register` if the flavor needs more".into(),
                 Fault::ReturnTooLarge { .. } => "the flavor should keep large data in its granted directory, not in its state".into(),

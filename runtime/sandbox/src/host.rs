@@ -204,6 +204,17 @@ impl HostState {
         })
     }
 
+    /// The gate's line about a request the call's deadline cut, if there is one: what
+    /// a call that timed out was waiting on.
+    pub fn waiting_on_network(&self) -> Option<String> {
+        let j = self.journal.lock().unwrap_or_else(|e| e.into_inner());
+        j.lines
+            .iter()
+            .rev()
+            .find(|l| l.message.starts_with("http ") && l.message.contains("deadline"))
+            .map(|l| l.message.clone())
+    }
+
     /// What the guest wrote to standard error, as text, secrets masked.
     pub fn stderr_text(&self) -> String {
         mask(

@@ -584,6 +584,7 @@ fn classify(e: &wasmtime::Error, state: &HostState, limits: &Limits) -> Fault {
         return match trap {
             Trap::Interrupt => Fault::Timeout {
                 limit_ms: limits.timeout_ms,
+                network: state.waiting_on_network(),
             },
             Trap::StackOverflow => Fault::StackOverflow,
             // Rust and C keep their stack in linear memory, below the data: running off

@@ -304,7 +304,11 @@ impl WasiHttpHooks for Gate {
         let origin = match Origin::of_authority(scheme, authority) {
             Ok(o) => o,
             Err(e) => {
-                let shown = format!("{}://{authority}", scheme.as_str());
+                // Userinfo may be a password: never logged.
+                let shown = match authority.rsplit_once('@') {
+                    Some((_, host)) => format!("{}://…@{host}", scheme.as_str()),
+                    None => format!("{}://{authority}", scheme.as_str()),
+                };
                 return refuse(&shared, &method, &shown, &e, HttpError::HttpRequestDenied);
             }
         };

@@ -453,7 +453,7 @@ async fn call<T: Serialize + Send + 'static>(
 /// [`crate::api::WARNING_HEADER`]); past [`crate::api::MAX_NOTES_BYTES`] the oldest log
 /// lines are dropped and a last one says how many.
 fn notes(headers: &mut axum::http::HeaderMap, warnings: &[String], logs: &[String]) {
-    use crate::api::{LOG_HEADER, MAX_NOTES_BYTES, WARNING_HEADER, note_header};
+    use crate::api::{LOG_HEADER, MAX_NOTE_HEADERS, MAX_NOTES_BYTES, WARNING_HEADER, note_header};
     let mut put = |name: &'static str, text: &str| {
         if let Ok(v) = axum::http::HeaderValue::from_str(&note_header(text)) {
             headers.append(name, v);
@@ -466,7 +466,10 @@ fn notes(headers: &mut axum::http::HeaderMap, warnings: &[String], logs: &[Strin
     let sizes: Vec<usize> = logs.iter().map(|l| note_header(l).len()).collect();
     let mut skip = 0;
     let mut total: usize = sizes.iter().sum();
-    while total > room.saturating_sub(128) && skip < logs.len() {
+    // One header is kept for the line that says how many were dropped.
+    let lines_room = MAX_NOTE_HEADERS.saturating_sub(warnings.len() + 1);
+    while (total > room.saturating_sub(128) || logs.len() - skip > lines_room) && skip < logs.len()
+    {
         total -= sizes[skip];
         skip += 1;
     }
@@ -474,7 +477,7 @@ fn notes(headers: &mut axum::http::HeaderMap, warnings: &[String], logs: &[Strin
         put(
             LOG_HEADER,
             &format!(
-                "({skip} earlier log lines dropped: a response carries at most {} KiB of them)",
+                "({skip} earlier log lines dropped: a response carries at most {MAX_NOTE_HEADERS} lines, {} KiB)",
                 MAX_NOTES_BYTES / 1024
             ),
         );

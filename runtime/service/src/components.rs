@@ -243,7 +243,13 @@ impl Service {
     /// The flavor's own view of the component (read-only).
     pub fn flavor_status(&self, c: &ComponentRecord) -> Result<FlavorStatus> {
         let b = self.bind(c, false)?;
-        Ok(b.target(self.sandbox()?).status(&b.ctx)?.value)
+        let called = b.target(self.sandbox()?).status(&b.ctx)?;
+        self.note_logs(
+            &format!("{} `{}` status", c.component_type, c.name),
+            &called.logs,
+            called.dropped_logs,
+        );
+        Ok(called.value)
     }
 
     /// Records a failure without changing the phase.

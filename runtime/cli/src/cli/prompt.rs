@@ -61,11 +61,7 @@ pub(crate) fn ask_fields(f: &FlavorRecord, config: &mut BTreeMap<String, String>
             visible(&spec.description)
         );
         let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        stdin
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| Error::io("reading an answer", e))?;
+        let line = read_answer(&stdin)?;
         let answer = line.trim();
         if !answer.is_empty() {
             config.insert(spec.name.clone(), answer.to_string());
@@ -96,12 +92,7 @@ pub(crate) fn ask_secret_values(values: &mut BTreeMap<String, String>) -> Result
         };
         eprint!("{prompt}");
         let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        stdin
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| Error::io("reading an answer", e))?;
-        Ok(line.trim_end_matches(['\r', '\n']).to_string())
+        read_answer(&stdin)
     };
     loop {
         let key = ask("key (Enter when done): ", false)?.trim().to_string();
@@ -147,20 +138,26 @@ pub(crate) fn ask_connector_fields(
         let hidden = if f.secret { ", not shown" } else { "" };
         eprint!("{}{need}{hidden}: {}{default}\n> ", f.name, f.description);
         let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        stdin
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| Error::io("reading an answer", e))?;
+        let line = read_answer(&stdin)?;
         if f.secret {
             eprintln!();
         }
-        let answer = line.trim_end_matches(['\r', '\n']).trim().to_string();
+        let answer = line.trim().to_string();
         if !answer.is_empty() {
             values.insert(f.name.to_string(), answer);
         }
     }
     Ok(())
+}
+
+/// One line typed on standard input, without its line ending.
+fn read_answer(stdin: &std::io::Stdin) -> Result<String> {
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Error::io("reading an answer", e))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
 }
 
 /// Turns terminal echo off on standard input until dropped. Ctrl-C while it is off
