@@ -52,6 +52,8 @@ fn info() -> FlavorInfo {
         ],
         supported_schemes: vec![String::new()],
         requirements: Vec::new(),
+        origins: Vec::new(),
+        wit: "0.2.0".into(),
     }
 }
 
@@ -150,6 +152,7 @@ proptest! {
                 },
                 config: BTreeMap::from([("k".to_string(), value.clone())]),
                 limits: Default::default(),
+                connector: None,
             }],
         };
         let yaml = serde_norway::to_string(&export).unwrap();

@@ -466,10 +466,10 @@ async fn send(
     // The connection's future drives the I/O: poll it alongside until the head arrives.
     let mut conn_done: Option<Result<(), HttpError>> = None;
     let response = std::future::poll_fn(|cx| {
-        if conn_done.is_none() {
-            if let Poll::Ready(r) = conn.as_mut().poll(cx) {
-                conn_done = Some(r);
-            }
+        if conn_done.is_none()
+            && let Poll::Ready(r) = conn.as_mut().poll(cx)
+        {
+            conn_done = Some(r);
         }
         sending.as_mut().poll(cx)
     })
