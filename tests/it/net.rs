@@ -30,10 +30,13 @@ impl Seen {
 
 /// A loopback HTTP/1.1 server that records what it receives. Paths: `/redirect`
 /// answers 302 to `to`; `/trickle` one byte every 100 ms; `/huge` a 10 GB body as fast
-/// as it can; `/deny` 401; anything else `200 hello`.
+/// as it can; `/deny` 401; `/echo` answers the request's `Authorization` as its body;
+/// `/slow` answers after a second; anything else `200 hello`.
 struct Sink {
     port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
+    /// The most connections it held open at once.
+    most_open: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Sink {
@@ -42,11 +45,24 @@ impl Sink {
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let record = seen.clone();
+        let most_open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = most_open.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
                 let record = record.clone();
+                let (open, most) = (open.clone(), most.clone());
+                use std::sync::atomic::Ordering::SeqCst;
+                most.fetch_max(open.fetch_add(1, SeqCst) + 1, SeqCst);
                 std::thread::spawn(move || {
+                    struct Closed(Arc<std::sync::atomic::AtomicUsize>);
+                    impl Drop for Closed {
+                        fn drop(&mut self) {
+                            self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                    }
+                    let _closed = Closed(open);
                     let _ = conn.set_read_timeout(Some(Duration::from_secs(10)));
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 4096];
@@ -68,10 +84,12 @@ impl Sink {
                         .filter_map(|l| l.split_once(':'))
                         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
                         .collect();
-                    record.lock().unwrap().push(Seen {
+                    let seen = Seen {
                         path: path.clone(),
                         headers,
-                    });
+                    };
+                    let auth = seen.header("authorization").unwrap_or("").to_string();
+                    record.lock().unwrap().push(seen);
                     let _ = match path.as_str() {
                         "/redirect" => conn.write_all(
                             format!(
@@ -104,6 +122,19 @@ impl Sink {
                             }
                             Ok(())
                         }
+                        "/echo" => conn.write_all(
+                            format!(
+                                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{auth}",
+                                auth.len()
+                            )
+                            .as_bytes(),
+                        ),
+                        "/slow" => {
+                            std::thread::sleep(Duration::from_secs(1));
+                            conn.write_all(
+                                b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello",
+                            )
+                        }
                         "/deny" => conn.write_all(
                             b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
                         ),
@@ -114,7 +145,11 @@ impl Sink {
                 });
             }
         });
-        Sink { port, seen }
+        Sink {
+            port,
+            seen,
+            most_open,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -329,6 +364,18 @@ fn a_body_that_trickles_or_never_ends_and_a_flood_of_requests_are_cut_at_the_cal
         detail.contains("last error: strata refused") || detail.contains("last error:"),
         "{detail}"
     );
+    // 20 requests handed over at once, to a server that answers after a second: at
+    // most 8 are open at the same time; the others fail at once.
+    let slow = Sink::start(None);
+    let (detail, _) = probe(
+        &env,
+        &slow.url("/"),
+        &format!("burst 20 {}", slow.url("/slow")),
+        &["--timeout-ms=30000"],
+    );
+    let most = slow.most_open.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((1..=8).contains(&most), "{most} open at once: {detail}");
+    assert!(detail.contains("ConnectionLimitReached"), "{detail}");
     // strata carries on.
     env.ok(&["stack", "list"]);
 }
@@ -347,7 +394,11 @@ fn a_connector_s_credential_is_added_by_strata_and_never_reaches_the_flavor() {
         &format!("--endpoint={}", sink.url("/")),
         &format!("--token={canary}"),
     ]);
-    let plan = format!("auth {};config;env", sink.url("/auth"));
+    let plan = format!(
+        "auth {};config;env;show {}",
+        sink.url("/auth"),
+        sink.url("/echo")
+    );
     let (detail, whole) = probe(&env, &sink.url("/"), &plan, &["--connector=hooks"]);
     // The server got the connector's credential, in place of the one the flavor forged.
     let auth: Vec<Seen> = sink
@@ -359,6 +410,11 @@ fn a_connector_s_credential_is_added_by_strata_and_never_reaches_the_flavor() {
     assert_eq!(
         auth[0].header("authorization"),
         Some(format!("Bearer {canary}").as_str())
+    );
+    // A server that echoes the credential back: what the flavor hands on is masked.
+    assert_eq!(
+        result(&detail, 3),
+        format!("show {} -> Bearer ********", sink.url("/echo"))
     );
     // The flavor was told the endpoint and type, never the token.
     assert!(detail.contains("connector.type=bearer"), "{detail}");

@@ -579,9 +579,17 @@ fn flavor(svc: &dyn Backend, out: &Output, t: ComponentType, cmd: &FlavorCmd) ->
                 allow_origins: a.allow_origin.clone(),
             };
             let f = svc.flavor_register(t, &absolute(&a.path)?, opts)?;
+            let extra = if f.allowed_origins.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " Besides its `url` fields it may reach {}, as you accepted.",
+                    f.allowed_origins.join(", ")
+                )
+            };
             out.done(
                 format!(
-                    "Registered {} flavor `{}` ({}).",
+                    "Registered {} flavor `{}` ({}).{extra}",
                     t.label(),
                     f.info.name,
                     f.source_label()
