@@ -267,14 +267,23 @@ type SendFuture = Box<
         > + Send,
 >;
 
-/// The request's path without its query (which may carry signatures or tokens).
+/// The request's path without its query (which may carry signatures or tokens), cut
+/// at 256 bytes: a call's log lines from the gate are bounded by their number
+/// ([`MAX_REQUESTS`]) and this.
 fn path_of(uri: &http::Uri) -> String {
+    const MAX_PATH: usize = 256;
     let p = uri.path();
     if p.is_empty() {
-        "/".into()
-    } else {
-        p.to_string()
+        return "/".into();
     }
+    if p.len() <= MAX_PATH {
+        return p.to_string();
+    }
+    let mut cut = MAX_PATH;
+    while !p.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &p[..cut])
 }
 
 impl WasiHttpHooks for Gate {

@@ -464,7 +464,7 @@ impl Service {
             Ok((status, body)) => {
                 let ok = (200..300).contains(&status);
                 let detail = match status {
-                    200..=299 => format!("the credentials work: {url} answered {status}"),
+                    200..=299 => format!("the credentials work: {request} answered {status}"),
                     401 | 403 => {
                         let code = body
                             .split("<Code>")
@@ -491,9 +491,9 @@ impl Service {
             Err(why) => ConnectorCheck {
                 name: name.to_string(),
                 ok: false,
+                detail: mask(format!("{request} got no answer: {why}")),
                 request,
                 status: None,
-                detail: mask(format!("no answer: {why}")),
             },
         })
     }

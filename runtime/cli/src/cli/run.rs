@@ -950,7 +950,7 @@ fn connector(svc: &dyn Backend, out: &Output, cmd: &ConnectorCmd) -> Result<()> 
             c.used_by.join(", ")
         };
         format!(
-            "service connector `{}` (type {}, endpoint {})\n{}\nused by: {used}",
+            "service connector `{}` (type {}, endpoint {})\n{}\nused by: {used}\n",
             c.name,
             c.kind,
             c.endpoint,
@@ -1010,13 +1010,16 @@ fn connector(svc: &dyn Backend, out: &Output, cmd: &ConnectorCmd) -> Result<()> 
         }
         ConnectorCmd::Verify { name } => {
             let r = svc.connector_verify(name)?;
-            out.show(&r, || format!("{}: {}", r.request, r.detail));
             if !r.ok {
+                if out.format != Format::Table {
+                    out.show(&r, String::new);
+                }
                 return Err(Error::invalid(
                     format!("service connector `{name}` does not work: {}", r.detail),
                     format!("see it with `strata service-connector describe {name}`"),
                 ));
             }
+            out.show(&r, || format!("{}\n", r.detail));
         }
     }
     Ok(())
