@@ -196,3 +196,64 @@ fn flavor_new_js_makes_an_orchestrator_that_schedules_steps_in_dependency_order(
     let wasm = new_project_builds_and_passes(&env, "js", "orchestrator", false);
     orchestrator_schedules_steps_in_dependency_order(&env, &wasm, "my-flavor");
 }
+
+/// The webhook alerter `flavor new --type alerter` makes (a network flavor): its own
+/// `make test` passes `flavor test`, whose loopback sink got its posts; then, against a
+/// server of this test's, `up` and `down` each post once to the configured webhook, and
+/// nothing else leaves.
+fn webhook_alerter_posts(env: &Env, wasm: &str) {
+    let r = env.json(&["flavor", "test", wasm]);
+    let steps = r["steps"].as_array().unwrap();
+    let sink = steps
+        .iter()
+        .find(|s| s["step"] == "network: requests the loopback sink received")
+        .unwrap_or_else(|| panic!("no sink step: {r}"));
+    assert!(
+        sink["detail"].as_str().unwrap().contains("POST /webhook"),
+        "{r}"
+    );
+    let refused = steps
+        .iter()
+        .find(|s| s["step"] == "network: no request leaves without a grant")
+        .unwrap_or_else(|| panic!("no refusal step: {r}"));
+    assert!(
+        refused["detail"].as_str().unwrap().contains("refused"),
+        "{r}"
+    );
+
+    let server = crate::net::Sink::start(None);
+    env.ok(&["alerter", "flavor", "register", wasm]);
+    env.ok(&[
+        "alerter",
+        "register",
+        "ops",
+        "--flavor=my-flavor",
+        &format!("--webhook={}", server.url("/hooks/ops")),
+    ]);
+    env.ok(&["alerter", "up", "ops"]);
+    env.ok(&["alerter", "down", "ops"]);
+    let paths: Vec<String> = server.seen().into_iter().map(|s| s.path).collect();
+    assert_eq!(paths, ["/hooks/ops", "/hooks/ops"]);
+}
+
+#[test]
+fn flavor_new_rust_makes_a_webhook_alerter_that_posts_only_to_its_webhook() {
+    let env = Env::new();
+    let dir = env.work.path().join("my-flavor");
+    let wasm = rust_project(&env, "my-flavor", "alerter", &dir, 3);
+    webhook_alerter_posts(&env, &wasm);
+}
+
+#[test]
+fn flavor_new_python_makes_a_webhook_alerter_that_posts_only_to_its_webhook() {
+    let env = Env::new();
+    let wasm = new_project_builds_and_passes(&env, "python", "alerter", false);
+    webhook_alerter_posts(&env, &wasm);
+}
+
+#[test]
+fn flavor_new_js_makes_a_webhook_alerter_that_posts_only_to_its_webhook() {
+    let env = Env::new();
+    let wasm = new_project_builds_and_passes(&env, "js", "alerter", false);
+    webhook_alerter_posts(&env, &wasm);
+}

@@ -14,8 +14,8 @@ use crate::support::{Env, wasm};
 
 /// One request a [`Sink`] received.
 #[derive(Clone, Debug)]
-struct Seen {
-    path: String,
+pub struct Seen {
+    pub path: String,
     headers: Vec<(String, String)>,
 }
 
@@ -32,15 +32,15 @@ impl Seen {
 /// answers 302 to `to`; `/trickle` one byte every 100 ms; `/huge` a 10 GB body as fast
 /// as it can; `/deny` 401; `/echo` answers the request's `Authorization` as its body;
 /// `/slow` answers after a second; anything else `200 hello`.
-struct Sink {
-    port: u16,
+pub struct Sink {
+    pub port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
     /// The most connections it held open at once.
     most_open: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Sink {
-    fn start(redirect_to: Option<u16>) -> Sink {
+    pub fn start(redirect_to: Option<u16>) -> Sink {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -152,11 +152,11 @@ impl Sink {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 }

@@ -294,18 +294,23 @@ impl WasiHttpHooks for Gate {
         _fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
         let shared = self.shared.clone();
-        let method = request.method().clone();
-        let uri = request.uri().clone();
+        let deadline = self.deadline;
+        let (parts, body) = request.into_parts();
+        let method = parts.method.clone();
+        let uri = parts.uri.clone();
+        // Every refusal below takes the body, to drain it: see [`refuse`].
+        let refuse = |target: &str, why: &str, error: HttpError, body: WasiBody| {
+            refuse(&shared, &method, target, why, error, body, deadline)
+        };
         let scheme = match uri.scheme_str() {
             Some("http") => Scheme::Http,
             Some("https") => Scheme::Https,
             _ => {
                 return refuse(
-                    &shared,
-                    &method,
                     &uri.to_string(),
                     "only http and https are reachable",
                     HttpError::HttpRequestDenied,
+                    body,
                 );
             }
         };
@@ -318,19 +323,18 @@ impl WasiHttpHooks for Gate {
                     Some((_, host)) => format!("{}://…@{host}", scheme.as_str()),
                     None => format!("{}://{authority}", scheme.as_str()),
                 };
-                return refuse(&shared, &method, &shown, &e, HttpError::HttpRequestDenied);
+                return refuse(&shown, &e, HttpError::HttpRequestDenied, body);
             }
         };
         let target = format!("{origin}{}", path_of(&uri));
         if shared.requests.fetch_add(1, Ordering::Relaxed) >= MAX_REQUESTS {
             return refuse(
-                &shared,
-                &method,
                 &target,
                 &format!(
                     "this call already made {MAX_REQUESTS} requests, the most one call may make"
                 ),
                 HttpError::ConnectionLimitReached,
+                body,
             );
         }
         let Some(granted) = self.grants.find(&origin).cloned() else {
@@ -345,18 +349,13 @@ impl WasiHttpHooks for Gate {
             } else {
                 format!("{origin} is not granted (granted: {})", granted.join(", "))
             };
-            return refuse(
-                &shared,
-                &method,
-                &target,
-                &why,
-                HttpError::HttpRequestDenied,
-            );
+            return refuse(&target, &why, HttpError::HttpRequestDenied, body);
         };
-        let deadline = self.deadline;
+        let shared = self.shared.clone();
         Box::new(async move {
             let started = Instant::now();
-            let result = send(request, &granted, deadline, &shared).await;
+            let mut body = Some(body);
+            let result = send(parts, &mut body, &granted, deadline, &shared).await;
             match result {
                 Ok((response, io)) => {
                     let status = response.status().as_u16();
@@ -384,6 +383,9 @@ impl WasiHttpHooks for Gate {
                             started.elapsed().as_millis()
                         ),
                     );
+                    if let Some(body) = body {
+                        drain(body, deadline).await;
+                    }
                     Err(e)
                 }
             }
@@ -391,15 +393,38 @@ impl WasiHttpHooks for Gate {
     }
 }
 
+/// Logs a refusal and answers `error` once the request's body is drained.
 fn refuse(
     shared: &Arc<Shared>,
     method: &http::Method,
     target: &str,
     why: &str,
     error: HttpError,
+    body: WasiBody,
+    deadline: Instant,
 ) -> SendFuture {
     shared.log("warn", format!("http {method} {target} refused: {why}"));
-    Box::new(async move { Err(error) })
+    Box::new(async move {
+        drain(body, deadline).await;
+        Err(error)
+    })
+}
+
+/// Reads and drops what the flavor writes of a request's body that will not be sent,
+/// for at most a second (and never past the call's deadline): a guest that writes its
+/// body after handing the request over (StarlingMonkey's `fetch` does) sees its
+/// request fail, not its write, which some runtimes turn into a trap.
+async fn drain(body: WasiBody, deadline: Instant) {
+    let until = deadline.min(Instant::now() + Duration::from_secs(1));
+    let mut body = body;
+    let _ = tokio::time::timeout_at(until.into(), async {
+        while let Some(frame) = body.frame().await {
+            if frame.is_err() {
+                break;
+            }
+        }
+    })
+    .await;
 }
 
 /// Holds one of the call's [`MAX_OPEN`] connection slots until dropped.
@@ -416,7 +441,8 @@ type Connection = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 /// Resolves, filters, connects, adds the credential and sends; answers the response
 /// head with its body, and the connection's own future (to be polled alongside).
 async fn send(
-    request: http::Request<WasiBody>,
+    mut parts: http::request::Parts,
+    body: &mut Option<WasiBody>,
     granted: &Granted,
     deadline: Instant,
     shared: &Arc<Shared>,
@@ -429,7 +455,6 @@ async fn send(
         ));
     }
     let slot = OpenSlot(shared.clone());
-    let (mut parts, body) = request.into_parts();
     let stream = connect(&granted.origin, deadline).await?;
     if let Some(c) = &granted.credential {
         c.apply(&mut parts, std::time::SystemTime::now());
@@ -467,6 +492,9 @@ async fn send(
         }
     });
     let mut conn = Box::into_pin(conn);
+    let body = body
+        .take()
+        .expect("invariant: the body is taken once, here");
     let request = http::Request::from_parts(parts, body);
     let mut sending = std::pin::pin!(tokio::time::timeout_at(
         deadline.into(),
@@ -776,7 +804,8 @@ pub fn probe(
         secrets: Vec::new(),
     });
     wasmtime_wasi::runtime::in_tokio(async move {
-        let (response, io) = send(request, &granted, deadline, &shared)
+        let (parts, body) = request.into_parts();
+        let (response, io) = send(parts, &mut Some(body), &granted, deadline, &shared)
             .await
             .map_err(|(_, why)| why)?;
         let status = response.status().as_u16();
