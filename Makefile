@@ -54,8 +54,9 @@ bench: flavors examples
 	  "verify_cache_hash=of which: BLAKE3 of the compiled file" \
 	  "cold_compile=compile (cold)"
 	$(CARGO) bench --locked -p strata --bench net_get
-	scripts/criterion_table.py net_get native_get \
+	scripts/criterion_table.py net_get native_get --also native_get_mt \
 	  "native_get=one GET, native Rust (hyper), new connection (baseline)" \
+	  "native_get_mt=the same, from a synchronous caller on a multi-threaded runtime (baseline 2)" \
 	  "call_with_get=a flavor call making one GET through the gate" \
 	  "call_without_get=the same call making no request" \
 	  "call_with_get-call_without_get=one GET through the gate, as the flavor pays for it"

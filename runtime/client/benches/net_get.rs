@@ -4,6 +4,9 @@
 //!
 //! - `native_get`: hyper's HTTP/1 client, a new connection per request (as the gate
 //!   opens one per request), on a current-thread tokio runtime: the baseline.
+//! - `native_get_mt`: the same GET run on a multi-threaded runtime's worker and awaited
+//!   from the calling thread, as a synchronous program (and wasmtime-wasi, for a guest
+//!   blocked in a host call) does it: a second baseline.
 //! - `call_with_get` − `call_without_get`: the netprobe's `status` with a plan of one
 //!   GET, minus the same call with an empty plan. The difference is the GET as a flavor
 //!   pays for it: the guest's wasi:http calls, the gate's checks (origin, address
@@ -126,9 +129,19 @@ fn net_get(c: &mut Criterion) {
         .expect("a runtime");
     assert_eq!(rt.block_on(native_get(port)), 5);
 
+    // What a synchronous caller pays with the kind of runtime the host itself has
+    // (wasmtime-wasi's, multi-threaded): every wait crosses to a worker thread and back.
+    let mt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+
     let mut g = c.benchmark_group("net_get");
     g.measurement_time(Duration::from_secs(4));
     g.bench_function("native_get", |b| b.iter(|| rt.block_on(native_get(port))));
+    g.bench_function("native_get_mt", |b| {
+        b.iter(|| mt.block_on(async { tokio::spawn(native_get(port)).await.expect("the GET") }))
+    });
     g.bench_function("call_with_get", |b| {
         b.iter(|| target.status(&with_get).expect("status"))
     });
