@@ -667,3 +667,35 @@ fn an_aws_connector_signs_requests_that_a_server_checking_sigv4_accepts() {
     );
     assert!(result(&detail, 0).contains("-> 403"), "{detail}");
 }
+
+#[test]
+fn an_https_origin_is_reached_only_through_tls() {
+    // A server that closes every connection at once: no TLS server answers there, so the
+    // request must fail in the handshake, never go out in plain text.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = Arc::new(Mutex::new(Vec::<u8>::new()));
+    let record = got.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let _ = conn.set_read_timeout(Some(Duration::from_millis(500)));
+            let mut first = [0u8; 5];
+            if let Ok(n) = conn.read(&mut first) {
+                record.lock().unwrap().extend_from_slice(&first[..n]);
+            }
+        }
+    });
+    let env = Env::new();
+    let url = format!("https://127.0.0.1:{port}");
+    let (detail, _) = probe(&env, &format!("{url}/"), &format!("get {url}/x"), &[]);
+    assert!(result(&detail, 0).contains("-> error:"), "{detail}");
+    let verbose = env.run(&["alerter", "describe", "p", "--verbose"]).stderr;
+    assert!(
+        verbose.contains(&format!("the TLS handshake with {url} failed")),
+        "{verbose}"
+    );
+    // What arrived was a TLS record (a handshake, 0x16), not an HTTP request line.
+    let got = got.lock().unwrap().clone();
+    assert_eq!(got.first(), Some(&0x16), "{got:?}");
+}
