@@ -101,6 +101,7 @@ fn net_get(c: &mut Criterion) {
                 origin: Origin::of_url(&url).expect("an origin"),
                 from: "field target".into(),
                 credential: None,
+                connector: None,
             }],
         },
         ..Grants::default()

@@ -185,6 +185,8 @@ pub struct Granted {
     /// Where the grant comes from, for the log: `field webhook`, `connector s3-dev`.
     pub from: String,
     pub credential: Option<Arc<Credential>>,
+    /// The service connector the grant comes from, if any.
+    pub connector: Option<String>,
 }
 
 /// What a call may reach over the network.
@@ -228,19 +230,23 @@ impl Gate {
         Gate {
             grants: Arc::new(grants),
             deadline,
-            shared: Arc::new(Shared {
-                requests: AtomicUsize::new(0),
-                open: AtomicUsize::new(0),
-                bytes: AtomicU64::new(0),
-                journal,
-                flavor: flavor.to_string(),
-                secrets,
-            }),
+            shared: Shared::new(journal, flavor, secrets),
         }
     }
 }
 
 impl Shared {
+    fn new(journal: Arc<Mutex<Journal>>, flavor: &str, secrets: Vec<String>) -> Arc<Shared> {
+        Arc::new(Shared {
+            requests: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
+            bytes: AtomicU64::new(0),
+            journal,
+            flavor: flavor.to_string(),
+            secrets,
+        })
+    }
+
     fn log(&self, level: &'static str, message: String) {
         let message = crate::host::mask(message, &self.secrets);
         if level == "warn" {
@@ -774,20 +780,20 @@ pub fn probe(
 ) -> Result<(u16, String), String> {
     let origin = Origin::of_url(url)?;
     let granted = Granted {
-        origin: origin.clone(),
+        origin,
         from: "probe".into(),
         credential,
+        connector: None,
     };
     let deadline = Instant::now() + timeout;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| format!("`{url}` is not a URL strata can request: {e}"))?;
+    let host = uri.authority().map(|a| a.to_string()).unwrap_or_default();
     let request = http::Request::builder()
         .method(method)
-        .uri(url)
-        .header(
-            http::header::HOST,
-            url.split_once("://")
-                .map(|(_, r)| r.split(['/', '?', '#']).next().unwrap_or(""))
-                .unwrap_or(""),
-        )
+        .uri(uri)
+        .header(http::header::HOST, host)
         .header("x-amz-content-sha256", sigv4::EMPTY_SHA256)
         .body(
             http_body_util::Empty::<Bytes>::new()
@@ -795,14 +801,11 @@ pub fn probe(
                 .boxed_unsync(),
         )
         .map_err(|e| format!("`{url}` is not a URL strata can request: {e}"))?;
-    let shared = Arc::new(Shared {
-        requests: AtomicUsize::new(0),
-        open: AtomicUsize::new(0),
-        bytes: AtomicU64::new(0),
-        journal: Arc::new(Mutex::new(Journal::default())),
-        flavor: "strata".into(),
-        secrets: Vec::new(),
-    });
+    let shared = Shared::new(
+        Arc::new(Mutex::new(Journal::default())),
+        "strata",
+        Vec::new(),
+    );
     wasmtime_wasi::runtime::in_tokio(async move {
         let (parts, body) = request.into_parts();
         let (response, io) = send(parts, &mut Some(body), &granted, deadline, &shared)

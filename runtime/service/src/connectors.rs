@@ -440,7 +440,7 @@ impl Service {
     /// buckets (`GET /`, signed), `bearer` and `basic` get the endpoint's URL.
     pub fn connector_verify(&self, name: &str) -> Result<ConnectorCheck> {
         let r = self.connector_or_err(name)?;
-        let granted = self.connector_grant(&r)?;
+        let granted = self.connector_grant(&r, true)?;
         let url = if r.kind == "aws" {
             let o = &granted.origin;
             format!("{o}/")
@@ -498,12 +498,22 @@ impl Service {
         })
     }
 
-    /// The origin of `r`'s endpoint, with its credential, as the gate grants it.
-    pub(super) fn connector_grant(&self, r: &ConnectorRecord) -> Result<Granted> {
+    /// The origin of `r`'s endpoint as the gate grants it; with `open`, its credential
+    /// too (decrypted: only for a call or `verify`, never for a view).
+    pub(super) fn connector_grant(&self, r: &ConnectorRecord, open: bool) -> Result<Granted> {
         let origin = Origin::of_url(&r.endpoint).map_err(|e| Error::Corrupt {
             key: format!("connectors/{}", r.name),
             reason: format!("its endpoint is not usable: {e}"),
         })?;
+        let granted = Granted {
+            origin,
+            from: format!("connector {}", r.name),
+            credential: None,
+            connector: Some(r.name.clone()),
+        };
+        if !open {
+            return Ok(granted);
+        }
         let mut secrets = self.open_sealed(
             &format!("connectors/{}", r.name),
             &r.id,
@@ -536,9 +546,8 @@ impl Service {
             },
         };
         Ok(Granted {
-            origin,
-            from: format!("connector {}", r.name),
             credential: Some(Arc::new(credential)),
+            ..granted
         })
     }
 
@@ -588,17 +597,19 @@ impl Service {
 
     /// Every origin component `c` (of flavor record `f`) may reach: the values the
     /// user typed in its `url` fields, its connector's endpoint, and the extra origins
-    /// accepted at the flavor's registration. A default never grants an origin.
+    /// accepted at the flavor's registration. A default never grants an origin. With
+    /// `open`, the connector's credential is decrypted for the call.
     pub(super) fn net_grants(
         &self,
         f: &crate::model::FlavorRecord,
         c: &ComponentRecord,
+        open: bool,
     ) -> Result<Vec<Granted>> {
         let mut out: Vec<Granted> = Vec::new();
         let mut add = |g: Granted| {
             if let Some(same) = out.iter_mut().find(|x| x.origin == g.origin) {
                 // A connector's credential wins over a plain grant of the same origin.
-                if g.credential.is_some() {
+                if g.connector.is_some() {
                     *same = g;
                 }
             } else {
@@ -617,6 +628,7 @@ impl Service {
                     origin,
                     from: format!("field {}", spec.name),
                     credential: None,
+                    connector: None,
                 });
             }
         }
@@ -626,31 +638,29 @@ impl Service {
                     origin,
                     from: "flavor (accepted at registration)".into(),
                     credential: None,
+                    connector: None,
                 });
             }
         }
         if let Some(id) = &c.connector {
             let r = self.connector_by_id(id)?;
-            add(self.connector_grant(&r)?);
+            add(self.connector_grant(&r, open)?);
         }
         Ok(out)
     }
 
-    /// [`Service::net_grants`] for display.
+    /// [`Service::net_grants`] for display: no credential is decrypted.
     pub(super) fn net_grant_views(
         &self,
         f: &crate::model::FlavorRecord,
         c: &ComponentRecord,
     ) -> Vec<NetGrantView> {
-        self.net_grants(f, c)
+        self.net_grants(f, c, false)
             .unwrap_or_default()
             .into_iter()
             .map(|g| NetGrantView {
                 origin: g.origin.to_string(),
-                credential: g
-                    .credential
-                    .as_ref()
-                    .map(|_| g.from.trim_start_matches("connector ").to_string()),
+                credential: g.connector,
                 from: g.from,
             })
             .collect()

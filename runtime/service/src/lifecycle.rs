@@ -167,7 +167,7 @@ impl Service {
             }
         }
         let loaded = self.load_flavor(&f)?;
-        let origins = self.net_grants(&f, c)?;
+        let origins = self.net_grants(&f, c, true)?;
         let mut secrets = secrets;
         for g in &origins {
             if let Some(cred) = &g.credential {
