@@ -229,6 +229,16 @@ pub struct RunReport {
     pub logs: Vec<String>,
 }
 
+/// What an alerter did with a message (`strata alerter post`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PostReport {
+    pub alerter: String,
+    pub flavor: String,
+    /// The flavor's one line: where the message went.
+    pub detail: String,
+    pub elapsed_ms: u64,
+}
+
 /// A secret as shown: values masked unless revealed.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SecretView {

@@ -93,9 +93,9 @@ pub enum Command {
     /// Manage experiment trackers: they track your experiments
     #[command(subcommand)]
     ExperimentTracker(ComponentCmd),
-    /// Manage alerters: they send alerts through a channel
+    /// Manage alerters, and send a message through one: they send alerts through a channel
     #[command(subcommand)]
-    Alerter(ComponentCmd),
+    Alerter(AlerterCmd),
     /// Manage data validators: they validate data and models
     #[command(subcommand)]
     DataValidator(ComponentCmd),
@@ -166,7 +166,7 @@ impl Command {
             Command::ModelDeployer(c) => (T::ModelDeployer, c),
             Command::FeatureStore(c) => (T::FeatureStore, c),
             Command::ExperimentTracker(c) => (T::ExperimentTracker, c),
-            Command::Alerter(c) => (T::Alerter, c),
+            Command::Alerter(AlerterCmd::Common(c)) => (T::Alerter, c),
             Command::DataValidator(c) => (T::DataValidator, c),
             Command::ImageBuilder(c) => (T::ImageBuilder, c),
             Command::Annotator(c) => (T::Annotator, c),
@@ -254,6 +254,25 @@ pub enum ComponentCmd {
         /// Also deprovision: remove the resources the component created
         #[arg(long)]
         force: bool,
+    },
+}
+
+/// `strata alerter …`: what every type has, and `post`.
+#[derive(Subcommand, Debug)]
+pub enum AlerterCmd {
+    #[command(flatten)]
+    Common(ComponentCmd),
+    /// Send a message through an alerter: `post NAME "the text" [--param title=…]`
+    #[command(
+        after_help = "Parameters shape the message; a flavor ignores those it does not know:\n  title, level (info, success, warning, error), pipeline, run-id, step, stack, url\nExample: strata alerter post team \"nightly training failed\" --param level=error --param url=https://ci.example/42"
+    )]
+    Post {
+        name: String,
+        /// The text to send
+        message: String,
+        /// A parameter of the message: --param KEY=VALUE (repeatable)
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
     },
 }
 

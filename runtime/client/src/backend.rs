@@ -11,8 +11,8 @@ use crate::error::Result;
 use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
 use crate::service::{
     BackupReport, ComponentView, ConnectorCheck, ConnectorView, FlavorDetail, FlavorOptions,
-    FlavorView, ImportReport, InitReport, Installed, IntegrationView, Pipeline, Progress,
-    RunReport, SecretView, Service, StackExport, StackView,
+    FlavorView, ImportReport, InitReport, Installed, IntegrationView, Pipeline, PostReport,
+    Progress, RunReport, SecretView, Service, StackExport, StackView,
 };
 
 /// Components of a stack, by type.
@@ -143,6 +143,14 @@ pub trait Backend: Send + Sync {
     fn connector_rename(&self, name: &str, new_name: &str) -> Result<ConnectorView>;
     fn connector_delete(&self, name: &str) -> Result<()>;
     fn connector_verify(&self, name: &str) -> Result<ConnectorCheck>;
+
+    /// Sends `message` through the alerter `name` (`params`: title, level, …).
+    fn alerter_post(
+        &self,
+        name: &str,
+        message: &str,
+        params: BTreeMap<String, String>,
+    ) -> Result<PostReport>;
 
     fn integration_list(&self) -> Result<Vec<IntegrationView>>;
     /// `name_or_dir`: an integration's name, or the absolute path of its directory.
@@ -364,6 +372,14 @@ impl Backend for Service {
     }
     fn connector_verify(&self, name: &str) -> Result<ConnectorCheck> {
         Service::connector_verify(self, name)
+    }
+    fn alerter_post(
+        &self,
+        name: &str,
+        message: &str,
+        params: BTreeMap<String, String>,
+    ) -> Result<PostReport> {
+        Service::alerter_post(self, name, message, params)
     }
     fn integration_list(&self) -> Result<Vec<IntegrationView>> {
         Service::integration_list(self)

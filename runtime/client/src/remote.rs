@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
 use crate::service::{
     BackupReport, ComponentView, ConnectorCheck, ConnectorView, FlavorDetail, FlavorOptions,
-    FlavorView, ImportReport, InitReport, Installed, IntegrationView, Pipeline, Progress,
-    RunReport, SecretView, StackExport, StackView,
+    FlavorView, ImportReport, InitReport, Installed, IntegrationView, Pipeline, PostReport,
+    Progress, RunReport, SecretView, StackExport, StackView,
 };
 
 /// A daemon, reached over HTTP on loopback.
@@ -651,6 +651,19 @@ impl Backend for Remote {
     fn connector_verify(&self, name: &str) -> Result<ConnectorCheck> {
         let path = format!("/api/v1/service-connectors/{}/verify", seg(name));
         self.call("POST", &path, None)
+    }
+    fn alerter_post(
+        &self,
+        name: &str,
+        message: &str,
+        params: BTreeMap<String, String>,
+    ) -> Result<PostReport> {
+        let path = format!("/api/v1/components/alerter/{}/post", seg(name));
+        self.call(
+            "POST",
+            &path,
+            Some(json!({ "message": message, "params": params })),
+        )
     }
     fn integration_list(&self) -> Result<Vec<IntegrationView>> {
         self.call("GET", "/api/v1/integrations", None)

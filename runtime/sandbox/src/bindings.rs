@@ -10,7 +10,7 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::strata::flavor::types;
-pub use exports::strata::flavor::{artifact_store, lifecycle, orchestrator};
+pub use exports::strata::flavor::{alerter, artifact_store, lifecycle, orchestrator};
 
 /// The WIT package version this runtime implements, and the one flavors are built
 /// against today.
@@ -21,6 +21,8 @@ pub const WIT_VERSIONS: [&str; 2] = ["0.2.0", "0.1.0"];
 pub const LIFECYCLE: &str = "strata:flavor/lifecycle";
 pub const ARTIFACT_STORE: &str = "strata:flavor/artifact-store";
 pub const ORCHESTRATOR: &str = "strata:flavor/orchestrator";
+/// New in 0.2.0: a 0.1.0 flavor never exports it.
+pub const ALERTER: &str = "strata:flavor/alerter";
 
 impl From<types::ComponentType> for model::ComponentType {
     fn from(t: types::ComponentType) -> Self {

@@ -297,6 +297,25 @@ impl Target<'_> {
         )
     }
 
+    /// Sends a message through an alerter. Its answer is one line for the user.
+    pub fn post(
+        &self,
+        ctx: &Context,
+        message: &str,
+        params: &[(String, String)],
+    ) -> Result<Called<Result<String, String>>> {
+        self.call(
+            "post",
+            (ctx.wit(), message.to_string(), params.to_vec()),
+            |raw: Result<BStr, BStr>, m| {
+                Ok(match raw {
+                    Ok(line) => Ok(m.s(line)),
+                    Err(e) => Err(m.s(e)),
+                })
+            },
+        )
+    }
+
     pub fn store_exists(&self, ctx: &Context, path: &str) -> Result<Result<bool, String>> {
         let v = self.call("exists", (ctx.wit(), path), |raw: Result<bool, BStr>, m| {
             Ok(m.result(raw))
@@ -456,6 +475,8 @@ where
 fn missing_interface(flavor: &str, func: &str) -> Error {
     let (interface, world) = if func == "launch" {
         ("orchestrator", "orchestrator-flavor")
+    } else if func == "post" {
+        ("alerter", "alerter-flavor")
     } else {
         ("artifact-store", "artifact-store-flavor")
     };

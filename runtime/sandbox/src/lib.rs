@@ -37,7 +37,7 @@ use wasmtime::{Config, Engine, Store, Trap};
 use crate::error::{Error, Fault, Result};
 pub use host::{GrantedDir, Grants, HostState, LogLine};
 
-use bindings::{ARTIFACT_STORE, LIFECYCLE, ORCHESTRATOR, WIT_VERSION, WIT_VERSIONS};
+use bindings::{ALERTER, ARTIFACT_STORE, LIFECYCLE, ORCHESTRATOR, WIT_VERSION, WIT_VERSIONS};
 
 /// How often the epoch advances: the resolution of every deadline.
 const TICK: Duration = Duration::from_millis(5);
@@ -57,6 +57,7 @@ pub struct Loaded {
     funcs: HashMap<&'static str, ComponentExportIndex>,
     artifact_store: bool,
     orchestrator: bool,
+    alerter: bool,
     /// The version of `strata:flavor` it was built against (one of [`WIT_VERSIONS`]).
     wit_version: &'static str,
 }
@@ -73,6 +74,10 @@ impl Loaded {
 
     pub fn exports_orchestrator(&self) -> bool {
         self.orchestrator
+    }
+
+    pub fn exports_alerter(&self) -> bool {
+        self.alerter
     }
 }
 
@@ -91,6 +96,7 @@ const ARTIFACT_STORE_FUNCS: [&str; 9] = [
     "exists", "stat", "read", "write", "list", "makedirs", "remove", "rename", "copy",
 ];
 const ORCHESTRATOR_FUNCS: [&str; 1] = ["launch"];
+const ALERTER_FUNCS: [&str; 1] = ["post"];
 
 /// The outcome of loading a registered flavor.
 pub struct LoadReport {
@@ -438,6 +444,7 @@ impl Sandbox {
         let lifecycle_export = format!("{LIFECYCLE}@{wit_version}");
         let artifact_store_export = format!("{ARTIFACT_STORE}@{wit_version}");
         let orchestrator_export = format!("{ORCHESTRATOR}@{wit_version}");
+        let alerter_export = format!("{ALERTER}@{wit_version}");
         let pre = self
             .linker
             .instantiate_pre(component)
@@ -472,6 +479,11 @@ impl Sandbox {
             bindings::orchestrator::GuestIndices::new(&pre)
                 .map_err(|e| mismatch(label, &orchestrator_export, e))?;
         }
+        let alerter = has(&alerter_export);
+        if alerter && current {
+            bindings::alerter::GuestIndices::new(&pre)
+                .map_err(|e| mismatch(label, &alerter_export, e))?;
+        }
         let mut funcs = HashMap::new();
         let mut index = |interface: &str, names: &[&'static str]| -> Result<()> {
             let parent = component
@@ -494,11 +506,15 @@ impl Sandbox {
         if orchestrator {
             index(&orchestrator_export, &ORCHESTRATOR_FUNCS)?;
         }
+        if alerter {
+            index(&alerter_export, &ALERTER_FUNCS)?;
+        }
         Ok(Loaded {
             pre,
             funcs,
             artifact_store,
             orchestrator,
+            alerter,
             wit_version,
         })
     }

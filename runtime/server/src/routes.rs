@@ -103,6 +103,7 @@ pub fn routes() -> Router<Shared> {
             "/api/v1/components/{type}/{name}/down",
             post(component_down),
         )
+        .route("/api/v1/components/{type}/{name}/post", post(alerter_post))
         .route("/api/v1/flavors", get(flavor_list_all))
         .route(
             "/api/v1/flavors/{type}",
@@ -951,6 +952,36 @@ async fn component_down(
         s.component_down(t, &name, q.force, on)?;
         Ok(serde_json::to_value(s.component_describe(t, &name, false)?).unwrap_or_default())
     })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostBody {
+    message: String,
+    #[serde(default)]
+    params: BTreeMap<String, String>,
+}
+
+/// `strata alerter post NAME MESSAGE`: only an alerter posts.
+async fn alerter_post(
+    State(st): State<Shared>,
+    Path((t, name)): Path<(String, String)>,
+    b: JsonBody,
+) -> Reply {
+    let t = component_type(&t)?;
+    if t != ComponentType::Alerter {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_route",
+            format!("a {} does not post messages", t.label()),
+            "post through an alerter: POST /api/v1/components/alerter/{name}/post",
+        ));
+    }
+    let b: PostBody = body(b)?;
+    call(st, StatusCode::OK, false, move |s| {
+        s.alerter_post(&name, &b.message, b.params)
+    })
+    .await
 }
 
 // ---- flavors ----

@@ -9,6 +9,7 @@ pub(crate) use {crate as service, strata_sandbox as sandbox, strata_store as sto
 
 pub mod builtin;
 
+mod alerts;
 mod backup;
 mod components;
 pub mod connectors;

@@ -13,6 +13,10 @@ use crate::sandbox::calls::PipelineStep;
 
 /// Every name and key of a run follows the rule of every name: printable, never a
 /// control character (they reach the orchestrator, and come back in its report).
+/// The prefix of the keys strata adds to every run's runtime configuration for
+/// `prepare-pipeline-deployment`: `strata.run_id`, `strata.pipeline`, `strata.stack`.
+pub const RESERVED_PREFIX: &str = "strata.";
+
 fn check_names(pipeline: &Pipeline, runtime: &BTreeMap<String, String>) -> Result<()> {
     use crate::model::text::check_name_chars;
     check_name_chars("pipeline name", &pipeline.name)?;
@@ -27,6 +31,14 @@ fn check_names(pipeline: &Pipeline, runtime: &BTreeMap<String, String>) -> Resul
     }
     for k in runtime.keys() {
         check_name_chars("runtime parameter key", k)?;
+        if k.starts_with(RESERVED_PREFIX) {
+            return Err(Error::invalid(
+                format!(
+                    "runtime parameter `{k}` starts with `{RESERVED_PREFIX}`, which strata keeps for its own keys"
+                ),
+                "rename the parameter",
+            ));
+        }
     }
     Ok(())
 }
@@ -92,6 +104,13 @@ impl Service {
         self.check_stack(&stack)?;
         let runtime: Vec<(String, String)> = runtime.into_iter().collect();
         let run_id = super::new_id();
+        // What each component is told: the user's pairs, and what the run is.
+        let mut told = runtime.clone();
+        told.extend([
+            (format!("{RESERVED_PREFIX}run_id"), run_id.clone()),
+            (format!("{RESERVED_PREFIX}pipeline"), pipeline.name.clone()),
+            (format!("{RESERVED_PREFIX}stack"), stack_name.clone()),
+        ]);
         let mut prepared = Vec::new();
         let mut logs = Vec::new();
         let mut orchestrator = None;
@@ -99,7 +118,7 @@ impl Service {
             let c = self.component_or_err(t, &n)?;
             let b = self.bind(&c, false)?;
             let target = b.target(self.sandbox()?);
-            let called = target.prepare(&b.ctx, &runtime)?;
+            let called = target.prepare(&b.ctx, &told)?;
             self.note_logs(
                 &format!("{t} `{n}` prepare-pipeline-deployment"),
                 &called.logs,

@@ -9,8 +9,8 @@ use std::io::{IsTerminal, Write};
 pub(crate) use super::prompt::{ask_fields, ask_secret_values};
 use super::render::{check, properties, structured, table};
 use super::{
-    AllFlavorsCmd, Cli, Command, ComponentCmd, FlavorCmd, Format, IntegrationCmd, PipelineCmd,
-    RegisterArgs, SecretCmd, StackCmd,
+    AlerterCmd, AllFlavorsCmd, Cli, Command, ComponentCmd, FlavorCmd, Format, IntegrationCmd,
+    PipelineCmd, RegisterArgs, SecretCmd, StackCmd,
 };
 use crate::client::Backend;
 use crate::error::{Error, Result};
@@ -302,6 +302,35 @@ fn dispatch(svc: &dyn Backend, out: &Output, command: &Command) -> Result<()> {
         }
         Command::Secret(cmd) => secret(svc, out, cmd),
         Command::ServiceConnector(cmd) => connector(svc, out, cmd),
+        Command::Alerter(AlerterCmd::Post {
+            name,
+            message,
+            params,
+        }) => {
+            let mut pairs = BTreeMap::new();
+            for p in params {
+                let Some((k, v)) = p.split_once('=') else {
+                    return Err(Error::invalid(
+                        format!("`--param {p}` has no `=`"),
+                        "give each parameter as `--param KEY=VALUE`, e.g. `--param level=error`",
+                    ));
+                };
+                pairs.insert(k.trim().to_string(), v.to_string());
+            }
+            let r = svc.alerter_post(name, message, pairs)?;
+            out.done(
+                format!(
+                    "Alerter `{}`: {}.",
+                    r.alerter,
+                    r.detail.trim_end_matches('.')
+                ),
+                &r,
+            );
+            Ok(())
+        }
+        Command::Alerter(AlerterCmd::Common(_)) => Err(Error::Internal(
+            "an alerter command was not dispatched as a component command".into(),
+        )),
         Command::Integration(cmd) => integration(svc, out, cmd),
         Command::Backup { file, force } => {
             let r = svc.backup(&absolute(file)?, *force)?;
