@@ -229,6 +229,24 @@ pub struct RunReport {
     pub logs: Vec<String>,
 }
 
+/// A file or directory in an artifact store (`strata artifact-store put`, `stat`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ArtifactView {
+    pub store: String,
+    pub path: String,
+    pub size: u64,
+    pub is_dir: bool,
+    pub modified_ms: Option<u64>,
+    pub elapsed_ms: u64,
+}
+
+/// One entry of `strata artifact-store ls`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ArtifactEntry {
+    pub name: String,
+    pub is_dir: bool,
+}
+
 /// What an alerter did with a message (`strata alerter post`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PostReport {

@@ -69,9 +69,10 @@ pub enum Command {
     /// Manage orchestrators: they run the steps of your pipelines (required in a stack)
     #[command(subcommand)]
     Orchestrator(ComponentCmd),
-    /// Manage artifact stores: they keep what your pipelines produce (required in a stack)
+    /// Manage artifact stores, and the files in one: they keep what your pipelines
+    /// produce (required in a stack)
     #[command(subcommand)]
-    ArtifactStore(ComponentCmd),
+    ArtifactStore(ArtifactStoreCmd),
     /// Manage metadata stores: they track pipeline and step executions
     #[command(subcommand)]
     MetadataStore(ComponentCmd),
@@ -158,7 +159,7 @@ impl Command {
         use ComponentType as T;
         let (t, c) = match self {
             Command::Orchestrator(c) => (T::Orchestrator, c),
-            Command::ArtifactStore(c) => (T::ArtifactStore, c),
+            Command::ArtifactStore(ArtifactStoreCmd::Common(c)) => (T::ArtifactStore, c),
             Command::MetadataStore(c) => (T::MetadataStore, c),
             Command::ContainerRegistry(c) => (T::ContainerRegistry, c),
             Command::SecretsManager(c) => (T::SecretsManager, c),
@@ -254,6 +255,46 @@ pub enum ComponentCmd {
         /// Also deprovision: remove the resources the component created
         #[arg(long)]
         force: bool,
+    },
+}
+
+/// `strata artifact-store …`: what every type has, and the files in a store, through
+/// its flavor (the calls a pipeline's steps make).
+#[derive(Subcommand, Debug)]
+pub enum ArtifactStoreCmd {
+    #[command(flatten)]
+    Common(ComponentCmd),
+    /// Copy a local file into a store: `put STORE FILE [PATH]` (PATH defaults to the file's name)
+    Put {
+        store: String,
+        /// The local file (`-`: standard input)
+        file: PathBuf,
+        /// Where in the store: `models/v1/model.pkl`
+        path: Option<String>,
+        /// Replace the file if it exists
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Copy a file out of a store: `get STORE PATH [FILE]` (FILE `-`, or none: standard output)
+    Get {
+        store: String,
+        path: String,
+        /// The local file to write (refused if it exists, unless --overwrite)
+        file: Option<PathBuf>,
+        /// Replace the local file if it exists
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// List a directory of a store (the root if no PATH)
+    Ls { store: String, path: Option<String> },
+    /// Size and time of a file in a store
+    Stat { store: String, path: String },
+    /// Remove a file from a store; a directory with --recursive
+    Rm {
+        store: String,
+        path: String,
+        #[arg(short, long)]
+        recursive: bool,
     },
 }
 

@@ -10,9 +10,9 @@ use std::path::Path;
 use crate::error::Result;
 use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
 use crate::service::{
-    BackupReport, ComponentView, ConnectorCheck, ConnectorView, FlavorDetail, FlavorOptions,
-    FlavorView, ImportReport, InitReport, Installed, IntegrationView, Pipeline, PostReport,
-    Progress, RunReport, SecretView, Service, StackExport, StackView,
+    ArtifactEntry, ArtifactView, BackupReport, ComponentView, ConnectorCheck, ConnectorView,
+    FlavorDetail, FlavorOptions, FlavorView, ImportReport, InitReport, Installed, IntegrationView,
+    Pipeline, PostReport, Progress, RunReport, SecretView, Service, StackExport, StackView,
 };
 
 /// Components of a stack, by type.
@@ -151,6 +151,20 @@ pub trait Backend: Send + Sync {
         message: &str,
         params: BTreeMap<String, String>,
     ) -> Result<PostReport>;
+
+    /// Writes `data` to `path` in the artifact store `store`.
+    fn artifact_put(
+        &self,
+        store: &str,
+        path: &str,
+        data: &[u8],
+        overwrite: bool,
+    ) -> Result<ArtifactView>;
+    /// The whole file at `path` in the artifact store `store`.
+    fn artifact_get(&self, store: &str, path: &str) -> Result<Vec<u8>>;
+    fn artifact_list(&self, store: &str, path: &str) -> Result<Vec<ArtifactEntry>>;
+    fn artifact_stat(&self, store: &str, path: &str) -> Result<ArtifactView>;
+    fn artifact_remove(&self, store: &str, path: &str, recursive: bool) -> Result<()>;
 
     fn integration_list(&self) -> Result<Vec<IntegrationView>>;
     /// `name_or_dir`: an integration's name, or the absolute path of its directory.
@@ -380,6 +394,27 @@ impl Backend for Service {
         params: BTreeMap<String, String>,
     ) -> Result<PostReport> {
         Service::alerter_post(self, name, message, params)
+    }
+    fn artifact_put(
+        &self,
+        store: &str,
+        path: &str,
+        data: &[u8],
+        overwrite: bool,
+    ) -> Result<ArtifactView> {
+        Service::artifact_put(self, store, path, data, overwrite)
+    }
+    fn artifact_get(&self, store: &str, path: &str) -> Result<Vec<u8>> {
+        Service::artifact_get(self, store, path)
+    }
+    fn artifact_list(&self, store: &str, path: &str) -> Result<Vec<ArtifactEntry>> {
+        Service::artifact_list(self, store, path)
+    }
+    fn artifact_stat(&self, store: &str, path: &str) -> Result<ArtifactView> {
+        Service::artifact_stat(self, store, path)
+    }
+    fn artifact_remove(&self, store: &str, path: &str, recursive: bool) -> Result<()> {
+        Service::artifact_remove(self, store, path, recursive)
     }
     fn integration_list(&self) -> Result<Vec<IntegrationView>> {
         Service::integration_list(self)

@@ -16,10 +16,23 @@ use crate::api::{self, ErrorBody, Info, OpState, Operation};
 use crate::error::{Error, Result};
 use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
 use crate::service::{
-    BackupReport, ComponentView, ConnectorCheck, ConnectorView, FlavorDetail, FlavorOptions,
-    FlavorView, ImportReport, InitReport, Installed, IntegrationView, Pipeline, PostReport,
-    Progress, RunReport, SecretView, StackExport, StackView,
+    ArtifactEntry, ArtifactView, BackupReport, ComponentView, ConnectorCheck, ConnectorView,
+    FlavorDetail, FlavorOptions, FlavorView, ImportReport, InitReport, Installed, IntegrationView,
+    Pipeline, PostReport, Progress, RunReport, SecretView, StackExport, StackView,
 };
+
+/// What a request carries.
+enum Payload<'a> {
+    None,
+    Json(Value),
+    Bytes(&'a [u8]),
+}
+
+impl From<Option<Value>> for Payload<'_> {
+    fn from(v: Option<Value>) -> Self {
+        v.map_or(Payload::None, Payload::Json)
+    }
+}
 
 /// A daemon, reached over HTTP on loopback.
 pub struct Remote {
@@ -98,7 +111,7 @@ impl Remote {
         path: &str,
         body: Option<Value>,
     ) -> Result<T> {
-        let (mut resp, theirs) = self.send(method, path, body, "application/json")?;
+        let (mut resp, theirs) = self.send(method, path, body.into(), "application/json")?;
         let text = resp
             .body_mut()
             .with_config()
@@ -119,7 +132,7 @@ impl Remote {
         &self,
         method: &str,
         path: &str,
-        body: Option<Value>,
+        body: Payload,
         accept: &str,
     ) -> Result<(ureq::http::Response<ureq::Body>, Option<String>)> {
         let request = ureq::http::Request::builder()
@@ -133,13 +146,19 @@ impl Remote {
             None => request,
         };
         let answer = match body {
-            Some(b) => self.agent.run(
+            Payload::Json(b) => self.agent.run(
                 request
                     .header("Content-Type", "application/json")
                     .body(serde_json::to_vec(&b).expect("invariant: JSON serializes"))
                     .expect("invariant: a valid request"),
             ),
-            None => self
+            Payload::Bytes(bytes) => self.agent.run(
+                request
+                    .header("Content-Type", "application/octet-stream")
+                    .body(bytes)
+                    .expect("invariant: a valid request"),
+            ),
+            Payload::None => self
                 .agent
                 .run(request.body(()).expect("invariant: a valid request")),
         };
@@ -226,7 +245,7 @@ impl Remote {
     /// request), and follows them to the end, reporting each step as the daemon takes it.
     fn operation(&self, path: &str, on: &mut dyn FnMut(Progress)) -> Result<Value> {
         use std::io::BufRead;
-        let (resp, theirs) = self.send("POST", path, None, "text/event-stream")?;
+        let (resp, theirs) = self.send("POST", path, Payload::None, "text/event-stream")?;
         let streamed = resp
             .headers()
             .get("content-type")
@@ -664,6 +683,69 @@ impl Backend for Remote {
             &path,
             Some(json!({ "message": message, "params": params })),
         )
+    }
+    fn artifact_put(
+        &self,
+        store: &str,
+        path: &str,
+        data: &[u8],
+        overwrite: bool,
+    ) -> Result<ArtifactView> {
+        let at = format!(
+            "/api/v1/artifact-stores/{}/files?path={}&overwrite={overwrite}",
+            seg(store),
+            seg(path)
+        );
+        let (mut resp, theirs) = self.send("PUT", &at, Payload::Bytes(data), "application/json")?;
+        let text = resp
+            .body_mut()
+            .with_config()
+            .limit(api::MAX_BODY as u64)
+            .read_to_vec()
+            .map_err(|e| self.unreachable(e))?;
+        serde_json::from_slice(&text).map_err(|e| {
+            self.mismatch(
+                theirs.as_deref(),
+                format!("PUT {at} with a body this command cannot read: {e}"),
+            )
+        })
+    }
+    fn artifact_get(&self, store: &str, path: &str) -> Result<Vec<u8>> {
+        let at = format!(
+            "/api/v1/artifact-stores/{}/files?path={}",
+            seg(store),
+            seg(path)
+        );
+        let (mut resp, _) = self.send("GET", &at, Payload::None, "application/octet-stream")?;
+        resp.body_mut()
+            .with_config()
+            .limit(crate::service::MAX_ARTIFACT_BYTES)
+            .read_to_vec()
+            .map_err(|e| self.unreachable(e))
+    }
+    fn artifact_list(&self, store: &str, path: &str) -> Result<Vec<ArtifactEntry>> {
+        let at = format!(
+            "/api/v1/artifact-stores/{}/list?path={}",
+            seg(store),
+            seg(path)
+        );
+        self.call("GET", &at, None)
+    }
+    fn artifact_stat(&self, store: &str, path: &str) -> Result<ArtifactView> {
+        let at = format!(
+            "/api/v1/artifact-stores/{}/stat?path={}",
+            seg(store),
+            seg(path)
+        );
+        self.call("GET", &at, None)
+    }
+    fn artifact_remove(&self, store: &str, path: &str, recursive: bool) -> Result<()> {
+        let at = format!(
+            "/api/v1/artifact-stores/{}/files?path={}&recursive={recursive}",
+            seg(store),
+            seg(path)
+        );
+        self.call("DELETE", &at, None)
     }
     fn integration_list(&self) -> Result<Vec<IntegrationView>> {
         self.call("GET", "/api/v1/integrations", None)

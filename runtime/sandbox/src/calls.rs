@@ -316,15 +316,18 @@ impl Target<'_> {
         )
     }
 
-    pub fn store_exists(&self, ctx: &Context, path: &str) -> Result<Result<bool, String>> {
-        let v = self.call("exists", (ctx.wit(), path), |raw: Result<bool, BStr>, m| {
+    pub fn store_exists(&self, ctx: &Context, path: &str) -> Result<Called<Result<bool, String>>> {
+        self.call("exists", (ctx.wit(), path), |raw: Result<bool, BStr>, m| {
             Ok(m.result(raw))
-        })?;
-        Ok(v.value)
+        })
     }
 
-    pub fn store_stat(&self, ctx: &Context, path: &str) -> Result<Result<FileStat, String>> {
-        let v = self.call(
+    pub fn store_stat(
+        &self,
+        ctx: &Context,
+        path: &str,
+    ) -> Result<Called<Result<FileStat, String>>> {
+        self.call(
             "stat",
             (ctx.wit(), path),
             |raw: Result<wit_store::FileStat, BStr>, m| {
@@ -334,8 +337,7 @@ impl Target<'_> {
                     modified_ms: st.modified_ms,
                 }))
             },
-        )?;
-        Ok(v.value)
+        )
     }
 
     /// Reads `length` bytes at `offset`; a flavor that returns more than it was asked
@@ -346,8 +348,8 @@ impl Target<'_> {
         path: &str,
         offset: u64,
         length: u64,
-    ) -> Result<Result<Vec<u8>, String>> {
-        let v = self.call(
+    ) -> Result<Called<Result<Vec<u8>, String>>> {
+        self.call(
             "read",
             (ctx.wit(), path, offset, length),
             |raw: Result<BList<u8, lift::Bytes>, BStr>, m| match m.result(raw) {
@@ -358,8 +360,7 @@ impl Target<'_> {
                 }),
                 other => Ok(other.map(|b| b.0)),
             },
-        )?;
-        Ok(v.value)
+        )
     }
 
     pub fn store_write(
@@ -368,22 +369,25 @@ impl Target<'_> {
         path: &str,
         data: &[u8],
         mode: WriteMode,
-    ) -> Result<Result<u64, String>> {
+    ) -> Result<Called<Result<u64, String>>> {
         let mode = match mode {
             WriteMode::CreateNew => wit_store::WriteMode::CreateNew,
             WriteMode::Truncate => wit_store::WriteMode::Truncate,
             WriteMode::Append => wit_store::WriteMode::Append,
         };
-        let v = self.call(
+        self.call(
             "write",
             (ctx.wit(), path, data, mode),
             |raw: Result<u64, BStr>, m| Ok(m.result(raw)),
-        )?;
-        Ok(v.value)
+        )
     }
 
-    pub fn store_list(&self, ctx: &Context, path: &str) -> Result<Result<Vec<DirEntry>, String>> {
-        let v = self.call(
+    pub fn store_list(
+        &self,
+        ctx: &Context,
+        path: &str,
+    ) -> Result<Called<Result<Vec<DirEntry>, String>>> {
+        self.call(
             "list",
             (ctx.wit(), path),
             |raw: Result<BList<RawDirEntry, lift::DirEntries>, BStr>, m| {
@@ -396,15 +400,18 @@ impl Target<'_> {
                         .collect()
                 }))
             },
-        )?;
-        Ok(v.value)
+        )
     }
 
-    fn unit(&self, func: &'static str, params: impl UnitParams) -> Result<Result<(), String>> {
+    fn unit(
+        &self,
+        func: &'static str,
+        params: impl UnitParams,
+    ) -> Result<Called<Result<(), String>>> {
         params.call(self, func)
     }
 
-    pub fn store_makedirs(&self, ctx: &Context, path: &str) -> Result<Result<(), String>> {
+    pub fn store_makedirs(&self, ctx: &Context, path: &str) -> Result<Called<Result<(), String>>> {
         self.unit("makedirs", (ctx.wit(), path))
     }
 
@@ -413,7 +420,7 @@ impl Target<'_> {
         ctx: &Context,
         path: &str,
         recursive: bool,
-    ) -> Result<Result<(), String>> {
+    ) -> Result<Called<Result<(), String>>> {
         self.unit("remove", (ctx.wit(), path, recursive))
     }
 
@@ -423,7 +430,7 @@ impl Target<'_> {
         from: &str,
         to: &str,
         overwrite: bool,
-    ) -> Result<Result<(), String>> {
+    ) -> Result<Called<Result<(), String>>> {
         self.unit("rename", (ctx.wit(), from, to, overwrite))
     }
 
@@ -433,7 +440,7 @@ impl Target<'_> {
         from: &str,
         to: &str,
         overwrite: bool,
-    ) -> Result<Result<(), String>> {
+    ) -> Result<Called<Result<(), String>>> {
         self.unit("copy", (ctx.wit(), from, to, overwrite))
     }
 }
@@ -458,16 +465,15 @@ impl Mask<'_> {
 
 /// The parameters of an artifact-store call that answers `result<_, string>`.
 trait UnitParams {
-    fn call(self, target: &Target<'_>, func: &'static str) -> Result<Result<(), String>>;
+    fn call(self, target: &Target<'_>, func: &'static str) -> Result<Called<Result<(), String>>>;
 }
 
 impl<P> UnitParams for P
 where
     P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
 {
-    fn call(self, target: &Target<'_>, func: &'static str) -> Result<Result<(), String>> {
-        let v = target.call(func, self, |raw: Result<(), BStr>, m| Ok(m.result(raw)))?;
-        Ok(v.value)
+    fn call(self, target: &Target<'_>, func: &'static str) -> Result<Called<Result<(), String>>> {
+        target.call(func, self, |raw: Result<(), BStr>, m| Ok(m.result(raw)))
     }
 }
 

@@ -104,6 +104,17 @@ pub fn routes() -> Router<Shared> {
             post(component_down),
         )
         .route("/api/v1/components/{type}/{name}/post", post(alerter_post))
+        .route(
+            "/api/v1/artifact-stores/{name}/files",
+            get(artifact_get)
+                .put(artifact_put)
+                .delete(artifact_remove)
+                .layer(DefaultBodyLimit::max(
+                    crate::service::MAX_ARTIFACT_BYTES as usize,
+                )),
+        )
+        .route("/api/v1/artifact-stores/{name}/list", get(artifact_list))
+        .route("/api/v1/artifact-stores/{name}/stat", get(artifact_stat))
         .route("/api/v1/flavors", get(flavor_list_all))
         .route(
             "/api/v1/flavors/{type}",
@@ -432,6 +443,31 @@ async fn call<T: Serialize + Send + 'static>(
     lock: bool,
     f: impl FnOnce(&Service) -> crate::error::Result<T> + Send + 'static,
 ) -> Reply {
+    answer(st, lock, f, move |out| match out {
+        _ if status == StatusCode::NO_CONTENT => status.into_response(),
+        out => (status, axum::Json(out)).into_response(),
+    })
+    .await
+}
+
+/// [`call`] for a route that answers bytes (`application/octet-stream`).
+async fn call_bytes(
+    st: Shared,
+    f: impl FnOnce(&Service) -> crate::error::Result<Vec<u8>> + Send + 'static,
+) -> Reply {
+    answer(st, false, f, |bytes| {
+        ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+    })
+    .await
+}
+
+/// Runs `f` as [`call`] says, and makes its value the response with `ok`.
+async fn answer<T: Send + 'static>(
+    st: Shared,
+    lock: bool,
+    f: impl FnOnce(&Service) -> crate::error::Result<T> + Send + 'static,
+    ok: impl FnOnce(T) -> Response,
+) -> Reply {
     let cwd = caller().cwd;
     let (out, warnings, logs) = tokio::task::spawn_blocking(move || {
         let svc = st.svc.scoped(cwd);
@@ -442,8 +478,7 @@ async fn call<T: Serialize + Send + 'static>(
     .await
     .map_err(|e| ApiError::from(Error::Internal(format!("a request handler failed: {e}"))))?;
     let mut response = match out {
-        Ok(_) if status == StatusCode::NO_CONTENT => status.into_response(),
-        Ok(out) => (status, axum::Json(out)).into_response(),
+        Ok(out) => ok(out),
         Err(e) => ApiError::from(e).into_response(),
     };
     notes(response.headers_mut(), &warnings, &logs);
@@ -980,6 +1015,91 @@ async fn alerter_post(
     let b: PostBody = body(b)?;
     call(st, StatusCode::OK, false, move |s| {
         s.alerter_post(&name, &b.message, b.params)
+    })
+    .await
+}
+
+// ---- files in artifact stores ----
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileQuery {
+    path: String,
+    #[serde(default)]
+    overwrite: bool,
+    #[serde(default)]
+    recursive: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirQuery {
+    #[serde(default)]
+    path: String,
+}
+
+async fn artifact_put(
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+    q: QueryResult<FileQuery>,
+    bytes: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Reply {
+    let q = query(q)?;
+    let bytes = bytes.map_err(|e| {
+        ApiError::new(
+            e.status(),
+            "too_large",
+            e.body_text(),
+            "a file sent here is at most 1024 MiB",
+        )
+    })?;
+    call(st, StatusCode::CREATED, false, move |s| {
+        s.artifact_put(&name, &q.path, &bytes, q.overwrite)
+    })
+    .await
+}
+
+async fn artifact_get(
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+    q: QueryResult<FileQuery>,
+) -> Reply {
+    let q = query(q)?;
+    call_bytes(st, move |s| s.artifact_get(&name, &q.path)).await
+}
+
+async fn artifact_remove(
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+    q: QueryResult<FileQuery>,
+) -> Reply {
+    let q = query(q)?;
+    call(st, StatusCode::NO_CONTENT, false, move |s| {
+        s.artifact_remove(&name, &q.path, q.recursive)
+    })
+    .await
+}
+
+async fn artifact_list(
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+    q: QueryResult<DirQuery>,
+) -> Reply {
+    let q = query(q)?;
+    call(st, StatusCode::OK, false, move |s| {
+        s.artifact_list(&name, &q.path)
+    })
+    .await
+}
+
+async fn artifact_stat(
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+    q: QueryResult<FileQuery>,
+) -> Reply {
+    let q = query(q)?;
+    call(st, StatusCode::OK, false, move |s| {
+        s.artifact_stat(&name, &q.path)
     })
     .await
 }

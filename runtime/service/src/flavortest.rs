@@ -420,6 +420,7 @@ fn store_round(svc: &Service) -> Result<String> {
     let write = |mode: WriteMode, label: &str, want: u64| -> Result<()> {
         let size = target
             .store_write(ctx, file, data, mode)?
+            .value
             .map_err(|m| failed(label, m))?;
         if size != want {
             return Err(wrong(
@@ -431,10 +432,12 @@ fn store_round(svc: &Service) -> Result<String> {
     };
     target
         .store_makedirs(ctx, dir)?
+        .value
         .map_err(|m| failed("makedirs", m))?;
     write(WriteMode::CreateNew, "write", len)?;
     if target
         .store_write(ctx, file, data, WriteMode::CreateNew)?
+        .value
         .is_ok()
     {
         return Err(wrong(
@@ -446,6 +449,7 @@ fn store_round(svc: &Service) -> Result<String> {
     let whole = [data.as_slice(), data.as_slice()].concat();
     let read = target
         .store_read(ctx, file, 0, 1 << 20)?
+        .value
         .map_err(|m| failed("read", m))?;
     if read != whole {
         return Err(wrong(
@@ -459,6 +463,7 @@ fn store_round(svc: &Service) -> Result<String> {
     }
     let range = target
         .store_read(ctx, file, len, 5)?
+        .value
         .map_err(|m| failed("read (a range)", m))?;
     if range != data[..5] {
         return Err(wrong(
@@ -469,6 +474,7 @@ fn store_round(svc: &Service) -> Result<String> {
     write(WriteMode::Truncate, "write (truncate)", len)?;
     if !target
         .store_exists(ctx, file)?
+        .value
         .map_err(|m| failed("exists", m))?
     {
         return Err(wrong(
@@ -478,6 +484,7 @@ fn store_round(svc: &Service) -> Result<String> {
     }
     let stat = target
         .store_stat(ctx, file)?
+        .value
         .map_err(|m| failed("stat", m))?;
     if stat.size != len || stat.is_dir {
         return Err(wrong(
@@ -490,12 +497,15 @@ fn store_round(svc: &Service) -> Result<String> {
     }
     target
         .store_copy(ctx, file, copy, false)?
+        .value
         .map_err(|m| failed("copy", m))?;
     target
         .store_rename(ctx, copy, moved, false)?
+        .value
         .map_err(|m| failed("rename", m))?;
     let names: Vec<String> = target
         .store_list(ctx, dir)?
+        .value
         .map_err(|m| failed("list", m))?
         .into_iter()
         .map(|e| e.name)
@@ -511,9 +521,11 @@ fn store_round(svc: &Service) -> Result<String> {
     }
     target
         .store_remove(ctx, dir, true)?
+        .value
         .map_err(|m| failed("remove", m))?;
     if target
         .store_exists(ctx, dir)?
+        .value
         .map_err(|m| failed("exists", m))?
     {
         return Err(wrong("remove", format!("(recursive) left `{dir}` behind")));

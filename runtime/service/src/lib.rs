@@ -10,6 +10,8 @@ pub(crate) use {crate as service, strata_sandbox as sandbox, strata_store as sto
 pub mod builtin;
 
 mod alerts;
+mod artifacts;
+pub use artifacts::{MAX_ARTIFACT_BYTES, READ_CHUNK, WRITE_CHUNK};
 mod backup;
 mod components;
 pub mod connectors;

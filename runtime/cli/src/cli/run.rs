@@ -9,8 +9,8 @@ use std::io::{IsTerminal, Write};
 pub(crate) use super::prompt::{ask_fields, ask_secret_values};
 use super::render::{check, properties, structured, table};
 use super::{
-    AlerterCmd, AllFlavorsCmd, Cli, Command, ComponentCmd, FlavorCmd, Format, IntegrationCmd,
-    PipelineCmd, RegisterArgs, SecretCmd, StackCmd,
+    AlerterCmd, AllFlavorsCmd, ArtifactStoreCmd, Cli, Command, ComponentCmd, FlavorCmd, Format,
+    IntegrationCmd, PipelineCmd, RegisterArgs, SecretCmd, StackCmd,
 };
 use crate::client::Backend;
 use crate::error::{Error, Result};
@@ -328,6 +328,7 @@ fn dispatch(svc: &dyn Backend, out: &Output, command: &Command) -> Result<()> {
             );
             Ok(())
         }
+        Command::ArtifactStore(cmd) => artifacts(svc, out, cmd),
         Command::Alerter(AlerterCmd::Common(_)) => Err(Error::Internal(
             "an alerter command was not dispatched as a component command".into(),
         )),
@@ -829,6 +830,129 @@ fn test_flavor(
             "fix what the step's detail names, rebuild the .wasm, and run `strata flavor test` again",
         ))
     }
+}
+
+fn artifacts(svc: &dyn Backend, out: &Output, cmd: &ArtifactStoreCmd) -> Result<()> {
+    use std::io::{Read, Write};
+    match cmd {
+        ArtifactStoreCmd::Common(_) => {
+            return Err(Error::Internal(
+                "an artifact-store command was not dispatched as a component command".into(),
+            ));
+        }
+        ArtifactStoreCmd::Put {
+            store,
+            file,
+            path,
+            overwrite,
+        } => {
+            let stdin = file.as_os_str() == "-";
+            let path = match (path, stdin) {
+                (Some(p), _) => p.clone(),
+                (None, false) => file
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            format!("`{}` names no file", file.display()),
+                            "give the path in the store as well: `put STORE FILE PATH`",
+                        )
+                    })?,
+                (None, true) => {
+                    return Err(Error::invalid(
+                        "standard input has no name",
+                        "give the path in the store: `put STORE - PATH`",
+                    ));
+                }
+            };
+            let limit = strata::service::MAX_ARTIFACT_BYTES;
+            let mut data = Vec::new();
+            let read = if stdin {
+                std::io::stdin().take(limit + 1).read_to_end(&mut data)
+            } else {
+                std::fs::File::open(file).and_then(|f| f.take(limit + 1).read_to_end(&mut data))
+            };
+            read.map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
+            let r = svc.artifact_put(store, &path, &data, *overwrite)?;
+            out.done(
+                format!(
+                    "Wrote {} ({} bytes) to artifact store `{}` in {} ms.",
+                    r.path, r.size, r.store, r.elapsed_ms
+                ),
+                &r,
+            );
+        }
+        ArtifactStoreCmd::Get {
+            store,
+            path,
+            file,
+            overwrite,
+        } => {
+            let to = file.as_ref().filter(|f| f.as_os_str() != "-");
+            if let Some(f) = to
+                && f.exists()
+                && !*overwrite
+            {
+                return Err(Error::exists(
+                    format!("{}", f.display()),
+                    "give another file, or --overwrite to replace it",
+                ));
+            }
+            let data = svc.artifact_get(store, path)?;
+            match to {
+                Some(f) => {
+                    std::fs::write(f, &data)
+                        .map_err(|e| Error::io(format!("writing {}", f.display()), e))?;
+                    out.say(format!(
+                        "Wrote {} ({} bytes) from artifact store `{store}`.",
+                        f.display(),
+                        data.len()
+                    ));
+                }
+                None => std::io::stdout()
+                    .write_all(&data)
+                    .map_err(|e| Error::io("writing to standard output", e))?,
+            }
+        }
+        ArtifactStoreCmd::Ls { store, path } => {
+            let entries = svc.artifact_list(store, path.as_deref().unwrap_or(""))?;
+            out.show(&entries, || {
+                entries
+                    .iter()
+                    .map(|e| format!("{}{}\n", e.name, if e.is_dir { "/" } else { "" }))
+                    .collect()
+            });
+        }
+        ArtifactStoreCmd::Stat { store, path } => {
+            let r = svc.artifact_stat(store, path)?;
+            out.show(&r, || {
+                properties(
+                    &format!("Artifact store `{store}`: {}", r.path),
+                    &[
+                        (
+                            "KIND".to_string(),
+                            if r.is_dir { "directory" } else { "file" }.to_string(),
+                        ),
+                        ("SIZE".to_string(), format!("{} bytes", r.size)),
+                        (
+                            "MODIFIED".to_string(),
+                            r.modified_ms
+                                .map_or_else(|| "unknown".to_string(), super::render::utc),
+                        ),
+                    ],
+                )
+            });
+        }
+        ArtifactStoreCmd::Rm {
+            store,
+            path,
+            recursive,
+        } => {
+            svc.artifact_remove(store, path, *recursive)?;
+            out.say(format!("Removed {path} from artifact store `{store}`."));
+        }
+    }
+    Ok(())
 }
 
 fn integration(svc: &dyn Backend, out: &Output, cmd: &IntegrationCmd) -> Result<()> {

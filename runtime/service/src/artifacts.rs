@@ -1,0 +1,241 @@
+//! Files in an artifact store, through its flavor's `artifact-store` interface:
+//! `strata artifact-store put|get|ls|rm` and their REST routes. The same calls a
+//! pipeline's steps will make, so a store can be tried, filled and emptied by hand.
+//!
+//! A file goes to the flavor in calls of at most [`WRITE_CHUNK`] bytes (the first
+//! `truncate` or `create-new`, the rest `append`) and comes back in calls of at most
+//! [`READ_CHUNK`], each a fresh instance bounded like every call.
+
+#[allow(unused_imports)]
+use strata_api::views::*;
+
+use super::Service;
+use super::lifecycle::Bound;
+use crate::error::{Error, Result};
+use crate::model::{ComponentType, Phase};
+use crate::sandbox::Called;
+use crate::sandbox::calls::WriteMode;
+
+/// The most bytes one `write` call carries: a file this size or smaller is one call.
+/// Larger files are appended to in calls of this size (for S3, each append is a
+/// server-side copy of what is there: keep artifacts under it where you can).
+pub const WRITE_CHUNK: usize = 64 * 1024 * 1024;
+/// The most bytes one `read` call returns.
+pub const READ_CHUNK: u64 = 16 * 1024 * 1024;
+/// The largest file `put` and `get` move: they hold it in memory.
+pub const MAX_ARTIFACT_BYTES: u64 = 1024 * 1024 * 1024;
+
+impl Service {
+    /// The artifact store `name`, bound for calls, after checking it exports the
+    /// interface and is provisioned.
+    fn store_bound(&self, name: &str) -> Result<(Bound, String)> {
+        let t = ComponentType::ArtifactStore;
+        let c = self.component_or_err(t, name)?;
+        let b = self.bind(&c, false)?;
+        let subject = format!("{} `{}` (flavor `{}`)", t.label(), c.name, b.f.info.name);
+        if !b.loaded.exports_artifact_store() {
+            return Err(Error::invalid(
+                format!("{subject} does not export the `artifact-store` interface"),
+                "rebuild its flavor for the `artifact-store-flavor` world",
+            ));
+        }
+        let provisioned = self.store.state(&c.id)?.is_some_and(|s| {
+            matches!(
+                s.phase,
+                Phase::Provisioned | Phase::Resuming | Phase::Running | Phase::Suspending
+            )
+        });
+        if !provisioned {
+            return Err(Error::invalid(
+                format!("{subject} is not provisioned"),
+                format!("bring it up first: `strata artifact-store up {}`", c.name),
+            ));
+        }
+        Ok((b, subject))
+    }
+
+    /// The value of one call, its logs noted, or the flavor's error as strata's.
+    fn store_value<T>(
+        &self,
+        subject: &str,
+        call: &str,
+        called: Called<std::result::Result<T, String>>,
+    ) -> Result<T> {
+        self.note_logs(
+            &format!("{subject} {call}"),
+            &called.logs,
+            called.dropped_logs,
+        );
+        called.value.map_err(|message| Error::Flavor {
+            subject: subject.to_string(),
+            call: call.to_string(),
+            message,
+        })
+    }
+
+    /// Writes `data` to `path` in the store `name`; an existing file is replaced only
+    /// if `overwrite`.
+    pub fn artifact_put(
+        &self,
+        name: &str,
+        path: &str,
+        data: &[u8],
+        overwrite: bool,
+    ) -> Result<ArtifactView> {
+        check_path(path)?;
+        if data.len() as u64 > MAX_ARTIFACT_BYTES {
+            return Err(too_large(data.len() as u64));
+        }
+        let (b, subject) = self.store_bound(name)?;
+        let target = b.target(self.sandbox()?);
+        let started = std::time::Instant::now();
+        let mut chunks = data.chunks(WRITE_CHUNK);
+        let first = chunks.next().unwrap_or(&[]);
+        let mode = if overwrite {
+            WriteMode::Truncate
+        } else {
+            WriteMode::CreateNew
+        };
+        let mut size = self.store_value(
+            &subject,
+            "write",
+            target.store_write(&b.ctx, path, first, mode)?,
+        )?;
+        for chunk in chunks {
+            size = self.store_value(
+                &subject,
+                "write",
+                target.store_write(&b.ctx, path, chunk, WriteMode::Append)?,
+            )?;
+        }
+        if size != data.len() as u64 {
+            return Err(Error::Flavor {
+                subject,
+                call: "write".into(),
+                message: format!(
+                    "it says `{path}` holds {size} bytes after writing {}",
+                    data.len()
+                ),
+            });
+        }
+        Ok(ArtifactView {
+            store: name.to_string(),
+            path: path.to_string(),
+            size,
+            is_dir: false,
+            modified_ms: None,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// The whole file at `path` in the store `name`.
+    pub fn artifact_get(&self, name: &str, path: &str) -> Result<Vec<u8>> {
+        check_path(path)?;
+        let (mut b, subject) = self.store_bound(name)?;
+        // A read returns up to READ_CHUNK bytes: let the call carry them back.
+        b.limits.max_return_bytes = b.limits.max_return_bytes.max(READ_CHUNK + 64 * 1024);
+        let target = b.target(self.sandbox()?);
+        let stat = self.store_value(&subject, "stat", target.store_stat(&b.ctx, path)?)?;
+        if stat.is_dir {
+            return Err(Error::invalid(
+                format!("`{path}` in {subject} is a directory"),
+                format!("list it with `strata artifact-store ls {name} {path}`"),
+            ));
+        }
+        if stat.size > MAX_ARTIFACT_BYTES {
+            return Err(too_large(stat.size));
+        }
+        let mut out = Vec::with_capacity(stat.size as usize);
+        loop {
+            let want = READ_CHUNK.min(stat.size.saturating_sub(out.len() as u64).max(1));
+            let chunk = self.store_value(
+                &subject,
+                "read",
+                target.store_read(&b.ctx, path, out.len() as u64, want)?,
+            )?;
+            if chunk.is_empty() {
+                break;
+            }
+            out.extend_from_slice(&chunk);
+            if out.len() as u64 > MAX_ARTIFACT_BYTES {
+                return Err(too_large(out.len() as u64));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The entries of the directory `path` (`""`: the root) of the store `name`.
+    pub fn artifact_list(&self, name: &str, path: &str) -> Result<Vec<ArtifactEntry>> {
+        if !path.is_empty() {
+            check_path(path)?;
+        }
+        let (b, subject) = self.store_bound(name)?;
+        let target = b.target(self.sandbox()?);
+        let entries = self.store_value(&subject, "list", target.store_list(&b.ctx, path)?)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| ArtifactEntry {
+                name: e.name,
+                is_dir: e.is_dir,
+            })
+            .collect())
+    }
+
+    /// Size, kind and time of `path` in the store `name`.
+    pub fn artifact_stat(&self, name: &str, path: &str) -> Result<ArtifactView> {
+        check_path(path)?;
+        let (b, subject) = self.store_bound(name)?;
+        let target = b.target(self.sandbox()?);
+        let started = std::time::Instant::now();
+        let st = self.store_value(&subject, "stat", target.store_stat(&b.ctx, path)?)?;
+        Ok(ArtifactView {
+            store: name.to_string(),
+            path: path.to_string(),
+            size: st.size,
+            is_dir: st.is_dir,
+            modified_ms: st.modified_ms,
+            elapsed_ms: started.elapsed().as_millis() as u64,
+        })
+    }
+
+    /// Removes `path` from the store `name` (a non-empty directory only if `recursive`).
+    pub fn artifact_remove(&self, name: &str, path: &str, recursive: bool) -> Result<()> {
+        check_path(path)?;
+        let (b, subject) = self.store_bound(name)?;
+        let target = b.target(self.sandbox()?);
+        self.store_value(
+            &subject,
+            "remove",
+            target.store_remove(&b.ctx, path, recursive)?,
+        )
+    }
+}
+
+/// A path inside a store: relative, `/`-separated, no `.` or `..` part, no empty part.
+/// The flavor checks it again; this names the mistake before any call.
+pub fn check_path(path: &str) -> Result<()> {
+    let bad = path.is_empty()
+        || path.starts_with('/')
+        || path.len() > 1024
+        || path.chars().any(char::is_control)
+        || path
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..");
+    if bad {
+        return Err(Error::invalid(
+            format!("`{path}` is not a path inside an artifact store"),
+            "give a relative path of names separated by `/`, without `.`, `..` or empty parts: `models/v1/model.pkl`",
+        ));
+    }
+    Ok(())
+}
+
+fn too_large(size: u64) -> Error {
+    Error::invalid(
+        format!(
+            "the file is {size} bytes, more than the {} MiB `put` and `get` move",
+            MAX_ARTIFACT_BYTES >> 20
+        ),
+        "move it with the store's own tools (for S3: `aws s3 cp`)",
+    )
+}
