@@ -14,6 +14,11 @@ const FLAVORS: [(&str, &str, &str); 2] = [
     ("ArtifactStore", "local", "local_artifact_store.wasm"),
 ];
 
+/// The integrations: name, then each file as (directory key, file name). `flavors` is
+/// STRATA_FLAVORS_DIR (cargo's wasm32-wasip2 release output), `polyglot` is
+/// STRATA_POLYGLOT_DIR (the Makefile's output for flavors in other languages).
+const INTEGRATIONS: &[(&str, &[(&str, &str)])] = &[];
+
 fn main() {
     println!("cargo:rerun-if-env-changed=STRATA_FLAVORS_DIR");
     let manifest =
@@ -41,6 +46,37 @@ fn main() {
             abs.display().to_string()
         )
         .expect("writing to a String");
+    }
+    out.push_str("];\n");
+    println!("cargo:rerun-if-env-changed=STRATA_POLYGLOT_DIR");
+    let polyglot = env::var_os("STRATA_POLYGLOT_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.join("../../target/polyglot"));
+    out.push_str("static INTEGRATIONS: &[BuiltinIntegration] = &[\n");
+    for (name, files) in INTEGRATIONS {
+        writeln!(out, "    BuiltinIntegration {{ name: {name:?}, files: &[")
+            .expect("writing to a String");
+        for (at, file) in *files {
+            let path = if *at == "polyglot" {
+                polyglot.join(file)
+            } else {
+                dir.join(file)
+            };
+            println!("cargo:rerun-if-changed={}", path.display());
+            let abs = fs::canonicalize(&path).unwrap_or_else(|e| {
+                panic!(
+                    "\n\nthe flavor {} of the built-in integration `{name}` is missing ({e}).\nBuild it first: `make flavors` (or `make build`).\n",
+                    path.display()
+                )
+            });
+            writeln!(
+                out,
+                "        ({file:?}, include_bytes!({:?})),",
+                abs.display().to_string()
+            )
+            .expect("writing to a String");
+        }
+        out.push_str("    ] },\n");
     }
     out.push_str("];\n");
     writeln!(

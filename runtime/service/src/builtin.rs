@@ -1,6 +1,8 @@
 //! The flavors compiled into the `strata` binary: a `local` orchestrator and a `local`
-//! artifact store, built from `flavors/` for wasm32-wasip2 and embedded by `build.rs`
-//! (which only reads the files the Makefile built; it never runs cargo).
+//! artifact store, registered in every home, and the integrations (`s3`, `mlflow`, `oci`,
+//! `webhook`), installed on demand. They are built from `flavors/` for wasm32-wasip2 (the
+//! JavaScript one with componentize-js) and embedded by `build.rs`, which only reads the
+//! files the Makefile built; it never runs cargo.
 
 use crate::model::ComponentType;
 
@@ -13,6 +15,19 @@ pub struct Builtin {
 }
 
 include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
+
+/// One integration built into strata: flavor files installed together by
+/// `strata integration install NAME`, not registered until then.
+pub struct BuiltinIntegration {
+    pub name: &'static str,
+    /// Each file's name and bytes.
+    pub files: &'static [(&'static str, &'static [u8])],
+}
+
+/// Every integration built into strata.
+pub fn integrations() -> &'static [BuiltinIntegration] {
+    INTEGRATIONS
+}
 
 /// Every built-in flavor.
 pub fn all() -> &'static [Builtin] {

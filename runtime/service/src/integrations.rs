@@ -3,9 +3,13 @@
 //! An integration is a directory of flavor components (`*.wasm`); its name is the
 //! directory's name. strata looks for integrations in `STRATA_HOME/integrations/` and in
 //! every directory listed in `STRATA_INTEGRATIONS` (separated by `:`); `install` also
-//! takes a directory path. Installing checks every file first (each must be a flavor,
-//! and no name may clash with other code unless `replace`), then registers them.
+//! takes a directory path. The integrations built into the binary (`s3`, `mlflow`,
+//! `oci`, `webhook`: [`crate::builtin::integrations`]) come after those directories, so
+//! a directory of the same name replaces one. Installing checks every file first (each
+//! must be a flavor, and no name may clash with other code unless `replace`), then
+//! registers them.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 #[allow(unused_imports)]
 use strata_api::views::*;
@@ -43,41 +47,51 @@ impl Service {
                 if out.iter().any(|i| i.name == name) {
                     continue;
                 }
-                out.push(self.integration_view(&name, &dir)?);
+                let files = read_dir_files(&dir)?;
+                out.push(self.integration_view(&name, dir.display().to_string(), &files)?);
+            }
+        }
+        for b in crate::builtin::integrations() {
+            if !out.iter().any(|i| i.name == b.name) {
+                out.push(self.integration_view(b.name, BUILT_IN.to_string(), &builtin_files(b))?);
             }
         }
         Ok(out)
     }
 
-    fn integration_view(&self, name: &str, dir: &Path) -> Result<IntegrationView> {
+    fn integration_view(
+        &self,
+        name: &str,
+        path: String,
+        files: &[File<'_>],
+    ) -> Result<IntegrationView> {
         let flavors = self.store.flavors(None)?;
-        let files: Vec<IntegrationFile> = wasm_files(dir)?
-            .into_iter()
-            .map(|p| {
-                let bytes = std::fs::read(&p)
-                    .map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
-                let sha = sha256_hex(&bytes);
+        let files: Vec<IntegrationFile> = files
+            .iter()
+            .map(|file| {
+                let sha = sha256_hex(&file.bytes);
                 let registered_as = flavors
                     .iter()
                     .find(|f| f.sha256 == sha)
                     .map(|f| format!("{}/{}", f.info.component_type, f.info.name));
-                Ok(IntegrationFile {
-                    file: dir_name(&p),
+                IntegrationFile {
+                    file: file.name.clone(),
                     sha256: sha,
                     registered_as,
-                })
+                }
             })
-            .collect::<Result<_>>()?;
+            .collect();
         Ok(IntegrationView {
             name: name.to_string(),
-            path: dir.display().to_string(),
+            path,
             installed: !files.is_empty() && files.iter().all(|f| f.registered_as.is_some()),
             files,
         })
     }
 
-    /// The directory of integration `name_or_path`.
-    fn integration_dir(&self, name_or_path: &str) -> Result<(String, PathBuf)> {
+    /// The name and the files of integration `name_or_path`: a directory on the search
+    /// path, a directory path, or an integration built into strata.
+    fn integration_files(&self, name_or_path: &str) -> Result<(String, Vec<File<'static>>)> {
         let as_path = &self.resolve(Path::new(name_or_path));
         // A request without a working directory (REST) names a directory absolutely.
         if name_or_path.contains('/') || (as_path.is_absolute() && as_path.is_dir()) {
@@ -89,14 +103,20 @@ impl Service {
             }
             let dir = std::fs::canonicalize(as_path)
                 .map_err(|e| Error::io(format!("reading {name_or_path}"), e))?;
-            return Ok((dir_name(&dir), dir));
+            return Ok((dir_name(&dir), checked_files(&dir)?));
         }
         let roots = self.integration_roots();
         for root in &roots {
             let dir = root.join(name_or_path);
             if dir.is_dir() {
-                return Ok((name_or_path.to_string(), dir));
+                return Ok((name_or_path.to_string(), checked_files(&dir)?));
             }
+        }
+        if let Some(b) = crate::builtin::integrations()
+            .iter()
+            .find(|b| b.name == name_or_path)
+        {
+            return Ok((b.name.to_string(), builtin_files(b)));
         }
         let known: Vec<String> = self
             .integration_list()?
@@ -125,24 +145,13 @@ impl Service {
     /// any: a file that is not a flavor, or a name taken by other code (without
     /// `replace`), refuses the whole install.
     pub fn integration_install(&self, name_or_path: &str, replace: bool) -> Result<Vec<Installed>> {
-        let (name, dir) = self.integration_dir(name_or_path)?;
-        let files = wasm_files(&dir)?;
-        if files.is_empty() {
-            return Err(Error::invalid(
-                format!(
-                    "integration `{name}` ({}) has no .wasm files",
-                    dir.display()
-                ),
-                "put the flavor components (*.wasm) of the integration in that directory",
-            ));
-        }
+        let (name, files) = self.integration_files(name_or_path)?;
         let registered = self.store.flavors(None)?;
         let mut batch = Batch::new();
         let mut planned: Vec<(ComponentType, String, &'static str)> = Vec::new();
-        for path in files {
-            let label = path.display().to_string();
-            let bytes =
-                std::fs::read(&path).map_err(|e| Error::io(format!("reading {label}"), e))?;
+        for file in files {
+            let label = file.label;
+            let bytes = file.bytes;
             let sha = sha256_hex(&bytes);
             if let Some(f) = registered.iter().find(|f| f.sha256 == sha) {
                 planned.push((
@@ -240,6 +249,61 @@ impl Service {
         }
         Ok(removed)
     }
+}
+
+/// The path shown for an integration built into strata.
+const BUILT_IN: &str = "(built into strata)";
+
+/// One flavor file of an integration.
+struct File<'a> {
+    /// Its file name.
+    name: String,
+    /// Where it came from, as a flavor's source shows it.
+    label: String,
+    bytes: Cow<'a, [u8]>,
+}
+
+fn builtin_files(b: &'static crate::builtin::BuiltinIntegration) -> Vec<File<'static>> {
+    b.files
+        .iter()
+        .map(|(file, bytes)| File {
+            name: file.to_string(),
+            label: format!("{BUILT_IN} {}/{file}", b.name),
+            bytes: Cow::Borrowed(*bytes),
+        })
+        .collect()
+}
+
+/// Every `.wasm` file of `dir`, read.
+fn read_dir_files(dir: &Path) -> Result<Vec<File<'static>>> {
+    wasm_files(dir)?
+        .into_iter()
+        .map(|p| {
+            let bytes =
+                std::fs::read(&p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?;
+            Ok(File {
+                name: dir_name(&p),
+                label: p.display().to_string(),
+                bytes: Cow::Owned(bytes),
+            })
+        })
+        .collect()
+}
+
+/// [`read_dir_files`], refusing a directory without any.
+fn checked_files(dir: &Path) -> Result<Vec<File<'static>>> {
+    let files = read_dir_files(dir)?;
+    if files.is_empty() {
+        return Err(Error::invalid(
+            format!(
+                "integration `{}` ({}) has no .wasm files",
+                dir_name(dir),
+                dir.display()
+            ),
+            "put the flavor components (*.wasm) of the integration in that directory",
+        ));
+    }
+    Ok(files)
 }
 
 fn dir_name(p: &Path) -> String {
