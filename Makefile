@@ -4,6 +4,8 @@
 CARGO        ?= cargo
 WASM_TARGET  := wasm32-wasip2
 S3S_FS       := target/tools/bin/s3s-fs
+MLFLOW       := target/tools/mlflow/bin/mlflow
+REGISTRY     := target/tools/registry/usr/bin/docker-registry
 FLAVORS_OUT  := target/$(WASM_TARGET)/release
 
 .PHONY: all setup flavors examples build demo test servers schemathesis soak fuzz bench clean
@@ -67,17 +69,29 @@ bench: flavors examples
 ##       twice: in-process, then with every home served by a real daemon on loopback
 ##       (but `flavor new` projects, which use neither), and schemathesis against a daemon
 test: build examples servers
-	$(CARGO) test --locked --workspace
-	STRATA_TEST_DAEMON=1 $(CARGO) test --locked --test it -- --skip flavor_new::
+	scripts/with-mlflow.sh sh -c '$(CARGO) test --locked --workspace && \
+	  STRATA_TEST_DAEMON=1 $(CARGO) test --locked --test it -- --skip flavor_new::'
 	cd flavors && $(CARGO) test --locked -p strata-flavor-sdk --target $$(rustc -vV | sed -n 's/^host: //p')
 	scripts/schemathesis.sh target/debug/strata
 
-## servers: the real servers flavors are tested against, built once into target/tools/
-##          (s3s-fs: an S3 server that checks SigV4 signatures; ~2.5 min on 2 cores)
-servers: $(S3S_FS)
+## servers: the real servers flavors are tested against, installed once into target/tools/:
+##          s3s-fs, an S3 server that checks SigV4 signatures (crates.io; ~2.5 min on 2 cores),
+##          MLflow 3.17.2 (PyPI; ~1 min, 850 MB), Debian's docker-registry (apt-get download)
+servers: $(S3S_FS) $(MLFLOW) $(REGISTRY)
 
 $(S3S_FS):
 	$(CARGO) install s3s-fs --version 0.14.1 --features binary --locked --root target/tools
+
+$(MLFLOW):
+	python3 -m venv --clear target/tools/mlflow
+	target/tools/mlflow/bin/pip install --quiet --disable-pip-version-check mlflow==3.17.2
+
+# Unpacked, not installed: no system daemon is started, nothing outside target/ changes.
+$(REGISTRY):
+	rm -rf target/tools/registry && mkdir -p target/tools/registry
+	cd target/tools/registry && { apt-get download docker-registry 2>/dev/null \
+	  || { apt-get update -qq && apt-get download docker-registry; }; } \
+	  && dpkg -x docker-registry_*.deb . && rm docker-registry_*.deb
 
 ## schemathesis: the REST fuzzer (from PyPI) against a real daemon: every check, a fixed
 ##               seed, a bounded number of examples per operation; no failure allowed

@@ -19,6 +19,10 @@
 //!   the REST API (auth, Host check, error codes, upload, operations), 100 concurrent
 //!   clients, and SIGTERM during a slow `up`.
 //!
+//! - `services`: the built-in integrations (`s3`, `mlflow`, `oci`, `webhook`) against
+//!   the real servers (`servers`: s3s-fs, MLflow, docker-registry, a webhook), and the
+//!   README's "A stack of real services" as written.
+//!
 //! `make test` runs the suite twice: in-process, then with `STRATA_TEST_DAEMON=1`, where
 //! every home is served by a daemon and every command goes through it.
 
@@ -33,6 +37,8 @@ mod lifecycle;
 mod net;
 mod polyglot;
 mod rules;
+mod servers;
+mod services;
 mod support;
 mod terminal;
 mod transfer;

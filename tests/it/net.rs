@@ -10,6 +10,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::servers::S3;
 use crate::support::{Env, wasm};
 
 /// One request a [`Sink`] received.
@@ -555,67 +556,6 @@ fn a_flavor_built_against_the_0_1_0_contract_still_runs() {
             .contains("v010 is running")
     );
     env.ok(&["alerter", "down", "o", "--force"]);
-}
-
-/// `s3s-fs` (an S3 server that checks SigV4 signatures), built by `make servers` into
-/// `target/tools/bin`, started on a free loopback port with keys `AK` / `SK`.
-struct S3 {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl S3 {
-    fn start() -> S3 {
-        let bin =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/bin/s3s-fs");
-        assert!(
-            bin.exists(),
-            "{} is missing: run `make servers`",
-            bin.display()
-        );
-        let dir = tempfile::tempdir().unwrap();
-        // s3s-fs takes a port, not port 0: find a free one and retry if taken meanwhile.
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut child = std::process::Command::new(&bin)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--access-key", "AK", "--secret-key", "SK"])
-                .arg(dir.path())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(10) {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return S3 {
-                        child,
-                        port,
-                        _dir: dir,
-                    };
-                }
-                if child.try_wait().unwrap().is_some() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("s3s-fs did not start");
-    }
-}
-
-impl Drop for S3 {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]

@@ -575,11 +575,13 @@ pub fn artifact_store_keeps_artifacts_in_its_grant(env: &Env, wasm: &str, flavor
         config: vec![("path".into(), root.display().to_string())],
         state: None,
     };
-    fn value<T>(called: strata::Result<Result<T, String>>) -> T {
-        called.expect("no trap").expect("no error")
+    fn value<T>(called: strata::Result<strata::sandbox::Called<Result<T, String>>>) -> T {
+        called.expect("no trap").value.expect("no error")
     }
-    fn error<T: std::fmt::Debug>(called: strata::Result<Result<T, String>>) -> String {
-        called.expect("no trap").unwrap_err()
+    fn error<T: std::fmt::Debug>(
+        called: strata::Result<strata::sandbox::Called<Result<T, String>>>,
+    ) -> String {
+        called.expect("no trap").value.unwrap_err()
     }
     let file = "models/v1/weights.bin";
     assert_eq!(
