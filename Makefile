@@ -7,8 +7,9 @@ S3S_FS       := target/tools/bin/s3s-fs
 MLFLOW       := target/tools/mlflow/bin/mlflow
 REGISTRY     := target/tools/registry/usr/bin/docker-registry
 FLAVORS_OUT  := target/$(WASM_TARGET)/release
+EXAMPLES_OUT := $(abspath target/polyglot)
 
-.PHONY: all setup flavors examples build demo test servers schemathesis soak fuzz bench clean
+.PHONY: all setup flavors integrations examples build demo test servers schemathesis soak fuzz bench clean
 
 all: build
 
@@ -20,15 +21,20 @@ setup:
 flavors: setup
 	cd flavors && $(CARGO) build --release --locked
 
+## integrations: the built-in integrations not written in Rust (the `webhook` alerter, in
+##               JavaScript, with componentize-js from npm), embedded by `make build`
+integrations:
+	mkdir -p $(EXAMPLES_OUT)
+	$(MAKE) -C flavors/webhook OUT=$(EXAMPLES_OUT)/webhook.wasm
+
 ## examples: the Python and JavaScript example flavors, with their toolchains from PyPI and npm
-EXAMPLES_OUT := $(abspath target/polyglot)
 examples:
 	mkdir -p $(EXAMPLES_OUT)
 	$(MAKE) -C flavors/examples/python-alerter OUT=$(EXAMPLES_OUT)/py_alerter.wasm VENV=$(abspath target/tools/py)
 	$(MAKE) -C flavors/examples/js-alerter OUT=$(EXAMPLES_OUT)/js_alerter.wasm
 
-## build: the `strata` binary, with the built-in flavors embedded
-build: flavors
+## build: the `strata` binary, with the built-in flavors and integrations embedded
+build: flavors integrations
 	$(CARGO) build --locked
 
 ## demo: the seeds' walkthrough, on a temporary STRATA_HOME
@@ -37,8 +43,9 @@ demo: build
 
 ## bench: whole-command figures against /bin/true, one lifecycle call step by step
 ##        (criterion) against a native baseline, the daemon under load against its
-##        /health route, and the same flavor in Rust, Python and JavaScript (release build)
-bench: flavors examples
+##        /health route, the same flavor in Rust, Python and JavaScript, and the built-in
+##        integrations against their real servers (64 MiB through s3 against boto3; release build)
+bench: flavors integrations examples servers
 	$(CARGO) build --release --locked --bin strata --example loadgen
 	scripts/bench.sh target/release/strata 20
 	$(CARGO) bench --locked -p strata --bench lifecycle_call
@@ -64,6 +71,7 @@ bench: flavors examples
 	  "call_with_get-call_without_get=one GET through the gate, as the flavor pays for it"
 	target/release/examples/loadgen target/release/strata 3
 	scripts/languages.sh target/release/strata
+	scripts/services_bench.sh target/release/strata
 
 ## test: unit tests, the flavor SDK's tests, and the end-to-end suite (real binary, real .wasm)
 ##       twice: in-process, then with every home served by a real daemon on loopback
