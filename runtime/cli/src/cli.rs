@@ -266,6 +266,7 @@ pub enum ArtifactStoreCmd {
     Common(ComponentCmd),
     /// Copy a local file into a store: `put STORE FILE [PATH]` (PATH defaults to the file's name)
     Put {
+        /// The artifact store (`strata artifact-store list`)
         store: String,
         /// The local file (`-`: standard input)
         file: PathBuf,
@@ -277,7 +278,9 @@ pub enum ArtifactStoreCmd {
     },
     /// Copy a file out of a store: `get STORE PATH [FILE]` (FILE `-`, or none: standard output)
     Get {
+        /// The artifact store
         store: String,
+        /// The file in the store: `models/v1/model.pkl`
         path: String,
         /// The local file to write (refused if it exists, unless --overwrite)
         file: Option<PathBuf>,
@@ -286,13 +289,26 @@ pub enum ArtifactStoreCmd {
         overwrite: bool,
     },
     /// List a directory of a store (the root if no PATH)
-    Ls { store: String, path: Option<String> },
+    Ls {
+        /// The artifact store
+        store: String,
+        /// A directory in the store
+        path: Option<String>,
+    },
     /// Size and time of a file in a store
-    Stat { store: String, path: String },
+    Stat {
+        /// The artifact store
+        store: String,
+        /// The file or directory in the store
+        path: String,
+    },
     /// Remove a file from a store; a directory with --recursive
     Rm {
+        /// The artifact store
         store: String,
+        /// The file or directory in the store
         path: String,
+        /// Also a directory and everything in it
         #[arg(short, long)]
         recursive: bool,
     },
@@ -308,6 +324,7 @@ pub enum AlerterCmd {
         after_help = "Parameters shape the message; a flavor ignores those it does not know:\n  title, level (info, success, warning, error), pipeline, run-id, step, stack, url\nExample: strata alerter post team \"nightly training failed\" --param level=error --param url=https://ci.example/42"
     )]
     Post {
+        /// The alerter (`strata alerter list`)
         name: String,
         /// The text to send
         message: String,
