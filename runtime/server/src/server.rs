@@ -319,10 +319,14 @@ async fn checked(st: Shared, req: Request, next: Next) -> Response {
 }
 
 /// The request with its body read into memory, up to the route's limit: a flavor's
-/// `.wasm` may be as large as [`routes::MAX_UPLOAD`], any other body 2 MiB.
+/// `.wasm` may be as large as [`routes::MAX_UPLOAD`], a file put in an artifact store
+/// [`crate::service::MAX_ARTIFACT_BYTES`], any other body 2 MiB.
 async fn buffered(req: Request) -> std::result::Result<Request, ApiError> {
-    let limit = if req.uri().path().starts_with("/api/v1/flavors/") {
+    let path = req.uri().path();
+    let limit = if path.starts_with("/api/v1/flavors/") {
         routes::MAX_UPLOAD
+    } else if path.starts_with("/api/v1/artifact-stores/") && path.ends_with("/files") {
+        crate::service::MAX_ARTIFACT_BYTES as usize
     } else {
         routes::MAX_BODY
     };
@@ -331,7 +335,7 @@ async fn buffered(req: Request) -> std::result::Result<Request, ApiError> {
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",
             why,
-            "a flavor's .wasm may be at most 64 MiB, any other body 2 MiB",
+            "a flavor's .wasm may be at most 64 MiB, a file for an artifact store 1 GiB, any other body 2 MiB",
         )
     };
     let declared = req
