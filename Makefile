@@ -80,6 +80,7 @@ test: build examples servers
 	scripts/with-mlflow.sh sh -c '$(CARGO) test --locked --workspace && \
 	  STRATA_TEST_DAEMON=1 $(CARGO) test --locked --test it -- --skip flavor_new::'
 	cd flavors && $(CARGO) test --locked -p strata-flavor-sdk --target $$(rustc -vV | sed -n 's/^host: //p')
+	$(MAKE) -C flavors/webhook check OUT=$(EXAMPLES_OUT)/webhook.wasm
 	scripts/schemathesis.sh target/debug/strata
 
 ## servers: the real servers flavors are tested against, installed once into target/tools/:

@@ -491,14 +491,16 @@ export const lifecycle = {
   },
 
   // Posts nothing: a HEAD (a GET if HEAD is not allowed) to the webhook's URL, where any
-  // answer below 500 means its server is there (Slack answers 400 or 405 to a GET).
+  // answer below 500 means its server is there (Slack answers 400 or 405 to a GET). The
+  // phase is the lifecycle's: a server that is down is said in the detail, and `down`
+  // still suspends (strata acts on `running`).
   status(ctx) {
     const c = configOf(ctx.config);
     const s = stateOf(ctx);
     const provisioned = s.phase === 'provisioned' || s.phase === 'running';
     const url = urlOf(c);
     if (!url) {
-      return { provisioned, running: false, detail: `${NO_URL}; ${phaseLine(s.phase)}` };
+      return { provisioned, running: s.phase === 'running', detail: `${NO_URL}; ${phaseLine(s.phase)}` };
     }
     const origin = originOf(url);
     let reachable = false;
@@ -515,7 +517,7 @@ export const lifecycle = {
     }
     return {
       provisioned,
-      running: s.phase === 'running' && reachable,
+      running: s.phase === 'running',
       detail: `${origin}: ${seen}; ${phaseLine(s.phase)}`,
     };
   },
