@@ -433,7 +433,9 @@ export const lifecycle = {
   validate(config) {
     const c = configOf(config);
     const problems = [];
-    if (c.webhook_url !== undefined) {
+    // `{{secret.key}}`: the URL is kept in a secret (its path is the webhook's
+    // credential); strata resolves it for each call, and grants its origin.
+    if (c.webhook_url !== undefined && !/^\s*\{\{[^{}.]+\.[^{}.]+\}\}\s*$/.test(c.webhook_url)) {
       let u = null;
       try {
         u = new URL(c.webhook_url);

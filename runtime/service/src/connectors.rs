@@ -620,13 +620,23 @@ impl Service {
             if spec.kind != crate::model::FieldKind::Url {
                 continue;
             }
-            if let Some(v) = c.config.get(&spec.name)
-                && crate::model::secret_reference(v).is_none()
-                && let Ok(origin) = Origin::of_url(v)
-            {
+            let Some(v) = c.config.get(&spec.name) else {
+                continue;
+            };
+            // A URL kept in a secret (a Slack webhook's path is its credential) grants
+            // the origin of the secret's value; the value itself is masked like any
+            // secret's. A reference that does not resolve grants nothing.
+            let (url, from) = match crate::model::secret_reference(v) {
+                Some((secret, key)) => match self.secret_value(secret, key) {
+                    Ok(value) => (value, format!("field {} (secret {secret}.{key})", spec.name)),
+                    Err(_) => continue,
+                },
+                None => (v.clone(), format!("field {}", spec.name)),
+            };
+            if let Ok(origin) = Origin::of_url(&url) {
                 add(Granted {
                     origin,
-                    from: format!("field {}", spec.name),
+                    from,
                     credential: None,
                     connector: None,
                 });
