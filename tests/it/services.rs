@@ -339,12 +339,20 @@ fn the_webhook_alerter_posts_slack_json_and_its_status_posts_nothing() {
     let env = Env::new();
     let hook = Hook::start();
     env.ok(&["integration", "install", "webhook"]);
+    // The URL's path is the webhook's credential: kept in a secret, whose value's origin
+    // is granted and whose value is never shown.
+    env.ok(&[
+        "secret",
+        "create",
+        "hook",
+        &format!("--url={}", hook.url("/services/T0/B1/secret-part")),
+    ]);
     env.ok(&[
         "alerter",
         "register",
         "team",
         "--flavor=webhook",
-        &format!("--webhook_url={}", hook.url("/services/T0/B1/secret-part")),
+        "--webhook_url={{hook.url}}",
     ]);
     env.ok(&["alerter", "up", "team"]);
     assert!(status(&env, "alerter", "team").contains("answers"));
@@ -365,6 +373,14 @@ fn the_webhook_alerter_posts_slack_json_and_its_status_posts_nothing() {
         "--param",
         "title=Nightly",
     ]);
+    let verbose = env.run(&["alerter", "describe", "team", "--verbose"]);
+    assert!(verbose.stderr.contains("http HEAD"), "{}", verbose.stderr);
+    assert!(
+        !verbose.stderr.contains("secret-part") && !verbose.stdout.contains("secret-part"),
+        "{}{}",
+        verbose.stdout,
+        verbose.stderr
+    );
     let posts: Vec<serde_json::Value> = hook
         .received()
         .into_iter()
@@ -383,8 +399,24 @@ fn the_webhook_alerter_posts_slack_json_and_its_status_posts_nothing() {
     assert!(err.contains("500"), "{err}");
     assert!(!err.contains("secret-part"), "{err}");
     assert_eq!(phase(&env, "alerter", "team"), "running");
-    // A component of a flavor without `post` is told which world to build for.
     env.ok(&["alerter", "down", "team", "--force"]);
+    // An alerter whose flavor has no `post` is told which world to build for.
+    env.ok(&[
+        "alerter",
+        "flavor",
+        "register",
+        &crate::support::wasm("fixture_alerter"),
+    ]);
+    env.ok(&[
+        "alerter",
+        "register",
+        "old",
+        "--flavor=alerter",
+        "--channel=ops",
+        &format!("--path={}", env.path("old")),
+    ]);
+    let err = env.refused(&["alerter", "post", "old", "hello"]);
+    assert!(err.contains("alerter-flavor"), "{err}");
 }
 
 /// The README's "A stack of real services", run as written: its one `sh` block, with

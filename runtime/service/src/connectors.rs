@@ -628,7 +628,10 @@ impl Service {
             // secret's. A reference that does not resolve grants nothing.
             let (url, from) = match crate::model::secret_reference(v) {
                 Some((secret, key)) => match self.secret_value(secret, key) {
-                    Ok(value) => (value, format!("field {} (secret {secret}.{key})", spec.name)),
+                    Ok(value) => (
+                        value,
+                        format!("field {} (secret {secret}.{key})", spec.name),
+                    ),
                     Err(_) => continue,
                 },
                 None => (v.clone(), format!("field {}", spec.name)),
