@@ -523,9 +523,14 @@ async fn send(
             "no answer before the call's deadline".to_string(),
         )
     })?
-    .map_err(|e| {
-        let why = format!("{e}");
-        (HttpError::from(e), why)
+    .map_err(|e| match conn_done.take() {
+        // The connection ended first (its I/O reached the deadline, or failed): its
+        // error says why, where the sender's says only that the connection is gone.
+        Some(Err(conn_error)) => (conn_error, format!("the connection failed: {e}")),
+        _ => {
+            let why = format!("{e}");
+            (HttpError::from(e), why)
+        }
     })?;
     let io: Connection = match conn_done {
         Some(r) => Box::new(async move { r }),
