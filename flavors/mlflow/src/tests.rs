@@ -437,7 +437,7 @@ fn the_connector_s_endpoint_is_the_server_and_must_match_the_tracking_uri() {
     assert_eq!(fake.borrow().experiments.len(), 1);
     let elsewhere = [&bound[..], &[("tracking_uri", "http://127.0.0.1:6000")]].concat();
     let err = <T as Guest>::provision(ctx(&elsewhere, &None)).unwrap_err();
-    assert!(err.contains("are different servers"), "{err}");
+    assert!(err.contains("is not on the origin of connector"), "{err}");
     assert!(!err.contains('\n'));
     let none = [("experiment_name", "training")];
     let err = <T as Guest>::provision(ctx(&none, &None)).unwrap_err();

@@ -74,11 +74,10 @@ pub fn read(config: &Config<'_>, service: Service, problems: &mut Problems) -> O
         problems.field(
             field,
             format!(
-                "`{field}` ({}) and the endpoint of connector `{name}` ({}) are different \
-                 servers, so the connector's credentials would not reach {url}: give \
-                 `{field}` on the connector's origin, or remove it (`strata {} \
-                 remove-attribute NAME {field}`) to use the connector's endpoint",
-                http::origin(url),
+                "`{url}` is not on the origin of connector `{name}` ({}), so the \
+                 connector's credentials would not reach it: give a URL on {0}, or remove \
+                 `{field}` (`strata {} remove-attribute COMPONENT {field}`) to use the \
+                 connector's endpoint",
                 http::origin(endpoint),
                 service.command,
             ),
@@ -337,8 +336,14 @@ mod tests {
         ]);
         assert!(server.is_none());
         assert_eq!(said.len(), 1);
-        assert!(said[0].contains("http://127.0.0.1:5000"), "{}", said[0]);
-        assert!(said[0].contains("connector `ml` (http://127.0.0.1:5001)"), "{}", said[0]);
+        assert!(
+            said[0].starts_with(
+                "`http://127.0.0.1:5000` is not on the origin of connector `ml` \
+                 (http://127.0.0.1:5001)"
+            ),
+            "{}",
+            said[0]
+        );
         assert!(!said[0].contains('\n'));
     }
 

@@ -51,7 +51,10 @@
 //!   repositories under `team/`: team/app (3 tags), team/db (1 tag), … ``. A registry
 //!   that keeps no catalog for these credentials (404, 401 or 403, as Docker Hub and
 //!   GHCR) says `catalog not supported`. A 401 on `/v2/` is not usable: not
-//!   provisioned, and the detail says why. Changes nothing; at most 60 requests.
+//!   provisioned, and the detail says why. Changes nothing. Bounded: at most 60
+//!   requests and 5 s of listing (a registry checking a bcrypt password takes some
+//!   250 ms a request); what the bounds leave out shows as `at least N repositories`
+//!   or `tags not counted`.
 //! - **prepare-pipeline-deployment**: accepts every run (nothing to prepare).
 //!
 //! Every error is one line: what failed (the request), the registry's answer (its HTTP
@@ -117,7 +120,7 @@ impl Flavor for OciRegistry {
         if !namespace.is_empty()
             && let Err(why) = registry::check_namespace(&namespace)
         {
-            problems.field("namespace", format!("`namespace` `{namespace}` {why}"));
+            problems.field("namespace", format!("`{namespace}` {why}"));
         }
         let server = endpoint::read(config, SERVICE, problems);
         problems.is_empty().then_some(Settings { server, namespace })

@@ -6,6 +6,7 @@
 //! requests; what the budget cut short is reported as such, never as a whole answer.
 
 use std::cell::Cell;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -24,6 +25,11 @@ pub const SERVICE: Service = Service {
 
 /// Requests one call may make: strata allows 64, a few are kept in hand.
 pub const BUDGET: u32 = 60;
+
+/// How long one call keeps listing: past it, no new request is made and what was found
+/// is reported as partial, well before strata's deadline (10 s by default) even against
+/// a registry slow to check a password (a bcrypt `htpasswd` takes some 250 ms a request).
+pub const TIME_BUDGET: Duration = Duration::from_secs(5);
 
 /// Catalog pages (of [`PAGE`] repositories) read at most in one call.
 pub const MAX_CATALOG_PAGES: u32 = 20;
@@ -121,9 +127,14 @@ pub fn check_namespace(namespace: &str) -> Result<(), String> {
     }
     for part in namespace.split('/') {
         if !valid_component(part) {
+            let which = if part == namespace {
+                String::new()
+            } else {
+                format!(" (`{part}` is not)")
+            };
             return Err(format!(
-                "is not a repository path: `{part}` must be lower-case letters and digits, \
-                 separated by `.`, `_`, `__` or `-` (like `team/ml-models`)"
+                "is not a repository path{which}: each part between `/` must be lower-case \
+                 letters and digits, separated by `.`, `_`, `__` or `-` (like `team/ml-models`)"
             ));
         }
     }
@@ -180,21 +191,22 @@ pub enum Catalog {
     NotSupported { status: u16 },
 }
 
-/// A registry reached at `server`, with a request budget.
+/// A registry reached at `server`, with a budget of requests and of time.
 pub struct Registry<'a> {
     pub server: &'a Server,
     left: Cell<u32>,
+    started: Instant,
 }
 
 impl<'a> Registry<'a> {
     pub fn new(server: &'a Server) -> Self {
-        Registry { server, left: Cell::new(BUDGET) }
+        Registry { server, left: Cell::new(BUDGET), started: Instant::now() }
     }
 
-    /// Sends a `GET` to `url` (if the budget allows: `Ok(None)` otherwise); no answer
+    /// Sends a `GET` to `url` (if the budgets allow: `Ok(None)` otherwise); no answer
     /// is an error saying `doing`.
     fn get(&self, url: &str, doing: &str) -> Result<Option<Response>, Error> {
-        if self.left.get() == 0 {
+        if self.left.get() == 0 || self.started.elapsed() > TIME_BUDGET {
             return Ok(None);
         }
         self.left.set(self.left.get() - 1);
@@ -235,10 +247,10 @@ impl<'a> Registry<'a> {
 
     /// The error of a `401` from `/v2/`: the registry refused these requests.
     pub fn unauthorized(&self, challenge: Option<&str>) -> Error {
-        let asks = challenge.map_or(String::new(), |c| format!(" (it asks for: {c})"));
+        let asks = challenge.map_or(String::new(), |c| format!("; it asks for {c}"));
         match &self.server.connector {
             Some(name) => Error::new(format!(
-                "the registry at {} refused the credentials of connector `{name}` (401){asks}",
+                "the registry at {} refused the credentials of connector `{name}` (401{asks})",
                 self.server.base
             ))
             .with_hint(format!(
@@ -246,8 +258,8 @@ impl<'a> Registry<'a> {
                  the registry accepts (`--type basic` or `bearer`)"
             )),
             None => Error::new(format!(
-                "the registry at {} refused the credentials (401): it wants a user or a \
-                 token{asks}",
+                "the registry at {} refused the credentials (401{asks}): it wants a user \
+                 or a token",
                 self.server.base
             ))
             .with_hint(format!(
