@@ -57,7 +57,11 @@ impl Experiment {
 
     /// `active` or `deleted`, for a status line.
     pub fn stage(&self) -> &'static str {
-        if self.is_active() { "active" } else { "deleted" }
+        if self.is_active() {
+            "active"
+        } else {
+            "deleted"
+        }
     }
 
     /// The value of tag `key`, if the experiment has it.
@@ -101,8 +105,7 @@ pub fn parse_experiment(body: &[u8]) -> Result<Experiment, String> {
 
 /// The run id of a `runs/create` answer: `{"run": {"info": {"run_id": …}}}`.
 pub fn parse_run_id(body: &[u8]) -> Result<String, String> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| format!("not JSON ({e})"))?;
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON ({e})"))?;
     let info = &value["run"]["info"];
     info["run_id"]
         .as_str()
@@ -174,7 +177,10 @@ pub fn batches(run_id: &str, params: &[(String, String)]) -> Vec<Value> {
 
 /// The page of a run in MLflow's UI.
 pub fn run_page(server: &Server, experiment_id: &str, run_id: &str) -> String {
-    format!("{}/#/experiments/{experiment_id}/runs/{run_id}", server.base)
+    format!(
+        "{}/#/experiments/{experiment_id}/runs/{run_id}",
+        server.base
+    )
 }
 
 /// The milliseconds since the Unix epoch now (`wasi:clocks/wall-clock` in the sandbox).
@@ -348,7 +354,10 @@ mod tests {
     use super::*;
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -361,7 +370,8 @@ mod tests {
         assert!(!e.is_active());
         assert_eq!(e.stage(), "deleted");
         assert_eq!(e.tag(CREATOR_TAG), Some("c-1"));
-        let bare = parse_experiment(br#"{"experiment": {"experiment_id": "1", "name": "e"}}"#).unwrap();
+        let bare =
+            parse_experiment(br#"{"experiment": {"experiment_id": "1", "name": "e"}}"#).unwrap();
         assert!(bare.is_active() && bare.tags.is_empty());
         assert!(parse_experiment(b"<html>").is_err());
         assert!(parse_experiment(br#"{"experiments": []}"#).is_err());
@@ -380,15 +390,22 @@ mod tests {
 
     #[test]
     fn run_ids_come_from_run_info() {
-        let body = br#"{"run": {"info": {"run_uuid": "u", "run_id": "abc", "experiment_id": "1"}}}"#;
+        let body =
+            br#"{"run": {"info": {"run_uuid": "u", "run_id": "abc", "experiment_id": "1"}}}"#;
         assert_eq!(parse_run_id(body).unwrap(), "abc");
-        assert_eq!(parse_run_id(br#"{"run": {"info": {"run_uuid": "u"}}}"#).unwrap(), "u");
+        assert_eq!(
+            parse_run_id(br#"{"run": {"info": {"run_uuid": "u"}}}"#).unwrap(),
+            "u"
+        );
         assert!(parse_run_id(br#"{"run": {}}"#).is_err());
     }
 
     #[test]
     fn a_run_is_named_after_its_pipeline_and_tagged_with_strata_s_keys() {
-        assert_eq!(run_name(Some("training"), Some("0123456789abcdef")), "training-01234567");
+        assert_eq!(
+            run_name(Some("training"), Some("0123456789abcdef")),
+            "training-01234567"
+        );
         assert_eq!(run_name(None, Some("ab")), "strata-ab");
         assert_eq!(run_name(Some("p"), None), "p");
         let runtime = pairs(&[
@@ -417,19 +434,29 @@ mod tests {
     fn params_are_the_user_s_pairs_once_each_a_hundred_per_batch() {
         let runtime = pairs(&[("a", "1"), ("strata.run_id", "r"), ("b", "2"), ("a", "3")]);
         assert_eq!(run_params(&runtime), pairs(&[("a", "1"), ("b", "2")]));
-        let many: Vec<(String, String)> = (0..250).map(|i| (format!("k{i}"), i.to_string())).collect();
+        let many: Vec<(String, String)> =
+            (0..250).map(|i| (format!("k{i}"), i.to_string())).collect();
         let bodies = batches("r1", &many);
         assert_eq!(bodies.len(), 3);
         assert_eq!(bodies[0]["params"].as_array().unwrap().len(), 100);
         assert_eq!(bodies[2]["params"].as_array().unwrap().len(), 50);
-        assert_eq!(bodies[2]["params"][0], json!({"key": "k200", "value": "200"}));
+        assert_eq!(
+            bodies[2]["params"][0],
+            json!({"key": "k200", "value": "200"})
+        );
         assert_eq!(bodies[0]["run_id"], "r1");
         assert!(batches("r1", &[]).is_empty());
     }
 
     #[test]
     fn the_run_page_is_under_the_tracking_uri() {
-        let server = Server { base: "http://127.0.0.1:5000".into(), connector: None };
-        assert_eq!(run_page(&server, "3", "abc"), "http://127.0.0.1:5000/#/experiments/3/runs/abc");
+        let server = Server {
+            base: "http://127.0.0.1:5000".into(),
+            connector: None,
+        };
+        assert_eq!(
+            run_page(&server, "3", "abc"),
+            "http://127.0.0.1:5000/#/experiments/3/runs/abc"
+        );
     }
 }

@@ -95,7 +95,11 @@ pub fn read(config: &Config<'_>, service: Service, problems: &mut Problems) -> O
 ///
 /// # Errors
 /// Neither the `url` field nor a connector gives a server.
-pub fn require<'s>(server: Option<&'s Server>, service: Service, component: &str) -> Result<&'s Server, Error> {
+pub fn require<'s>(
+    server: Option<&'s Server>,
+    service: Service,
+    component: &str,
+) -> Result<&'s Server, Error> {
     server.ok_or_else(|| {
         Error::new(format!(
             "`{component}` names no {}: neither `{}` is set nor a service connector bound",
@@ -135,12 +139,9 @@ pub fn check_url(url: &str) -> Result<(), String> {
 pub fn normal_origin(url: &str) -> String {
     let origin = http::origin(url).to_ascii_lowercase();
     let (scheme, host) = origin.split_once("://").unwrap_or(("", origin.as_str()));
-    let has_port = host
-        .rsplit_once(':')
-        .is_some_and(|(before, port)| {
-            !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !before.ends_with(':')
-        })
-        && !host.ends_with(']');
+    let has_port = host.rsplit_once(':').is_some_and(|(before, port)| {
+        !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !before.ends_with(':')
+    }) && !host.ends_with(']');
     if has_port {
         origin
     } else {
@@ -186,7 +187,9 @@ pub fn unreachable(err: &http::Error, server: &Server, service: Service, doing: 
              overloaded",
             server.base, service.what
         ))
-        .with_hint(format!("{fix}; a slow server may need a longer deadline (`--timeout-ms`)")),
+        .with_hint(format!(
+            "{fix}; a slow server may need a longer deadline (`--timeout-ms`)"
+        )),
         http::Error::Http(code) => {
             let why = code.trim_start_matches("ErrorCode::");
             let down = [
@@ -208,8 +211,11 @@ pub fn unreachable(err: &http::Error, server: &Server, service: Service, doing: 
                 ))
                 .with_hint(fix)
             } else {
-                Error::new(format!("{doing}: the request to {} failed ({why})", server.base))
-                    .with_hint(fix)
+                Error::new(format!(
+                    "{doing}: the request to {} failed ({why})",
+                    server.base
+                ))
+                .with_hint(fix)
             }
         }
         other => Error::new(format!("{doing}: {other}")),
@@ -281,7 +287,10 @@ mod tests {
     };
 
     fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-        items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        items
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn read_pairs(items: &[(&str, &str)]) -> (Option<Server>, Vec<String>) {
@@ -304,7 +313,10 @@ mod tests {
         assert!(said.is_empty());
         assert_eq!(
             server,
-            Some(Server { base: "http://127.0.0.1:5000".into(), connector: None })
+            Some(Server {
+                base: "http://127.0.0.1:5000".into(),
+                connector: None
+            })
         );
         let (server, _) = read_pairs(&[
             ("connector.name", "ml"),
@@ -313,7 +325,10 @@ mod tests {
         ]);
         assert_eq!(
             server,
-            Some(Server { base: "https://ml.example".into(), connector: Some("ml".into()) })
+            Some(Server {
+                base: "https://ml.example".into(),
+                connector: Some("ml".into())
+            })
         );
         // Both, on one origin however spelled: the field (with its path) wins.
         let (server, said) = read_pairs(&[
@@ -367,11 +382,20 @@ mod tests {
     #[test]
     fn origins_compare_whatever_the_spelling() {
         assert_eq!(normal_origin("http://A.example"), "http://a.example:80");
-        assert_eq!(normal_origin("http://a.example:80/x"), "http://a.example:80");
-        assert_eq!(normal_origin("https://a.example/x"), "https://a.example:443");
+        assert_eq!(
+            normal_origin("http://a.example:80/x"),
+            "http://a.example:80"
+        );
+        assert_eq!(
+            normal_origin("https://a.example/x"),
+            "https://a.example:443"
+        );
         assert_eq!(normal_origin("https://[::1]/x"), "https://[::1]:443");
         assert_eq!(normal_origin("https://[::1]:8443/x"), "https://[::1]:8443");
-        assert_ne!(normal_origin("http://a.example"), normal_origin("https://a.example"));
+        assert_ne!(
+            normal_origin("http://a.example"),
+            normal_origin("https://a.example")
+        );
     }
 
     #[test]
@@ -383,7 +407,10 @@ mod tests {
     }
 
     fn server() -> Server {
-        Server { base: "http://127.0.0.1:5000".into(), connector: None }
+        Server {
+            base: "http://127.0.0.1:5000".into(),
+            connector: None,
+        }
     }
 
     #[test]
@@ -398,7 +425,10 @@ mod tests {
             "{err}"
         );
         let err = unreachable(&http::Error::Timeout, &server(), SERVICE, "doing").to_string();
-        assert!(err.contains("no answer from http://127.0.0.1:5000"), "{err}");
+        assert!(
+            err.contains("no answer from http://127.0.0.1:5000"),
+            "{err}"
+        );
         assert!(err.contains("may be down"), "{err}");
         assert!(!err.contains('\n'));
     }
@@ -415,14 +445,33 @@ mod tests {
             body: br#"{"message": "bad\nthing"}"#.to_vec(),
         };
         let err = refused(&answer, &server(), SERVICE, "could not x", message).to_string();
-        assert_eq!(err, "could not x: http://127.0.0.1:5000 answered HTTP 400: bad thing");
-        let html = Response { status: 404, headers: Vec::new(), body: b"<h1>Not\nFound</h1>".to_vec() };
+        assert_eq!(
+            err,
+            "could not x: http://127.0.0.1:5000 answered HTTP 400: bad thing"
+        );
+        let html = Response {
+            status: 404,
+            headers: Vec::new(),
+            body: b"<h1>Not\nFound</h1>".to_vec(),
+        };
         let err = refused(&html, &server(), SERVICE, "could not x", message).to_string();
-        assert!(err.contains("HTTP 404: <h1>Not Found</h1>; check that"), "{err}");
-        let denied = Response { status: 401, ..Response::default() };
+        assert!(
+            err.contains("HTTP 404: <h1>Not Found</h1>; check that"),
+            "{err}"
+        );
+        let denied = Response {
+            status: 401,
+            ..Response::default()
+        };
         let err = refused(&denied, &server(), SERVICE, "could not x", message).to_string();
-        assert!(err.contains("HTTP 401; the server wants credentials"), "{err}");
-        let with = Server { connector: Some("ml".into()), ..server() };
+        assert!(
+            err.contains("HTTP 401; the server wants credentials"),
+            "{err}"
+        );
+        let with = Server {
+            connector: Some("ml".into()),
+            ..server()
+        };
         let err = refused(&denied, &with, SERVICE, "could not x", message).to_string();
         assert!(err.contains("service-connector verify ml"), "{err}");
     }

@@ -181,7 +181,10 @@ impl Flavor for MlflowTracker {
                 let created = created_by(call, &found);
                 if found.is_active() {
                     if created {
-                        info!("experiment `{name}` (id {}) at {at} is there already", found.experiment_id);
+                        info!(
+                            "experiment `{name}` (id {}) at {at} is there already",
+                            found.experiment_id
+                        );
                     } else {
                         info!(
                             "adopted the existing experiment `{name}` (id {}) at {at}: strata \
@@ -191,7 +194,10 @@ impl Flavor for MlflowTracker {
                     }
                 } else {
                     mlflow.restore_experiment(&found.experiment_id, name)?;
-                    info!("restored the deleted experiment `{name}` (id {}) at {at}", found.experiment_id);
+                    info!(
+                        "restored the deleted experiment `{name}` (id {}) at {at}",
+                        found.experiment_id
+                    );
                 }
                 warn_location(call, &found);
                 call.state.experiment_id = Some(found.experiment_id);
@@ -221,11 +227,23 @@ impl Flavor for MlflowTracker {
         };
         if !found.is_active() {
             mlflow.restore_experiment(&found.experiment_id, name)?;
-            info!("restored the deleted experiment `{name}` (id {}) at {}", found.experiment_id, server.base);
+            info!(
+                "restored the deleted experiment `{name}` (id {}) at {}",
+                found.experiment_id, server.base
+            );
         }
         if call.state.experiment_id.as_deref() != Some(found.experiment_id.as_str()) {
-            // Found by `status` without a `provision` (made by someone else): adopted.
-            call.state.created = created_by(call, &found);
+            // Found by `status`, so never provisioned: made by someone else, adopted.
+            let created = created_by(call, &found);
+            if !created {
+                info!(
+                    "adopted the existing experiment `{name}` (id {}) at {}: strata did not \
+                     create it and will not delete it",
+                    found.experiment_id, server.base
+                );
+            }
+            warn_location(call, &found);
+            call.state.created = created;
             call.state.experiment_id = Some(found.experiment_id);
         }
         Ok(())
@@ -259,7 +277,11 @@ impl Flavor for MlflowTracker {
             Some(found) if !found.is_active() => {
                 info!("experiment `{name}` (id {id}) is deleted already")
             }
-            Some(found) if found.tag(CREATOR_TAG).is_some_and(|c| c != call.component_id) => {
+            Some(found)
+                if found
+                    .tag(CREATOR_TAG)
+                    .is_some_and(|c| c != call.component_id) =>
+            {
                 info!("left experiment {id} in place: another strata component created it")
             }
             Some(found) => {
@@ -285,10 +307,9 @@ impl Flavor for MlflowTracker {
         let name = &call.settings.experiment;
         match (Mlflow { server }).experiment_by_name(name) {
             Err(err) => Status::not_provisioned(err.to_string()),
-            Ok(None) => Status::not_provisioned(format!(
-                "experiment `{name}` at {}: missing",
-                server.base
-            )),
+            Ok(None) => {
+                Status::not_provisioned(format!("experiment `{name}` at {}: missing", server.base))
+            }
             Ok(Some(found)) => {
                 let detail = format!(
                     "experiment `{name}` (id {}) at {}: {}",

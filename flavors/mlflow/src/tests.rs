@@ -38,7 +38,11 @@ struct Mlflow {
 }
 
 fn ok(value: Value) -> Result<Response, http::Error> {
-    Ok(Response { status: 200, headers: Vec::new(), body: value.to_string().into_bytes() })
+    Ok(Response {
+        status: 200,
+        headers: Vec::new(),
+        body: value.to_string().into_bytes(),
+    })
 }
 
 fn missing(message: &str) -> Result<Response, http::Error> {
@@ -52,12 +56,16 @@ fn missing(message: &str) -> Result<Response, http::Error> {
 }
 
 fn describe(e: &Exp) -> Value {
-    let tags: Vec<Value> = e.tags.iter().map(|(k, v)| json!({"key": k, "value": v})).collect();
+    let tags: Vec<Value> = e
+        .tags
+        .iter()
+        .map(|(k, v)| json!({"key": k, "value": v}))
+        .collect();
     json!({"experiment": {"experiment_id": e.id, "name": e.name, "lifecycle_stage": e.stage,
         "artifact_location": e.location, "tags": tags}})
 }
 
-fn query<'a>(path: &'a str, key: &str) -> Option<String> {
+fn query(path: &str, key: &str) -> Option<String> {
     let (_, q) = path.split_once('?')?;
     q.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=')?;
@@ -83,17 +91,28 @@ fn decode(v: &str) -> String {
 
 impl Mlflow {
     fn answer(&mut self, request: &Request) -> Result<Response, http::Error> {
-        let path = request.url().strip_prefix(URL).expect("the tracking uri").to_string();
+        let path = request
+            .url()
+            .strip_prefix(URL)
+            .expect("the tracking uri")
+            .to_string();
         let route = path.split('?').next().unwrap().to_string();
         self.seen.push(format!("{} {route}", request.method()));
         if self.down {
             return Err(http::Error::Http("ErrorCode::ConnectionRefused".into()));
         }
         if let Some((status, body)) = &self.broken {
-            return Ok(Response { status: *status, headers: Vec::new(), body: body.clone().into_bytes() });
+            return Ok(Response {
+                status: *status,
+                headers: Vec::new(),
+                body: body.clone().into_bytes(),
+            });
         }
         let body: Value = serde_json::from_slice(request.body_bytes()).unwrap_or(Value::Null);
-        let id = body["experiment_id"].as_str().unwrap_or_default().to_string();
+        let id = body["experiment_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let by_id = |me: &mut Mlflow| me.experiments.iter().position(|e| e.id == id);
         match (request.method(), route.as_str()) {
             ("GET", "/api/2.0/mlflow/experiments/get-by-name") => {
@@ -127,10 +146,23 @@ impl Mlflow {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|t| (t["key"].as_str().unwrap().into(), t["value"].as_str().unwrap().into()))
+                    .map(|t| {
+                        (
+                            t["key"].as_str().unwrap().into(),
+                            t["value"].as_str().unwrap().into(),
+                        )
+                    })
                     .collect();
-                let location = body["artifact_location"].as_str().map_or(format!("/art/{id}"), str::to_string);
-                self.experiments.push(Exp { id: id.clone(), name, stage: "active", tags, location });
+                let location = body["artifact_location"]
+                    .as_str()
+                    .map_or(format!("/art/{id}"), str::to_string);
+                self.experiments.push(Exp {
+                    id: id.clone(),
+                    name,
+                    stage: "active",
+                    tags,
+                    location,
+                });
                 ok(json!({"experiment_id": id}))
             }
             ("POST", "/api/2.0/mlflow/experiments/restore") => match by_id(self) {
@@ -166,16 +198,25 @@ impl Mlflow {
                                 .into_bytes(),
                         });
                     }
-                    self.params.push((run.clone(), key.into(), p["value"].as_str().unwrap().into()));
+                    self.params.push((
+                        run.clone(),
+                        key.into(),
+                        p["value"].as_str().unwrap().into(),
+                    ));
                 }
                 ok(json!({}))
             }
             ("POST", "/api/2.0/mlflow/runs/update") => {
                 let run = body["run_id"].as_str().unwrap().to_string();
-                self.statuses.push((run, body["status"].as_str().unwrap().into()));
+                self.statuses
+                    .push((run, body["status"].as_str().unwrap().into()));
                 ok(json!({"run_info": {}}))
             }
-            _ => Ok(Response { status: 404, headers: Vec::new(), body: b"<h1>Not Found</h1>".to_vec() }),
+            _ => Ok(Response {
+                status: 404,
+                headers: Vec::new(),
+                body: b"<h1>Not Found</h1>".to_vec(),
+            }),
         }
     }
 }
@@ -193,7 +234,10 @@ fn ctx(config: &[(&str, &str)], state: &Option<Vec<u8>>) -> Context {
     Context {
         component_id: "c-1".into(),
         component_name: "exp".into(),
-        config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         state: state.clone(),
     }
 }
@@ -209,7 +253,10 @@ fn said() -> Vec<String> {
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 #[test]
@@ -226,7 +273,11 @@ fn validate_checks_the_name_and_the_url() {
     assert_eq!(fields, ["experiment_name", "tracking_uri"]);
     let long = "x".repeat(501);
     let errors = <T as Guest>::validate(pairs(&[("experiment_name", &long)])).unwrap_err();
-    assert!(errors[0].message.contains("501 characters"), "{}", errors[0].message);
+    assert!(
+        errors[0].message.contains("501 characters"),
+        "{}",
+        errors[0].message
+    );
     assert!(<T as Guest>::validate(pairs(&[("experiment_name", &"x".repeat(500))])).is_ok());
 }
 
@@ -235,12 +286,21 @@ fn provision_creates_the_experiment_once_and_status_sees_it() {
     let fake = serve();
     let before = <T as Guest>::status(ctx(CONFIG, &None));
     assert!(!before.provisioned);
-    assert_eq!(before.detail, "experiment `training` at http://127.0.0.1:5000: missing");
+    assert_eq!(
+        before.detail,
+        "experiment `training` at http://127.0.0.1:5000: missing"
+    );
 
     let state = <T as Guest>::provision(ctx(CONFIG, &None)).unwrap();
     assert_eq!(kept(&state), json!({"experiment_id": "1", "created": true}));
-    assert_eq!(fake.borrow().experiments[0].tags, [("strata.component_id".into(), "c-1".into())]);
-    assert_eq!(said(), ["created experiment `training` (id 1) at http://127.0.0.1:5000"]);
+    assert_eq!(
+        fake.borrow().experiments[0].tags,
+        [("strata.component_id".into(), "c-1".into())]
+    );
+    assert_eq!(
+        said(),
+        ["created experiment `training` (id 1) at http://127.0.0.1:5000"]
+    );
 
     let again = <T as Guest>::provision(ctx(CONFIG, &state)).unwrap();
     assert_eq!(kept(&again), kept(&state));
@@ -248,7 +308,10 @@ fn provision_creates_the_experiment_once_and_status_sees_it() {
 
     let status = <T as Guest>::status(ctx(CONFIG, &state));
     assert!(status.provisioned && !status.running);
-    assert_eq!(status.detail, "experiment `training` (id 1) at http://127.0.0.1:5000: active");
+    assert_eq!(
+        status.detail,
+        "experiment `training` (id 1) at http://127.0.0.1:5000: active"
+    );
     let state = <T as Guest>::resume(ctx(CONFIG, &state)).unwrap();
     assert!(<T as Guest>::status(ctx(CONFIG, &state)).running);
 }
@@ -265,18 +328,55 @@ fn an_existing_experiment_is_adopted_and_never_deleted() {
     });
     let config = [CONFIG, &[("artifact_location", "s3://b/x")]].concat();
     let state = <T as Guest>::provision(ctx(&config, &None)).unwrap();
-    assert_eq!(kept(&state), json!({"experiment_id": "9", "created": false}));
+    assert_eq!(
+        kept(&state),
+        json!({"experiment_id": "9", "created": false})
+    );
     let lines = said();
-    assert!(lines[0].starts_with("adopted the existing experiment `training` (id 9)"), "{lines:?}");
+    assert!(
+        lines[0].starts_with("adopted the existing experiment `training` (id 9)"),
+        "{lines:?}"
+    );
     assert!(lines[1].contains("MLflow cannot move"), "{lines:?}");
 
     let state = <T as Guest>::suspend(ctx(&config, &state)).unwrap();
-    assert_eq!(said(), ["the experiment stays; MLflow has nothing to stop (experiment `training`)"]);
+    assert_eq!(
+        said(),
+        ["the experiment stays; MLflow has nothing to stop (experiment `training`)"]
+    );
     fake.borrow_mut().seen.clear();
     <T as Guest>::deprovision(ctx(&config, &state)).unwrap();
-    assert!(fake.borrow().seen.is_empty(), "no request: {:?}", fake.borrow().seen);
+    assert!(
+        fake.borrow().seen.is_empty(),
+        "no request: {:?}",
+        fake.borrow().seen
+    );
     assert_eq!(fake.borrow().experiments[0].stage, "active");
     assert!(said()[0].starts_with("left experiment `training` (id 9) in place"));
+}
+
+#[test]
+fn an_experiment_found_by_status_is_adopted_by_resume() {
+    let fake = serve();
+    fake.borrow_mut().experiments.push(Exp {
+        id: "9".into(),
+        name: "training".into(),
+        stage: "active",
+        tags: Vec::new(),
+        location: "/art/9".into(),
+    });
+    // `up` sees it provisioned, so calls `resume` alone.
+    assert!(<T as Guest>::status(ctx(CONFIG, &None)).provisioned);
+    let state = <T as Guest>::resume(ctx(CONFIG, &None)).unwrap();
+    assert_eq!(
+        kept(&state),
+        json!({"experiment_id": "9", "created": false})
+    );
+    assert!(said()[0].starts_with("adopted the existing experiment `training` (id 9)"));
+    let state = <T as Guest>::resume(ctx(CONFIG, &state)).unwrap();
+    assert!(said().is_empty(), "adopted once");
+    <T as Guest>::deprovision(ctx(CONFIG, &state)).unwrap();
+    assert_eq!(fake.borrow().experiments[0].stage, "active");
 }
 
 #[test]
@@ -285,7 +385,10 @@ fn deprovision_deletes_what_it_created_and_up_restores_it_as_its_own() {
     let state = <T as Guest>::provision(ctx(CONFIG, &None)).unwrap();
     let state = <T as Guest>::deprovision(ctx(CONFIG, &state)).unwrap();
     assert_eq!(fake.borrow().experiments[0].stage, "deleted");
-    assert_eq!(kept(&state), json!({"experiment_id": null, "created": false}));
+    assert_eq!(
+        kept(&state),
+        json!({"experiment_id": null, "created": false})
+    );
     let status = <T as Guest>::status(ctx(CONFIG, &state));
     assert!(!status.provisioned);
     assert!(status.detail.ends_with(": deleted"), "{}", status.detail);
@@ -295,7 +398,10 @@ fn deprovision_deletes_what_it_created_and_up_restores_it_as_its_own() {
     let state = <T as Guest>::provision(ctx(CONFIG, &state)).unwrap();
     assert_eq!(kept(&state), json!({"experiment_id": "1", "created": true}));
     assert_eq!(fake.borrow().experiments[0].stage, "active");
-    assert_eq!(said(), ["restored the deleted experiment `training` (id 1) at http://127.0.0.1:5000"]);
+    assert_eq!(
+        said(),
+        ["restored the deleted experiment `training` (id 1) at http://127.0.0.1:5000"]
+    );
 
     // Deleted by hand, then deprovisioned: already removed.
     fake.borrow_mut().experiments[0].stage = "deleted";
@@ -350,15 +456,23 @@ fn a_pipeline_run_becomes_an_mlflow_run_with_its_parameters() {
     assert_eq!(run["experiment_id"], "1");
     assert_eq!(run["run_name"], "training-01234567");
     assert!(run["start_time"].as_u64().unwrap() > 1_600_000_000_000);
-    assert_eq!(run["tags"][2], json!({"key": "strata.stack", "value": "dev"}));
+    assert_eq!(
+        run["tags"][2],
+        json!({"key": "strata.stack", "value": "dev"})
+    );
     assert_eq!(
         fake.params,
-        [("run1".into(), "lr".into(), "0.1".into()), ("run1".into(), "epochs".into(), "3".into())]
+        [
+            ("run1".into(), "lr".into(), "0.1".into()),
+            ("run1".into(), "epochs".into(), "3".into())
+        ]
     );
     assert_eq!(
         said(),
-        ["MLflow run run1 (`training-01234567`, 2 parameters) in experiment `training`: \
-          http://127.0.0.1:5000/#/experiments/1/runs/run1"]
+        [
+            "MLflow run run1 (`training-01234567`, 2 parameters) in experiment `training`: \
+          http://127.0.0.1:5000/#/experiments/1/runs/run1"
+        ]
     );
 }
 
@@ -366,8 +480,9 @@ fn a_pipeline_run_becomes_an_mlflow_run_with_its_parameters() {
 fn a_run_whose_parameters_are_refused_is_marked_failed_and_stops_the_pipeline() {
     let fake = serve();
     let state = <T as Guest>::provision(ctx(CONFIG, &None)).unwrap();
-    let err = <T as Guest>::prepare_pipeline_deployment(ctx(CONFIG, &state), pairs(&[("bad!", "1")]))
-        .unwrap_err();
+    let err =
+        <T as Guest>::prepare_pipeline_deployment(ctx(CONFIG, &state), pairs(&[("bad!", "1")]))
+            .unwrap_err();
     assert_eq!(
         err,
         "could not log the runtime parameters on run run1: http://127.0.0.1:5000 answered HTTP \
@@ -379,8 +494,12 @@ fn a_run_whose_parameters_are_refused_is_marked_failed_and_stops_the_pipeline() 
 #[test]
 fn a_run_needs_the_experiment() {
     let _fake = serve();
-    let err = <T as Guest>::prepare_pipeline_deployment(ctx(CONFIG, &None), Vec::new()).unwrap_err();
-    assert!(err.starts_with("experiment `training` at http://127.0.0.1:5000 is missing"), "{err}");
+    let err =
+        <T as Guest>::prepare_pipeline_deployment(ctx(CONFIG, &None), Vec::new()).unwrap_err();
+    assert!(
+        err.starts_with("experiment `training` at http://127.0.0.1:5000 is missing"),
+        "{err}"
+    );
     assert!(err.contains("`strata stack up`"), "{err}");
 }
 
@@ -412,13 +531,19 @@ fn server_errors_carry_mlflow_s_own_message_and_a_hint() {
         "could not look up experiment `training`: http://127.0.0.1:5000 answered HTTP 500: \
          INTERNAL_ERROR: database is locked; the MLflow server failed: see its log"
     );
-    fake.borrow_mut().broken = Some((403, "Invalid Host header - possible DNS rebinding attack detected".into()));
+    fake.borrow_mut().broken = Some((
+        403,
+        "Invalid Host header - possible DNS rebinding attack detected".into(),
+    ));
     let err = <T as Guest>::provision(ctx(CONFIG, &None)).unwrap_err();
     assert!(err.contains("HTTP 403: Invalid Host header"), "{err}");
     assert!(err.contains("`--allowed-hosts 127.0.0.1:5000`"), "{err}");
     fake.borrow_mut().broken = Some((401, String::new()));
     let err = <T as Guest>::provision(ctx(CONFIG, &None)).unwrap_err();
-    assert!(err.contains("answered HTTP 401; the MLflow server wants credentials"), "{err}");
+    assert!(
+        err.contains("answered HTTP 401; the MLflow server wants credentials"),
+        "{err}"
+    );
     fake.borrow_mut().broken = Some((200, "<html>".into()));
     let err = <T as Guest>::provision(ctx(CONFIG, &None)).unwrap_err();
     assert!(err.contains("is an MLflow tracking server"), "{err}");
@@ -449,7 +574,10 @@ fn the_connector_s_endpoint_is_the_server_and_must_match_the_tracking_uri() {
 #[test]
 fn names_are_percent_encoded_in_the_query() {
     let fake = serve();
-    let config = [("tracking_uri", URL), ("experiment_name", "my team/exp & co")];
+    let config = [
+        ("tracking_uri", URL),
+        ("experiment_name", "my team/exp & co"),
+    ];
     <T as Guest>::provision(ctx(&config, &None)).unwrap();
     let status = <T as Guest>::status(ctx(&config, &None));
     assert!(status.provisioned, "{}", status.detail);

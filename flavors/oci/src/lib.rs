@@ -123,7 +123,9 @@ impl Flavor for OciRegistry {
             problems.field("namespace", format!("`{namespace}` {why}"));
         }
         let server = endpoint::read(config, SERVICE, problems);
-        problems.is_empty().then_some(Settings { server, namespace })
+        problems
+            .is_empty()
+            .then_some(Settings { server, namespace })
     }
 
     fn provision(call: &mut Call<'_, Self>) -> Result<()> {
@@ -204,7 +206,10 @@ fn contents(registry: &Registry<'_>, namespace: &str) -> Result<String> {
                  does not list its repositories"
             ));
         }
-        Catalog::Listed { repositories, complete } => (repositories, complete),
+        Catalog::Listed {
+            repositories,
+            complete,
+        } => (repositories, complete),
     };
     let mut described = Vec::new();
     for name in repositories.iter().take(DESCRIBED) {
@@ -220,7 +225,11 @@ fn contents(registry: &Registry<'_>, namespace: &str) -> Result<String> {
 /// The line of [`contents`]: how many repositories, then the ones described.
 fn summary(namespace: &str, count: usize, complete: bool, described: &[String]) -> String {
     let at_least = if complete { "" } else { "at least " };
-    let noun = if count == 1 { "repository" } else { "repositories" };
+    let noun = if count == 1 {
+        "repository"
+    } else {
+        "repositories"
+    };
     let place = if namespace.is_empty() {
         String::new()
     } else {

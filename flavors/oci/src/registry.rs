@@ -185,7 +185,10 @@ pub enum Ping {
 pub enum Catalog {
     /// The repositories under the namespace, in the registry's order; `complete` if
     /// every page was read.
-    Listed { repositories: Vec<String>, complete: bool },
+    Listed {
+        repositories: Vec<String>,
+        complete: bool,
+    },
     /// The registry does not list its repositories to these credentials (`404`,
     /// `401`, `403`: Docker Hub, GHCR and others keep no public catalog).
     NotSupported { status: u16 },
@@ -200,7 +203,11 @@ pub struct Registry<'a> {
 
 impl<'a> Registry<'a> {
     pub fn new(server: &'a Server) -> Self {
-        Registry { server, left: Cell::new(BUDGET), started: Instant::now() }
+        Registry {
+            server,
+            left: Cell::new(BUDGET),
+            started: Instant::now(),
+        }
     }
 
     /// Sends a `GET` to `url` (if the budgets allow: `Ok(None)` otherwise); no answer
@@ -292,19 +299,28 @@ impl<'a> Registry<'a> {
         let mut repositories = Vec::new();
         for page in 0.. {
             if page == MAX_CATALOG_PAGES {
-                return Ok(Catalog::Listed { repositories, complete: false });
+                return Ok(Catalog::Listed {
+                    repositories,
+                    complete: false,
+                });
             }
             let Some(answer) = self.get(&url, doing)? else {
-                return Ok(Catalog::Listed { repositories, complete: false });
+                return Ok(Catalog::Listed {
+                    repositories,
+                    complete: false,
+                });
             };
             match answer.status {
                 200..=299 => {}
                 401 | 403 | 404 if page == 0 => {
-                    return Ok(Catalog::NotSupported { status: answer.status });
+                    return Ok(Catalog::NotSupported {
+                        status: answer.status,
+                    });
                 }
                 _ => return Err(self.refused(&answer, doing)),
             }
-            let names = parse_repositories(&answer.body).map_err(|why| self.unexpected(doing, &why))?;
+            let names =
+                parse_repositories(&answer.body).map_err(|why| self.unexpected(doing, &why))?;
             let mut past = false;
             for name in names {
                 if name.starts_with(&prefix) {
@@ -317,12 +333,20 @@ impl<'a> Registry<'a> {
             match next {
                 Some(target) if !past => match resolve_link(self.server, &target) {
                     Some(next) => url = next,
-                    None => return Ok(Catalog::Listed { repositories, complete: false }),
+                    None => {
+                        return Ok(Catalog::Listed {
+                            repositories,
+                            complete: false,
+                        });
+                    }
                 },
                 _ => break,
             }
         }
-        Ok(Catalog::Listed { repositories, complete: true })
+        Ok(Catalog::Listed {
+            repositories,
+            complete: true,
+        })
     }
 
     /// The number of tags of repository `name`, following pages; `None` if the budget
@@ -377,8 +401,10 @@ mod tests {
             "/v2/_catalog?last=team%2Fapp&n=2"
         );
         assert_eq!(
-            next_link(r#"<https://r.example/v2/x>; rel="prev", <https://r.example/v2/y>; rel=next"#)
-                .unwrap(),
+            next_link(
+                r#"<https://r.example/v2/x>; rel="prev", <https://r.example/v2/y>; rel=next"#
+            )
+            .unwrap(),
             "https://r.example/v2/y"
         );
         assert_eq!(next_link(r#"</v2/x>; rel="prev""#), None);
@@ -387,7 +413,10 @@ mod tests {
 
     #[test]
     fn links_are_followed_only_on_the_server_s_origin() {
-        let server = Server { base: "http://127.0.0.1:5001".into(), connector: None };
+        let server = Server {
+            base: "http://127.0.0.1:5001".into(),
+            connector: None,
+        };
         assert_eq!(
             resolve_link(&server, "/v2/_catalog?last=a&n=2").unwrap(),
             "http://127.0.0.1:5001/v2/_catalog?last=a&n=2"
@@ -403,10 +432,17 @@ mod tests {
             parse_repositories(br#"{"repositories":["a","b/c"]}"#).unwrap(),
             ["a", "b/c"]
         );
-        assert!(parse_repositories(br#"{"repositories":null}"#).unwrap().is_empty());
+        assert!(
+            parse_repositories(br#"{"repositories":null}"#)
+                .unwrap()
+                .is_empty()
+        );
         assert!(parse_repositories(br#"{"repositories":3}"#).is_err());
         assert!(parse_repositories(b"<html>").is_err());
-        assert_eq!(count_tags(br#"{"name":"a","tags":["v1","v2"]}"#).unwrap(), 2);
+        assert_eq!(
+            count_tags(br#"{"name":"a","tags":["v1","v2"]}"#).unwrap(),
+            2
+        );
         assert_eq!(count_tags(br#"{"name":"a","tags":null}"#).unwrap(), 0);
         assert!(count_tags(br#"{"tags":"v1"}"#).is_err());
     }
@@ -416,7 +452,9 @@ mod tests {
         for good in ["team", "team/ml-models", "a.b/c__d/e---f", "x9/0"] {
             assert!(check_namespace(good).is_ok(), "{good}");
         }
-        for bad in ["Team", "team/", "/team", "a//b", "-a", "a_", "a___b", "a._b", "a b"] {
+        for bad in [
+            "Team", "team/", "/team", "a//b", "-a", "a_", "a___b", "a._b", "a b",
+        ] {
             assert!(check_namespace(bad).is_err(), "{bad}");
         }
         assert!(check_namespace(&"a".repeat(201)).is_err());

@@ -28,10 +28,17 @@ struct Fake {
     seen: Vec<String>,
 }
 
-fn answer(status: u16, headers: &[(&str, String)], body: serde_json::Value) -> Result<Response, http::Error> {
+fn answer(
+    status: u16,
+    headers: &[(&str, String)],
+    body: serde_json::Value,
+) -> Result<Response, http::Error> {
     Ok(Response {
         status,
-        headers: headers.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
         body: body.to_string().into_bytes(),
     })
 }
@@ -46,7 +53,11 @@ fn param(query: &str, key: &str) -> Option<String> {
 impl Fake {
     fn answer(&mut self, request: &Request) -> Result<Response, http::Error> {
         assert_eq!(request.method(), "GET");
-        let path = request.url().strip_prefix(URL).expect("the registry").to_string();
+        let path = request
+            .url()
+            .strip_prefix(URL)
+            .expect("the registry")
+            .to_string();
         self.seen.push(path.clone());
         if self.down {
             return Err(http::Error::Timeout);
@@ -69,12 +80,19 @@ impl Fake {
             let n: usize = param(query, "n").map_or(1000, |n| n.parse().unwrap());
             let n = n.min(self.cap);
             let last = param(query, "last").unwrap_or_default();
-            let after: Vec<&String> = self.repos.keys().filter(|k| k.as_str() > last.as_str()).collect();
+            let after: Vec<&String> = self
+                .repos
+                .keys()
+                .filter(|k| k.as_str() > last.as_str())
+                .collect();
             let page: Vec<&String> = after.iter().take(n).copied().collect();
             let mut headers = Vec::new();
             if after.len() > page.len() {
                 let last = page.last().unwrap().replace('/', "%2F");
-                headers.push(("link", format!("</v2/_catalog?last={last}&n={n}>; rel=\"next\"")));
+                headers.push((
+                    "link",
+                    format!("</v2/_catalog?last={last}&n={n}>; rel=\"next\""),
+                ));
             }
             return answer(200, &headers, json!({"repositories": page}));
         }
@@ -84,7 +102,11 @@ impl Fake {
             .expect("a tags list");
         match self.repos.get(name) {
             Some(tags) => answer(200, &[], json!({"name": name, "tags": tags})),
-            None => answer(404, &[], json!({"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]})),
+            None => answer(
+                404,
+                &[],
+                json!({"errors": [{"code": "NAME_UNKNOWN", "message": "repository name not known to registry"}]}),
+            ),
         }
     }
 }
@@ -93,7 +115,12 @@ fn serve(repos: &[(&str, usize)]) -> Rc<RefCell<Fake>> {
     let fake = Rc::new(RefCell::new(Fake {
         repos: repos
             .iter()
-            .map(|(name, tags)| (name.to_string(), (0..*tags).map(|i| format!("v{i}")).collect()))
+            .map(|(name, tags)| {
+                (
+                    name.to_string(),
+                    (0..*tags).map(|i| format!("v{i}")).collect(),
+                )
+            })
             .collect(),
         cap: 100,
         ..Fake::default()
@@ -108,13 +135,19 @@ fn ctx(config: &[(&str, &str)], state: &Option<Vec<u8>>) -> Context {
     Context {
         component_id: "c-1".into(),
         component_name: "reg".into(),
-        config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        config: config
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         state: state.clone(),
     }
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    items
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 const TEAM: &[(&str, &str)] = &[("uri", URL), ("namespace", "team")];
@@ -141,7 +174,11 @@ fn validate_checks_the_namespace_and_the_uri() {
     .unwrap_err();
     let fields: Vec<_> = errors.iter().map(|e| e.field.as_deref().unwrap()).collect();
     assert_eq!(fields, ["namespace", "uri"]);
-    assert!(errors[0].message.contains("lower-case"), "{}", errors[0].message);
+    assert!(
+        errors[0].message.contains("lower-case"),
+        "{}",
+        errors[0].message
+    );
 }
 
 #[test]
@@ -172,7 +209,10 @@ fn up_creates_nothing_and_status_lists_the_namespace_s_repositories() {
     assert!(!<T as Guest>::status(ctx(TEAM, &state)).running);
     fake.borrow_mut().seen.clear();
     let state = <T as Guest>::deprovision(ctx(TEAM, &state)).unwrap();
-    assert!(fake.borrow().seen.is_empty(), "deprovision makes no request");
+    assert!(
+        fake.borrow().seen.is_empty(),
+        "deprovision makes no request"
+    );
     assert!(log::take()[0].1.starts_with("removed nothing"));
     assert!(!<T as Guest>::status(ctx(TEAM, &state)).provisioned);
 }
@@ -191,11 +231,20 @@ fn the_catalog_is_followed_page_by_page() {
         "{}",
         status.detail
     );
-    let catalog = fake.borrow().seen.iter().filter(|p| p.starts_with("/v2/_catalog")).count();
+    let catalog = fake
+        .borrow()
+        .seen
+        .iter()
+        .filter(|p| p.starts_with("/v2/_catalog"))
+        .count();
     assert_eq!(catalog, 4);
     fake.borrow_mut().seen.clear();
     let status = <T as Guest>::status(ctx(TEAM, &None));
-    assert!(status.detail.contains("3 repositories under `team/`"), "{}", status.detail);
+    assert!(
+        status.detail.contains("3 repositories under `team/`"),
+        "{}",
+        status.detail
+    );
 }
 
 #[test]
@@ -205,12 +254,22 @@ fn a_big_registry_stays_within_the_request_budget() {
     let fake = serve(&refs);
     let status = <T as Guest>::status(ctx(TEAM, &None));
     assert!(
-        status.detail.contains("at least 2000 repositories under `team/`: team/r0000 (2 tags)"),
+        status
+            .detail
+            .contains("at least 2000 repositories under `team/`: team/r0000 (2 tags)"),
         "{}",
         status.detail
     );
-    assert!(status.detail.ends_with(", and 1990 more"), "{}", status.detail);
-    assert!(fake.borrow().seen.len() <= 60, "{} requests", fake.borrow().seen.len());
+    assert!(
+        status.detail.ends_with(", and 1990 more"),
+        "{}",
+        status.detail
+    );
+    assert!(
+        fake.borrow().seen.len() <= 60,
+        "{} requests",
+        fake.borrow().seen.len()
+    );
     assert_eq!(fake.borrow().seen.len(), 1 + 20 + 10);
 }
 
@@ -218,7 +277,13 @@ fn a_big_registry_stays_within_the_request_budget() {
 fn an_empty_namespace_and_a_registry_without_catalog_say_so() {
     let fake = serve(&[("other/x", 1)]);
     let status = <T as Guest>::status(ctx(TEAM, &None));
-    assert!(status.detail.ends_with("; no repositories under `team/` yet"), "{}", status.detail);
+    assert!(
+        status
+            .detail
+            .ends_with("; no repositories under `team/` yet"),
+        "{}",
+        status.detail
+    );
     fake.borrow_mut().no_catalog = Some(404);
     let status = <T as Guest>::status(ctx(TEAM, &None));
     assert!(
@@ -243,14 +308,21 @@ fn refused_credentials_make_the_registry_unusable_with_a_way_forward() {
     );
     let status = <T as Guest>::status(ctx(TEAM, &None));
     assert!(!status.provisioned);
-    assert!(status.detail.starts_with("not usable: the registry at"), "{}", status.detail);
+    assert!(
+        status.detail.starts_with("not usable: the registry at"),
+        "{}",
+        status.detail
+    );
     let bound = [
         ("connector.name", "hub"),
         ("connector.type", "basic"),
         ("connector.endpoint", URL),
     ];
     let err = <T as Guest>::provision(ctx(&bound, &None)).unwrap_err();
-    assert!(err.contains("refused the credentials of connector `hub` (401; it asks for Basic"), "{err}");
+    assert!(
+        err.contains("refused the credentials of connector `hub` (401; it asks for Basic"),
+        "{err}"
+    );
     assert!(err.contains("strata service-connector verify hub"), "{err}");
 }
 
@@ -275,7 +347,11 @@ fn a_registry_that_does_not_answer_is_named_by_its_url() {
 fn a_server_that_is_not_a_registry_is_refused() {
     let _fake = serve(REPOS);
     http::answer_with(|_| {
-        Ok(Response { status: 404, headers: Vec::new(), body: b"<h1>Not Found</h1>".to_vec() })
+        Ok(Response {
+            status: 404,
+            headers: Vec::new(),
+            body: b"<h1>Not Found</h1>".to_vec(),
+        })
     });
     let err = <T as Guest>::provision(ctx(TEAM, &None)).unwrap_err();
     assert_eq!(
