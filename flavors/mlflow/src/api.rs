@@ -202,10 +202,8 @@ impl Mlflow<'_> {
 
     /// Sends `request`; no answer at all is an error saying `doing`.
     fn send(&self, request: Request, doing: &str) -> Result<Response, Error> {
-        request
-            .header("accept", "application/json")
-            .send()
-            .map_err(|err| endpoint::unreachable(&err, self.server, SERVICE, doing))
+        let request = request.header("accept", "application/json");
+        endpoint::send(request, self.server, SERVICE, doing)
     }
 
     /// The error of an answer that is not a success.

@@ -64,8 +64,8 @@
 //!   `strata.stack`, then logs every runtime parameter but strata's own `strata.*` keys
 //!   as the run's parameters (`POST runs/log-batch`, a hundred per request). A log line
 //!   gives the run's id and its page: `TRACKING_URI/#/experiments/EXP/runs/RUN`. If the
-//!   parameters are refused (MLflow allows only letters, digits, `_ - . : / ` and
-//!   spaces in a key), the run is marked `FAILED` and the pipeline run does not start.
+//!   parameters are refused (MLflow allows only letters, digits, `_`, `-`, `.`,
+//!   `:`, `/` and spaces in a key), the run is marked `FAILED` and the pipeline run does not start.
 //!   strata does not tell components when a run ends, so the MLflow run stays
 //!   `RUNNING`.
 //!
@@ -365,8 +365,9 @@ impl Flavor for MlflowTracker {
             return Err(err);
         }
         info!(
-            "MLflow run {run} (`{run_name}`, {} parameters) in experiment `{name}`: {}",
+            "MLflow run {run} (`{run_name}`, {} parameter{}) in experiment `{name}`: {}",
             params.len(),
+            if params.len() == 1 { "" } else { "s" },
             api::run_page(server, id, &run)
         );
         Ok(())

@@ -8,6 +8,8 @@
 //! to every request to that origin). With both, they must be the same origin: otherwise
 //! the credentials would go to one server and the requests to another.
 
+use std::time::{Duration, Instant};
+
 use strata_flavor_sdk::http::{self, Response};
 use strata_flavor_sdk::{Config, Error, Problems};
 
@@ -173,23 +175,57 @@ pub fn one_line(text: &str, max: usize) -> String {
     }
 }
 
-/// The error of a request that got no answer: `doing` (`could not create experiment
-/// `x``) and what happened; a refused connection or a timeout says the server may be
-/// down, naming its URL.
-pub fn unreachable(err: &http::Error, server: &Server, service: Service, doing: &str) -> Error {
+/// Sends `request` and waits for the answer, whatever its status; no answer at all is
+/// the error [`unreachable`] words, saying `doing`.
+///
+/// # Errors
+/// The request got no answer.
+pub fn send(
+    request: http::Request,
+    server: &Server,
+    service: Service,
+    doing: &str,
+) -> Result<Response, Error> {
+    let started = Instant::now();
+    request
+        .send()
+        .map_err(|err| unreachable(&err, started.elapsed(), server, service, doing))
+}
+
+/// A wait this long before a request fails means the server took the connection and
+/// never answered (strata cuts a request at the call's deadline, which may come as a
+/// broken connection rather than a timeout).
+const HUNG: Duration = Duration::from_secs(2);
+
+/// The error of a request that got no answer after `waited`: `doing` (`could not
+/// create experiment `x``) and what happened; a refused connection, a timeout or a
+/// long wait says the server may be down, naming its URL.
+pub fn unreachable(
+    err: &http::Error,
+    waited: Duration,
+    server: &Server,
+    service: Service,
+    doing: &str,
+) -> Error {
     let fix = format!(
         "check that the {} is running at {}, or fix `{}` (or the connector's endpoint)",
         service.what, server.base, service.field
     );
-    match err {
-        http::Error::Timeout => Error::new(format!(
-            "{doing}: no answer from {} before the call's deadline: the {} may be down or \
-             overloaded",
-            server.base, service.what
+    let silent = |why: &str| {
+        Error::new(format!(
+            "{doing}: no answer from {} in {:.1} s ({why}): the {} may be down or hung",
+            server.base,
+            waited.as_secs_f64(),
+            service.what
         ))
         .with_hint(format!(
-            "{fix}; a slow server may need a longer deadline (`--timeout-ms`)"
-        )),
+            "{fix}; a slow server may need a longer deadline per call (`strata {} update \
+             COMPONENT --timeout-ms 30000`)",
+            service.command
+        ))
+    };
+    match err {
+        http::Error::Timeout => silent("timed out"),
         http::Error::Http(code) => {
             let why = code.trim_start_matches("ErrorCode::");
             let down = [
@@ -210,9 +246,11 @@ pub fn unreachable(err: &http::Error, server: &Server, service: Service, doing: 
                     server.base, service.what
                 ))
                 .with_hint(fix)
+            } else if waited >= HUNG {
+                silent(why)
             } else {
                 Error::new(format!(
-                    "{doing}: the request to {} failed ({why})",
+                    "{doing}: the request to {} failed ({why}): is it an HTTP server?",
                     server.base
                 ))
                 .with_hint(fix)
@@ -416,7 +454,14 @@ mod tests {
     #[test]
     fn a_server_that_is_down_is_named_with_its_url() {
         let refused = http::Error::Http("ErrorCode::ConnectionRefused".into());
-        let err = unreachable(&refused, &server(), SERVICE, "could not look up x").to_string();
+        let err = unreachable(
+            &refused,
+            Duration::ZERO,
+            &server(),
+            SERVICE,
+            "could not look up x",
+        )
+        .to_string();
         assert!(
             err.starts_with(
                 "could not look up x: could not connect to http://127.0.0.1:5000 \
@@ -424,13 +469,29 @@ mod tests {
             ),
             "{err}"
         );
-        let err = unreachable(&http::Error::Timeout, &server(), SERVICE, "doing").to_string();
+        let waited = Duration::from_millis(9_900);
+        let err =
+            unreachable(&http::Error::Timeout, waited, &server(), SERVICE, "doing").to_string();
         assert!(
-            err.contains("no answer from http://127.0.0.1:5000"),
+            err.starts_with(
+                "doing: no answer from http://127.0.0.1:5000 in 9.9 s (timed out): the server may \
+                 be down or hung"
+            ),
             "{err}"
         );
-        assert!(err.contains("may be down"), "{err}");
         assert!(!err.contains('\n'));
+        // strata cuts a request at the call's deadline with a broken connection.
+        let cut = http::Error::Http("ErrorCode::HttpProtocolError".into());
+        let err = unreachable(&cut, waited, &server(), SERVICE, "doing").to_string();
+        assert!(
+            err.contains("in 9.9 s (HttpProtocolError): the server may be down or hung"),
+            "{err}"
+        );
+        let err = unreachable(&cut, Duration::ZERO, &server(), SERVICE, "doing").to_string();
+        assert!(
+            err.contains("failed (HttpProtocolError): is it an HTTP server?"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -217,11 +217,8 @@ impl<'a> Registry<'a> {
             return Ok(None);
         }
         self.left.set(self.left.get() - 1);
-        Request::get(url)
-            .header("accept", "application/json")
-            .send()
-            .map(Some)
-            .map_err(|err| endpoint::unreachable(&err, self.server, SERVICE, doing))
+        let request = Request::get(url).header("accept", "application/json");
+        endpoint::send(request, self.server, SERVICE, doing).map(Some)
     }
 
     fn refused(&self, answer: &Response, doing: &str) -> Error {
