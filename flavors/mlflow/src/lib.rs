@@ -28,22 +28,25 @@
 //! - **validate** (`register`, `update`): checks `experiment_name` (not blank, at most
 //!   500 characters) and `tracking_uri` (no user or password in it, no query or
 //!   fragment). No network.
-//! - **provision** (`up`, when `status` says the experiment is not there and active):
+//! - **provision** (`up`, when `status` says the experiment is missing or deleted):
 //!   looks the experiment up by name (`GET experiments/get-by-name`).
-//!   - it exists and is active: strata **adopts** it and changes nothing;
+//!   - it does not exist: strata **creates** it (`POST experiments/create`, with
+//!     `artifact_location` if given), tagged `strata.component_id` = the component's id;
 //!   - it exists but was deleted (MLflow keeps deleted experiments, and their names):
 //!     strata **restores** it (`POST experiments/restore`), runs included;
-//!   - it does not exist: strata **creates** it (`POST experiments/create`, with
-//!     `artifact_location` if given), tagged `strata.component_id` = the component's id.
+//!   - it exists and is active (made meanwhile): strata **adopts** it, changing nothing.
 //!
 //!   The state remembers the experiment's id, and whether this component created it
 //!   (it did if the experiment carries its `strata.component_id` tag, so a state lost to
 //!   a crash, or an experiment restored after `down --force`, still counts as its own).
-//!   Running it again finds the experiment and changes nothing. If `artifact_location`
-//!   differs from an existing experiment's, a warning says so: MLflow cannot move it.
-//! - **resume** (`up`): makes sure the experiment is there and active: one deleted
-//!   since (by hand, say) is restored; one missing is an error asking for `up` (which
-//!   provisions it again). MLflow has nothing to start.
+//!   Running it again finds the experiment and changes nothing.
+//! - **resume** (`up`): looks the experiment up by name. One deleted since (by hand,
+//!   say) is restored; one missing is an error asking for `up` (which provisions it
+//!   again). An experiment that existed before strata's first `up` is found here: `status`
+//!   calls it provisioned, so `up` resumes without provisioning, and resume **adopts**
+//!   it (a log line says so). MLflow has nothing to start. In both provision and resume,
+//!   an `artifact_location` that differs from the existing experiment's gets a warning:
+//!   MLflow cannot move it.
 //! - **suspend** (`down`): changes nothing, and logs "the experiment stays; MLflow has
 //!   nothing to stop". Deleting the experiment here would hide all its runs until the
 //!   next `up`: a suspended tracker keeps its data visible.
@@ -64,13 +67,13 @@
 //!   `strata.stack`, then logs every runtime parameter but strata's own `strata.*` keys
 //!   as the run's parameters (`POST runs/log-batch`, a hundred per request). A log line
 //!   gives the run's id and its page: `TRACKING_URI/#/experiments/EXP/runs/RUN`. If the
-//!   parameters are refused (MLflow allows only letters, digits, `_`, `-`, `.`,
-//!   `:`, `/` and spaces in a key), the run is marked `FAILED` and the pipeline run does not start.
-//!   strata does not tell components when a run ends, so the MLflow run stays
-//!   `RUNNING`.
+//!   parameters are refused (MLflow allows only letters, digits, `_`, `-`, `.`, `:`,
+//!   `/` and spaces in a key), the run is marked `FAILED` and the pipeline run does not
+//!   start. A run takes at most 5,000 parameters. strata does not tell components when
+//!   a run ends, so the MLflow run stays `RUNNING`.
 //!
 //! Every call makes a handful of requests (a run with N parameters: 2 + N/100), all
-//! bounded by the call's deadline. Every error is one line: what failed (the
+//! bounded by the call's deadline (and strata's 64 requests per call). Every error is one line: what failed (the
 //! experiment, the request), the server's answer (its HTTP status and MLflow's own
 //! `ERROR_CODE: message`), and what to do; a server that does not answer is named by
 //! its URL, with "the MLflow server may be down".

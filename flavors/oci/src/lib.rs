@@ -46,7 +46,9 @@
 //! - **status** (`up`, `down`, `describe`): `GET /v2/`; provisioned: strata brought the
 //!   component up and the registry answers 200; running: provisioned and resumed. The
 //!   detail lists the repositories under the namespace, from `GET /v2/_catalog?n=100`
-//!   (following its `Link: <…>; rel="next"` pages, at most 20), with the number of tags
+//!   (following its `Link: <…>; rel="next"` pages, at most 20; with a namespace the
+//!   listing starts at `last=namespace/` and stops at the first name past it, as
+//!   registries list names in lexical order), with the number of tags
 //!   of the first 10 (`GET /v2/NAME/tags/list`): `` registry at URL answers; 3
 //!   repositories under `team/`: team/app (3 tags), team/db (1 tag), … ``. A registry
 //!   that keeps no catalog for these credentials (404, 401 or 403, as Docker Hub and
