@@ -17,7 +17,11 @@ const FLAVORS: [(&str, &str, &str); 2] = [
 /// The integrations: name, then each file as (directory key, file name). `flavors` is
 /// STRATA_FLAVORS_DIR (cargo's wasm32-wasip2 release output), `polyglot` is
 /// STRATA_POLYGLOT_DIR (the Makefile's output for flavors in other languages).
-const INTEGRATIONS: &[(&str, &[(&str, &str)])] = &[("webhook", &[("polyglot", "webhook.wasm")])];
+const INTEGRATIONS: &[(&str, &[(&str, &str)])] = &[
+    ("mlflow", &[("flavors", "mlflow_tracker.wasm")]),
+    ("oci", &[("flavors", "oci_registry.wasm")]),
+    ("webhook", &[("polyglot", "webhook.wasm")]),
+];
 
 fn main() {
     println!("cargo:rerun-if-env-changed=STRATA_FLAVORS_DIR");

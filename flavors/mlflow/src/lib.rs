@@ -309,6 +309,13 @@ impl Flavor for MlflowTracker {
         };
         let name = &call.settings.experiment;
         match (Mlflow { server }).experiment_by_name(name) {
+            // The server cannot say: the phase strata recorded stands, so that `down
+            // --force` still tries (and names the server that is down) rather than
+            // skipping a deprovision it cannot know is done.
+            Err(err) if call.phase().provisioned => Status::provisioned(
+                call.phase().running,
+                format!("{err} (the phase shown is the last one recorded)"),
+            ),
             Err(err) => Status::not_provisioned(err.to_string()),
             Ok(None) => {
                 Status::not_provisioned(format!("experiment `{name}` at {}: missing", server.base))

@@ -161,6 +161,13 @@ impl Flavor for OciRegistry {
         };
         let registry = Registry::new(server);
         match registry.ping() {
+            // The registry cannot say: the phase strata recorded stands.
+            Err(err) if call.phase().provisioned => {
+                return Status::provisioned(
+                    call.phase().running,
+                    format!("{err} (the phase shown is the last one recorded)"),
+                );
+            }
             Err(err) => return Status::not_provisioned(err.to_string()),
             Ok(Ping::Unauthorized { challenge }) => {
                 return Status::not_provisioned(format!(
