@@ -400,6 +400,22 @@ fn the_webhook_alerter_posts_slack_json_and_its_status_posts_nothing() {
     assert!(!err.contains("secret-part"), "{err}");
     assert_eq!(phase(&env, "alerter", "team"), "running");
     env.ok(&["alerter", "down", "team", "--force"]);
+    // A server slower than the call's deadline: one line naming the alerter and the
+    // request it was waiting on, in time.
+    let slow = crate::net::Sink::start(None);
+    env.ok(&[
+        "alerter",
+        "register",
+        "slow",
+        "--flavor=webhook",
+        &format!("--webhook_url={}", slow.url("/slow")),
+        "--timeout-ms=300",
+    ]);
+    let started = std::time::Instant::now();
+    let err = env.fail(&["alerter", "post", "slow", "hello"]);
+    one_line_naming(&err, "`slow`");
+    assert!(err.contains("timed out"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
     // An alerter whose flavor has no `post` is told which world to build for.
     env.ok(&[
         "alerter",

@@ -98,7 +98,8 @@ export const lifecycle = {
     if ((c.min_level ?? 'info') !== 'info') {
       return;
     }
-    const params = runtime.map(([k, v]) => `${k}=${v}`).join(', ') || 'no parameters';
+    // The user's parameters; strata's own (`strata.run_id`, …) are left out.
+    const params = runtime.filter(([k]) => !k.startsWith('strata.')).map(([k, v]) => `${k}=${v}`).join(', ') || 'no parameters';
     log('info', `alert to #${c.channel} via ${c.webhook}: a pipeline run starts (${params})`);
   },
 };

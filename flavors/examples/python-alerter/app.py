@@ -126,7 +126,8 @@ class Lifecycle(exports.Lifecycle):
         c = config_of(ctx.config)
         if c.get("min_level", "info") != "info":
             return  # a run starting is an `info` alert
-        params = ", ".join(f"{k}={v}" for k, v in runtime)
+        # The user's parameters; strata's own (`strata.run_id`, …) are left out.
+        params = ", ".join(f"{k}={v}" for k, v in runtime if not k.startswith("strata."))
         try:
             append(ctx, f"[info] #{c['channel']}: a pipeline run starts ({params or 'no parameters'})")
         except OSError as e:

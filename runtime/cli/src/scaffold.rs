@@ -27,7 +27,7 @@ use crate::model::ComponentType;
 /// The contract, as this binary implements it, and the `wasi:*` packages it imports
 /// (`deps/`, where wit-bindgen, componentize-py and componentize-js look for them). The
 /// frozen copy of an older contract (`wit/0.1.0/`) is strata's own affair, not copied.
-const WIT: [(&str, &str); 13] = [
+const WIT: [(&str, &str); 14] = [
     ("types.wit", include_str!("../../../wit/types.wit")),
     ("host.wit", include_str!("../../../wit/host.wit")),
     ("lifecycle.wit", include_str!("../../../wit/lifecycle.wit")),
@@ -39,6 +39,7 @@ const WIT: [(&str, &str); 13] = [
         "orchestrator.wit",
         include_str!("../../../wit/orchestrator.wit"),
     ),
+    ("alerter.wit", include_str!("../../../wit/alerter.wit")),
     ("worlds.wit", include_str!("../../../wit/worlds.wit")),
     ("deps/cli.wit", include_str!("../../../wit/deps/cli.wit")),
     (

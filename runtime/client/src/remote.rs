@@ -692,7 +692,7 @@ impl Backend for Remote {
         overwrite: bool,
     ) -> Result<ArtifactView> {
         let at = format!(
-            "/api/v1/artifact-stores/{}/files?path={}&overwrite={overwrite}",
+            "/api/v1/artifact-stores/{}/files?key={}&overwrite={overwrite}",
             seg(store),
             seg(path)
         );
@@ -712,7 +712,7 @@ impl Backend for Remote {
     }
     fn artifact_get(&self, store: &str, path: &str) -> Result<Vec<u8>> {
         let at = format!(
-            "/api/v1/artifact-stores/{}/files?path={}",
+            "/api/v1/artifact-stores/{}/files?key={}",
             seg(store),
             seg(path)
         );
@@ -725,7 +725,7 @@ impl Backend for Remote {
     }
     fn artifact_list(&self, store: &str, path: &str) -> Result<Vec<ArtifactEntry>> {
         let at = format!(
-            "/api/v1/artifact-stores/{}/list?path={}",
+            "/api/v1/artifact-stores/{}/list?key={}",
             seg(store),
             seg(path)
         );
@@ -733,7 +733,7 @@ impl Backend for Remote {
     }
     fn artifact_stat(&self, store: &str, path: &str) -> Result<ArtifactView> {
         let at = format!(
-            "/api/v1/artifact-stores/{}/stat?path={}",
+            "/api/v1/artifact-stores/{}/stat?key={}",
             seg(store),
             seg(path)
         );
@@ -741,7 +741,7 @@ impl Backend for Remote {
     }
     fn artifact_remove(&self, store: &str, path: &str, recursive: bool) -> Result<()> {
         let at = format!(
-            "/api/v1/artifact-stores/{}/files?path={}&recursive={recursive}",
+            "/api/v1/artifact-stores/{}/files?key={}&recursive={recursive}",
             seg(store),
             seg(path)
         );

@@ -1024,7 +1024,8 @@ async fn alerter_post(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileQuery {
-    path: String,
+    /// The file's path inside the store (`models/v1/model.pkl`): its key.
+    key: String,
     #[serde(default)]
     overwrite: bool,
     #[serde(default)]
@@ -1034,8 +1035,9 @@ struct FileQuery {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DirQuery {
+    /// A directory inside the store; the root if absent.
     #[serde(default)]
-    path: String,
+    key: String,
 }
 
 async fn artifact_put(
@@ -1054,7 +1056,7 @@ async fn artifact_put(
         )
     })?;
     call(st, StatusCode::CREATED, false, move |s| {
-        s.artifact_put(&name, &q.path, &bytes, q.overwrite)
+        s.artifact_put(&name, &q.key, &bytes, q.overwrite)
     })
     .await
 }
@@ -1065,7 +1067,7 @@ async fn artifact_get(
     q: QueryResult<FileQuery>,
 ) -> Reply {
     let q = query(q)?;
-    call_bytes(st, move |s| s.artifact_get(&name, &q.path)).await
+    call_bytes(st, move |s| s.artifact_get(&name, &q.key)).await
 }
 
 async fn artifact_remove(
@@ -1075,7 +1077,7 @@ async fn artifact_remove(
 ) -> Reply {
     let q = query(q)?;
     call(st, StatusCode::NO_CONTENT, false, move |s| {
-        s.artifact_remove(&name, &q.path, q.recursive)
+        s.artifact_remove(&name, &q.key, q.recursive)
     })
     .await
 }
@@ -1087,7 +1089,7 @@ async fn artifact_list(
 ) -> Reply {
     let q = query(q)?;
     call(st, StatusCode::OK, false, move |s| {
-        s.artifact_list(&name, &q.path)
+        s.artifact_list(&name, &q.key)
     })
     .await
 }
@@ -1099,7 +1101,7 @@ async fn artifact_stat(
 ) -> Reply {
     let q = query(q)?;
     call(st, StatusCode::OK, false, move |s| {
-        s.artifact_stat(&name, &q.path)
+        s.artifact_stat(&name, &q.key)
     })
     .await
 }

@@ -250,6 +250,13 @@ pub fn flavor_test(
             {
                 return Ok(report);
             }
+            if t == ComponentType::Alerter
+                && !step(&mut report, "post a message (alerter)", &mut || {
+                    post_round(&svc)
+                })
+            {
+                return Ok(report);
+            }
             let label = if t == ComponentType::Orchestrator {
                 "a pipeline run (prepare-pipeline-deployment, launch)"
             } else {
@@ -271,6 +278,23 @@ pub fn flavor_test(
     }
     report.passed = true;
     Ok(report)
+}
+
+/// `post` through the alerter, if its flavor exports it (an alerter built for the
+/// `flavor` world does not, and says nothing).
+fn post_round(svc: &Service) -> Result<String> {
+    let c = svc.component_or_err(ComponentType::Alerter, COMPONENT)?;
+    if !svc.bind(&c, false)?.loaded.exports_alerter() {
+        return Ok(
+            "its flavor does not export `alerter` (world `alerter-flavor`): `strata alerter post` refuses it"
+                .into(),
+        );
+    }
+    let params = [("title".to_string(), "strata flavor test".to_string())]
+        .into_iter()
+        .collect();
+    let r = svc.alerter_post(COMPONENT, "a message from `strata flavor test`", params)?;
+    Ok(r.detail)
 }
 
 /// `resume` again with the same configuration but no network grant: whatever the

@@ -93,7 +93,12 @@ impl Flavor for RustAlerter {
         if call.settings.min_level > 0 {
             return Ok(()); // a run starting is an `info` alert
         }
-        let params = runtime.pairs().iter().map(|(k, v)| format!("{k}={v}"));
+        // The user's parameters; strata's own (`strata.run_id`, …) are left out.
+        let params = runtime
+            .pairs()
+            .iter()
+            .filter(|(k, _)| !k.starts_with("strata."))
+            .map(|(k, v)| format!("{k}={v}"));
         let params = params.collect::<Vec<_>>().join(", ");
         let provision = format!("run {} to provision the alerter", call.command("up"));
         let opened = OpenOptions::new().append(true).open(&call.settings.log);
