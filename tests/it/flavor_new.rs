@@ -200,7 +200,9 @@ fn flavor_new_js_makes_an_orchestrator_that_schedules_steps_in_dependency_order(
 /// The webhook alerter `flavor new --type alerter` makes (a network flavor): its own
 /// `make test` passes `flavor test`, whose loopback sink got its posts; then, against a
 /// server of this test's, `up` and `down` each post once to the configured webhook, and
-/// nothing else leaves.
+/// nothing else leaves; and `strata alerter post` sends the title line and the message
+/// with the channel, says where it went, and names a refusal by the webhook's origin and
+/// status, never its path.
 fn webhook_alerter_posts(env: &Env, wasm: &str) {
     let r = env.json(&["flavor", "test", wasm]);
     let steps = r["steps"].as_array().unwrap();
@@ -234,13 +236,46 @@ fn webhook_alerter_posts(env: &Env, wasm: &str) {
     env.ok(&["alerter", "down", "ops"]);
     let paths: Vec<String> = server.seen().into_iter().map(|s| s.path).collect();
     assert_eq!(paths, ["/hooks/ops", "/hooks/ops"]);
+
+    let hook = crate::servers::Hook::start();
+    env.ok(&[
+        "alerter",
+        "register",
+        "team",
+        "--flavor=my-flavor",
+        "--channel=#ops",
+        &format!("--webhook={}", hook.url("/services/T0/B1/secret-part")),
+    ]);
+    let r = env.json(&[
+        "alerter",
+        "post",
+        "team",
+        "training failed",
+        "--param",
+        "title=Nightly",
+    ]);
+    let origin = format!("http://127.0.0.1:{}", hook.port);
+    assert_eq!(r["detail"], format!("posted to {origin} (200)"), "{r}");
+    let posts = hook.received();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert!(
+        posts[0].0.starts_with("post /services/t0/b1/secret-part"),
+        "{posts:?}"
+    );
+    let sent: serde_json::Value = serde_json::from_slice(&posts[0].1).expect("a JSON body");
+    assert_eq!(sent["text"], "Nightly\ntraining failed", "{sent}");
+    assert_eq!(sent["channel"], "#ops", "{sent}");
+    hook.answer(404);
+    let err = env.fail(&["alerter", "post", "team", "again"]);
+    assert!(err.contains(&format!("{origin} answered 404")), "{err}");
+    assert!(!err.contains("secret-part"), "{err}");
 }
 
 #[test]
 fn flavor_new_rust_makes_a_webhook_alerter_that_posts_only_to_its_webhook() {
     let env = Env::new();
     let dir = env.work.path().join("my-flavor");
-    let wasm = rust_project(&env, "my-flavor", "alerter", &dir, 3);
+    let wasm = rust_project(&env, "my-flavor", "alerter", &dir, 5);
     webhook_alerter_posts(&env, &wasm);
 }
 

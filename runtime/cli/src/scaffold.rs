@@ -4,14 +4,14 @@
 //! (`strata flavor test`) passes as made, and its `make` installs the language's
 //! toolchain from the registries when it is missing. Most types share one template of
 //! the `flavor` world: it keeps `running` in its state and reports it from `status`
-//! (Rust and Python also provision a marker file inside their granted directory). An
-//! alerter has its own: a webhook alerter, whose `resume` and `suspend` post to the URL
-//! of its `webhook` field over `wasi:http` (the SDK's `http` in Rust, componentize-py's
-//! `poll_loop` in Python, `fetch` in JavaScript). The
-//! two types whose worlds export a second interface have their own: an artifact store
-//! that keeps its artifacts in its granted directory (Rust and Python; componentize-js
-//! has no file system), and an orchestrator that schedules a run's steps in dependency
-//! order.
+//! (Rust and Python also provision a marker file inside their granted directory). The
+//! three types whose worlds export a second interface have their own: a webhook alerter
+//! (`alerter-flavor`), whose `post` sends a message and whose `resume` and `suspend`
+//! announce the component, each to the URL of its `webhook` field over `wasi:http` (the
+//! SDK's `http` in Rust, componentize-py's `poll_loop` in Python, `fetch` in
+//! JavaScript); an artifact store that keeps its artifacts in its granted directory (Rust
+//! and Python; componentize-js has no file system); and an orchestrator that schedules a
+//! run's steps in dependency order.
 //!
 //! The project gets a copy of this strata's WIT, so it builds against the contract the
 //! strata that made it implements. A Rust project also gets a copy of strata's Rust SDK
@@ -31,6 +31,7 @@ const WIT: [(&str, &str); 14] = [
     ("types.wit", include_str!("../../../wit/types.wit")),
     ("host.wit", include_str!("../../../wit/host.wit")),
     ("lifecycle.wit", include_str!("../../../wit/lifecycle.wit")),
+    ("alerter.wit", include_str!("../../../wit/alerter.wit")),
     (
         "artifact-store.wit",
         include_str!("../../../wit/artifact-store.wit"),
@@ -82,7 +83,7 @@ const RUST_LIFECYCLE: [(&str, &str); 2] = templates!(
     "src/lib.rs" => "rust/lib.rs.tmpl",
 );
 
-/// A webhook alerter: `resume` and `suspend` post to the URL of its `webhook` field.
+/// A webhook alerter: `post`, `resume` and `suspend` post to the URL of its `webhook` field.
 const RUST_ALERTER: [(&str, &str); 2] = templates!(
     "README.md" => "rust/alerter/README.md.tmpl",
     "src/lib.rs" => "rust/alerter/lib.rs.tmpl",
@@ -149,7 +150,7 @@ const PYTHON_LIFECYCLE: [(&str, &str); 2] = templates!(
     "app.py" => "python/app.py.tmpl",
 );
 
-/// A webhook alerter: `resume` and `suspend` post to the URL of its `webhook` field.
+/// A webhook alerter: `post`, `resume` and `suspend` post to the URL of its `webhook` field.
 const PYTHON_ALERTER: [(&str, &str); 2] = templates!(
     "README.md" => "python/alerter/README.md.tmpl",
     "app.py" => "python/alerter/app.py.tmpl",
@@ -178,7 +179,7 @@ const JS_LIFECYCLE: [(&str, &str); 3] = templates!(
     "flavor.js" => "js/flavor.js.tmpl",
 );
 
-/// A webhook alerter: `resume` and `suspend` post to the URL of its `webhook` field.
+/// A webhook alerter: `post`, `resume` and `suspend` post to the URL of its `webhook` field.
 const JS_ALERTER: [(&str, &str); 3] = templates!(
     "Makefile" => "js/alerter/Makefile.tmpl",
     "README.md" => "js/alerter/README.md.tmpl",
@@ -196,6 +197,7 @@ fn world(t: ComponentType) -> &'static str {
     match t {
         ComponentType::ArtifactStore => "artifact-store-flavor",
         ComponentType::Orchestrator => "orchestrator-flavor",
+        ComponentType::Alerter => "alerter-flavor",
         _ => "flavor",
     }
 }
@@ -585,9 +587,9 @@ mod tests {
                 let (_, text) = files.iter().find(|(p, _)| *p == source).expect(source);
                 // What only the template of the type's own world says.
                 let own = match (lang, t) {
-                    ("rust", Alerter) => "Request::post(webhook)",
-                    ("python", Alerter) => "poll_loop.send(request)",
-                    ("js", Alerter) => "await fetch(c.webhook",
+                    ("rust", Alerter) => "world: \"strata:flavor/alerter-flavor\"",
+                    ("python", Alerter) => "class Alerter(exports.Alerter)",
+                    ("js", Alerter) => "export const alerter",
                     ("rust", ArtifactStore) => "world: \"strata:flavor/artifact-store-flavor\"",
                     ("rust", Orchestrator) => "world: \"strata:flavor/orchestrator-flavor\"",
                     ("rust", _) => "ComponentType::{{variant}}",
