@@ -40,7 +40,6 @@ const WIT: [(&str, &str); 14] = [
         "orchestrator.wit",
         include_str!("../../../wit/orchestrator.wit"),
     ),
-    ("alerter.wit", include_str!("../../../wit/alerter.wit")),
     ("worlds.wit", include_str!("../../../wit/worlds.wit")),
     ("deps/cli.wit", include_str!("../../../wit/deps/cli.wit")),
     (
