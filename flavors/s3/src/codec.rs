@@ -77,9 +77,9 @@ pub fn xml_escape(s: &str) -> String {
 /// a `DeleteObjects` body.
 pub fn md5(data: &[u8]) -> [u8; 16] {
     const S: [u32; 64] = [
-        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20,
-        5, 9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-        6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
+        7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20, 5,
+        9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 6, 10,
+        15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
     ];
     let k: [u32; 64] =
         std::array::from_fn(|i| ((i as f64 + 1.0).sin().abs() * 4_294_967_296.0) as u32);
@@ -134,8 +134,7 @@ pub fn md5(data: &[u8]) -> [u8; 16] {
 
 /// Standard base64 (RFC 4648), with padding.
 pub fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
     for chunk in data.chunks(3) {
         let b = [
@@ -295,14 +294,8 @@ mod tests {
             assert_eq!(hex(&md5(input.as_bytes())), digest, "{input:?}");
         }
         // Across the 56-byte padding boundary.
-        assert_eq!(
-            hex(&md5(&[b'x'; 56])),
-            "668a72d5ba17f08e62dabcafad6db14b"
-        );
-        assert_eq!(
-            hex(&md5(&[b'x'; 1000])),
-            "398533d48111e9f664b1f64cb10c4b63"
-        );
+        assert_eq!(hex(&md5(&[b'x'; 56])), "668a72d5ba17f08e62dabcafad6db14b");
+        assert_eq!(hex(&md5(&[b'x'; 1000])), "398533d48111e9f664b1f64cb10c4b63");
     }
 
     #[test]

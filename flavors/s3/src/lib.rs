@@ -124,6 +124,8 @@ mod store;
 mod xml;
 
 #[cfg(test)]
+mod live;
+#[cfg(test)]
 mod mock;
 #[cfg(test)]
 mod tests;
@@ -218,8 +220,7 @@ impl Flavor for S3Store {
 
     fn provision(call: &mut Call<'_, Self>) -> Result<()> {
         let store = Store::new(call.component_name, &call.settings)?;
-        call.state =
-            lifecycle::provision(&store, &call.settings, call.component_id, &call.state)?;
+        call.state = lifecycle::provision(&store, &call.settings, call.component_id, &call.state)?;
         Ok(())
     }
 

@@ -90,7 +90,8 @@ pub fn read_marker(store: &Store, component_id: &str) -> Result<MarkerStatus, St
 fn write_marker(store: &Store, marker: &Marker) -> Result<(), String> {
     let key = store.marker_key();
     let s3 = store.s3();
-    let body = serde_json::to_vec(marker).map_err(|e| format!("could not encode the marker: {e}"))?;
+    let body =
+        serde_json::to_vec(marker).map_err(|e| format!("could not encode the marker: {e}"))?;
     let response = s3.send(
         "PutObject",
         Some(&key),
@@ -230,7 +231,10 @@ pub fn deprovision(
     let name = s3.component();
     let bucket = s3.bucket();
     if !store.bucket_exists()? {
-        info!("bucket `{bucket}` at {} is already gone: nothing to remove", s3.endpoint());
+        info!(
+            "bucket `{bucket}` at {} is already gone: nothing to remove",
+            s3.endpoint()
+        );
         return Ok(());
     }
     let marker = read_marker(store, component_id)?;
@@ -282,7 +286,11 @@ pub fn deprovision(
         info!(
             "removed the marker `{marker_key}`; bucket `{bucket}` was not created by strata: \
              it is kept, with the artifacts under `{}`",
-            if store.prefix().is_empty() { "/" } else { store.prefix() }
+            if store.prefix().is_empty() {
+                "/"
+            } else {
+                store.prefix()
+            }
         );
         return Ok(());
     }
@@ -385,7 +393,10 @@ mod tests {
             judge_marker(ours, "c-2"),
             MarkerStatus::Foreign("component id `c-1`".into())
         );
-        assert!(matches!(judge_marker(b"c-1\n", "c-1"), MarkerStatus::Ours(_)));
+        assert!(matches!(
+            judge_marker(b"c-1\n", "c-1"),
+            MarkerStatus::Ours(_)
+        ));
         assert_eq!(
             judge_marker(b"something else", "c-1"),
             MarkerStatus::Foreign("contents `something else`".into())

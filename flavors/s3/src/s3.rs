@@ -23,6 +23,13 @@ pub const MAX_RECEIVED: u64 = 64 * 1024 * 1024;
 /// The most bytes read of an answer that is not an object's contents (XML, a marker).
 pub const SMALL_ANSWER: u64 = 8 * 1024 * 1024;
 
+/// A `HEAD` request to `url`. Its answer has no body, but its `content-length` is the
+/// size of the object: the SDK compares that with the request's `max_bytes`, so the
+/// limit is lifted (the gate still bounds every body a call reads).
+pub fn head(url: &str) -> Request {
+    Request::head(url).max_bytes(u64::MAX / 2)
+}
+
 /// The client of one call: one component, one bucket, the call's budget.
 pub struct S3 {
     component: String,
@@ -245,10 +252,11 @@ impl S3 {
                 Some(key) => Request::get(&self.object_url(key, "")).header("range", "bytes=0-0"),
                 None => Request::get(&self.bucket_url("list-type=2&max-keys=1")),
             };
-            if let Ok(again) = self.send(op, key, request.max_bytes(SMALL_ANSWER)) {
-                if !again.is_success() && xml::error_of(&again.body).is_some() {
-                    return self.failure(op, key, &again);
-                }
+            if let Ok(again) = self.send(op, key, request.max_bytes(SMALL_ANSWER))
+                && !again.is_success()
+                && xml::error_of(&again.body).is_some()
+            {
+                return self.failure(op, key, &again);
             }
         }
         self.failure(op, key, response)
@@ -273,7 +281,7 @@ impl S3 {
                 "check the connector's secret access key (`strata service-connector update \
                  {connector} --secret-access-key=…`)"
             ),
-            "InvalidAccessKeyId" => format!(
+            "InvalidAccessKeyId" | "NotSignedUp" => format!(
                 "the server does not know the connector's access key id (`strata \
                  service-connector update {connector} --access-key-id=…`)"
             ),
@@ -316,9 +324,7 @@ impl S3 {
             "InternalError" => "a failure of the S3 server itself: try again, and if it \
                                 persists look at the server's log"
                 .to_string(),
-            "NotImplemented" => {
-                "the server does not implement this S3 operation".to_string()
-            }
+            "NotImplemented" => "the server does not implement this S3 operation".to_string(),
             "MissingContentLength" | "MalformedXML" | "InvalidArgument" | "InvalidRequest" => {
                 "this is likely a bug in the flavor or an S3 server it does not support yet: \
                  please report it with this message"
@@ -439,8 +445,7 @@ mod tests {
             .push(("x-amz-bucket-region".into(), "eu-west-1".into()));
         let line = s3.failure("HeadBucket", None, &moved);
         assert!(
-            line.contains("answered 301 PermanentRedirect")
-                && line.contains("--region=eu-west-1"),
+            line.contains("answered 301 PermanentRedirect") && line.contains("--region=eu-west-1"),
             "{line}"
         );
     }

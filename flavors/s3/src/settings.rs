@@ -124,8 +124,9 @@ pub fn bucket_problems(name: &str) -> Vec<String> {
     let mut problems = Vec::new();
     let len = name.chars().count();
     if !(3..=63).contains(&len) {
+        let plural = if len == 1 { "" } else { "s" };
         problems.push(format!(
-            "is {len} characters long: a bucket name has 3 to 63 characters"
+            "is {len} character{plural} long: a bucket name has 3 to 63 characters"
         ));
     }
     let mut bad: Vec<char> = name
@@ -365,7 +366,11 @@ mod tests {
                 "multipart_threshold_mb"
             ]
         );
-        assert!(found[0].message.starts_with("bucket name `B` is not valid in S3: it is 1 characters long"));
+        assert!(
+            found[0]
+                .message
+                .starts_with("bucket name `B` is not valid in S3: it is 1 character long")
+        );
         assert!(found[3].message.contains("between 5"));
     }
 

@@ -34,7 +34,10 @@ pub enum Mode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     /// An object of that key.
-    File { size: u64, modified_ms: Option<u64> },
+    File {
+        size: u64,
+        modified_ms: Option<u64>,
+    },
     /// No object of that key, but keys below `key/` (or the zero-byte `key/` itself).
     Dir,
     Missing,
@@ -49,7 +52,10 @@ pub struct Entry {
 
 /// The answer to a `HEAD` of an object.
 enum Head {
-    Found { size: u64, modified_ms: Option<u64> },
+    Found {
+        size: u64,
+        modified_ms: Option<u64>,
+    },
     NotFound,
     /// A 5xx: some servers (s3s-fs) answer so for a key that is a directory on their disk.
     ServerError(Response),
@@ -245,11 +251,9 @@ impl Store {
     /// # Errors
     /// Any answer but 200 and 404, or none.
     pub fn bucket_exists(&self) -> Result<bool, String> {
-        let response = self.s3.send(
-            "HeadBucket",
-            None,
-            Request::head(&self.s3.bucket_url("")),
-        )?;
+        let response =
+            self.s3
+                .send("HeadBucket", None, crate::s3::head(&self.s3.bucket_url("")))?;
         match response.status {
             200..=299 => Ok(true),
             404 => Ok(false),
@@ -262,7 +266,7 @@ impl Store {
         let response = self.s3.send(
             "HeadObject",
             Some(key),
-            Request::head(&self.s3.object_url(key, "")),
+            crate::s3::head(&self.s3.object_url(key, "")),
         )?;
         match response.status {
             200..=299 => Ok(Head::Found {
@@ -298,7 +302,11 @@ impl Store {
             query.push_str("&continuation-token=");
             query.push_str(&encode_query(token));
         }
-        let shown_prefix = if prefix.is_empty() { None } else { Some(prefix) };
+        let shown_prefix = if prefix.is_empty() {
+            None
+        } else {
+            Some(prefix)
+        };
         let response = self.s3.send(
             "ListObjectsV2",
             shown_prefix,
@@ -355,7 +363,13 @@ impl Store {
 
     /// `PutObject` of `body` at `key`; with `create_new`, only if no object has that key
     /// (`If-None-Match: *`).
-    fn put_object(&self, key: &str, body: Vec<u8>, create_new: bool, rel: &str) -> Result<(), String> {
+    fn put_object(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        create_new: bool,
+        rel: &str,
+    ) -> Result<(), String> {
         let mut request = Request::put(&self.s3.object_url(key, ""))
             .header("content-type", "application/octet-stream");
         if body.is_empty() {
@@ -394,7 +408,9 @@ impl Store {
             return self.delete_object(key);
         }
         for batch in keys.chunks(DELETE_BATCH) {
-            let mut body = String::from("<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>");
+            let mut body = String::from(
+                "<Delete xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><Quiet>true</Quiet>",
+            );
             for key in batch {
                 body.push_str("<Object><Key>");
                 body.push_str(&xml_escape(key));
@@ -422,13 +438,8 @@ impl Store {
             if let Some((key, error)) = failed.first() {
                 return Err(format!(
                     "{} (and {} more of the {} keys)",
-                    self.s3.describe(
-                        "DeleteObjects",
-                        Some(key),
-                        200,
-                        error,
-                        None
-                    ),
+                    self.s3
+                        .describe("DeleteObjects", Some(key), 200, error, None),
                     failed.len() - 1,
                     batch.len()
                 ));
@@ -461,7 +472,13 @@ impl Store {
 
     /// A multipart upload of `parts` to `key`; with `create_new`, completed only if no
     /// object has that key. Aborted if any step fails, so no unfinished upload is left.
-    fn multipart(&self, key: &str, parts: &[Part<'_>], create_new: bool, rel: &str) -> Result<(), String> {
+    fn multipart(
+        &self,
+        key: &str,
+        parts: &[Part<'_>],
+        create_new: bool,
+        rel: &str,
+    ) -> Result<(), String> {
         // Create, each part, complete, and an abort in reserve.
         let needed = parts.len() as u32 + 3;
         if needed > self.s3.requests_left() {
@@ -488,7 +505,9 @@ impl Store {
                 .max_bytes(SMALL_ANSWER),
         )?;
         if response.status != 200 {
-            return Err(self.s3.failure("CreateMultipartUpload", Some(key), &response));
+            return Err(self
+                .s3
+                .failure("CreateMultipartUpload", Some(key), &response));
         }
         let upload = xml::upload_id(&response.body).map_err(|why| {
             format!(
@@ -517,10 +536,9 @@ impl Store {
         let mut etags = Vec::with_capacity(parts.len());
         for (i, part) in parts.iter().enumerate() {
             let number = i + 1;
-            let url = self.s3.object_url(
-                key,
-                &format!("partNumber={number}&uploadId={upload_query}"),
-            );
+            let url = self
+                .s3
+                .object_url(key, &format!("partNumber={number}&uploadId={upload_query}"));
             let etag = match part {
                 Part::Data(bytes) => {
                     let request = Request::put(&url).body(bytes.to_vec());
@@ -570,18 +588,23 @@ impl Store {
             ));
         }
         body.push_str("</CompleteMultipartUpload>");
-        let mut request = Request::post(&self.s3.object_url(key, &format!("uploadId={upload_query}")))
-            .header("content-type", "application/xml")
-            .body(body.into_bytes())
-            .max_bytes(SMALL_ANSWER);
+        let mut request =
+            Request::post(&self.s3.object_url(key, &format!("uploadId={upload_query}")))
+                .header("content-type", "application/xml")
+                .body(body.into_bytes())
+                .max_bytes(SMALL_ANSWER);
         if create_new {
             request = request.header("if-none-match", "*");
         }
-        let response = self.s3.send("CompleteMultipartUpload", Some(key), request)?;
+        let response = self
+            .s3
+            .send("CompleteMultipartUpload", Some(key), request)?;
         match response.status {
             412 if create_new => Err(exists_error(rel)),
             200 if xml::error_of(&response.body).is_none() => Ok(()),
-            _ => Err(self.s3.failure("CompleteMultipartUpload", Some(key), &response)),
+            _ => Err(self
+                .s3
+                .failure("CompleteMultipartUpload", Some(key), &response)),
         }
     }
 
@@ -597,7 +620,9 @@ impl Store {
                 .send("AbortMultipartUpload", Some(key), Request::delete(&url))
                 .and_then(|response| match response.status {
                     200..=299 | 404 => Ok(()),
-                    _ => Err(self.s3.failure("AbortMultipartUpload", Some(key), &response)),
+                    _ => Err(self
+                        .s3
+                        .failure("AbortMultipartUpload", Some(key), &response)),
                 })
         };
         if let Err(why) = outcome {
@@ -625,7 +650,11 @@ impl Store {
     /// Every object whose key starts with `prefix`, listed page by page while the call
     /// has more than `reserve` requests left. The flag says whether the list is
     /// complete.
-    fn objects_below(&self, prefix: &str, reserve: u32) -> Result<(Vec<ListedObject>, bool), String> {
+    fn objects_below(
+        &self,
+        prefix: &str,
+        reserve: u32,
+    ) -> Result<(Vec<ListedObject>, bool), String> {
         let mut objects = Vec::new();
         let mut token: Option<String> = None;
         loop {
@@ -648,7 +677,12 @@ impl Store {
     ///
     /// # Errors
     /// A failed request.
-    pub fn count_below(&self, prefix: &str, exclude: &str, reserve: u32) -> Result<(u64, bool), String> {
+    pub fn count_below(
+        &self,
+        prefix: &str,
+        exclude: &str,
+        reserve: u32,
+    ) -> Result<(u64, bool), String> {
         let (objects, complete) = self.objects_below(prefix, reserve)?;
         let count = objects.iter().filter(|o| o.key != exclude).count() as u64;
         Ok((count, complete))
@@ -765,7 +799,9 @@ impl Store {
             // A server that ignores `Range` sends the whole object.
             200 => {
                 let body = response.body;
-                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(body.len());
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(body.len());
                 let end = usize::try_from(offset.saturating_add(length))
                     .unwrap_or(usize::MAX)
                     .min(body.len());
@@ -791,9 +827,11 @@ impl Store {
     pub fn write(&self, path: &str, data: Vec<u8>, mode: Mode) -> Result<u64, String> {
         let rel = relative(path)?;
         if rel.is_empty() {
-            return Err("cannot write to the root of the store: give the path of a file inside \
+            return Err(
+                "cannot write to the root of the store: give the path of a file inside \
                         it"
-            .to_string());
+                .to_string(),
+            );
         }
         let key = self.key(&rel);
         let existing = match self.kind(&rel)? {
@@ -885,7 +923,11 @@ impl Store {
                 };
                 if name.is_empty() {
                     seen_self = true;
-                } else if !(rel.is_empty() && name.starts_with(MARKER)) && !name.contains('/') {
+                } else {
+                    let hidden = rel.is_empty() && name.starts_with(MARKER);
+                    if hidden || name.contains('/') {
+                        continue;
+                    }
                     entries.push(Entry {
                         name: name.to_string(),
                         is_dir: false,
@@ -923,9 +965,7 @@ impl Store {
         if entries.is_empty() && !rel.is_empty() && !seen_self {
             let key = self.key(&rel);
             return Err(match self.head(&key)? {
-                Head::Found { .. } => format!(
-                    "cannot list `{rel}`: it is a file, not a directory"
-                ),
+                Head::Found { .. } => format!("cannot list `{rel}`: it is a file, not a directory"),
                 Head::NotFound | Head::ServerError(_) => missing_error(&rel),
             });
         }
@@ -1010,9 +1050,11 @@ impl Store {
         let from = relative(source)?;
         let to = relative(destination)?;
         if from.is_empty() || to.is_empty() {
-            return Err("cannot copy the root of the store, or onto it: give file paths inside \
+            return Err(
+                "cannot copy the root of the store, or onto it: give file paths inside \
                         it"
-            .to_string());
+                .to_string(),
+            );
         }
         let size = match self.kind(&from)? {
             Kind::File { size, .. } => size,
@@ -1050,8 +1092,9 @@ impl Store {
         let from = relative(source)?;
         let to = relative(destination)?;
         if from.is_empty() || to.is_empty() {
-            return Err("cannot move the root of the store, or onto it: give paths inside it"
-                .to_string());
+            return Err(
+                "cannot move the root of the store, or onto it: give paths inside it".to_string(),
+            );
         }
         let source_kind = self.kind(&from)?;
         if source_kind == Kind::Missing {
@@ -1109,7 +1152,10 @@ impl Store {
         let (objects, complete) = self.objects_below(&from_prefix, 8)?;
         // One copy per object (more above 5 GiB), the deletes, the replaced directory.
         let needed = objects.len() as u32 + 4 + if replace { 4 } else { 0 };
-        if !complete || needed > self.s3.requests_left() || objects.iter().any(|o| o.size > MAX_PART) {
+        if !complete
+            || needed > self.s3.requests_left()
+            || objects.iter().any(|o| o.size > MAX_PART)
+        {
             return Err(format!(
                 "cannot move directory `{from}`: S3 has no rename, so moving it copies each of \
                  its {}{} objects, and one call makes at most {} requests; move its \
@@ -1196,10 +1242,21 @@ mod tests {
         assert_eq!(relative("models/./v1//w.bin/").unwrap(), "models/v1/w.bin");
         assert!(relative("/etc/passwd").unwrap_err().contains("outside"));
         for climbing in ["../x", "a/../../x", "a/.."] {
-            assert!(relative(climbing).unwrap_err().contains("leave"), "{climbing}");
+            assert!(
+                relative(climbing).unwrap_err().contains("leave"),
+                "{climbing}"
+            );
         }
-        assert!(relative(".strata-artifact-store").unwrap_err().contains("reserved"));
-        assert!(relative("./.strata-artifact-store.x").unwrap_err().contains("reserved"));
+        assert!(
+            relative(".strata-artifact-store")
+                .unwrap_err()
+                .contains("reserved")
+        );
+        assert!(
+            relative("./.strata-artifact-store.x")
+                .unwrap_err()
+                .contains("reserved")
+        );
         assert_eq!(
             relative("dir/.strata-artifact-store").unwrap(),
             "dir/.strata-artifact-store"

@@ -83,7 +83,13 @@ fn names(c: &Component, path: &str) -> Vec<String> {
     S3Store::list(c.ctx(), path.into())
         .unwrap()
         .into_iter()
-        .map(|e| if e.is_dir { format!("{}/", e.name) } else { e.name })
+        .map(|e| {
+            if e.is_dir {
+                format!("{}/", e.name)
+            } else {
+                e.name
+            }
+        })
         .collect()
 }
 
@@ -126,14 +132,19 @@ fn without_an_aws_connector_every_call_says_how_to_bind_one() {
         "{err}"
     );
     assert!(err.contains("`strata artifact-store update st --connector=s3`"));
-    assert!(S3Store::exists(c.ctx(), "x".into()).unwrap_err().contains("no service connector"));
+    assert!(
+        S3Store::exists(c.ctx(), "x".into())
+            .unwrap_err()
+            .contains("no service connector")
+    );
     let status = <S3Store as Lifecycle>::status(c.ctx());
     assert!(!status.provisioned && status.detail.contains("no service connector"));
 
     let c = Component::new(&[("connector.type", "bearer")]);
     let err = <S3Store as Lifecycle>::provision(c.ctx()).unwrap_err();
     assert!(
-        err.contains("type `bearer`") && err.contains("strata service-connector register NAME --type aws"),
+        err.contains("type `bearer`")
+            && err.contains("strata service-connector register NAME --type aws"),
         "{err}"
     );
 }
@@ -151,7 +162,11 @@ fn up_refuses_a_missing_bucket_unless_asked_to_create_it() {
     assert!(mock.borrow().buckets.is_empty());
     let status = <S3Store as Lifecycle>::status(c.ctx());
     assert!(!status.provisioned);
-    assert!(status.detail.contains("does not exist"), "{}", status.detail);
+    assert!(
+        status.detail.contains("does not exist"),
+        "{}",
+        status.detail
+    );
 }
 
 #[test]
@@ -172,7 +187,12 @@ fn a_full_round_creates_marks_and_deletes_the_bucket() {
     let before = c.state.clone();
     c.up().unwrap();
     assert_eq!(c.state, before);
-    let creates = mock.borrow().requests.iter().filter(|r| *r == "PUT /my-bucket").count();
+    let creates = mock
+        .borrow()
+        .requests
+        .iter()
+        .filter(|r| *r == "PUT /my-bucket")
+        .count();
     assert_eq!(creates, 1, "created once");
 
     let status = <S3Store as Lifecycle>::status(c.ctx());
@@ -184,7 +204,10 @@ fn a_full_round_creates_marks_and_deletes_the_bucket() {
     <S3Store as Lifecycle>::prepare_pipeline_deployment(c.ctx(), vec![]).unwrap();
 
     c.down_force().unwrap();
-    assert!(mock.borrow().buckets.is_empty(), "the bucket strata made is gone");
+    assert!(
+        mock.borrow().buckets.is_empty(),
+        "the bucket strata made is gone"
+    );
     let status = <S3Store as Lifecycle>::status(c.ctx());
     assert!(!status.provisioned);
     // Again: already gone.
@@ -197,7 +220,13 @@ fn down_force_keeps_a_bucket_with_objects_unless_told_to_delete_them() {
     let mut c = Component::new(&[("create_bucket", "true")]);
     c.up().unwrap();
     S3Store::write(c.ctx(), "a.txt".into(), b"a".to_vec(), WriteMode::CreateNew).unwrap();
-    S3Store::write(c.ctx(), "d/b.txt".into(), b"b".to_vec(), WriteMode::CreateNew).unwrap();
+    S3Store::write(
+        c.ctx(),
+        "d/b.txt".into(),
+        b"b".to_vec(),
+        WriteMode::CreateNew,
+    )
+    .unwrap();
     let err = c.down_force().unwrap_err();
     assert!(
         err.contains("still holds 2 objects besides the marker")
@@ -209,7 +238,8 @@ fn down_force_keeps_a_bucket_with_objects_unless_told_to_delete_them() {
         mock.borrow().keys(BUCKET),
         [".strata-artifact-store", "a.txt", "d/b.txt"]
     );
-    c.config.push(("delete_bucket_contents".into(), "true".into()));
+    c.config
+        .push(("delete_bucket_contents".into(), "true".into()));
     c.down_force().unwrap();
     assert!(mock.borrow().buckets.is_empty());
     assert!(
@@ -226,7 +256,13 @@ fn a_bucket_strata_did_not_create_is_kept_with_its_artifacts() {
     let mut c = Component::new(&[("prefix", "team/store"), ("delete_bucket_contents", "true")]);
     c.up().unwrap();
     assert_eq!(c.state_json()["state"]["created_bucket"], false);
-    S3Store::write(c.ctx(), "m/w.bin".into(), b"w".to_vec(), WriteMode::CreateNew).unwrap();
+    S3Store::write(
+        c.ctx(),
+        "m/w.bin".into(),
+        b"w".to_vec(),
+        WriteMode::CreateNew,
+    )
+    .unwrap();
     assert_eq!(
         mock.borrow().keys(BUCKET),
         ["team/store/.strata-artifact-store", "team/store/m/w.bin"]
@@ -236,7 +272,8 @@ fn a_bucket_strata_did_not_create_is_kept_with_its_artifacts() {
     assert_eq!(mock.borrow().keys(BUCKET), ["team/store/m/w.bin"]);
     let said = strata_flavor_sdk::log::take();
     assert!(
-        said.iter().any(|(_, l)| l.contains("was not created by strata: it is kept")),
+        said.iter()
+            .any(|(_, l)| l.contains("was not created by strata: it is kept")),
         "{said:?}"
     );
 }
@@ -252,7 +289,10 @@ fn another_components_marker_stops_up() {
     );
     let mut c = Component::new(&[]);
     let err = c.up().unwrap_err();
-    assert!(err.contains("another component (component id `other`"), "{err}");
+    assert!(
+        err.contains("another component (component id `other`"),
+        "{err}"
+    );
     let status = <S3Store as Lifecycle>::status(c.ctx());
     assert!(!status.provisioned && status.detail.contains("belongs to another component"));
 }
@@ -282,7 +322,11 @@ fn a_wrong_secret_is_named_even_for_a_head() {
     // The HEAD, then one GET to learn the code.
     assert_eq!(mock.borrow().requests.len(), 2);
     let status = <S3Store as Lifecycle>::status(c.ctx());
-    assert!(status.detail.contains("SignatureDoesNotMatch"), "{}", status.detail);
+    assert!(
+        status.detail.contains("SignatureDoesNotMatch"),
+        "{}",
+        status.detail
+    );
 }
 
 /// What `strata flavor test` does with a store, call by call.
@@ -299,31 +343,63 @@ fn the_calls_of_strata_flavor_test() {
         S3Store::write(c.ctx(), file.into(), data.clone(), WriteMode::CreateNew).unwrap(),
         len
     );
-    let again = S3Store::write(c.ctx(), file.into(), data.clone(), WriteMode::CreateNew).unwrap_err();
+    let again =
+        S3Store::write(c.ctx(), file.into(), data.clone(), WriteMode::CreateNew).unwrap_err();
     assert!(again.contains("already exists"), "{again}");
     assert_eq!(
         S3Store::write(c.ctx(), file.into(), data.clone(), WriteMode::Append).unwrap(),
         2 * len
     );
     let whole = [data.as_slice(), data.as_slice()].concat();
-    assert_eq!(S3Store::read(c.ctx(), file.into(), 0, 1 << 20).unwrap(), whole);
-    assert_eq!(S3Store::read(c.ctx(), file.into(), len, 5).unwrap(), data[..5]);
-    assert!(S3Store::read(c.ctx(), file.into(), 2 * len, 5).unwrap().is_empty());
-    assert!(S3Store::read(c.ctx(), file.into(), 1000, 5).unwrap().is_empty());
-    assert!(S3Store::read(c.ctx(), file.into(), 0, 0).unwrap().is_empty());
+    assert_eq!(
+        S3Store::read(c.ctx(), file.into(), 0, 1 << 20).unwrap(),
+        whole
+    );
+    assert_eq!(
+        S3Store::read(c.ctx(), file.into(), len, 5).unwrap(),
+        data[..5]
+    );
+    assert!(
+        S3Store::read(c.ctx(), file.into(), 2 * len, 5)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        S3Store::read(c.ctx(), file.into(), 1000, 5)
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        S3Store::read(c.ctx(), file.into(), 0, 0)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         S3Store::write(c.ctx(), file.into(), data.clone(), WriteMode::Truncate).unwrap(),
         len
     );
     assert!(S3Store::exists(c.ctx(), file.into()).unwrap());
     let stat = S3Store::stat(c.ctx(), file.into()).unwrap();
-    assert_eq!((stat.size, stat.is_dir, stat.modified_ms), (len, false, Some(1_796_198_155_000)));
+    assert_eq!(
+        (stat.size, stat.is_dir, stat.modified_ms),
+        (len, false, Some(1_796_198_155_000))
+    );
     let stat = S3Store::stat(c.ctx(), dir.into()).unwrap();
     assert!(stat.is_dir && stat.size == 0);
     S3Store::copy(c.ctx(), file.into(), format!("{dir}/copy.txt"), false).unwrap();
-    S3Store::rename(c.ctx(), format!("{dir}/copy.txt"), format!("{dir}/moved.txt"), false).unwrap();
+    S3Store::rename(
+        c.ctx(),
+        format!("{dir}/copy.txt"),
+        format!("{dir}/moved.txt"),
+        false,
+    )
+    .unwrap();
     assert_eq!(names(&c, dir), ["moved.txt", "probe.txt"]);
-    assert_eq!(names(&c, ""), ["strata-flavor-test/"], "the marker is hidden");
+    assert_eq!(
+        names(&c, ""),
+        ["strata-flavor-test/"],
+        "the marker is hidden"
+    );
     S3Store::remove(c.ctx(), dir.into(), true).unwrap();
     assert!(!S3Store::exists(c.ctx(), dir.into()).unwrap());
     assert_eq!(mock.borrow().keys(BUCKET), [".strata-artifact-store"]);
@@ -343,16 +419,47 @@ fn directories_are_prefixes_and_makedirs_makes_an_empty_one() {
     assert!(S3Store::exists(c.ctx(), "empty".into()).unwrap());
     assert!(names(&c, "empty/dir").is_empty());
     assert_eq!(names(&c, "empty"), ["dir/"]);
-    S3Store::write(c.ctx(), "models/v1/w.bin".into(), b"0123".to_vec(), WriteMode::CreateNew)
-        .unwrap();
-    S3Store::write(c.ctx(), "best.bin".into(), b"b".to_vec(), WriteMode::CreateNew).unwrap();
+    S3Store::write(
+        c.ctx(),
+        "models/v1/w.bin".into(),
+        b"0123".to_vec(),
+        WriteMode::CreateNew,
+    )
+    .unwrap();
+    S3Store::write(
+        c.ctx(),
+        "best.bin".into(),
+        b"b".to_vec(),
+        WriteMode::CreateNew,
+    )
+    .unwrap();
     assert_eq!(names(&c, ""), ["best.bin", "empty/", "models/"]);
     assert!(S3Store::stat(c.ctx(), "models".into()).unwrap().is_dir);
-    assert!(S3Store::list(c.ctx(), "best.bin".into()).unwrap_err().contains("is a file"));
-    assert!(S3Store::list(c.ctx(), "nothing".into()).unwrap_err().contains("does not exist"));
-    assert!(S3Store::read(c.ctx(), "models".into(), 0, 9).unwrap_err().contains("is a directory"));
-    assert!(S3Store::read(c.ctx(), "nothing".into(), 0, 9).unwrap_err().contains("does not exist"));
-    assert!(S3Store::stat(c.ctx(), "nothing".into()).unwrap_err().contains("does not exist"));
+    assert!(
+        S3Store::list(c.ctx(), "best.bin".into())
+            .unwrap_err()
+            .contains("is a file")
+    );
+    assert!(
+        S3Store::list(c.ctx(), "nothing".into())
+            .unwrap_err()
+            .contains("does not exist")
+    );
+    assert!(
+        S3Store::read(c.ctx(), "models".into(), 0, 9)
+            .unwrap_err()
+            .contains("is a directory")
+    );
+    assert!(
+        S3Store::read(c.ctx(), "nothing".into(), 0, 9)
+            .unwrap_err()
+            .contains("does not exist")
+    );
+    assert!(
+        S3Store::stat(c.ctx(), "nothing".into())
+            .unwrap_err()
+            .contains("does not exist")
+    );
     assert!(
         S3Store::write(c.ctx(), "models".into(), b"x".to_vec(), WriteMode::Truncate)
             .unwrap_err()
@@ -365,11 +472,14 @@ fn directories_are_prefixes_and_makedirs_makes_an_empty_one() {
     );
 
     // Rename of a file onto another: only with overwrite.
-    let taken = S3Store::rename(c.ctx(), "best.bin".into(), "models/v1/w.bin".into(), false)
-        .unwrap_err();
+    let taken =
+        S3Store::rename(c.ctx(), "best.bin".into(), "models/v1/w.bin".into(), false).unwrap_err();
     assert!(taken.contains("already exists"), "{taken}");
     S3Store::rename(c.ctx(), "best.bin".into(), "models/v1/w.bin".into(), true).unwrap();
-    assert_eq!(S3Store::read(c.ctx(), "models/v1/w.bin".into(), 0, 9).unwrap(), b"b");
+    assert_eq!(
+        S3Store::read(c.ctx(), "models/v1/w.bin".into(), 0, 9).unwrap(),
+        b"b"
+    );
     // A directory moves with everything in it.
     S3Store::rename(c.ctx(), "models/v1".into(), "models/v2".into(), false).unwrap();
     assert_eq!(names(&c, "models"), ["v2/"]);
@@ -379,13 +489,25 @@ fn directories_are_prefixes_and_makedirs_makes_an_empty_one() {
             .contains("into itself")
     );
     // Non-recursive removal refuses a non-empty directory, removes an empty one.
-    assert!(S3Store::remove(c.ctx(), "models".into(), false).unwrap_err().contains("not empty"));
+    assert!(
+        S3Store::remove(c.ctx(), "models".into(), false)
+            .unwrap_err()
+            .contains("not empty")
+    );
     S3Store::remove(c.ctx(), "empty/dir".into(), false).unwrap();
     assert!(!S3Store::exists(c.ctx(), "empty/dir".into()).unwrap());
     S3Store::remove(c.ctx(), "models".into(), true).unwrap();
     assert!(!S3Store::exists(c.ctx(), "models".into()).unwrap());
-    assert!(S3Store::remove(c.ctx(), "models".into(), true).unwrap_err().contains("does not exist"));
-    assert!(S3Store::remove(c.ctx(), "".into(), true).unwrap_err().contains("root of the store"));
+    assert!(
+        S3Store::remove(c.ctx(), "models".into(), true)
+            .unwrap_err()
+            .contains("does not exist")
+    );
+    assert!(
+        S3Store::remove(c.ctx(), "".into(), true)
+            .unwrap_err()
+            .contains("root of the store")
+    );
     assert_eq!(mock.borrow().keys(BUCKET), ["p/.strata-artifact-store"]);
 }
 
@@ -398,11 +520,18 @@ fn paths_that_leave_the_store_or_name_the_marker_are_refused() {
     let before = mock.borrow().requests.len();
     for escape in ["../outside.txt", "models/../../outside.txt", "/etc/passwd"] {
         let refused = S3Store::read(c.ctx(), escape.into(), 0, 100).unwrap_err();
-        assert!(refused.contains("outside") || refused.contains("leave"), "{escape}: {refused}");
+        assert!(
+            refused.contains("outside") || refused.contains("leave"),
+            "{escape}: {refused}"
+        );
     }
     let own = S3Store::read(c.ctx(), ".strata-artifact-store".into(), 0, 100).unwrap_err();
     assert!(own.contains("reserved"), "{own}");
-    assert_eq!(mock.borrow().requests.len(), before, "refused before any request");
+    assert_eq!(
+        mock.borrow().requests.len(),
+        before,
+        "refused before any request"
+    );
 }
 
 #[test]
@@ -448,18 +577,38 @@ fn large_writes_are_multipart_uploads_and_appends_copy_on_the_server() {
     );
     assert_eq!(mock.borrow().count("GET /my-bucket/big.bin"), gets);
     let expected = [big.as_slice(), more.as_slice()].concat();
-    assert_eq!(mock.borrow().object(BUCKET, "big.bin").unwrap().data, expected);
+    assert_eq!(
+        mock.borrow().object(BUCKET, "big.bin").unwrap().data,
+        expected
+    );
     // A range across the parts.
     let middle = S3Store::read(c.ctx(), "big.bin".into(), 11 * MIB as u64 - 3, 6).unwrap();
     assert_eq!(middle, expected[11 * MIB - 3..11 * MIB + 3]);
 
     // Appending to a small file past the threshold: read back, then a multipart upload.
-    S3Store::write(c.ctx(), "small.bin".into(), vec![1; MIB], WriteMode::CreateNew).unwrap();
+    S3Store::write(
+        c.ctx(),
+        "small.bin".into(),
+        vec![1; MIB],
+        WriteMode::CreateNew,
+    )
+    .unwrap();
     assert_eq!(
-        S3Store::write(c.ctx(), "small.bin".into(), vec![2; 5 * MIB], WriteMode::Append).unwrap(),
+        S3Store::write(
+            c.ctx(),
+            "small.bin".into(),
+            vec![2; 5 * MIB],
+            WriteMode::Append
+        )
+        .unwrap(),
         6 * MIB as u64
     );
-    let small = mock.borrow().object(BUCKET, "small.bin").unwrap().data.clone();
+    let small = mock
+        .borrow()
+        .object(BUCKET, "small.bin")
+        .unwrap()
+        .data
+        .clone();
     assert_eq!(small.len(), 6 * MIB);
     assert!(small[..MIB].iter().all(|&b| b == 1) && small[MIB..].iter().all(|&b| b == 2));
 
@@ -482,13 +631,21 @@ fn a_failed_part_aborts_the_upload() {
         code: "InternalError".into(),
         always: false,
     });
-    let err = S3Store::write(c.ctx(), "big.bin".into(), vec![0; 11 * MIB], WriteMode::Truncate)
-        .unwrap_err();
+    let err = S3Store::write(
+        c.ctx(),
+        "big.bin".into(),
+        vec![0; 11 * MIB],
+        WriteMode::Truncate,
+    )
+    .unwrap_err();
     assert!(
         err.contains("S3 UploadPart of `big.bin` in bucket `my-bucket` at http://127.0.0.1:9000 answered 500 InternalError"),
         "{err}"
     );
-    assert_eq!(mock.borrow().count("DELETE /my-bucket/big.bin?uploadId="), 1);
+    assert_eq!(
+        mock.borrow().count("DELETE /my-bucket/big.bin?uploadId="),
+        1
+    );
     assert_eq!(mock.borrow().open_uploads(), 0);
     assert!(mock.borrow().object(BUCKET, "big.bin").is_none());
 }
@@ -500,8 +657,13 @@ fn a_write_needing_more_requests_than_a_call_has_is_refused_before_it_starts() {
     let mut c = Component::new(&[("multipart_threshold_mb", "5")]);
     c.up().unwrap();
     let before = mock.borrow().requests.len();
-    let err = S3Store::write(c.ctx(), "huge.bin".into(), vec![0; 5 * 61 * MIB], WriteMode::Truncate)
-        .unwrap_err();
+    let err = S3Store::write(
+        c.ctx(),
+        "huge.bin".into(),
+        vec![0; 5 * 61 * MIB],
+        WriteMode::Truncate,
+    )
+    .unwrap_err();
     assert!(err.contains("--multipart_threshold_mb="), "{err}");
     // The HEAD and the listing that look for what is there, nothing more.
     assert_eq!(mock.borrow().requests.len(), before + 2);
@@ -550,11 +712,21 @@ fn a_server_that_ignores_ranges_still_gives_the_range() {
     bucket(&mock);
     let mut c = Component::new(&[]);
     c.up().unwrap();
-    S3Store::write(c.ctx(), "f".into(), b"0123456789".to_vec(), WriteMode::CreateNew).unwrap();
+    S3Store::write(
+        c.ctx(),
+        "f".into(),
+        b"0123456789".to_vec(),
+        WriteMode::CreateNew,
+    )
+    .unwrap();
     mock.borrow_mut().ignore_range = true;
     assert_eq!(S3Store::read(c.ctx(), "f".into(), 2, 3).unwrap(), b"234");
     assert_eq!(S3Store::read(c.ctx(), "f".into(), 8, 30).unwrap(), b"89");
-    assert!(S3Store::read(c.ctx(), "f".into(), 20, 3).unwrap().is_empty());
+    assert!(
+        S3Store::read(c.ctx(), "f".into(), 20, 3)
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]

@@ -138,11 +138,11 @@ pub fn parse(input: &str) -> Result<Element, String> {
             let name = local(body[..end].trim()).to_string();
             rest = body.get(end + 1..).unwrap_or("");
             // Close up to the matching open element; a stray end tag is ignored.
-            if let Some(depth) = stack.iter().rposition(|e| e.name == name) {
-                if depth > 0 {
-                    while stack.len() > depth {
-                        close(&mut stack);
-                    }
+            if let Some(depth) = stack.iter().rposition(|e| e.name == name)
+                && depth > 0
+            {
+                while stack.len() > depth {
+                    close(&mut stack);
                 }
             }
         } else {
@@ -202,10 +202,10 @@ fn push_text(stack: &mut [Element], text: &str) {
 }
 
 fn close(stack: &mut Vec<Element>) {
-    if let Some(done) = stack.pop() {
-        if let Some(parent) = stack.last_mut() {
-            parent.children.push(done);
-        }
+    if let Some(done) = stack.pop()
+        && let Some(parent) = stack.last_mut()
+    {
+        parent.children.push(done);
     }
 }
 
@@ -432,7 +432,9 @@ mod tests {
         assert_eq!(error_of(b""), None);
         assert_eq!(error_of(b"<html>Bad Gateway</html>"), None);
         assert_eq!(
-            error_of(b"<CompleteMultipartUploadResult><ETag>x</ETag></CompleteMultipartUploadResult>"),
+            error_of(
+                b"<CompleteMultipartUploadResult><ETag>x</ETag></CompleteMultipartUploadResult>"
+            ),
             None
         );
     }
