@@ -44,12 +44,15 @@
 //! - **status**: `HeadBucket`, then `GetObject` of the marker: provisioned when both
 //!   exist and the marker is this component's; the detail says what is missing, or why
 //!   the server refused (a wrong key, say). It changes nothing.
-//! - **deprovision** (`down --force`): deletes the marker. A bucket strata created is
-//!   then deleted too, with the objects in it: if any are left besides the marker and
-//!   `delete_bucket_contents` is not set, nothing is deleted and `down --force` fails,
-//!   naming how many objects there are and the flag. Objects go in `DeleteObjects`
-//!   batches of 1,000 (with the `Content-MD5` S3 requires). A bucket strata did not
-//!   create is never deleted, nor the artifacts under the prefix (a log line says so).
+//! - **deprovision** (`down --force`): for a bucket strata did not create, deletes the
+//!   marker and nothing else: the bucket and the artifacts under the prefix stay (a log
+//!   line says so). For a bucket strata created: if objects besides the marker are left
+//!   and `delete_bucket_contents` is not set, nothing is deleted and `down --force`
+//!   fails, naming how many objects there are and the flag; otherwise every object goes
+//!   (`DeleteObjects` batches of 1,000, with the `Content-MD5` S3 requires), then the
+//!   marker, then the bucket (`DeleteBucket`). The marker goes last so that, while
+//!   anything is left, `status` still says provisioned and another `down --force` goes
+//!   on where this one stopped; if `DeleteBucket` fails, the marker is written back.
 //!
 //! # Files and directories
 //!
@@ -93,7 +96,9 @@
 //! than requests left says to raise `multipart_threshold_mb` or write in pieces, `list`
 //! stops past about 60,000 entries, a directory `rename` moves at most about 55 objects,
 //! and a recursive `remove` or `down --force` of more than about 30,000 objects says to
-//! call again to go on, having removed what it could. A call cut short by its deadline
+//! call again to go on, having removed what it could. Over a slow link, give the
+//! component a longer deadline (`strata artifact-store update NAME --timeout-ms=60000`):
+//! strata writes a large file in calls of 64 MiB. A call cut short by its deadline
 //! in a multipart upload leaves that upload unfinished: an S3 lifecycle rule
 //! `AbortIncompleteMultipartUpload` cleans such uploads up.
 //!

@@ -271,18 +271,8 @@ pub fn deprovision(
         }
     }
 
-    if marker != MarkerStatus::Missing {
-        let response = s3.send(
-            "DeleteObject",
-            Some(&marker_key),
-            Request::delete(&s3.object_url(&marker_key, "")),
-        )?;
-        if !(response.is_success() || response.status == 404) {
-            return Err(s3.failure("DeleteObject", Some(&marker_key), &response));
-        }
-    }
-
     if !created {
+        delete_marker(store, &marker)?;
         info!(
             "removed the marker `{marker_key}`; bucket `{bucket}` was not created by strata: \
              it is kept, with the artifacts under `{}`",
@@ -295,7 +285,9 @@ pub fn deprovision(
         return Ok(());
     }
 
-    let (deleted, complete) = store.delete_below("", None)?;
+    // The marker goes last: while it is there, `status` says provisioned, so a `down
+    // --force` cut short (by the call's bounds) is run again to go on.
+    let (deleted, complete) = store.delete_below("", Some(&marker_key))?;
     if !complete {
         return Err(format!(
             "artifact store `{name}`: deleted {deleted} objects of bucket `{bucket}`, and more \
@@ -303,31 +295,53 @@ pub fn deprovision(
             crate::s3::MAX_REQUESTS
         ));
     }
+    delete_marker(store, &marker)?;
     let response = s3.send("DeleteBucket", None, Request::delete(&s3.bucket_url("")))?;
-    match response.status {
-        200..=299 | 404 => {
-            info!(
-                "deleted bucket `{bucket}` at {}{}",
-                s3.endpoint(),
-                if deleted > 0 {
-                    format!(" and the {deleted} objects in it")
-                } else {
-                    String::new()
-                }
-            );
-            Ok(())
-        }
-        _ => {
-            let line = s3.failure("DeleteBucket", None, &response);
-            if crate::xml::error_of(&response.body).is_some_and(|e| e.code == "BucketNotEmpty") {
-                Err(format!(
-                    "{line}; objects were written meanwhile, or the bucket keeps older \
-                     versions (versioning): remove them, then run `down --force` again"
-                ))
+    if response.is_success() || response.status == 404 {
+        info!(
+            "deleted bucket `{bucket}` at {}{}",
+            s3.endpoint(),
+            if deleted > 0 {
+                format!(" and the {deleted} objects in it")
             } else {
-                Err(line)
+                String::new()
             }
-        }
+        );
+        return Ok(());
+    }
+    let mut line = s3.failure("DeleteBucket", None, &response);
+    if crate::xml::error_of(&response.body).is_some_and(|e| e.code == "BucketNotEmpty") {
+        line.push_str(
+            "; objects were written meanwhile, or the bucket keeps older versions \
+             (versioning): remove them, then run `down --force` again",
+        );
+    }
+    // The marker back, so that `status` still says provisioned and `down --force` runs
+    // this again.
+    if let MarkerStatus::Ours(marker) = &marker
+        && let Err(why) = write_marker(store, marker)
+    {
+        warn!("could not write the marker `{marker_key}` back: {why}");
+    }
+    Err(line)
+}
+
+/// `DeleteObject` of the marker, if there is one.
+fn delete_marker(store: &Store, marker: &MarkerStatus) -> Result<(), String> {
+    if *marker == MarkerStatus::Missing {
+        return Ok(());
+    }
+    let s3 = store.s3();
+    let key = store.marker_key();
+    let response = s3.send(
+        "DeleteObject",
+        Some(&key),
+        Request::delete(&s3.object_url(&key, "")),
+    )?;
+    if response.is_success() || response.status == 404 {
+        Ok(())
+    } else {
+        Err(s3.failure("DeleteObject", Some(&key), &response))
     }
 }
 

@@ -694,8 +694,11 @@ impl Store {
     pub fn delete_below(&self, prefix: &str, keep: Option<&str>) -> Result<(u64, bool), String> {
         let mut deleted = 0u64;
         let mut dirs = Vec::new();
+        let mut token: Option<String> = None;
         loop {
-            let page = self.list_page(prefix, false, PAGE, None)?;
+            // The listing goes on from its token: the keys before it, deleted or kept,
+            // are not listed again.
+            let page = self.list_page(prefix, false, PAGE, token.as_deref())?;
             let keys: Vec<String> = page
                 .objects
                 .iter()
@@ -709,11 +712,13 @@ impl Store {
                 self.delete_keys(&keys)?;
                 deleted += keys.len() as u64;
             }
-            // A page that was all `keep` cannot shrink: stop rather than loop.
-            if !page.truncated || keys.is_empty() {
-                break;
+            match page.next_token {
+                Some(next) if page.truncated => token = Some(next),
+                _ => break,
             }
-            if self.s3.requests_left() < 4 {
+            // The next page and its batch, the directories' batch, and whatever the
+            // caller does afterwards (`DeleteBucket`).
+            if self.s3.requests_left() < 5 {
                 return Ok((deleted, false));
             }
         }

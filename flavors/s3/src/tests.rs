@@ -736,3 +736,52 @@ fn a_bucket_is_created_in_the_connectors_region() {
     c.up().unwrap();
     assert!(mock.borrow().buckets.contains_key(BUCKET));
 }
+
+#[test]
+fn a_down_force_too_large_for_one_call_goes_on_in_the_next() {
+    let mock = server();
+    let mut c = Component::new(&[
+        ("create_bucket", "true"),
+        ("delete_bucket_contents", "true"),
+    ]);
+    c.up().unwrap();
+    for i in 0..100 {
+        mock.borrow_mut().put(BUCKET, &format!("d/f{i:03}"), b"x");
+    }
+    mock.borrow_mut().page_cap = 2;
+    let err = c.down_force().unwrap_err();
+    assert!(err.contains("run `down --force` again"), "{err}");
+    assert!(!mock.borrow().keys(BUCKET).is_empty());
+    // The marker is kept till the end, so `status` still says provisioned.
+    assert!(
+        mock.borrow()
+            .object(BUCKET, ".strata-artifact-store")
+            .is_some()
+    );
+    assert!(<S3Store as Lifecycle>::status(c.ctx()).provisioned);
+    c.down_force().unwrap();
+    assert!(mock.borrow().buckets.is_empty());
+}
+
+#[test]
+fn a_bucket_that_cannot_be_deleted_gets_its_marker_back() {
+    let mock = server();
+    let mut c = Component::new(&[("create_bucket", "true")]);
+    c.up().unwrap();
+    mock.borrow_mut().failures.push(Failure {
+        pattern: "DELETE /my-bucket".into(),
+        skip: 1, // the marker's DELETE goes through
+        status: 409,
+        code: "BucketNotEmpty".into(),
+        always: false,
+    });
+    let err = c.down_force().unwrap_err();
+    assert!(
+        err.contains("S3 DeleteBucket of bucket `my-bucket` at http://127.0.0.1:9000 answered 409 BucketNotEmpty")
+            && err.contains("versioning"),
+        "{err}"
+    );
+    assert!(<S3Store as Lifecycle>::status(c.ctx()).provisioned);
+    c.down_force().unwrap();
+    assert!(mock.borrow().buckets.is_empty());
+}
