@@ -79,7 +79,7 @@ bench: flavors integrations examples servers
 test: build examples servers
 	scripts/with-mlflow.sh sh -c '$(CARGO) test --locked --workspace && \
 	  STRATA_TEST_DAEMON=1 $(CARGO) test --locked --test it -- --skip flavor_new::'
-	cd flavors && $(CARGO) test --locked -p strata-flavor-sdk -p mlflow-tracker -p oci-registry --target $$(rustc -vV | sed -n 's/^host: //p')
+	cd flavors && $(CARGO) test --locked -p strata-flavor-sdk -p mlflow-tracker -p oci-registry -p s3-artifact-store --target $$(rustc -vV | sed -n 's/^host: //p')
 	$(MAKE) -C flavors/webhook check OUT=$(EXAMPLES_OUT)/webhook.wasm
 	scripts/schemathesis.sh target/debug/strata
 

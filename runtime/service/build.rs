@@ -20,6 +20,7 @@ const FLAVORS: [(&str, &str, &str); 2] = [
 const INTEGRATIONS: &[(&str, &[(&str, &str)])] = &[
     ("mlflow", &[("flavors", "mlflow_tracker.wasm")]),
     ("oci", &[("flavors", "oci_registry.wasm")]),
+    ("s3", &[("flavors", "s3_artifact_store.wasm")]),
     ("webhook", &[("polyglot", "webhook.wasm")]),
 ];
 

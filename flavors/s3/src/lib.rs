@@ -241,6 +241,15 @@ impl Flavor for S3Store {
             Err(message) => return Status::not_provisioned(message),
         };
         let seen = lifecycle::look(&store, call.component_id);
+        // The server cannot say: the phase strata recorded stands, so that `down
+        // --force` still tries (and names the server) rather than skipping a
+        // deprovision it cannot know is done.
+        if seen.unknown && call.phase().provisioned {
+            return Status::provisioned(
+                call.phase().running,
+                format!("{} (the phase shown is the last one recorded)", seen.detail),
+            );
+        }
         if !seen.provisioned {
             return Status::not_provisioned(seen.detail);
         }

@@ -349,6 +349,9 @@ fn delete_marker(store: &Store, marker: &MarkerStatus) -> Result<(), String> {
 pub struct Seen {
     pub provisioned: bool,
     pub detail: String,
+    /// The server could not say (it is down, or refused the request): what strata
+    /// recorded stands.
+    pub unknown: bool,
 }
 
 /// Looks at the bucket and the marker, changing nothing.
@@ -359,9 +362,15 @@ pub fn look(store: &Store, component_id: &str) -> Seen {
     let missing = |detail: String| Seen {
         provisioned: false,
         detail,
+        unknown: false,
+    };
+    let unknown = |detail: String| Seen {
+        provisioned: false,
+        detail,
+        unknown: true,
     };
     match store.bucket_exists() {
-        Err(why) => return missing(why),
+        Err(why) => return unknown(why),
         Ok(false) => {
             return missing(format!(
                 "{at}: does not exist: run `strata artifact-store up {name}` (with \
@@ -371,7 +380,7 @@ pub fn look(store: &Store, component_id: &str) -> Seen {
         Ok(true) => {}
     }
     match read_marker(store, component_id) {
-        Err(why) => missing(why),
+        Err(why) => unknown(why),
         Ok(MarkerStatus::Missing) => missing(format!(
             "{at}: exists, marker `{}` missing: run `strata artifact-store up {name}`",
             store.marker_key()
@@ -384,6 +393,7 @@ pub fn look(store: &Store, component_id: &str) -> Seen {
         Ok(MarkerStatus::Ours(_)) => Seen {
             provisioned: true,
             detail: format!("{at}: exists, marker present ({})", store.location()),
+            unknown: false,
         },
     }
 }
