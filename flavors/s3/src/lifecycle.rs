@@ -193,13 +193,22 @@ pub fn provision(
         },
     )
     .map_err(|why| {
-        if created_now {
-            format!(
-                "{why} (bucket `{bucket}` was created by this call, but without its marker \
-                 strata will not know it made it: delete the bucket by hand if you give up)"
-            )
+        if !created_now {
+            return why;
+        }
+        // Without its marker nothing would say strata made the bucket: take it back
+        // (it is empty), so that no half-made resource is left without a record.
+        let undone = s3
+            .send("DeleteBucket", None, Request::delete(&s3.bucket_url("")))
+            .is_ok_and(|r| r.is_success() || r.status == 404);
+        if undone {
+            format!("{why} (the bucket `{bucket}` this call created was deleted again)")
         } else {
-            why
+            format!(
+                "{why} (bucket `{bucket}` was created by this call and could not be deleted \
+                 again: without its marker strata will not know it made it, so delete it by \
+                 hand if you give up)"
+            )
         }
     })?;
     info!(
