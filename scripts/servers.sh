@@ -38,6 +38,10 @@ start() {
     for tool in bin/s3s-fs mlflow/bin/mlflow registry/usr/bin/docker-registry; do
         [ -x "$TOOLS/$tool" ] || { echo "$TOOLS/$tool is missing: run \`make servers\`" >&2; exit 1; }
     done
+    if [ -s "$DIR/pids" ]; then
+        echo "servers from an earlier start are still recorded in $DIR: run \`scripts/servers.sh stop\` first" >&2
+        exit 1
+    fi
     mkdir -p "$DIR/s3" "$DIR/registry"
     local s3 reg hook mlflow
     s3=$(free_port); reg=$(free_port); hook=$(free_port)

@@ -25,15 +25,17 @@ cleanup() {
     rm -rf "$DIR"
 }
 trap cleanup EXIT
+up=
 for _ in $(seq 1 240); do
     if python3 -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$PORT/health', timeout=1)" 2>/dev/null; then
-        break
+        up=1; break
     fi
     if ! kill -0 "$pid" 2>/dev/null; then
         echo "MLflow did not start:" >&2; tail -20 "$DIR/log" >&2; exit 1
     fi
     sleep 0.5
 done
+[ -n "$up" ] || { echo "MLflow did not answer on /health within 120 s:" >&2; tail -20 "$DIR/log" >&2; exit 1; }
 echo "MLflow is up on http://127.0.0.1:$PORT (started in $(( ($(date +%s%N) - started) / 1000000 )) ms)"
 export STRATA_TEST_MLFLOW="http://127.0.0.1:$PORT"
 "$@"

@@ -66,7 +66,12 @@ impl S3 {
                 .unwrap();
             let started = Instant::now();
             while started.elapsed() < Duration::from_secs(10) {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                // Listening, and ours: not another server that took the port meanwhile
+                // (ours would have exited on EADDRINUSE).
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && {
+                    std::thread::sleep(Duration::from_millis(50));
+                    child.try_wait().unwrap().is_none()
+                } {
                     return S3 {
                         child,
                         port,
@@ -246,12 +251,23 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    try_http(method, url, headers, body, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// [`http`], or why there is no answer (a server still starting resets connections).
+fn try_http(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
-    let mut conn = std::net::TcpStream::connect(authority).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+    let mut conn = std::net::TcpStream::connect(authority)?;
+    conn.set_read_timeout(Some(timeout))?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-length: {}\r\nconnection: close\r\n",
         body.len()
@@ -260,14 +276,14 @@ pub fn http(
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    conn.write_all(head.as_bytes()).unwrap();
-    conn.write_all(body).unwrap();
+    conn.write_all(head.as_bytes())?;
+    conn.write_all(body)?;
     let mut answer = Vec::new();
-    conn.read_to_end(&mut answer).unwrap();
+    conn.read_to_end(&mut answer)?;
     let split = answer
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP answer");
+        .ok_or_else(|| std::io::Error::other("not an HTTP answer"))?;
     let text = String::from_utf8_lossy(&answer[..split]).to_string();
     let mut lines = text.lines();
     let status = lines
@@ -279,7 +295,7 @@ pub fn http(
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    (status, headers, answer[split + 4..].to_vec())
+    Ok((status, headers, answer[split + 4..].to_vec()))
 }
 
 /// The MLflow tracking server of this test run: `STRATA_TEST_MLFLOW` (started by
@@ -303,7 +319,10 @@ pub fn mlflow() -> &'static str {
             d = dir.display(),
             me = std::process::id()
         );
-        Command::new("sh")
+        // bash: dash turns job control (`set -m`) off without a terminal. It is never
+        // waited for: it outlives the tests it serves, and ends after them.
+        #[allow(clippy::zombie_processes)]
+        Command::new("bash")
             .args(["-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -313,9 +332,8 @@ pub fn mlflow() -> &'static str {
         let url = format!("http://127.0.0.1:{port}");
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(180) {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && http("GET", &format!("{url}/health"), &[], b"").0 == 200
-            {
+            let health = try_http("GET", &format!("{url}/health"), &[], b"", Duration::from_secs(2));
+            if health.is_ok_and(|(status, _, _)| status == 200) {
                 return url;
             }
             std::thread::sleep(Duration::from_millis(250));
@@ -329,10 +347,14 @@ pub fn mlflow() -> &'static str {
 
 /// A webhook on a free loopback port that records every request body, and answers
 /// each with `status` (settable while it runs).
+/// A request line (lower case) and its body.
+type Received = (String, Vec<u8>);
+
 pub struct Hook {
     pub port: u16,
-    bodies: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    bodies: Arc<Mutex<Vec<Received>>>,
     status: Arc<Mutex<u16>>,
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl Hook {
@@ -341,7 +363,8 @@ impl Hook {
         let port = listener.local_addr().unwrap().port();
         let bodies = Arc::new(Mutex::new(Vec::new()));
         let status = Arc::new(Mutex::new(200));
-        let (record, answer) = (bodies.clone(), status.clone());
+        let delay = Arc::new(Mutex::new(Duration::ZERO));
+        let (record, answer, wait) = (bodies.clone(), status.clone(), delay.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { continue };
@@ -375,6 +398,8 @@ impl Hook {
                     }
                 }
                 record.lock().unwrap().push((line, body));
+                let pause = *wait.lock().unwrap();
+                std::thread::sleep(pause);
                 let code = *answer.lock().unwrap();
                 let text = if code < 300 { "ok" } else { "no_service" };
                 let _ = conn.write_all(
@@ -390,6 +415,7 @@ impl Hook {
             port,
             bodies,
             status,
+            delay,
         }
     }
 
@@ -398,11 +424,16 @@ impl Hook {
     }
 
     /// Every request so far: its request line (lower case) and body.
-    pub fn received(&self) -> Vec<(String, Vec<u8>)> {
+    pub fn received(&self) -> Vec<Received> {
         self.bodies.lock().unwrap().clone()
     }
 
     pub fn answer(&self, status: u16) {
         *self.status.lock().unwrap() = status;
+    }
+
+    /// Answers each request after `pause` (one at a time: a slow server).
+    pub fn slow(&self, pause: Duration) {
+        *self.delay.lock().unwrap() = pause;
     }
 }

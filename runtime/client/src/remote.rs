@@ -111,7 +111,17 @@ impl Remote {
         path: &str,
         body: Option<Value>,
     ) -> Result<T> {
-        let (mut resp, theirs) = self.send(method, path, body.into(), "application/json")?;
+        self.call_with(method, path, body.into())
+    }
+
+    /// [`Remote::call`] with any payload: JSON, bytes or none.
+    fn call_with<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Payload<'_>,
+    ) -> Result<T> {
+        let (mut resp, theirs) = self.send(method, path, body, "application/json")?;
         let text = resp
             .body_mut()
             .with_config()
@@ -696,19 +706,7 @@ impl Backend for Remote {
             seg(store),
             seg(path)
         );
-        let (mut resp, theirs) = self.send("PUT", &at, Payload::Bytes(data), "application/json")?;
-        let text = resp
-            .body_mut()
-            .with_config()
-            .limit(api::MAX_BODY as u64)
-            .read_to_vec()
-            .map_err(|e| self.unreachable(e))?;
-        serde_json::from_slice(&text).map_err(|e| {
-            self.mismatch(
-                theirs.as_deref(),
-                format!("PUT {at} with a body this command cannot read: {e}"),
-            )
-        })
+        self.call_with("PUT", &at, Payload::Bytes(data))
     }
     fn artifact_get(&self, store: &str, path: &str) -> Result<Vec<u8>> {
         let at = format!(

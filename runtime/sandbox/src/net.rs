@@ -526,7 +526,10 @@ async fn send(
     .map_err(|e| match conn_done.take() {
         // The connection ended first (its I/O reached the deadline, or failed): its
         // error says why, where the sender's says only that the connection is gone.
-        Some(Err(conn_error)) => (conn_error, format!("the connection failed: {e}")),
+        Some(Err(conn_error)) => {
+            let why = format!("the connection failed: {conn_error:?}");
+            (conn_error, why)
+        }
         _ => {
             let why = format!("{e}");
             (HttpError::from(e), why)

@@ -1006,8 +1006,8 @@ async fn alerter_post(
     let t = component_type(&t)?;
     if t != ComponentType::Alerter {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no_route",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
             format!("a {} does not post messages", t.label()),
             "post through an alerter: POST /api/v1/components/alerter/{name}/post",
         ));

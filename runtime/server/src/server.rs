@@ -303,7 +303,8 @@ async fn checked(st: Shared, req: Request, next: Next) -> Response {
     // The whole body is read before any handler runs, also by routes that take none:
     // a connection whose request body was left unread is closed by hyper, and the
     // client's next request on it would fail.
-    let req = match buffered(req).await {
+    // `_large`: held until the handler is done with the body (see `buffered`).
+    let (req, _large) = match buffered(req).await {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
@@ -321,14 +322,32 @@ async fn checked(st: Shared, req: Request, next: Next) -> Response {
 /// The request with its body read into memory, up to the route's limit: a flavor's
 /// `.wasm` may be as large as [`routes::MAX_UPLOAD`], a file put in an artifact store
 /// [`crate::service::MAX_ARTIFACT_BYTES`], any other body 2 MiB.
-async fn buffered(req: Request) -> std::result::Result<Request, ApiError> {
+async fn buffered(
+    req: Request,
+) -> std::result::Result<(Request, Option<tokio::sync::OwnedSemaphorePermit>), ApiError> {
     let path = req.uri().path();
     let limit = if path.starts_with("/api/v1/flavors/") {
         routes::MAX_UPLOAD
-    } else if path.starts_with("/api/v1/artifact-stores/") && path.ends_with("/files") {
+    } else if req.method() == axum::http::Method::PUT
+        && path.starts_with("/api/v1/artifact-stores/")
+        && path.ends_with("/files")
+    {
         crate::service::MAX_ARTIFACT_BYTES as usize
     } else {
         routes::MAX_BODY
+    };
+    // A large body is held in memory until its handler is done: at most two at once,
+    // whatever the number of connections; a third waits for one of them. The caller
+    // keeps the permit until then.
+    let permit = if limit > routes::MAX_BODY {
+        let permit = LARGE_BODIES
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| ApiError::from(Error::Internal("the daemon is stopping".into())))?;
+        Some(permit)
+    } else {
+        None
     };
     let too_large = |why: String| {
         ApiError::new(
@@ -386,8 +405,12 @@ async fn buffered(req: Request) -> std::result::Result<Request, ApiError> {
             )
         }
     })?;
-    Ok(Request::from_parts(parts, Body::from(bytes)))
+    Ok((Request::from_parts(parts, Body::from(bytes)), permit))
 }
+
+/// The permits of [`buffered`]'s large bodies.
+static LARGE_BODIES: std::sync::LazyLock<std::sync::Arc<tokio::sync::Semaphore>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(tokio::sync::Semaphore::new(2)));
 
 /// Compares in time that does not depend on where the first difference is.
 fn same(a: &[u8], b: &[u8]) -> bool {

@@ -69,26 +69,15 @@ impl Service {
         }
         let params: Vec<(String, String)> = params.into_iter().collect();
         let called = b.target(self.sandbox()?).post(&b.ctx, message, &params)?;
-        self.note_logs(
-            &format!("{t} `{}` post", c.name),
-            &called.logs,
-            called.dropped_logs,
-        );
-        match called.value {
-            Ok(detail) => Ok(PostReport {
-                alerter: c.name,
-                flavor: b.f.info.name.clone(),
-                detail,
-                elapsed_ms: called.elapsed.as_millis() as u64,
-            }),
-            Err(message) => {
-                self.record_error(&c, "post", message.clone())?;
-                Err(Error::Flavor {
-                    subject,
-                    call: "post".into(),
-                    message,
-                })
-            }
-        }
+        let elapsed_ms = called.elapsed.as_millis() as u64;
+        // A failed post changes nothing of the component's: its phase and last error
+        // belong to the lifecycle.
+        let detail = self.flavor_value(&subject, "post", called)?;
+        Ok(PostReport {
+            alerter: c.name,
+            flavor: b.f.info.name.clone(),
+            detail,
+            elapsed_ms,
+        })
     }
 }

@@ -55,7 +55,7 @@ impl Service {
     }
 
     /// The value of one call, its logs noted, or the flavor's error as strata's.
-    fn store_value<T>(
+    pub(super) fn flavor_value<T>(
         &self,
         subject: &str,
         call: &str,
@@ -89,35 +89,59 @@ impl Service {
         let (b, subject) = self.store_bound(name)?;
         let target = b.target(self.sandbox()?);
         let started = std::time::Instant::now();
-        let mut chunks = data.chunks(WRITE_CHUNK);
-        let first = chunks.next().unwrap_or(&[]);
         let mode = if overwrite {
             WriteMode::Truncate
         } else {
             WriteMode::CreateNew
         };
-        let mut size = self.store_value(
-            &subject,
-            "write",
-            target.store_write(&b.ctx, path, first, mode)?,
-        )?;
-        for chunk in chunks {
-            size = self.store_value(
+        // One call writes the file whole. A larger one is written to a temporary file
+        // first, then renamed over `path`: a failure on the way leaves the old file (or
+        // none) as it was, and the temporary one is removed.
+        let size = if data.len() <= WRITE_CHUNK {
+            let size = self.flavor_value(
                 &subject,
                 "write",
-                target.store_write(&b.ctx, path, chunk, WriteMode::Append)?,
+                target.store_write(&b.ctx, path, data, mode)?,
             )?;
-        }
-        if size != data.len() as u64 {
-            return Err(Error::Flavor {
-                subject,
-                call: "write".into(),
-                message: format!(
-                    "it says `{path}` holds {size} bytes after writing {}",
-                    data.len()
-                ),
-            });
-        }
+            check_size(&subject, path, size, data.len())?;
+            size
+        } else {
+            if !overwrite
+                && self.flavor_value(&subject, "exists", target.store_exists(&b.ctx, path)?)?
+            {
+                return Err(Error::exists(
+                    format!("`{path}` in {subject}"),
+                    "put it with --overwrite to replace it, or choose another path",
+                ));
+            }
+            let partial = format!("{path}.strata-partial-{}", super::new_id());
+            let written = (|| {
+                let mut size = 0;
+                for (i, chunk) in data.chunks(WRITE_CHUNK).enumerate() {
+                    let mode = if i == 0 {
+                        WriteMode::CreateNew
+                    } else {
+                        WriteMode::Append
+                    };
+                    size = self.flavor_value(
+                        &subject,
+                        "write",
+                        target.store_write(&b.ctx, &partial, chunk, mode)?,
+                    )?;
+                }
+                check_size(&subject, &partial, size, data.len())?;
+                self.flavor_value(
+                    &subject,
+                    "rename",
+                    target.store_rename(&b.ctx, &partial, path, overwrite)?,
+                )?;
+                Ok(size)
+            })();
+            if written.is_err() {
+                let _ = target.store_remove(&b.ctx, &partial, false);
+            }
+            written?
+        };
         Ok(ArtifactView {
             store: name.to_string(),
             path: path.to_string(),
@@ -135,7 +159,7 @@ impl Service {
         // A read returns up to READ_CHUNK bytes: let the call carry them back.
         b.limits.max_return_bytes = b.limits.max_return_bytes.max(READ_CHUNK + 64 * 1024);
         let target = b.target(self.sandbox()?);
-        let stat = self.store_value(&subject, "stat", target.store_stat(&b.ctx, path)?)?;
+        let stat = self.flavor_value(&subject, "stat", target.store_stat(&b.ctx, path)?)?;
         if stat.is_dir {
             return Err(Error::invalid(
                 format!("`{path}` in {subject} is a directory"),
@@ -145,21 +169,37 @@ impl Service {
         if stat.size > MAX_ARTIFACT_BYTES {
             return Err(too_large(stat.size));
         }
-        let mut out = Vec::with_capacity(stat.size as usize);
-        loop {
-            let want = READ_CHUNK.min(stat.size.saturating_sub(out.len() as u64).max(1));
-            let chunk = self.store_value(
+        // Read in chunks until a short one (the end of the file, as the WIT says), and
+        // never more often than the size allows: a flavor that keeps answering cannot
+        // keep strata calling it.
+        let mut out: Vec<u8> = Vec::new();
+        let most_calls = MAX_ARTIFACT_BYTES / READ_CHUNK + 2;
+        for _ in 0..most_calls {
+            let chunk = self.flavor_value(
                 &subject,
                 "read",
-                target.store_read(&b.ctx, path, out.len() as u64, want)?,
+                target.store_read(&b.ctx, path, out.len() as u64, READ_CHUNK)?,
             )?;
-            if chunk.is_empty() {
+            if out.len() as u64 + chunk.len() as u64 > MAX_ARTIFACT_BYTES {
+                return Err(too_large(out.len() as u64 + chunk.len() as u64));
+            }
+            out.try_reserve(chunk.len())
+                .map_err(|_| Error::Internal("no memory left to hold the file".into()))?;
+            out.extend_from_slice(&chunk);
+            if (chunk.len() as u64) < READ_CHUNK {
                 break;
             }
-            out.extend_from_slice(&chunk);
-            if out.len() as u64 > MAX_ARTIFACT_BYTES {
-                return Err(too_large(out.len() as u64));
-            }
+        }
+        if out.len() as u64 != stat.size {
+            return Err(Error::Flavor {
+                subject,
+                call: "read".into(),
+                message: format!(
+                    "`{path}` changed while it was read: its size was {} bytes, {} were read; get it again",
+                    stat.size,
+                    out.len()
+                ),
+            });
         }
         Ok(out)
     }
@@ -171,7 +211,7 @@ impl Service {
         }
         let (b, subject) = self.store_bound(name)?;
         let target = b.target(self.sandbox()?);
-        let entries = self.store_value(&subject, "list", target.store_list(&b.ctx, path)?)?;
+        let entries = self.flavor_value(&subject, "list", target.store_list(&b.ctx, path)?)?;
         Ok(entries
             .into_iter()
             .map(|e| ArtifactEntry {
@@ -187,7 +227,7 @@ impl Service {
         let (b, subject) = self.store_bound(name)?;
         let target = b.target(self.sandbox()?);
         let started = std::time::Instant::now();
-        let st = self.store_value(&subject, "stat", target.store_stat(&b.ctx, path)?)?;
+        let st = self.flavor_value(&subject, "stat", target.store_stat(&b.ctx, path)?)?;
         Ok(ArtifactView {
             store: name.to_string(),
             path: path.to_string(),
@@ -203,7 +243,7 @@ impl Service {
         check_path(path)?;
         let (b, subject) = self.store_bound(name)?;
         let target = b.target(self.sandbox()?);
-        self.store_value(
+        self.flavor_value(
             &subject,
             "remove",
             target.store_remove(&b.ctx, path, recursive)?,
@@ -228,6 +268,18 @@ pub fn check_path(path: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// A flavor that says the file holds another size than what was written is wrong.
+fn check_size(subject: &str, path: &str, size: u64, written: usize) -> Result<()> {
+    if size == written as u64 {
+        return Ok(());
+    }
+    Err(Error::Flavor {
+        subject: subject.to_string(),
+        call: "write".into(),
+        message: format!("it says `{path}` holds {size} bytes after writing {written}"),
+    })
 }
 
 fn too_large(size: u64) -> Error {

@@ -68,6 +68,10 @@ impl Service {
                     other => other,
                 })?;
                 secrets.push(value.clone());
+                // A URL kept in a secret (a webhook whose path is its credential): strata's
+                // own log of a request names it as origin (port always shown) and path,
+                // the path cut at 256 bytes; mask those forms too.
+                secrets.extend(url_path_forms(value));
             }
         }
         if let Some(r) = &connector {
@@ -504,4 +508,50 @@ fn local_paths<'a>(
     c.config.iter().filter(|(k, v)| {
         f.info.field(k).is_some_and(|s| s.kind == FieldKind::Path) && scheme_of(v).is_empty()
     })
+}
+
+/// The path of `value` if it is an `http(s)://` URL with one, and its first 256 bytes:
+/// how the network gate's log shows it, which must be masked like the whole value.
+fn url_path_forms(value: &str) -> Vec<String> {
+    let Some((scheme, rest)) = value.trim().split_once("://") else {
+        return Vec::new();
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Vec::new();
+    }
+    let Some(at) = rest.find('/') else {
+        return Vec::new();
+    };
+    let path = rest[at..].split(['?', '#']).next().unwrap_or("");
+    if path.len() <= 1 {
+        return Vec::new();
+    }
+    let mut forms = vec![path.to_string()];
+    if path.len() > 256 {
+        let mut cut = 256;
+        while !path.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        forms.push(path[..cut].to_string());
+    }
+    forms
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::url_path_forms;
+
+    #[test]
+    fn a_secret_url_is_masked_in_the_forms_the_gate_logs() {
+        assert_eq!(
+            url_path_forms("https://hooks.slack.com/services/T0/B1/x?y=1"),
+            vec!["/services/T0/B1/x".to_string()]
+        );
+        assert!(url_path_forms("https://hooks.slack.com/").is_empty());
+        assert!(url_path_forms("not a url").is_empty());
+        let long = format!("https://h.example/{}", "a".repeat(300));
+        let forms = url_path_forms(&long);
+        assert_eq!(forms.len(), 2);
+        assert_eq!(forms[1].len(), 256);
+    }
 }

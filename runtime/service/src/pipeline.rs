@@ -11,12 +11,12 @@ use crate::error::{Error, Result};
 use crate::model::ComponentType;
 use crate::sandbox::calls::PipelineStep;
 
-/// Every name and key of a run follows the rule of every name: printable, never a
-/// control character (they reach the orchestrator, and come back in its report).
 /// The prefix of the keys strata adds to every run's runtime configuration for
 /// `prepare-pipeline-deployment`: `strata.run_id`, `strata.pipeline`, `strata.stack`.
 pub const RESERVED_PREFIX: &str = "strata.";
 
+/// Every name and key of a run follows the rule of every name: printable, never a
+/// control character (they reach the orchestrator, and come back in its report).
 fn check_names(pipeline: &Pipeline, runtime: &BTreeMap<String, String>) -> Result<()> {
     use crate::model::text::check_name_chars;
     check_name_chars("pipeline name", &pipeline.name)?;
@@ -118,7 +118,13 @@ impl Service {
             let c = self.component_or_err(t, &n)?;
             let b = self.bind(&c, false)?;
             let target = b.target(self.sandbox()?);
-            let called = target.prepare(&b.ctx, &told)?;
+            // A flavor built against 0.1.0 was promised the user's pairs only.
+            let given = if b.loaded.wit_version() == "0.1.0" {
+                &runtime
+            } else {
+                &told
+            };
+            let called = target.prepare(&b.ctx, given)?;
             self.note_logs(
                 &format!("{t} `{n}` prepare-pipeline-deployment"),
                 &called.logs,

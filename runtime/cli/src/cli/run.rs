@@ -873,6 +873,16 @@ fn artifacts(svc: &dyn Backend, out: &Output, cmd: &ArtifactStoreCmd) -> Result<
                 std::fs::File::open(file).and_then(|f| f.take(limit + 1).read_to_end(&mut data))
             };
             read.map_err(|e| Error::io(format!("reading {}", file.display()), e))?;
+            if data.len() as u64 > limit {
+                return Err(Error::invalid(
+                    format!(
+                        "{} is larger than the {} MiB `put` moves",
+                        file.display(),
+                        limit >> 20
+                    ),
+                    "copy it with the store's own tools (for S3: `aws s3 cp`)",
+                ));
+            }
             let r = svc.artifact_put(store, &path, &data, *overwrite)?;
             out.done(
                 format!(
@@ -908,6 +918,13 @@ fn artifacts(svc: &dyn Backend, out: &Output, cmd: &ArtifactStoreCmd) -> Result<
                         f.display(),
                         data.len()
                     ));
+                }
+                // A terminal gets the bytes as text, made visible: nothing a flavor
+                // returns reaches it as a control character. A pipe or a file gets them
+                // exact.
+                None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+                    out.sink
+                        .stdout(&visible_block(&String::from_utf8_lossy(&data), 0));
                 }
                 None => std::io::stdout()
                     .write_all(&data)
