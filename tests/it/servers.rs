@@ -250,10 +250,13 @@ pub fn http(
     url: &str,
     headers: &[(&str, &str)],
     body: &[u8],
-) -> (u16, Vec<(String, String)>, Vec<u8>) {
+) -> Answer {
     try_http(method, url, headers, body, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
 }
+
+/// An HTTP answer: status, headers, body.
+pub type Answer = (u16, Vec<(String, String)>, Vec<u8>);
 
 /// [`http`], or why there is no answer (a server still starting resets connections).
 fn try_http(
@@ -262,7 +265,7 @@ fn try_http(
     headers: &[(&str, &str)],
     body: &[u8],
     timeout: Duration,
-) -> std::io::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+) -> std::io::Result<Answer> {
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
