@@ -4,7 +4,7 @@
 #   `get`, each a fresh process of the release binary: the flavor's calls, the network
 #   gate signing every request) against the same transfer by boto3 (`put_object` /
 #   `get_object`, and its default `upload_file` / `download_file`) to the same s3s-fs,
-#   in the same run: MiB/s and the ratio;
+#   in the same run, in turns: MiB/s and the ratio;
 # - one `status` of each flavor in a running daemon: a component `describe` with live
 #   status against the same request without it (median of 50).
 # Appends its table to target/bench.txt. boto3 is installed into target/tools/bench.
@@ -44,39 +44,31 @@ for i in s3 mlflow oci webhook; do "$STRATA" integration install "$i" >/dev/null
 "$STRATA" stack up >/dev/null 2>&1
 
 head -c $((64 << 20)) /dev/urandom >"$WORK/64m.bin"
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ms() { echo $(( ($2 - $1) / 1000000 )); }
-put_ms=(); get_ms=()
-for _ in 1 2 3 4 5; do
-    t0=$(date +%s%N)
-    "$STRATA" artifact-store put bucket "$WORK/64m.bin" data/64m.bin --overwrite >/dev/null 2>&1
-    t1=$(date +%s%N)
-    "$STRATA" artifact-store get bucket data/64m.bin "$WORK/back.bin" --overwrite >/dev/null 2>&1
-    t2=$(date +%s%N)
-    put_ms+=("$(ms "$t0" "$t1")"); get_ms+=("$(ms "$t1" "$t2")")
-done
-cmp -s "$WORK/64m.bin" "$WORK/back.bin" || { echo "the file read back differs" >&2; exit 1; }
-strata_put=$(printf '%s\n' "${put_ms[@]}" | median)
-strata_get=$(printf '%s\n' "${get_ms[@]}" | median)
-
-read -r boto_put boto_get boto_up boto_down < <("$VENV/bin/python" - "$S3_ENDPOINT" "$WORK" <<'PY'
-import sys, time, statistics, boto3
+# strata and boto3 take turns, 7 rounds, so that whatever else the machine does falls
+# on both alike; each figure is the median of its 7.
+read -r strata_put strata_get boto_put boto_get boto_up boto_down < <("$VENV/bin/python" - "$S3_ENDPOINT" "$WORK" "$STRATA" <<'PY'
+import subprocess, sys, time, statistics, boto3
 from botocore.config import Config
-endpoint, work = sys.argv[1], sys.argv[2]
+endpoint, work, strata = sys.argv[1], sys.argv[2], sys.argv[3]
 s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id="AK",
                   aws_secret_access_key="SK", region_name="us-east-1",
                   config=Config(s3={"addressing_style": "path"}))
 data = open(f"{work}/64m.bin", "rb").read()
-def timed(f):
-    out = []
-    for _ in range(5):
-        t = time.perf_counter(); f(); out.append((time.perf_counter() - t) * 1000)
-    return statistics.median(out)
-put = timed(lambda: s3.put_object(Bucket="bench", Key="boto/64m.bin", Body=data))
-get = timed(lambda: s3.get_object(Bucket="bench", Key="boto/64m.bin")["Body"].read())
-up = timed(lambda: s3.upload_file(f"{work}/64m.bin", "bench", "boto/up.bin"))
-down = timed(lambda: s3.download_file("bench", "boto/up.bin", f"{work}/boto.bin"))
-print(f"{put:.0f} {get:.0f} {up:.0f} {down:.0f}")
+def ms(f):
+    t = time.perf_counter(); f(); return (time.perf_counter() - t) * 1000
+def run(*args):
+    subprocess.run([strata, "artifact-store", *args], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+rows = {k: [] for k in ("sp", "sg", "bp", "bg", "bu", "bd")}
+for _ in range(7):
+    rows["sp"].append(ms(lambda: run("put", "bucket", f"{work}/64m.bin", "data/64m.bin", "--overwrite")))
+    rows["bp"].append(ms(lambda: s3.put_object(Bucket="bench", Key="boto/64m.bin", Body=data)))
+    rows["bu"].append(ms(lambda: s3.upload_file(f"{work}/64m.bin", "bench", "boto/up.bin")))
+    rows["sg"].append(ms(lambda: run("get", "bucket", "data/64m.bin", f"{work}/back.bin", "--overwrite")))
+    rows["bg"].append(ms(lambda: s3.get_object(Bucket="bench", Key="boto/64m.bin")["Body"].read()))
+    rows["bd"].append(ms(lambda: s3.download_file("bench", "boto/up.bin", f"{work}/boto.bin")))
+assert open(f"{work}/back.bin", "rb").read() == data, "the file read back differs"
+print(" ".join(f"{statistics.median(rows[k]):.0f}" for k in ("sp", "sg", "bp", "bg", "bu", "bd")))
 PY
 )
 
@@ -119,6 +111,6 @@ mibs() { awk -v ms="$1" 'BEGIN { printf "%.0f", 64000 / ms }'; }
         "$boto_put" "$(mibs "$boto_put")" "$boto_get" "$(mibs "$boto_get")"
     printf '| boto3 `upload_file` / `download_file` (threads, 8 MiB parts) | %s ms (%s MiB/s) | %s ms (%s MiB/s) | | 1.00 |\n' \
         "$boto_up" "$(mibs "$boto_up")" "$boto_down" "$(mibs "$boto_down")"
-    printf '\nx: throughput as a fraction of the baseline'"'"'s (1.00 = as fast; higher is faster). Median of 5;\nstrata'"'"'s figures include starting the process, opening the home and loading the flavor.\n\n'
+    printf '\nx: throughput as a fraction of the baseline'"'"'s (1.00 = as fast; higher is faster). Median of 7, strata and boto3 in turns;\nstrata'"'"'s figures include starting the process, opening the home and loading the flavor.\n\n'
     printf '| flavor | one `status` call in the daemon (its server included) | the request without it |\n|---|---|---|\n%s\n' "$status_rows"
 } | tee -a "$REPO/target/bench.txt"

@@ -245,12 +245,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// One plain HTTP/1.1 request to a loopback server: status, headers, body.
-pub fn http(
-    method: &str,
-    url: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> Answer {
+pub fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
     try_http(method, url, headers, body, Duration::from_secs(30))
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
 }

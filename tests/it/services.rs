@@ -71,6 +71,7 @@ fn the_s3_store_creates_fills_and_removes_its_bucket_on_a_server_that_checks_sig
         "--flavor=s3",
         "--bucket=strata-test",
         "--create_bucket=true",
+        "--multipart_threshold_mb=5",
         "--connector=minio",
     ]);
     let bucket_dir = s3.dir().join("strata-test");
@@ -80,7 +81,8 @@ fn the_s3_store_creates_fills_and_removes_its_bucket_on_a_server_that_checks_sig
     assert_eq!(phase(&env, "artifact-store", "st"), "running");
     assert!(status(&env, "artifact-store", "st").contains("strata-test"));
 
-    // Files through the flavor: a small one, and one of 20 MiB (multipart above 16).
+    // Files through the flavor: a small one, and one of 20 MiB (multipart: the store's
+    // threshold is set to 5 MiB).
     let small = env.path("small.txt");
     std::fs::write(&small, b"hello s3").unwrap();
     let big = env.path("big.bin");

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use strata_flavor_sdk::Error;
 use strata_flavor_sdk::http::{Request, Response};
 
-use crate::endpoint::{self, Server, Service};
+use strata_flavor_sdk::endpoint::{self, Server, Service};
 
 /// MLflow, as messages name it.
 pub const SERVICE: Service = Service {

@@ -79,7 +79,7 @@
 //! its URL, with "the MLflow server may be down".
 
 mod api;
-mod endpoint;
+use strata_flavor_sdk::endpoint;
 
 use serde::{Deserialize, Serialize};
 use strata_flavor_sdk::prelude::*;

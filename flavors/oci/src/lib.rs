@@ -63,7 +63,7 @@
 //! status and its own `CODE: message`), and what to do; a registry that does not
 //! answer is named by its URL, with "the registry may be down".
 
-mod endpoint;
+use strata_flavor_sdk::endpoint;
 mod registry;
 
 use strata_flavor_sdk::prelude::*;

@@ -13,7 +13,7 @@ use serde_json::Value;
 use strata_flavor_sdk::Error;
 use strata_flavor_sdk::http::{Request, Response};
 
-use crate::endpoint::{self, Server, Service};
+use strata_flavor_sdk::endpoint::{self, Server, Service};
 
 /// The registry, as messages name it.
 pub const SERVICE: Service = Service {

@@ -28,7 +28,7 @@
 //! | `prefix` | text | `""` | the key prefix the store lives under (`team/store` keeps `models/x` as `team/store/models/x`); no leading `/`, no `.`/`..` segments |
 //! | `create_bucket` | boolean | `false` | `up` creates the bucket if it is missing (in the connector's region) |
 //! | `delete_bucket_contents` | boolean | `false` | `down --force` may delete a bucket strata created even if objects are left in it |
-//! | `multipart_threshold_mb` | integer | `16` | a write larger than this is a multipart upload in parts of this size; 5 (S3's smallest part) to 5120 |
+//! | `multipart_threshold_mb` | integer | `64` | a write larger than this is a multipart upload in parts of this size; 5 (S3's smallest part) to 5120 |
 //!
 //! # The lifecycle
 //!

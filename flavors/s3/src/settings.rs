@@ -15,8 +15,11 @@ pub const MAX_PART: u64 = 5 * 1024 * 1024 * 1024;
 /// Keys are at most 1,024 bytes long; the prefix leaves room for paths below it.
 const MAX_PREFIX: usize = 512;
 
-/// The default of `multipart_threshold_mb`.
-pub const DEFAULT_THRESHOLD_MB: i64 = 16;
+/// The default of `multipart_threshold_mb`: what one strata `write` call carries at
+/// most (64 MiB), so a write is one `PutObject` (S3 takes up to 5 GiB in one). Parts
+/// of one call go one after the other, so splitting a write gains nothing, and costs
+/// the server the join of `CompleteMultipartUpload`.
+pub const DEFAULT_THRESHOLD_MB: i64 = 64;
 
 /// The configuration of one component, read and checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -344,7 +347,7 @@ mod tests {
         assert!(problems.is_empty());
         assert_eq!(settings.prefix, "");
         assert!(!settings.create_bucket && !settings.delete_bucket_contents);
-        assert_eq!(settings.threshold, 16 * 1024 * 1024);
+        assert_eq!(settings.threshold, 64 * 1024 * 1024);
         assert_eq!(settings.connector, Err(ConnectorProblem::Missing));
 
         let config = pairs(&[

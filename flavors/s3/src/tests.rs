@@ -110,7 +110,7 @@ fn describe_says_what_the_flavor_is() {
             ("prefix", false, Some("")),
             ("create_bucket", false, Some("false")),
             ("delete_bucket_contents", false, Some("false")),
-            ("multipart_threshold_mb", false, Some("16")),
+            ("multipart_threshold_mb", false, Some("64")),
         ]
     );
     let errors = <S3Store as Lifecycle>::validate(vec![

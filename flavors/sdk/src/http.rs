@@ -39,7 +39,7 @@
 //! [`Request::send`] builds a `wasi:http` `outgoing-request` from the URL (split into
 //! scheme, authority and path-with-query, the authority passed on exactly as written),
 //! hands it to `outgoing-handler.handle`, writes the body (if any) through its output
-//! stream in chunks of at most 4096 bytes, then blocks on the pollable of the
+//! stream as fast as it takes them (`check-write`), then blocks on the pollable of the
 //! `future-incoming-response` until the answer's head arrives, and reads the whole body,
 //! refusing more than [`Request::max_bytes`]. It is blocking because each lifecycle call
 //! is: there is nothing else for the instance to do meanwhile. A flavor wanting the raw
@@ -330,10 +330,8 @@ mod wasi {
     };
     use crate::bindings::wasi::io::streams::{InputStream, OutputStream, StreamError};
 
-    /// The most bytes one `blocking-write-and-flush` may take.
-    const WRITE_CHUNK: usize = 4096;
-    /// The most bytes read at once.
-    const READ_CHUNK: u64 = 64 * 1024;
+    /// The most bytes asked of one read.
+    const READ_CHUNK: u64 = 1024 * 1024;
 
     pub(super) fn send(request: Request) -> Result<Response, Error> {
         let target = Target::parse(&request.url)?;
@@ -387,7 +385,8 @@ mod wasi {
         if !head_only && announced.is_some_and(|length| length > limit) {
             return Err(Error::TooLarge { limit });
         }
-        let body = read_body(head, limit, &origin)?;
+        let expected = if head_only { 0 } else { announced.unwrap_or(0) };
+        let body = read_body(head, limit, expected, &origin)?;
         Ok(Response {
             status,
             headers,
@@ -463,18 +462,27 @@ mod wasi {
         }
     }
 
-    /// Writes `bytes` into `body` in chunks `blocking-write-and-flush` takes, then
-    /// finishes it.
+    /// Writes `bytes` into `body` as fast as the stream takes them (as much as
+    /// `check-write` permits each time, waiting on its pollable when it permits none),
+    /// flushes once, then finishes the body.
     fn write_body(body: OutgoingBody, bytes: &[u8], origin: &str) -> Result<(), Error> {
         {
             let stream: OutputStream = body.write().map_err(|()| {
                 Error::Body("wasi:http gave no stream to write the body".to_string())
             })?;
-            for chunk in bytes.chunks(WRITE_CHUNK) {
-                stream
-                    .blocking_write_and_flush(chunk)
-                    .map_err(|e| stream_error(e, "writing the body", origin))?;
+            let failed = |e| stream_error(e, "writing the body", origin);
+            let mut rest = bytes;
+            while !rest.is_empty() {
+                let permit = stream.check_write().map_err(failed)?;
+                if permit == 0 {
+                    stream.subscribe().block();
+                    continue;
+                }
+                let n = usize::try_from(permit).unwrap_or(usize::MAX).min(rest.len());
+                stream.write(&rest[..n]).map_err(failed)?;
+                rest = &rest[n..];
             }
+            stream.blocking_flush().map_err(failed)?;
             // The stream is a child of the body: it goes before the body is finished.
         }
         OutgoingBody::finish(body, None).map_err(|code| Error::from_code(code, origin))
@@ -495,11 +503,17 @@ mod wasi {
     }
 
     /// Reads the whole body of `head`, at most `limit` bytes.
-    fn read_body(head: IncomingResponse, limit: u64, origin: &str) -> Result<Vec<u8>, Error> {
+    /// `announced`: the `content-length`, room made for at once (within `limit`).
+    fn read_body(
+        head: IncomingResponse,
+        limit: u64,
+        announced: u64,
+        origin: &str,
+    ) -> Result<Vec<u8>, Error> {
         let incoming: IncomingBody = head
             .consume()
             .map_err(|()| Error::Body("wasi:http gave no body for the answer".to_string()))?;
-        let mut body = Vec::new();
+        let mut body = Vec::with_capacity(usize::try_from(announced.min(limit)).unwrap_or(0));
         {
             let stream: InputStream = incoming.stream().map_err(|()| {
                 Error::Body("wasi:http gave no stream to read the answer".to_string())

@@ -96,6 +96,7 @@
 extern crate self as strata_flavor_sdk;
 
 pub mod bindings;
+pub mod endpoint;
 mod config;
 mod error;
 mod export;

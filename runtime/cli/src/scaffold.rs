@@ -115,9 +115,10 @@ macro_rules! sdk_sources {
 }
 
 /// The sources of strata's Rust flavor SDK, as this binary was built with them.
-const SDK_SOURCES: [(&str, &str); 14] = sdk_sources!(
+const SDK_SOURCES: [(&str, &str); 15] = sdk_sources!(
     "lib.rs",
     "bindings.rs",
+    "endpoint.rs",
     "config.rs",
     "error.rs",
     "export.rs",

@@ -367,6 +367,7 @@ impl WasiHttpHooks for Gate {
                     let status = response.status().as_u16();
                     let (head, incoming) = response.into_parts();
                     let body = Gated {
+                        next: None,
                         inner: incoming,
                         sleep: Box::pin(tokio::time::sleep_until(deadline.into())),
                         read: 0,
@@ -687,7 +688,15 @@ struct Gated {
     shared: Arc<Shared>,
     line: Option<Line>,
     done: bool,
+    /// What the inner body said after the data handed on with it (its end, an error,
+    /// trailers), for the next poll.
+    next: Option<Option<Result<Frame<Bytes>, hyper::Error>>>,
 }
+
+/// The most bytes of data frames handed to the flavor as one: the guest reads a frame
+/// per host call, and hyper's frames are the socket's reads (~16 KiB), so frames that
+/// are already there are joined up to this.
+const COALESCE: usize = 1024 * 1024;
 
 impl Gated {
     fn finish(&mut self, outcome: &str) {
@@ -705,6 +714,24 @@ impl Gated {
                 ),
             );
         }
+    }
+}
+
+impl Gated {
+    /// Counts `n` bytes of response body against the call's bound; past it, the body is
+    /// cut.
+    fn count(&mut self, n: u64) -> Result<(), HttpError> {
+        self.read += n;
+        let total = self.shared.bytes.fetch_add(n, Ordering::Relaxed) + n;
+        if total > MAX_RESPONSE_BYTES {
+            self.done = true;
+            self.finish(&format!(
+                "; cut: this call's responses passed {} MiB, the most one call may read",
+                MAX_RESPONSE_BYTES >> 20
+            ));
+            return Err(HttpError::HttpResponseBodySize(Some(MAX_RESPONSE_BYTES)));
+        }
+        Ok(())
     }
 }
 
@@ -730,7 +757,11 @@ impl Body for Gated {
         if this.done {
             return Poll::Ready(None);
         }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let polled = match this.next.take() {
+            Some(said) => Poll::Ready(said),
+            None => Pin::new(&mut this.inner).poll_frame(cx),
+        };
+        match polled {
             Poll::Ready(None) => {
                 this.done = true;
                 this.finish("");
@@ -742,22 +773,43 @@ impl Body for Gated {
                 Poll::Ready(Some(Err(HttpError::from(e))))
             }
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    let n = data.len() as u64;
-                    this.read += n;
-                    let total = this.shared.bytes.fetch_add(n, Ordering::Relaxed) + n;
-                    if total > MAX_RESPONSE_BYTES {
-                        this.done = true;
-                        this.finish(&format!(
-                            "; cut: this call's responses passed {} MiB, the most one call may read",
-                            MAX_RESPONSE_BYTES >> 20
-                        ));
-                        return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(
-                            MAX_RESPONSE_BYTES,
-                        )))));
+                let data = match frame.into_data() {
+                    Ok(data) => data,
+                    Err(trailers) => return Poll::Ready(Some(Ok(trailers))),
+                };
+                // Join the data frames already there, up to COALESCE bytes.
+                if let Err(cut) = this.count(data.len() as u64) {
+                    return Poll::Ready(Some(Err(cut)));
+                }
+                let mut joined: Option<bytes::BytesMut> = None;
+                loop {
+                    let held = joined.as_ref().map_or(data.len(), |j| j.len());
+                    if held >= COALESCE {
+                        break;
+                    }
+                    match Pin::new(&mut this.inner).poll_frame(cx) {
+                        Poll::Ready(Some(Ok(more))) if more.is_data() => {
+                            let more = more.into_data().unwrap_or_default();
+                            if let Err(cut) = this.count(more.len() as u64) {
+                                return Poll::Ready(Some(Err(cut)));
+                            }
+                            joined
+                                .get_or_insert_with(|| {
+                                    let mut j = bytes::BytesMut::with_capacity(COALESCE);
+                                    j.extend_from_slice(&data);
+                                    j
+                                })
+                                .extend_from_slice(&more);
+                        }
+                        Poll::Pending => break,
+                        Poll::Ready(said) => {
+                            this.next = Some(said);
+                            break;
+                        }
                     }
                 }
-                Poll::Ready(Some(Ok(frame)))
+                let out = joined.map_or(data, bytes::BytesMut::freeze);
+                Poll::Ready(Some(Ok(Frame::data(out))))
             }
             Poll::Pending => match this.sleep.as_mut().poll(cx) {
                 Poll::Ready(()) => {

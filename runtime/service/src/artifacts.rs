@@ -3,8 +3,9 @@
 //! pipeline's steps will make, so a store can be tried, filled and emptied by hand.
 //!
 //! A file goes to the flavor in calls of at most [`WRITE_CHUNK`] bytes (the first
-//! `truncate` or `create-new`, the rest `append`) and comes back in calls of at most
-//! [`READ_CHUNK`], each a fresh instance bounded like every call.
+//! `truncate` or `create-new`, the rest `append`, through a temporary file renamed over
+//! the path) and comes back in calls of at most [`READ_CHUNK`], up to
+//! [`PARALLEL_READS`] at once, each a fresh instance bounded like every call.
 
 #[allow(unused_imports)]
 use strata_api::views::*;
@@ -22,6 +23,8 @@ use crate::sandbox::calls::WriteMode;
 pub const WRITE_CHUNK: usize = 64 * 1024 * 1024;
 /// The most bytes one `read` call returns.
 pub const READ_CHUNK: u64 = 16 * 1024 * 1024;
+/// How many `read` calls `get` makes at once.
+pub const PARALLEL_READS: usize = 4;
 /// The largest file `put` and `get` move: they hold it in memory.
 pub const MAX_ARTIFACT_BYTES: u64 = 1024 * 1024 * 1024;
 
@@ -169,37 +172,73 @@ impl Service {
         if stat.size > MAX_ARTIFACT_BYTES {
             return Err(too_large(stat.size));
         }
-        // Read in chunks until a short one (the end of the file, as the WIT says), and
-        // never more often than the size allows: a flavor that keeps answering cannot
-        // keep strata calling it.
-        let mut out: Vec<u8> = Vec::new();
-        let most_calls = MAX_ARTIFACT_BYTES / READ_CHUNK + 2;
-        for _ in 0..most_calls {
-            let chunk = self.flavor_value(
-                &subject,
-                "read",
-                target.store_read(&b.ctx, path, out.len() as u64, READ_CHUNK)?,
-            )?;
-            if out.len() as u64 + chunk.len() as u64 > MAX_ARTIFACT_BYTES {
-                return Err(too_large(out.len() as u64 + chunk.len() as u64));
+        // The file as `stat` found it, in chunks of READ_CHUNK read by up to
+        // PARALLEL_READS calls at once (each a fresh instance, as every call): a store
+        // whose server answers each request at its own pace (S3) is read that much
+        // faster. Each chunk must come back whole; a file that shrank meanwhile fails.
+        let size = stat.size;
+        let chunks = size.div_ceil(READ_CHUNK) as usize;
+        let parts: Vec<std::sync::Mutex<Option<Vec<u8>>>> =
+            (0..chunks).map(|_| std::sync::Mutex::new(None)).collect();
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let failed: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+        std::thread::scope(|scope| {
+            for _ in 0..PARALLEL_READS.min(chunks) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= chunks || failed.lock().is_ok_and(|f| f.is_some()) {
+                            return;
+                        }
+                        let offset = i as u64 * READ_CHUNK;
+                        let want = READ_CHUNK.min(size - offset);
+                        let got = target
+                            .store_read(&b.ctx, path, offset, want)
+                            .and_then(|called| self.flavor_value(&subject, "read", called))
+                            .and_then(|chunk| {
+                                if chunk.len() as u64 == want {
+                                    Ok(chunk)
+                                } else {
+                                    Err(Error::Flavor {
+                                        subject: subject.clone(),
+                                        call: "read".into(),
+                                        message: format!(
+                                            "`{path}` changed while it was read: {want} bytes at {offset} were asked, {} came back; get it again",
+                                            chunk.len()
+                                        ),
+                                    })
+                                }
+                            });
+                        match got {
+                            Ok(chunk) => {
+                                if let Ok(mut slot) = parts[i].lock() {
+                                    *slot = Some(chunk);
+                                }
+                            }
+                            Err(e) => {
+                                if let Ok(mut f) = failed.lock() {
+                                    f.get_or_insert(e);
+                                }
+                                return;
+                            }
+                        }
+                    }
+                });
             }
-            out.try_reserve(chunk.len())
-                .map_err(|_| Error::Internal("no memory left to hold the file".into()))?;
-            out.extend_from_slice(&chunk);
-            if (chunk.len() as u64) < READ_CHUNK {
-                break;
-            }
+        });
+        if let Some(e) = failed.into_inner().ok().flatten() {
+            return Err(e);
         }
-        if out.len() as u64 != stat.size {
-            return Err(Error::Flavor {
-                subject,
-                call: "read".into(),
-                message: format!(
-                    "`{path}` changed while it was read: its size was {} bytes, {} were read; get it again",
-                    stat.size,
-                    out.len()
-                ),
-            });
+        let mut out: Vec<u8> = Vec::new();
+        out.try_reserve_exact(size as usize)
+            .map_err(|_| Error::Internal("no memory left to hold the file".into()))?;
+        for part in parts {
+            let chunk = part
+                .into_inner()
+                .ok()
+                .flatten()
+                .ok_or_else(|| Error::Internal("a chunk of the file was not read".into()))?;
+            out.extend_from_slice(&chunk);
         }
         Ok(out)
     }

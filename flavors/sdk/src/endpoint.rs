@@ -1,7 +1,6 @@
 //! Where the server is, and how a request that failed becomes one line for the user.
 //!
-//! The same file serves `flavors/mlflow` and `flavors/oci` (each keeps its own copy, so
-//! each flavor stays a crate of its own that can be copied out of strata's tree).
+//! For a flavor that talks to one server, as strata's `mlflow` and `oci` do.
 //!
 //! A component names its server in two ways: a `url` field, or the endpoint of the
 //! service connector it is bound to (`connector.endpoint`, whose credentials strata adds
@@ -10,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use strata_flavor_sdk::http::{self, Response};
-use strata_flavor_sdk::{Config, Error, Problems};
+use crate::http::{self, Response};
+use crate::{Config, Error, Problems};
 
 /// What a flavor says about the service it talks to, for messages.
 #[derive(Debug, Clone, Copy)]
