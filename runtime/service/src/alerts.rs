@@ -56,8 +56,8 @@ impl Service {
             }
         }
         let t = ComponentType::Alerter;
-        let c = self.component_or_err(t, name)?;
-        let b = self.bind(&c, false)?;
+        self.as_call(t, name, "post", |c| {
+        let b = self.bind(c, false)?;
         let subject = format!("{} `{}` (flavor `{}`)", t.label(), c.name, b.f.info.name);
         if !b.loaded.exports_alerter() {
             return Err(Error::invalid(
@@ -74,10 +74,11 @@ impl Service {
         // belong to the lifecycle.
         let detail = self.flavor_value(&subject, "post", called)?;
         Ok(PostReport {
-            alerter: c.name,
+            alerter: c.name.clone(),
             flavor: b.f.info.name.clone(),
             detail,
             elapsed_ms,
+        })
         })
     }
 }

@@ -13,7 +13,7 @@ use strata_api::views::*;
 use super::Service;
 use super::lifecycle::Bound;
 use crate::error::{Error, Result};
-use crate::model::{ComponentType, Phase};
+use crate::model::{ComponentRecord, ComponentType, Phase};
 use crate::sandbox::Called;
 use crate::sandbox::calls::WriteMode;
 
@@ -31,10 +31,9 @@ pub const MAX_ARTIFACT_BYTES: u64 = 1024 * 1024 * 1024;
 impl Service {
     /// The artifact store `name`, bound for calls, after checking it exports the
     /// interface and is provisioned.
-    fn store_bound(&self, name: &str) -> Result<(Bound, String)> {
+    fn store_bound(&self, c: &ComponentRecord) -> Result<(Bound, String)> {
         let t = ComponentType::ArtifactStore;
-        let c = self.component_or_err(t, name)?;
-        let b = self.bind(&c, false)?;
+        let b = self.bind(c, false)?;
         let subject = format!("{} `{}` (flavor `{}`)", t.label(), c.name, b.f.info.name);
         if !b.loaded.exports_artifact_store() {
             return Err(Error::invalid(
@@ -89,158 +88,162 @@ impl Service {
         if data.len() as u64 > MAX_ARTIFACT_BYTES {
             return Err(too_large(data.len() as u64));
         }
-        let (b, subject) = self.store_bound(name)?;
-        let target = b.target(self.sandbox()?);
-        let started = std::time::Instant::now();
-        let mode = if overwrite {
-            WriteMode::Truncate
-        } else {
-            WriteMode::CreateNew
-        };
-        // One call writes the file whole. A larger one is written to a temporary file
-        // first, then renamed over `path`: a failure on the way leaves the old file (or
-        // none) as it was, and the temporary one is removed.
-        let size = if data.len() <= WRITE_CHUNK {
-            let size = self.flavor_value(
-                &subject,
-                "write",
-                target.store_write(&b.ctx, path, data, mode)?,
-            )?;
-            check_size(&subject, path, size, data.len())?;
-            size
-        } else {
-            if !overwrite
-                && self.flavor_value(&subject, "exists", target.store_exists(&b.ctx, path)?)?
-            {
-                return Err(Error::exists(
-                    format!("`{path}` in {subject}"),
-                    "put it with --overwrite to replace it, or choose another path",
-                ));
-            }
-            let partial = format!("{path}.strata-partial-{}", super::new_id());
-            let written = (|| {
-                let mut size = 0;
-                for (i, chunk) in data.chunks(WRITE_CHUNK).enumerate() {
-                    let mode = if i == 0 {
-                        WriteMode::CreateNew
-                    } else {
-                        WriteMode::Append
-                    };
-                    size = self.flavor_value(
-                        &subject,
-                        "write",
-                        target.store_write(&b.ctx, &partial, chunk, mode)?,
-                    )?;
-                }
-                check_size(&subject, &partial, size, data.len())?;
-                self.flavor_value(
+        self.as_call(ComponentType::ArtifactStore, name, "write", |c| {
+            let (b, subject) = self.store_bound(c)?;
+            let target = b.target(self.sandbox()?);
+            let started = std::time::Instant::now();
+            let mode = if overwrite {
+                WriteMode::Truncate
+            } else {
+                WriteMode::CreateNew
+            };
+            // One call writes the file whole. A larger one is written to a temporary file
+            // first, then renamed over `path`: a failure on the way leaves the old file (or
+            // none) as it was, and the temporary one is removed.
+            let size = if data.len() <= WRITE_CHUNK {
+                let size = self.flavor_value(
                     &subject,
-                    "rename",
-                    target.store_rename(&b.ctx, &partial, path, overwrite)?,
+                    "write",
+                    target.store_write(&b.ctx, path, data, mode)?,
                 )?;
-                Ok(size)
-            })();
-            if written.is_err() {
-                let _ = target.store_remove(&b.ctx, &partial, false);
-            }
-            written?
-        };
-        Ok(ArtifactView {
-            store: name.to_string(),
-            path: path.to_string(),
-            size,
-            is_dir: false,
-            modified_ms: None,
-            elapsed_ms: started.elapsed().as_millis() as u64,
+                check_size(&subject, path, size, data.len())?;
+                size
+            } else {
+                if !overwrite
+                    && self.flavor_value(&subject, "exists", target.store_exists(&b.ctx, path)?)?
+                {
+                    return Err(Error::exists(
+                        format!("`{path}` in {subject}"),
+                        "put it with --overwrite to replace it, or choose another path",
+                    ));
+                }
+                let partial = format!("{path}.strata-partial-{}", super::new_id());
+                let written = (|| {
+                    let mut size = 0;
+                    for (i, chunk) in data.chunks(WRITE_CHUNK).enumerate() {
+                        let mode = if i == 0 {
+                            WriteMode::CreateNew
+                        } else {
+                            WriteMode::Append
+                        };
+                        size = self.flavor_value(
+                            &subject,
+                            "write",
+                            target.store_write(&b.ctx, &partial, chunk, mode)?,
+                        )?;
+                    }
+                    check_size(&subject, &partial, size, data.len())?;
+                    self.flavor_value(
+                        &subject,
+                        "rename",
+                        target.store_rename(&b.ctx, &partial, path, overwrite)?,
+                    )?;
+                    Ok(size)
+                })();
+                if written.is_err() {
+                    let _ = target.store_remove(&b.ctx, &partial, false);
+                }
+                written?
+            };
+            Ok(ArtifactView {
+                store: name.to_string(),
+                path: path.to_string(),
+                size,
+                is_dir: false,
+                modified_ms: None,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            })
         })
     }
 
     /// The whole file at `path` in the store `name`.
     pub fn artifact_get(&self, name: &str, path: &str) -> Result<Vec<u8>> {
         check_path(path)?;
-        let (mut b, subject) = self.store_bound(name)?;
-        // A read returns up to READ_CHUNK bytes: let the call carry them back.
-        b.limits.max_return_bytes = b.limits.max_return_bytes.max(READ_CHUNK + 64 * 1024);
-        let target = b.target(self.sandbox()?);
-        let stat = self.flavor_value(&subject, "stat", target.store_stat(&b.ctx, path)?)?;
-        if stat.is_dir {
-            return Err(Error::invalid(
-                format!("`{path}` in {subject} is a directory"),
-                format!("list it with `strata artifact-store ls {name} {path}`"),
-            ));
-        }
-        if stat.size > MAX_ARTIFACT_BYTES {
-            return Err(too_large(stat.size));
-        }
-        // The file as `stat` found it, in chunks of READ_CHUNK read by up to
-        // PARALLEL_READS calls at once (each a fresh instance, as every call): a store
-        // whose server answers each request at its own pace (S3) is read that much
-        // faster. Each chunk must come back whole; a file that shrank meanwhile fails.
-        let size = stat.size;
-        let chunks = size.div_ceil(READ_CHUNK) as usize;
-        let parts: Vec<std::sync::Mutex<Option<Vec<u8>>>> =
-            (0..chunks).map(|_| std::sync::Mutex::new(None)).collect();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let failed: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..PARALLEL_READS.min(chunks) {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= chunks || failed.lock().is_ok_and(|f| f.is_some()) {
-                            return;
-                        }
-                        let offset = i as u64 * READ_CHUNK;
-                        let want = READ_CHUNK.min(size - offset);
-                        let got = target
-                            .store_read(&b.ctx, path, offset, want)
-                            .and_then(|called| self.flavor_value(&subject, "read", called))
-                            .and_then(|chunk| {
-                                if chunk.len() as u64 == want {
-                                    Ok(chunk)
-                                } else {
-                                    Err(Error::Flavor {
-                                        subject: subject.clone(),
-                                        call: "read".into(),
-                                        message: format!(
-                                            "`{path}` changed while it was read: {want} bytes at {offset} were asked, {} came back; get it again",
-                                            chunk.len()
-                                        ),
-                                    })
-                                }
-                            });
-                        match got {
-                            Ok(chunk) => {
-                                if let Ok(mut slot) = parts[i].lock() {
-                                    *slot = Some(chunk);
-                                }
-                            }
-                            Err(e) => {
-                                if let Ok(mut f) = failed.lock() {
-                                    f.get_or_insert(e);
-                                }
+        self.as_call(ComponentType::ArtifactStore, name, "read", |c| {
+            let (mut b, subject) = self.store_bound(c)?;
+            // A read returns up to READ_CHUNK bytes: let the call carry them back.
+            b.limits.max_return_bytes = b.limits.max_return_bytes.max(READ_CHUNK + 64 * 1024);
+            let target = b.target(self.sandbox()?);
+            let stat = self.flavor_value(&subject, "stat", target.store_stat(&b.ctx, path)?)?;
+            if stat.is_dir {
+                return Err(Error::invalid(
+                    format!("`{path}` in {subject} is a directory"),
+                    format!("list it with `strata artifact-store ls {name} {path}`"),
+                ));
+            }
+            if stat.size > MAX_ARTIFACT_BYTES {
+                return Err(too_large(stat.size));
+            }
+            // The file as `stat` found it, in chunks of READ_CHUNK read by up to
+            // PARALLEL_READS calls at once (each a fresh instance, as every call): a store
+            // whose server answers each request at its own pace (S3) is read that much
+            // faster. Each chunk must come back whole; a file that shrank meanwhile fails.
+            let size = stat.size;
+            let chunks = size.div_ceil(READ_CHUNK) as usize;
+            let parts: Vec<std::sync::Mutex<Option<Vec<u8>>>> =
+                (0..chunks).map(|_| std::sync::Mutex::new(None)).collect();
+            let next = std::sync::atomic::AtomicUsize::new(0);
+            let failed: std::sync::Mutex<Option<Error>> = std::sync::Mutex::new(None);
+            std::thread::scope(|scope| {
+                for _ in 0..PARALLEL_READS.min(chunks) {
+                    scope.spawn(|| {
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if i >= chunks || failed.lock().is_ok_and(|f| f.is_some()) {
                                 return;
                             }
+                            let offset = i as u64 * READ_CHUNK;
+                            let want = READ_CHUNK.min(size - offset);
+                            let got = target
+                                .store_read(&b.ctx, path, offset, want)
+                                .and_then(|called| self.flavor_value(&subject, "read", called))
+                                .and_then(|chunk| {
+                                    if chunk.len() as u64 == want {
+                                        Ok(chunk)
+                                    } else {
+                                        Err(Error::Flavor {
+                                            subject: subject.clone(),
+                                            call: "read".into(),
+                                            message: format!(
+                                                "`{path}` changed while it was read: {want} bytes at {offset} were asked, {} came back; get it again",
+                                                chunk.len()
+                                            ),
+                                        })
+                                    }
+                                });
+                            match got {
+                                Ok(chunk) => {
+                                    if let Ok(mut slot) = parts[i].lock() {
+                                        *slot = Some(chunk);
+                                    }
+                                }
+                                Err(e) => {
+                                    if let Ok(mut f) = failed.lock() {
+                                        f.get_or_insert(e);
+                                    }
+                                    return;
+                                }
+                            }
                         }
-                    }
-                });
+                    });
+                }
+            });
+            if let Some(e) = failed.into_inner().ok().flatten() {
+                return Err(e);
             }
-        });
-        if let Some(e) = failed.into_inner().ok().flatten() {
-            return Err(e);
-        }
-        let mut out: Vec<u8> = Vec::new();
-        out.try_reserve_exact(size as usize)
-            .map_err(|_| Error::Internal("no memory left to hold the file".into()))?;
-        for part in parts {
-            let chunk = part
-                .into_inner()
-                .ok()
-                .flatten()
-                .ok_or_else(|| Error::Internal("a chunk of the file was not read".into()))?;
-            out.extend_from_slice(&chunk);
-        }
-        Ok(out)
+            let mut out: Vec<u8> = Vec::new();
+            out.try_reserve_exact(size as usize)
+                .map_err(|_| Error::Internal("no memory left to hold the file".into()))?;
+            for part in parts {
+                let chunk = part
+                    .into_inner()
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| Error::Internal("a chunk of the file was not read".into()))?;
+                out.extend_from_slice(&chunk);
+            }
+            Ok(out)
+        })
     }
 
     /// The entries of the directory `path` (`""`: the root) of the store `name`.
@@ -248,45 +251,51 @@ impl Service {
         if !path.is_empty() {
             check_path(path)?;
         }
-        let (b, subject) = self.store_bound(name)?;
-        let target = b.target(self.sandbox()?);
-        let entries = self.flavor_value(&subject, "list", target.store_list(&b.ctx, path)?)?;
-        Ok(entries
-            .into_iter()
-            .map(|e| ArtifactEntry {
-                name: e.name,
-                is_dir: e.is_dir,
-            })
-            .collect())
+        self.as_call(ComponentType::ArtifactStore, name, "list", |c| {
+            let (b, subject) = self.store_bound(c)?;
+            let target = b.target(self.sandbox()?);
+            let entries = self.flavor_value(&subject, "list", target.store_list(&b.ctx, path)?)?;
+            Ok(entries
+                .into_iter()
+                .map(|e| ArtifactEntry {
+                    name: e.name,
+                    is_dir: e.is_dir,
+                })
+                .collect())
+        })
     }
 
     /// Size, kind and time of `path` in the store `name`.
     pub fn artifact_stat(&self, name: &str, path: &str) -> Result<ArtifactView> {
         check_path(path)?;
-        let (b, subject) = self.store_bound(name)?;
-        let target = b.target(self.sandbox()?);
-        let started = std::time::Instant::now();
-        let st = self.flavor_value(&subject, "stat", target.store_stat(&b.ctx, path)?)?;
-        Ok(ArtifactView {
-            store: name.to_string(),
-            path: path.to_string(),
-            size: st.size,
-            is_dir: st.is_dir,
-            modified_ms: st.modified_ms,
-            elapsed_ms: started.elapsed().as_millis() as u64,
+        self.as_call(ComponentType::ArtifactStore, name, "stat", |c| {
+            let (b, subject) = self.store_bound(c)?;
+            let target = b.target(self.sandbox()?);
+            let started = std::time::Instant::now();
+            let st = self.flavor_value(&subject, "stat", target.store_stat(&b.ctx, path)?)?;
+            Ok(ArtifactView {
+                store: name.to_string(),
+                path: path.to_string(),
+                size: st.size,
+                is_dir: st.is_dir,
+                modified_ms: st.modified_ms,
+                elapsed_ms: started.elapsed().as_millis() as u64,
+            })
         })
     }
 
     /// Removes `path` from the store `name` (a non-empty directory only if `recursive`).
     pub fn artifact_remove(&self, name: &str, path: &str, recursive: bool) -> Result<()> {
         check_path(path)?;
-        let (b, subject) = self.store_bound(name)?;
-        let target = b.target(self.sandbox()?);
-        self.flavor_value(
-            &subject,
-            "remove",
-            target.store_remove(&b.ctx, path, recursive)?,
-        )
+        self.as_call(ComponentType::ArtifactStore, name, "remove", |c| {
+            let (b, subject) = self.store_bound(c)?;
+            let target = b.target(self.sandbox()?);
+            self.flavor_value(
+                &subject,
+                "remove",
+                target.store_remove(&b.ctx, path, recursive)?,
+            )
+        })
     }
 }
 

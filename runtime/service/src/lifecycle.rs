@@ -236,17 +236,7 @@ impl Service {
                 )
             })?;
         let c = &fresh;
-        if self.is_stopping() {
-            return Err(Error::Busy {
-                what: format!(
-                    "the daemon is stopping: {} `{}` was not called",
-                    c.component_type.label(),
-                    c.name
-                ),
-                hint: "start the daemon again (`strata daemon start`) and repeat the command"
-                    .into(),
-            });
-        }
+        self.refuse_if_stopping(c)?;
         let emit = |on: &mut dyn FnMut(Progress), step: &str, outcome: StepOutcome| {
             on(Progress {
                 component_type: c.component_type,
@@ -412,6 +402,47 @@ impl Service {
         batch.put(TreeId::States, &c.id, &state);
         self.store.apply(batch)?;
         result
+    }
+}
+
+impl Service {
+    /// A component's calls do not start once the daemon is stopping.
+    fn refuse_if_stopping(&self, c: &ComponentRecord) -> Result<()> {
+        if self.is_stopping() {
+            return Err(Error::Busy {
+                what: format!(
+                    "the daemon is stopping: {} `{}` was not called",
+                    c.component_type.label(),
+                    c.name
+                ),
+                hint: "start the daemon again (`strata daemon start`) and repeat the command"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` on the component `t`/`name` as a call named `call` beyond the lifecycle
+    /// (an artifact store's files, an alerter's post): one at a time with the
+    /// component's other calls (its lifecycle lock held), listed among the calls under
+    /// way, and refused once the daemon is stopping, as a lifecycle call is.
+    pub(super) fn as_call<T>(
+        &self,
+        t: ComponentType,
+        name: &str,
+        call: &str,
+        f: impl FnOnce(&ComponentRecord) -> Result<T>,
+    ) -> Result<T> {
+        let c = self.component_or_err(t, name)?;
+        let lock = self.component_lock(&c.id);
+        let _serialised = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Read again: it may have been deleted, renamed or changed while waiting.
+        let c = self.component_or_err(t, name)?;
+        self.refuse_if_stopping(&c)?;
+        let _in_flight = InFlightGuard::new(self, &c, call);
+        f(&c)
     }
 }
 
