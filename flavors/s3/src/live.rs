@@ -1,9 +1,10 @@
-//! The flavor's calls against a real S3 server, natively: opt-in, as it needs one.
+//! The flavor's calls against a real S3 server, natively. By default the test starts
+//! `s3s-fs` (`make servers` builds it into `target/tools/bin`) on a free loopback port,
+//! with keys `AK` / `SK`, and stops it; another server can be named instead:
 //!
 //! ```sh
-//! s3s-fs --host 127.0.0.1 --port 9000 --access-key AK --secret-key SK /tmp/s3data &
 //! S3_LIVE_ENDPOINT=http://127.0.0.1:9000 S3_LIVE_KEYS=AK:SK \
-//!     cargo test -p s3-artifact-store --target x86_64-unknown-linux-gnu -- --ignored live
+//!     cargo test -p s3-artifact-store --target x86_64-unknown-linux-gnu -- live
 //! ```
 //!
 //! The requests the flavor builds go to the server over plain TCP, signed with AWS
@@ -279,15 +280,79 @@ mod round {
     use crate::exports::strata::flavor::lifecycle::Guest as Lifecycle;
     use strata_flavor_sdk::Context;
 
-    /// The endpoint and keys of the live server, if the environment names one.
-    fn server() -> Option<(String, String, String)> {
-        let endpoint = std::env::var("S3_LIVE_ENDPOINT").ok()?;
+    /// `s3s-fs` started by the test, stopped when dropped.
+    struct S3sFs {
+        child: std::process::Child,
+        _dir: std::path::PathBuf,
+    }
+
+    impl Drop for S3sFs {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            let _ = std::fs::remove_dir_all(&self._dir);
+        }
+    }
+
+    /// `s3s-fs` from `make servers` on a free loopback port, keys `AK` / `SK`.
+    fn start_s3s_fs() -> (String, S3sFs) {
+        let bin =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/tools/bin/s3s-fs");
+        assert!(
+            bin.exists(),
+            "{} is missing: run `make servers` (or name a server with S3_LIVE_ENDPOINT)",
+            bin.display()
+        );
+        let dir = std::env::temp_dir().join(format!("strata-s3-live-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for _ in 0..5 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut child = std::process::Command::new(&bin)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", "AK", "--secret-key", "SK"])
+                .arg(&dir)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            let started = std::time::Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return (
+                        format!("http://127.0.0.1:{port}"),
+                        S3sFs { child, _dir: dir },
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("s3s-fs did not start");
+    }
+
+    /// The endpoint of the live server (named by `S3_LIVE_ENDPOINT`, else `s3s-fs`
+    /// started now) and the server, if this test started it; requests go there, signed.
+    fn server() -> (String, Option<S3sFs>) {
+        let (endpoint, started) = match std::env::var("S3_LIVE_ENDPOINT") {
+            Ok(endpoint) => (endpoint, None),
+            Err(_) => {
+                let (endpoint, s) = start_s3s_fs();
+                (endpoint, Some(s))
+            }
+        };
         let keys = std::env::var("S3_LIVE_KEYS").unwrap_or_else(|_| "AK:SK".into());
         let (ak, sk) = keys.split_once(':').expect("S3_LIVE_KEYS=ACCESS:SECRET");
         let (ak, sk) = (ak.to_string(), sk.to_string());
-        let (a2, s2) = (ak.clone(), sk.clone());
-        http::answer_with(move |request| forward(request, (&a2, &s2)));
-        Some((endpoint, ak, sk))
+        http::answer_with(move |request| forward(request, (&ak, &sk)));
+        (endpoint, started)
     }
 
     struct Live {
@@ -325,11 +390,8 @@ mod round {
     }
 
     #[test]
-    #[ignore = "needs an S3 server: S3_LIVE_ENDPOINT=http://… S3_LIVE_KEYS=AK:SK"]
     fn live_every_call_against_a_real_server() {
-        let Some((endpoint, _, _)) = server() else {
-            return;
-        };
+        let (endpoint, _server) = server();
         let bucket = format!(
             "strata-live-{}",
             SystemTime::now()

@@ -478,7 +478,9 @@ mod wasi {
                     stream.subscribe().block();
                     continue;
                 }
-                let n = usize::try_from(permit).unwrap_or(usize::MAX).min(rest.len());
+                let n = usize::try_from(permit)
+                    .unwrap_or(usize::MAX)
+                    .min(rest.len());
                 stream.write(&rest[..n]).map_err(failed)?;
                 rest = &rest[n..];
             }

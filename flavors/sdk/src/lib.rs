@@ -96,8 +96,8 @@
 extern crate self as strata_flavor_sdk;
 
 pub mod bindings;
-pub mod endpoint;
 mod config;
+pub mod endpoint;
 mod error;
 mod export;
 mod flavor;
