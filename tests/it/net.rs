@@ -74,6 +74,22 @@ impl Sink {
                         }
                     }
                     let head = String::from_utf8_lossy(&buf).to_string();
+                    // Read the body too before answering: closing a socket with unread
+                    // bytes in it sends a reset, which races the answer to the client.
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    let length: usize = head
+                        .lines()
+                        .filter_map(|l| l.split_once(':'))
+                        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                        .and_then(|(_, v)| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    let mut have = buf.len() - end;
+                    while have < length.min(1 << 20) {
+                        match conn.read(&mut chunk) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => have += n,
+                        }
+                    }
                     let mut lines = head.lines();
                     let path = lines
                         .next()
