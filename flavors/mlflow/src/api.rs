@@ -1,6 +1,6 @@
 //! The part of MLflow's REST API 2.0 this flavor uses
 //! (<https://mlflow.org/docs/latest/rest-api.html>): experiments by name, create,
-//! restore and delete; runs create, log-batch and update. Each function makes one
+//! restore and delete; runs create, log-batch, search and update. Each function makes one
 //! request (`log_params` one per hundred parameters) and turns every failure into one
 //! line saying what failed, the status and MLflow's own `error_code: message`.
 
@@ -26,6 +26,10 @@ pub const PARAMS_PER_BATCH: usize = 100;
 /// experiment carrying this component's id was created by it, whatever the state says
 /// (a state lost to a crash, or reset by `deprovision` before a `restore`).
 pub const CREATOR_TAG: &str = "strata.component_id";
+
+/// The tag strata puts on the MLflow run of a pipeline run: strata's run id. It is how
+/// `step-environment` and `finish-run` find the run again.
+pub const RUN_TAG: &str = "strata.run_id";
 
 /// An experiment, as `experiments/get-by-name` and `experiments/get` describe it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -136,7 +140,7 @@ pub fn run_request(experiment_id: &str, runtime: &[(String, String)], start_ms: 
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     };
-    let tags: Vec<Value> = ["strata.run_id", "strata.pipeline", "strata.stack"]
+    let tags: Vec<Value> = [RUN_TAG, "strata.pipeline", "strata.stack"]
         .iter()
         .filter_map(|key| get(key).map(|value| json!({"key": key, "value": value})))
         .collect();
@@ -181,6 +185,89 @@ pub fn run_page(server: &Server, experiment_id: &str, run_id: &str) -> String {
         "{}/#/experiments/{experiment_id}/runs/{run_id}",
         server.base
     )
+}
+
+/// The filter of `runs/search` that finds the MLflow run of strata run `run_id`: MLflow's
+/// filter syntax wants a tag key holding a `.` in backticks. `None` for a run id that
+/// cannot be written in it (empty, or holding a quote, a backtick or a backslash, which
+/// strata's run ids never do).
+pub fn run_filter(run_id: &str) -> Option<String> {
+    let plain = !run_id.is_empty()
+        && !run_id
+            .chars()
+            .any(|c| matches!(c, '\'' | '"' | '`' | '\\') || c.is_control());
+    plain.then(|| format!("tags.`{RUN_TAG}` = '{run_id}'"))
+}
+
+/// The body of `runs/search` for the newest active run of experiment `experiment_id`
+/// matching `filter` (see [`run_filter`]).
+pub fn search_request(experiment_id: &str, filter: &str) -> Value {
+    json!({
+        "experiment_ids": [experiment_id],
+        "filter": filter,
+        "run_view_type": "ACTIVE_ONLY",
+        "max_results": 1,
+        "order_by": ["attributes.start_time DESC"],
+    })
+}
+
+/// The run ids of a `runs/search` answer, newest first: `{"runs": [{"info": {"run_id":
+/// …}}]}`, or `{}` when no run matched (MLflow leaves an empty list out).
+pub fn parse_run_ids(body: &[u8]) -> Result<Vec<String>, String> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON ({e})"))?;
+    if !value.is_object() {
+        return Err("not the runs MLflow lists (not a JSON object)".into());
+    }
+    let runs = match value.get("runs") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(runs)) => runs,
+        Some(_) => return Err("not the runs MLflow lists (`runs` is not a list)".into()),
+    };
+    runs.iter()
+        .map(|run| {
+            let info = &run["info"];
+            info["run_id"]
+                .as_str()
+                .or_else(|| info["run_uuid"].as_str())
+                .map(str::to_string)
+                .ok_or_else(|| "a run without `info.run_id` in the answer".to_string())
+        })
+        .collect()
+}
+
+/// The MLflow status a pipeline run's end maps to: `completed` → `FINISHED`, `failed` →
+/// `FAILED`, `cancelled` → `KILLED`; `None` for any other.
+pub fn run_status(status: &str) -> Option<&'static str> {
+    match status {
+        "completed" => Some("FINISHED"),
+        "failed" => Some("FAILED"),
+        "cancelled" => Some("KILLED"),
+        _ => None,
+    }
+}
+
+/// The body of `runs/update` setting run `run_id`'s `status`, ended at `end_ms` (left
+/// out when the clock gave nothing, so that MLflow keeps what it has).
+pub fn update_request(run_id: &str, status: &str, end_ms: u64) -> Value {
+    let mut body = json!({"run_id": run_id, "status": status});
+    if end_ms > 0 {
+        body["end_time"] = json!(end_ms);
+    }
+    body
+}
+
+/// `base` as a step may see it: without any `user:password@`, query or fragment (strata
+/// refuses them in `tracking_uri`; this keeps a connector's endpoint as clean).
+pub fn public_uri(base: &str) -> String {
+    let Some((scheme, rest)) = base.split_once("://") else {
+        return base.to_string();
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}{}", path.trim_end_matches('/'))
 }
 
 /// The milliseconds since the Unix epoch now (`wasi:clocks/wall-clock` in the sandbox).
@@ -341,8 +428,28 @@ impl Mlflow<'_> {
 
     /// Marks run `run_id` `FAILED`, ended now.
     pub fn fail_run(&self, run_id: &str) -> Result<(), Error> {
-        let doing = format!("could not mark run {run_id} failed");
-        let body = json!({"run_id": run_id, "status": "FAILED", "end_time": now_ms()});
+        self.update_run(run_id, "FAILED")
+    }
+
+    /// The id of the newest active run of experiment `experiment_id` matching `filter`
+    /// (see [`run_filter`]), or `None` if there is none.
+    pub fn find_run(&self, experiment_id: &str, filter: &str) -> Result<Option<String>, Error> {
+        let doing = format!("could not search experiment {experiment_id} for its run");
+        let answer = self.post(
+            "runs/search",
+            &search_request(experiment_id, filter),
+            &doing,
+        )?;
+        parse_run_ids(&answer.body)
+            .map(|ids| ids.into_iter().next())
+            .map_err(|why| self.unexpected(&doing, &why))
+    }
+
+    /// Sets run `run_id`'s `status` (`FINISHED`, `FAILED`, `KILLED`), ended now.
+    pub fn update_run(&self, run_id: &str, status: &str) -> Result<(), Error> {
+        let doing = format!("could not mark run {run_id} {status}");
+        // `now_ms` reads `wasi:clocks/wall-clock` (through std) in the sandbox.
+        let body = update_request(run_id, status, now_ms());
         self.post("runs/update", &body, &doing).map(drop)
     }
 }
@@ -456,5 +563,60 @@ mod tests {
             run_page(&server, "3", "abc"),
             "http://127.0.0.1:5000/#/experiments/3/runs/abc"
         );
+    }
+
+    #[test]
+    fn a_strata_run_is_searched_by_its_tag_in_backticks() {
+        assert_eq!(
+            run_filter("0123456789abcdef").unwrap(),
+            "tags.`strata.run_id` = '0123456789abcdef'"
+        );
+        for bad in ["", "a'b", "a\"b", "a`b", "a\\b", "a\nb"] {
+            assert_eq!(run_filter(bad), None, "{bad:?}");
+        }
+        let body = search_request("4", "F");
+        assert_eq!(body["experiment_ids"], json!(["4"]));
+        assert_eq!(body["filter"], "F");
+        assert_eq!(body["max_results"], 1);
+    }
+
+    #[test]
+    fn searched_runs_parse_and_an_empty_answer_is_no_run() {
+        let body = br#"{"runs": [{"info": {"run_id": "abc", "experiment_id": "4"},
+            "data": {"tags": []}}], "next_page_token": "x"}"#;
+        assert_eq!(parse_run_ids(body).unwrap(), ["abc"]);
+        assert!(parse_run_ids(b"{}").unwrap().is_empty());
+        assert!(parse_run_ids(br#"{"runs": []}"#).unwrap().is_empty());
+        assert!(parse_run_ids(b"<html>").is_err());
+        assert!(parse_run_ids(b"[]").is_err());
+        assert!(parse_run_ids(br#"{"runs": [{"info": {}}]}"#).is_err());
+    }
+
+    #[test]
+    fn statuses_map_onto_mlflow_s_and_the_end_time_is_sent_when_known() {
+        assert_eq!(run_status("completed"), Some("FINISHED"));
+        assert_eq!(run_status("failed"), Some("FAILED"));
+        assert_eq!(run_status("cancelled"), Some("KILLED"));
+        assert_eq!(run_status("interrupted"), None);
+        assert_eq!(run_status("COMPLETED"), None);
+        assert_eq!(
+            update_request("r", "KILLED", 5),
+            json!({"run_id": "r", "status": "KILLED", "end_time": 5})
+        );
+        assert_eq!(
+            update_request("r", "KILLED", 0),
+            json!({"run_id": "r", "status": "KILLED"})
+        );
+    }
+
+    #[test]
+    fn the_uri_a_step_sees_holds_no_credentials() {
+        assert_eq!(public_uri("http://127.0.0.1:5000"), "http://127.0.0.1:5000");
+        assert_eq!(public_uri("https://host/mlflow"), "https://host/mlflow");
+        assert_eq!(
+            public_uri("https://u:p@host:8443/mlflow/?token=x#f"),
+            "https://host:8443/mlflow"
+        );
+        assert_eq!(public_uri("http://a@b@host"), "http://host");
     }
 }

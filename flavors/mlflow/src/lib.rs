@@ -6,6 +6,10 @@
 //! (`/api/2.0/mlflow/…`, JSON) over `wasi:http`, and needs nothing else: no MLflow
 //! client, no Python.
 //!
+//! It is built against the `experiment-tracker-flavor` world: besides the lifecycle, it
+//! tells a run's steps where to log (`step-environment`) and closes the run when the
+//! pipeline ends (`finish-run`).
+//!
 //! # Configuration
 //!
 //! | field | kind | |
@@ -69,23 +73,71 @@
 //!   gives the run's id and its page: `TRACKING_URI/#/experiments/EXP/runs/RUN`. If the
 //!   parameters are refused (MLflow allows only letters, digits, `_`, `-`, `.`, `:`,
 //!   `/` and spaces in a key), the run is marked `FAILED` and the pipeline run does not
-//!   start. A run takes at most 5,000 parameters. strata does not tell components when
-//!   a run ends, so the MLflow run stays `RUNNING`.
+//!   start. A run takes at most 5,000 parameters. The MLflow run stays `RUNNING` until
+//!   `finish-run`.
+//! - **step-environment** (`pipeline run`, once, before the first step): finds the
+//!   MLflow run of strata's run: looks the experiment up by name (it must be active),
+//!   then searches it for its newest active run tagged `strata.run_id` = the run's id
+//!   (`POST runs/search`, filter `` tags.`strata.run_id` = 'RUNID' ``). Every step
+//!   gets:
 //!
-//! Every call makes a handful of requests (a run with N parameters: 2 + N/100), all
+//!   | variable | value |
+//!   |---|---|
+//!   | `MLFLOW_TRACKING_URI` | the server's base URL (`tracking_uri`, else the connector's endpoint), without user, password, query or fragment |
+//!   | `MLFLOW_EXPERIMENT_ID` | the experiment's id |
+//!   | `MLFLOW_EXPERIMENT_NAME` | `experiment_name` |
+//!   | `MLFLOW_RUN_ID` | the MLflow run's id |
+//!
+//!   so `mlflow.start_run()` in a step's code resumes the pipeline's run, and
+//!   `mlflow.log_metric(…)` logs into it. No credential is among them: a server behind
+//!   a connector's token or password needs the step to bring its own (MLflow reads
+//!   `MLFLOW_TRACKING_TOKEN`, or `MLFLOW_TRACKING_USERNAME` and `…_PASSWORD`), as strata
+//!   adds the connector's credentials to the flavor's requests only. No such run (deleted
+//!   in MLflow, or the run started before this tracker was in the stack) is an error
+//!   saying so.
+//! - **finish-run** (`pipeline run`, when the run ends): finds the run the same way and
+//!   sets its status (`POST runs/update`): `completed` → `FINISHED`, `failed` →
+//!   `FAILED`, `cancelled` → `KILLED`, with `end_time` now (the wall clock, in ms). Any
+//!   other status is an error, sent nowhere. It says `run RUN of experiment `NAME`
+//!   marked FINISHED`. A step that ended the run itself (`mlflow.end_run()`) is
+//!   overwritten: the pipeline's end decides.
+//!
+//! Every call makes a handful of requests (a run with N parameters: 2 + N/100;
+//! `step-environment` 2, `finish-run` 3), all
 //! bounded by the call's deadline (and strata's 64 requests per call). Every error is one line: what failed (the
 //! experiment, the request), the server's answer (its HTTP status and MLflow's own
 //! `ERROR_CODE: message`), and what to do; a server that does not answer is named by
 //! its URL, with "the MLflow server may be down".
 
 mod api;
-use strata_flavor_sdk::endpoint;
+
+// The `experiment-tracker-flavor` world exports a second interface, so the flavor
+// generates its own bindings, through the SDK's wit-bindgen, with every imported
+// interface mapped onto the SDK's (one `Context`, one `log`, and `http` as it is).
+strata_flavor_sdk::wit_bindgen::generate!({
+    path: "../../wit",
+    world: "strata:flavor/experiment-tracker-flavor",
+    runtime_path: "strata_flavor_sdk::rt",
+    with: {
+        "strata:flavor/types@0.2.0": strata_flavor_sdk::bindings::strata::flavor::types,
+        "strata:flavor/host@0.2.0": strata_flavor_sdk::bindings::strata::flavor::host,
+        "wasi:http/types@0.2.12": strata_flavor_sdk::bindings::wasi::http::types,
+        "wasi:http/outgoing-handler@0.2.12": strata_flavor_sdk::bindings::wasi::http::outgoing_handler,
+        "wasi:io/poll@0.2.12": strata_flavor_sdk::bindings::wasi::io::poll,
+        "wasi:io/error@0.2.12": strata_flavor_sdk::bindings::wasi::io::error,
+        "wasi:io/streams@0.2.12": strata_flavor_sdk::bindings::wasi::io::streams,
+        "wasi:clocks/monotonic-clock@0.2.12": strata_flavor_sdk::bindings::wasi::clocks::monotonic_clock,
+    },
+});
 
 use serde::{Deserialize, Serialize};
+use strata_flavor_sdk::Context;
+use strata_flavor_sdk::endpoint;
 use strata_flavor_sdk::prelude::*;
 
-use api::{CREATOR_TAG, Experiment, Mlflow, SERVICE};
+use api::{CREATOR_TAG, Experiment, Mlflow, RUN_TAG, SERVICE};
 use endpoint::Server;
+use exports::strata::flavor::experiment_tracker;
 
 /// The longest `experiment_name` accepted.
 const MAX_NAME: usize = 500;
@@ -414,7 +466,105 @@ fn warn_location(call: &Call<'_, MlflowTracker>, found: &Experiment) {
     }
 }
 
-strata_flavor_sdk::export!(MlflowTracker);
+strata_flavor_sdk::impl_lifecycle!(MlflowTracker, exports::strata::flavor::lifecycle::Guest);
+
+impl experiment_tracker::Guest for MlflowTracker {
+    fn step_environment(
+        ctx: Context,
+        run_id: String,
+    ) -> std::result::Result<Vec<(String, String)>, String> {
+        let call = Call::<MlflowTracker>::new(&ctx)?;
+        Ok(step_environment(&call, &run_id)?)
+    }
+
+    fn finish_run(
+        ctx: Context,
+        run_id: String,
+        status: String,
+    ) -> std::result::Result<String, String> {
+        let call = Call::<MlflowTracker>::new(&ctx)?;
+        Ok(finish_run(&call, &run_id, &status)?)
+    }
+}
+
+/// The variables a step of strata run `run_id` logs into its MLflow run with: the
+/// server (no credentials: strata's gate adds them to the flavor's requests only), the
+/// experiment, and the run, which `mlflow.start_run()` then resumes.
+fn step_environment(call: &Call<'_, MlflowTracker>, run_id: &str) -> Result<Vec<(String, String)>> {
+    let server = server(call)?;
+    let (experiment, run) = find_run(call, server, run_id)?;
+    Ok(vec![
+        ("MLFLOW_TRACKING_URI".into(), api::public_uri(&server.base)),
+        ("MLFLOW_EXPERIMENT_ID".into(), experiment.experiment_id),
+        ("MLFLOW_EXPERIMENT_NAME".into(), experiment.name),
+        ("MLFLOW_RUN_ID".into(), run),
+    ])
+}
+
+/// Sets the status of strata run `run_id`'s MLflow run as `status` says, ended now.
+fn finish_run(call: &Call<'_, MlflowTracker>, run_id: &str, status: &str) -> Result<String> {
+    let Some(mlflow_status) = api::run_status(status) else {
+        return Err(Error::new(format!(
+            "cannot close the MLflow run of strata run {run_id} as `{status}`: this flavor \
+             knows `completed`, `failed` and `cancelled`"
+        ))
+        .with_hint("strata is newer than this flavor: register a newer mlflow flavor"));
+    };
+    let server = server(call)?;
+    let (experiment, run) = find_run(call, server, run_id)?;
+    Mlflow { server }.update_run(&run, mlflow_status)?;
+    Ok(format!(
+        "run {run} of experiment `{}` marked {mlflow_status}",
+        experiment.name
+    ))
+}
+
+/// The component's experiment, active, and the id of the MLflow run tagged with
+/// strata's `run_id` in it (the newest, were there several).
+fn find_run(
+    call: &Call<'_, MlflowTracker>,
+    server: &Server,
+    run_id: &str,
+) -> Result<(Experiment, String)> {
+    let mlflow = Mlflow { server };
+    let name = &call.settings.experiment;
+    let Some(filter) = api::run_filter(run_id) else {
+        return Err(Error::new(format!(
+            "strata run id `{run_id}` cannot be searched for in MLflow: it is empty or holds \
+             a quote, a backtick, a backslash or a control character"
+        )));
+    };
+    let experiment = match mlflow.experiment_by_name(name)? {
+        Some(found) if found.is_active() => found,
+        other => {
+            let stage = other.map_or("missing", |e| e.stage());
+            return Err(Error::new(format!(
+                "experiment `{name}` at {} is {stage}: it holds no MLflow run of strata run \
+                 {run_id}",
+                server.base
+            ))
+            .with_hint(format!(
+                "run `strata stack up` (or {}) to provision it, then run the pipeline again",
+                call.command("up")
+            )));
+        }
+    };
+    match mlflow.find_run(&experiment.experiment_id, &filter)? {
+        Some(run) => Ok((experiment, run)),
+        None => Err(Error::new(format!(
+            "experiment `{name}` (id {}) at {} has no active run tagged `{RUN_TAG}` = \
+             `{run_id}`",
+            experiment.experiment_id, server.base
+        ))
+        .with_hint(
+            "the tracker creates it when the pipeline run starts: it was deleted in MLflow \
+             (restore it there), or the run started without this tracker in its stack; run \
+             the pipeline again",
+        )),
+    }
+}
+
+export!(MlflowTracker);
 
 #[cfg(test)]
 mod tests;

@@ -6,11 +6,12 @@ use std::rc::Rc;
 
 use serde_json::{Value, json};
 use strata_flavor_sdk::Context;
-use strata_flavor_sdk::bindings::exports::strata::flavor::lifecycle::Guest;
 use strata_flavor_sdk::http::{self, Request, Response};
 use strata_flavor_sdk::log;
 
 use super::MlflowTracker as T;
+use crate::exports::strata::flavor::experiment_tracker::Guest as Tracker;
+use crate::exports::strata::flavor::lifecycle::Guest;
 
 const URL: &str = "http://127.0.0.1:5000";
 
@@ -29,10 +30,16 @@ struct Mlflow {
     runs: Vec<Value>,
     params: Vec<(String, String, String)>,
     statuses: Vec<(String, String)>,
+    /// The bodies of `runs/search` and `runs/update`, in order.
+    searches: Vec<Value>,
+    updates: Vec<Value>,
     /// `METHOD /path` of every request, in order.
     seen: Vec<String>,
     /// Answer every request with this status and body instead.
     broken: Option<(u16, String)>,
+    /// Answer the requests to this route (`/api/2.0/mlflow/runs/search`) with this
+    /// status and body instead.
+    broken_at: Option<(&'static str, u16, String)>,
     /// Requests fail as a refused connection.
     down: bool,
 }
@@ -101,11 +108,16 @@ impl Mlflow {
         if self.down {
             return Err(http::Error::Http("ErrorCode::ConnectionRefused".into()));
         }
-        if let Some((status, body)) = &self.broken {
+        let broken_here = self
+            .broken_at
+            .as_ref()
+            .filter(|(at, _, _)| *at == route)
+            .map(|(_, status, body)| (*status, body.clone()));
+        if let Some((status, body)) = self.broken.clone().or(broken_here) {
             return Ok(Response {
-                status: *status,
+                status,
                 headers: Vec::new(),
-                body: body.clone().into_bytes(),
+                body: body.into_bytes(),
             });
         }
         let body: Value = serde_json::from_slice(request.body_bytes()).unwrap_or(Value::Null);
@@ -206,7 +218,41 @@ impl Mlflow {
                 }
                 ok(json!({}))
             }
+            ("POST", "/api/2.0/mlflow/runs/search") => {
+                self.searches.push(body.clone());
+                let filter = body["filter"].as_str().unwrap();
+                let wanted = filter
+                    .strip_prefix("tags.`strata.run_id` = '")
+                    .and_then(|rest| rest.strip_suffix('\''))
+                    .expect("a filter on strata's run id");
+                let in_experiments = body["experiment_ids"].as_array().unwrap();
+                // The newest first, as `order_by` asks; at most `max_results`.
+                let found: Vec<Value> =
+                    self.runs
+                        .iter()
+                        .enumerate()
+                        .rev()
+                        .filter(|(_, run)| {
+                            in_experiments.contains(&run["experiment_id"])
+                                && run["tags"].as_array().unwrap().iter().any(|tag| {
+                                    tag["key"] == "strata.run_id" && tag["value"] == wanted
+                                })
+                        })
+                        .map(|(at, run)| {
+                            let id = format!("run{}", at + 1);
+                            json!({"info": {"run_id": id, "run_uuid": id, "status": "RUNNING",
+                            "experiment_id": run["experiment_id"]}, "data": {"tags": run["tags"]}})
+                        })
+                        .take(body["max_results"].as_u64().unwrap() as usize)
+                        .collect();
+                if found.is_empty() {
+                    ok(json!({}))
+                } else {
+                    ok(json!({"runs": found}))
+                }
+            }
             ("POST", "/api/2.0/mlflow/runs/update") => {
+                self.updates.push(body.clone());
                 let run = body["run_id"].as_str().unwrap().to_string();
                 self.statuses
                     .push((run, body["status"].as_str().unwrap().into()));
@@ -582,4 +628,220 @@ fn names_are_percent_encoded_in_the_query() {
     let status = <T as Guest>::status(ctx(&config, &None));
     assert!(status.provisioned, "{}", status.detail);
     assert_eq!(fake.borrow().experiments[0].name, "my team/exp & co");
+}
+
+/// A provisioned component with the MLflow run of strata run `run_id` made by
+/// `prepare-pipeline-deployment`; its state.
+fn prepared(fake: &Rc<RefCell<Mlflow>>, run_id: &str) -> Option<Vec<u8>> {
+    let state = <T as Guest>::provision(ctx(CONFIG, &None)).unwrap();
+    let runtime = pairs(&[("strata.run_id", run_id), ("strata.pipeline", "training")]);
+    <T as Guest>::prepare_pipeline_deployment(ctx(CONFIG, &state), runtime).unwrap();
+    said();
+    fake.borrow_mut().seen.clear();
+    state
+}
+
+#[test]
+fn the_steps_get_the_server_the_experiment_and_the_run_to_log_into() {
+    let fake = serve();
+    let state = prepared(&fake, "0123456789abcdef");
+    let runtime = pairs(&[("strata.run_id", "fedcba9876543210")]);
+    <T as Guest>::prepare_pipeline_deployment(ctx(CONFIG, &state), runtime).unwrap();
+    said();
+    fake.borrow_mut().seen.clear();
+
+    let env =
+        <T as Tracker>::step_environment(ctx(CONFIG, &state), "0123456789abcdef".into()).unwrap();
+    assert_eq!(
+        env,
+        pairs(&[
+            ("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000"),
+            ("MLFLOW_EXPERIMENT_ID", "1"),
+            ("MLFLOW_EXPERIMENT_NAME", "training"),
+            ("MLFLOW_RUN_ID", "run1"),
+        ])
+    );
+    assert_eq!(
+        fake.borrow().seen,
+        [
+            "GET /api/2.0/mlflow/experiments/get-by-name",
+            "POST /api/2.0/mlflow/runs/search",
+        ]
+    );
+    assert_eq!(
+        fake.borrow().searches[0],
+        json!({
+            "experiment_ids": ["1"],
+            "filter": "tags.`strata.run_id` = '0123456789abcdef'",
+            "run_view_type": "ACTIVE_ONLY",
+            "max_results": 1,
+            "order_by": ["attributes.start_time DESC"],
+        })
+    );
+    let other =
+        <T as Tracker>::step_environment(ctx(CONFIG, &state), "fedcba9876543210".into()).unwrap();
+    assert_eq!(other[3], ("MLFLOW_RUN_ID".into(), "run2".into()));
+    assert!(fake.borrow().updates.is_empty(), "the run is left running");
+    assert!(said().is_empty());
+
+    // Through a connector: its endpoint is the URI, and its credentials stay with strata.
+    let bound = [
+        ("experiment_name", "training"),
+        ("connector.name", "ml"),
+        ("connector.type", "bearer"),
+        ("connector.endpoint", "http://127.0.0.1:5000/"),
+    ];
+    let env =
+        <T as Tracker>::step_environment(ctx(&bound, &state), "0123456789abcdef".into()).unwrap();
+    assert_eq!(
+        env[0],
+        ("MLFLOW_TRACKING_URI".into(), "http://127.0.0.1:5000".into())
+    );
+    for (name, value) in &env {
+        assert!(
+            !name.starts_with("STRATA_") && !value.contains('@'),
+            "{name}={value}"
+        );
+    }
+}
+
+#[test]
+fn finish_run_maps_each_status_onto_mlflow_s_and_ends_the_run_now() {
+    let fake = serve();
+    let state = prepared(&fake, "0123456789abcdef");
+    for (status, mlflow) in [
+        ("completed", "FINISHED"),
+        ("failed", "FAILED"),
+        ("cancelled", "KILLED"),
+    ] {
+        fake.borrow_mut().seen.clear();
+        let line = <T as Tracker>::finish_run(
+            ctx(CONFIG, &state),
+            "0123456789abcdef".into(),
+            status.into(),
+        )
+        .unwrap();
+        assert_eq!(
+            line,
+            format!("run run1 of experiment `training` marked {mlflow}")
+        );
+        let fake = fake.borrow();
+        assert_eq!(
+            fake.seen,
+            [
+                "GET /api/2.0/mlflow/experiments/get-by-name",
+                "POST /api/2.0/mlflow/runs/search",
+                "POST /api/2.0/mlflow/runs/update",
+            ]
+        );
+        let update = fake.updates.last().unwrap();
+        assert_eq!(update["run_id"], "run1");
+        assert_eq!(update["status"], mlflow);
+        let end = update["end_time"].as_u64().unwrap();
+        assert!(
+            end >= fake.runs[0]["start_time"].as_u64().unwrap(),
+            "{update}"
+        );
+        assert_eq!(update.as_object().unwrap().len(), 3, "{update}");
+    }
+    assert!(said().is_empty());
+
+    fake.borrow_mut().seen.clear();
+    let err = <T as Tracker>::finish_run(
+        ctx(CONFIG, &state),
+        "0123456789abcdef".into(),
+        "interrupted".into(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        "cannot close the MLflow run of strata run 0123456789abcdef as `interrupted`: this \
+         flavor knows `completed`, `failed` and `cancelled`; strata is newer than this flavor: \
+         register a newer mlflow flavor"
+    );
+    assert!(
+        fake.borrow().seen.is_empty(),
+        "no request: {:?}",
+        fake.borrow().seen
+    );
+}
+
+#[test]
+fn a_run_that_is_not_in_mlflow_is_a_clear_error() {
+    let fake = serve();
+    let state = prepared(&fake, "0123456789abcdef");
+    let missing = "experiment `training` (id 1) at http://127.0.0.1:5000 has no active run \
+                   tagged `strata.run_id` = `aaaaaaaa`; the tracker creates it when the \
+                   pipeline run starts: it was deleted in MLflow (restore it there), or the run \
+                   started without this tracker in its stack; run the pipeline again";
+    let err = <T as Tracker>::step_environment(ctx(CONFIG, &state), "aaaaaaaa".into()).unwrap_err();
+    assert_eq!(err, missing);
+    let err = <T as Tracker>::finish_run(ctx(CONFIG, &state), "aaaaaaaa".into(), "failed".into())
+        .unwrap_err();
+    assert_eq!(err, missing);
+    assert!(fake.borrow().updates.is_empty());
+
+    // No experiment at all: it says which, and how to make it.
+    fake.borrow_mut().experiments.clear();
+    let err = <T as Tracker>::step_environment(ctx(CONFIG, &state), "0123456789abcdef".into())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        "experiment `training` at http://127.0.0.1:5000 is missing: it holds no MLflow run of \
+         strata run 0123456789abcdef; run `strata stack up` (or `strata experiment-tracker up \
+         exp`) to provision it, then run the pipeline again"
+    );
+
+    // A run id MLflow's filter cannot hold is refused before any request.
+    fake.borrow_mut().seen.clear();
+    let err = <T as Tracker>::step_environment(ctx(CONFIG, &state), "a' OR '1".into()).unwrap_err();
+    assert!(err.contains("cannot be searched for in MLflow"), "{err}");
+    assert!(fake.borrow().seen.is_empty());
+}
+
+#[test]
+fn a_server_error_while_finding_or_closing_the_run_is_one_clear_line() {
+    let fake = serve();
+    let state = prepared(&fake, "0123456789abcdef");
+    let failure = json!({"error_code": "INTERNAL_ERROR", "message": "database\nis locked"});
+    fake.borrow_mut().broken_at = Some(("/api/2.0/mlflow/runs/search", 500, failure.to_string()));
+    let err = <T as Tracker>::step_environment(ctx(CONFIG, &state), "0123456789abcdef".into())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        "could not search experiment 1 for its run: http://127.0.0.1:5000 answered HTTP 500: \
+         INTERNAL_ERROR: database is locked; the MLflow server failed: see its log"
+    );
+
+    fake.borrow_mut().broken_at = Some(("/api/2.0/mlflow/runs/update", 500, failure.to_string()));
+    let err = <T as Tracker>::finish_run(
+        ctx(CONFIG, &state),
+        "0123456789abcdef".into(),
+        "completed".into(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err,
+        "could not mark run run1 FINISHED: http://127.0.0.1:5000 answered HTTP 500: \
+         INTERNAL_ERROR: database is locked; the MLflow server failed: see its log"
+    );
+
+    fake.borrow_mut().broken_at = Some(("/api/2.0/mlflow/runs/search", 200, "<html>".into()));
+    let err = <T as Tracker>::step_environment(ctx(CONFIG, &state), "0123456789abcdef".into())
+        .unwrap_err();
+    assert!(err.contains("is an MLflow tracking server"), "{err}");
+    assert!(!err.contains('\n'));
+
+    fake.borrow_mut().broken_at = None;
+    fake.borrow_mut().down = true;
+    let err = <T as Tracker>::finish_run(
+        ctx(CONFIG, &state),
+        "0123456789abcdef".into(),
+        "completed".into(),
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("could not connect to http://127.0.0.1:5000 (ConnectionRefused)"),
+        "{err}"
+    );
 }
