@@ -44,7 +44,9 @@ demo: build
 ## bench: whole-command figures against /bin/true, one lifecycle call step by step
 ##        (criterion) against a native baseline, the daemon under load against its
 ##        /health route, the same flavor in Rust, Python and JavaScript, and the built-in
-##        integrations against their real servers (64 MiB through s3 against boto3; release build)
+##        integrations against their real servers (64 MiB through s3 against boto3), and
+##        pipelines (per-step overhead against a shell script, a 64 MiB artifact against cp;
+##        release build)
 bench: flavors integrations examples servers
 	$(CARGO) build --release --locked --bin strata --example loadgen
 	scripts/bench.sh target/release/strata 20
@@ -72,6 +74,7 @@ bench: flavors integrations examples servers
 	target/release/examples/loadgen target/release/strata 3
 	scripts/languages.sh target/release/strata
 	scripts/services_bench.sh target/release/strata
+	scripts/pipeline_bench.sh target/release/strata
 
 ## test: unit tests, the flavor SDK's tests, and the end-to-end suite (real binary, real .wasm)
 ##       twice: in-process, then with every home served by a real daemon on loopback

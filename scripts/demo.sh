@@ -28,7 +28,7 @@ run stack up
 run stack describe
 run artifact-store describe my_store
 cat > "$STORE_DIR/pipeline.yaml" <<'YAML'
-name: training
+name: schedule_only
 steps:
   - name: load
   - name: train
@@ -38,6 +38,8 @@ steps:
   - name: report
     upstream: [load]
 YAML
+# Steps without `run` only order others: the runtime configuration still reaches
+# every component, and the orchestrator's schedule is shown.
 run pipeline run "$STORE_DIR/pipeline.yaml" --param runtime_param_1=3 --param another_param=luna
 run stack down --force
 # The same home served by the local daemon: the CLI goes through it by itself.
@@ -50,5 +52,16 @@ run stack set default
 run stack delete my_stack
 run artifact-store delete my_store
 run stack list
+# A pipeline that runs, on the default stack: three Python steps passing artifacts
+# through the local artifact store. The second run finds every step in the cache.
+PIPELINE="$(cd "$(dirname "$0")/../docs/pipeline" && pwd)/pipeline.yaml"
+run stack up
+run pipeline run "$PIPELINE" --param rows=200 --verbose
+run pipeline run "$PIPELINE" --param rows=200
+RUN_ID=$("$STRATA" pipeline runs list --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["run_id"])')
+run pipeline runs list
+run pipeline runs describe "$RUN_ID"
+run pipeline runs logs "$RUN_ID" train
+run stack down
 echo
 echo "The demo ran every step; its home is removed now."

@@ -19,6 +19,8 @@
 //!   the REST API (auth, Host check, error codes, upload, operations), 100 concurrent
 //!   clients, and SIGTERM during a slow `up`.
 //!
+//! - `runs`: pipelines that run: steps, artifacts through the store, the cache, failures,
+//!   timeouts, Ctrl-C, `pipeline cancel` through the daemon, kill -9 in the middle.
 //! - `services`: the built-in integrations (`s3`, `mlflow`, `oci`, `webhook`) against
 //!   the real servers (`servers`: s3s-fs, MLflow, docker-registry, a webhook), and the
 //!   README's "A stack of real services" as written.
@@ -37,6 +39,7 @@ mod lifecycle;
 mod net;
 mod polyglot;
 mod rules;
+mod runs;
 mod servers;
 mod services;
 mod support;

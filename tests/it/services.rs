@@ -230,10 +230,12 @@ fn the_mlflow_tracker_creates_its_experiment_logs_each_run_and_deletes_only_what
     assert_eq!(exp["lifecycle_stage"], "active", "{exp}");
     assert!(status(&env, "experiment-tracker", "tracker").contains(&name));
 
-    // A run: an MLflow run tagged with strata's run id, the parameters as params.
+    // A run: an MLflow run tagged with strata's run id, the parameters as params; its
+    // steps are told where to log (the tracker's `step-environment`), and it is closed
+    // with the run's status (`finish-run`).
     std::fs::write(
         env.path("p.yaml"),
-        "name: training\nsteps:\n  - name: load\n  - name: train\n    upstream: [load]\n",
+        "name: training\nsteps:\n  - name: load\n    run: echo \"$MLFLOW_RUN_ID $MLFLOW_TRACKING_URI $MLFLOW_EXPERIMENT_NAME\" > seen.txt\n    outputs: [seen.txt]\n  - name: train\n    upstream: [load]\n",
     )
     .unwrap();
     let run = env.json(&["pipeline", "run", "p.yaml", "--param", "learning_rate=0.01"]);
@@ -257,6 +259,55 @@ fn the_mlflow_tracker_creates_its_experiment_logs_each_run_and_deletes_only_what
         params.contains("learning_rate") && params.contains("0.01"),
         "{params}"
     );
+    assert_eq!(runs[0]["info"]["status"], "FINISHED", "{found}");
+    let mlflow_run = runs[0]["info"]["run_id"].as_str().unwrap();
+    let seen =
+        std::fs::read_to_string(run["steps"][0]["outputs"][0]["uri"].as_str().unwrap()).unwrap();
+    assert_eq!(seen, format!("{mlflow_run} {url} {name}\n"));
+    assert!(
+        run["notices"][0]
+            .as_str()
+            .unwrap()
+            .contains("marked FINISHED"),
+        "{run}"
+    );
+
+    // A run that fails: the stack's alerter posts it, and the MLflow run is FAILED.
+    let hook = crate::servers::Hook::start();
+    env.ok(&["integration", "install", "webhook"]);
+    env.ok(&[
+        "alerter",
+        "register",
+        "ops",
+        "--flavor=webhook",
+        &format!("--webhook_url={}", hook.url("/hooks/ops")),
+    ]);
+    env.ok(&["stack", "update", "tracked", "-al", "ops"]);
+    env.ok(&["stack", "up"]);
+    std::fs::write(
+        env.path("fail.yaml"),
+        "name: training\nsteps:\n  - name: train\n    run: echo diverged >&2; exit 1\n",
+    )
+    .unwrap();
+    let err = env.fail(&["pipeline", "run", "fail.yaml"]);
+    assert!(err.contains("step `train` failed"), "{err}");
+    let posts = hook.received();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    let sent = String::from_utf8_lossy(&posts[0].1).to_string();
+    assert!(sent.contains("failed") && sent.contains("train"), "{sent}");
+    let failed = env.json(&["pipeline", "runs", "list"]);
+    let failed_id = failed[0]["run_id"].as_str().unwrap();
+    let body = format!(
+        "{{\"experiment_ids\":[\"{id}\"],\"filter\":\"tags.`strata.run_id` = '{failed_id}'\"}}"
+    );
+    let (_, _, found) = http(
+        "POST",
+        &format!("{url}/api/2.0/mlflow/runs/search"),
+        &[("content-type", "application/json")],
+        body.as_bytes(),
+    );
+    let found: serde_json::Value = serde_json::from_slice(&found).unwrap();
+    assert_eq!(found["runs"][0]["info"]["status"], "FAILED", "{found}");
 
     // `down --force` deletes the experiment strata created.
     env.ok(&["stack", "down", "--force"]);

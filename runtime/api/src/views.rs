@@ -216,18 +216,183 @@ pub struct Pipeline {
     pub steps: Vec<PipelineStep>,
 }
 
-/// What a run did.
+/// Where a pipeline run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Completed,
+    Failed,
+    /// Stopped by Ctrl-C, `strata pipeline cancel` or the daemon stopping.
+    Cancelled,
+    /// strata was killed while it ran (found so by the next strata to open the home).
+    Interrupted,
+}
+
+impl RunStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+            RunStatus::Failed => "failed",
+            RunStatus::Cancelled => "cancelled",
+            RunStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// Where a step of a run is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepStatus {
+    Pending,
+    Running,
+    Completed,
+    /// Skipped: an earlier successful run on the same stack had the same command,
+    /// environment, parameters and inputs; its outputs are this step's.
+    Cached,
+    Failed,
+    /// Not run: an upstream step failed, or the run was cancelled before it started.
+    Skipped,
+    Cancelled,
+    Interrupted,
+}
+
+impl StepStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            StepStatus::Pending => "pending",
+            StepStatus::Running => "running",
+            StepStatus::Completed => "completed",
+            StepStatus::Cached => "cached",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Cancelled => "cancelled",
+            StepStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// An artifact a step wrote or read: a file in the run's artifact store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactRef {
+    /// As the pipeline names it: `data.csv` for an output, `load.data.csv` for an input.
+    pub name: String,
+    /// Its path in the artifact store: `runs/PIPELINE/RUN/STEP/OUTPUT`.
+    pub key: String,
+    /// Where it is, for a person or another tool (`/home/me/store/runs/…`, `s3://bucket/…`).
+    pub uri: String,
+    pub size: u64,
+    /// sha256 of its bytes, hex.
+    pub sha256: String,
+}
+
+/// One step of a run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StepRun {
+    pub name: String,
+    pub status: StepStatus,
+    #[serde(default)]
+    pub started_ms: Option<u64>,
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    /// The run whose outputs a cached step reused.
+    #[serde(default)]
+    pub cached_from: Option<String>,
+    #[serde(default)]
+    pub inputs: Vec<ArtifactRef>,
+    #[serde(default)]
+    pub outputs: Vec<ArtifactRef>,
+    /// Why it failed, was skipped or cancelled.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// A pipeline run: what it was given, what each step did, and how it ended. Kept in the
+/// home (`strata pipeline runs`), and the answer of `strata pipeline run`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RunReport {
     pub run_id: String,
     pub pipeline: String,
     pub stack: String,
+    pub status: RunStatus,
+    pub started_ms: u64,
+    #[serde(default)]
+    pub ended_ms: Option<u64>,
+    /// The directory of the pipeline file: `{{pipeline.dir}}`.
+    #[serde(default)]
+    pub dir: String,
+    /// The runtime configuration given (`--param`).
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// The artifact store the run's artifacts went to.
+    #[serde(default)]
+    pub artifact_store: String,
     /// The components that received the runtime configuration, in order.
     pub prepared: Vec<String>,
     pub orchestrator: String,
+    /// What the orchestrator scheduled (empty until it did).
     pub launch: LaunchReport,
+    pub steps: Vec<StepRun>,
+    /// Why the run failed, was cancelled or interrupted.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// What the stack's experiment tracker and alerter did for the run.
+    #[serde(default)]
+    pub notices: Vec<String>,
+    /// What flavors logged during the run.
     pub logs: Vec<String>,
 }
+
+/// One run in `strata pipeline runs list`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub pipeline: String,
+    pub stack: String,
+    pub status: RunStatus,
+    pub started_ms: u64,
+    pub duration_ms: Option<u64>,
+    pub steps: usize,
+    pub cached: usize,
+    pub failed: usize,
+}
+
+impl From<&RunReport> for RunSummary {
+    fn from(r: &RunReport) -> RunSummary {
+        let count = |s: StepStatus| r.steps.iter().filter(|x| x.status == s).count();
+        RunSummary {
+            run_id: r.run_id.clone(),
+            pipeline: r.pipeline.clone(),
+            stack: r.stack.clone(),
+            status: r.status,
+            started_ms: r.started_ms,
+            duration_ms: r.ended_ms.map(|e| e.saturating_sub(r.started_ms)),
+            steps: r.steps.len(),
+            cached: count(StepStatus::Cached),
+            failed: count(StepStatus::Failed),
+        }
+    }
+}
+
+/// The output of a step (its standard output and error, interleaved as they came; the
+/// last [`STEP_LOG_BYTES`] kept), from byte `from` of everything it wrote.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StepLog {
+    pub step: String,
+    pub text: String,
+    /// How many bytes the step wrote in all: ask again `from` here for what comes next.
+    pub next: u64,
+    /// Whether bytes before what `text` holds were dropped (the head of a long log).
+    pub truncated: bool,
+    /// Whether the step still runs (more may come).
+    pub live: bool,
+}
+
+/// The most bytes of a step's output strata keeps: the tail.
+pub const STEP_LOG_BYTES: usize = 1024 * 1024;
 
 /// A file or directory in an artifact store (`strata artifact-store put`, `stat`).
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -673,14 +673,66 @@ pub enum ConnectorCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum PipelineCmd {
-    /// Run a pipeline (a YAML or JSON file: `name`, `steps` with `name`, `upstream`, `parameters`)
-    /// on the active stack, handing it the runtime configuration
+    /// Run a pipeline on the active stack: strata runs each step's command in the order
+    /// the stack's orchestrator schedules, passing artifacts through its artifact store
+    #[command(
+        after_help = "The pipeline file (YAML or JSON):\n  name: training\n  steps:\n    - name: load\n      run: python3 {{pipeline.dir}}/load.py --rows {{param.rows}}\n      outputs: [data.csv]\n    - name: train\n      run: python3 {{pipeline.dir}}/train.py\n      inputs: [load.data.csv]\n      outputs: [model.pkl]\n      timeout: 10m\n      env: {SEED: \"42\"}\nA step runs in a fresh working directory holding its inputs; its outputs are the files it writes there.\nExample: strata pipeline run pipeline.yaml --param rows=1000 --verbose"
+    )]
     Run {
         /// The pipeline definition
         file: PathBuf,
-        /// Runtime configuration: KEY=VALUE (repeatable), handed to every component
+        /// Runtime configuration: KEY=VALUE (repeatable), handed to every component and to
+        /// the steps (`{{param.KEY}}`, `$STRATA_PARAM_KEY`)
         #[arg(short = 'p', long = "param", value_name = "KEY=VALUE")]
         params: Vec<String>,
+        /// How many steps of one wave run at once [default: the machine's cores]
+        #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+        jobs: Option<u16>,
+        /// Run every step, even those an earlier run with the same inputs makes cached
+        #[arg(long)]
+        no_cache: bool,
+        /// Post to the stack's alerter when the run succeeds too (it always does on failure)
+        #[arg(long)]
+        notify: bool,
+    },
+    /// Stop a run under way through the daemon (without one, press Ctrl-C where it runs)
+    Cancel {
+        /// The run's id (or its first characters)
+        run: String,
+    },
+    /// List, describe, read the logs of, and delete pipeline runs
+    #[command(subcommand)]
+    Runs(RunsCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RunsCmd {
+    /// The runs, newest first
+    List {
+        /// Only the runs of this pipeline
+        #[arg(long)]
+        pipeline: Option<String>,
+    },
+    /// A run: each step's status, start, duration, exit code, cache, and artifacts
+    Describe {
+        /// The run's id (or its first characters)
+        run: String,
+    },
+    /// What a run's steps wrote to standard output and error (the last 1 MiB of each)
+    Logs {
+        /// The run's id (or its first characters)
+        run: String,
+        /// Only this step
+        step: Option<String>,
+    },
+    /// Delete a run: its record, its logs and its artifacts (but those a later run
+    /// reuses from the cache)
+    Delete {
+        /// The run's id (or its first characters)
+        run: String,
+        /// Keep the artifacts in the store; delete the record alone
+        #[arg(long)]
+        keep_artifacts: bool,
     },
 }
 

@@ -27,11 +27,15 @@ use crate::model::ComponentType;
 /// The contract, as this binary implements it, and the `wasi:*` packages it imports
 /// (`deps/`, where wit-bindgen, componentize-py and componentize-js look for them). The
 /// frozen copy of an older contract (`wit/0.1.0/`) is strata's own affair, not copied.
-const WIT: [(&str, &str); 14] = [
+const WIT: [(&str, &str); 15] = [
     ("types.wit", include_str!("../../../wit/types.wit")),
     ("host.wit", include_str!("../../../wit/host.wit")),
     ("lifecycle.wit", include_str!("../../../wit/lifecycle.wit")),
     ("alerter.wit", include_str!("../../../wit/alerter.wit")),
+    (
+        "experiment-tracker.wit",
+        include_str!("../../../wit/experiment-tracker.wit"),
+    ),
     (
         "artifact-store.wit",
         include_str!("../../../wit/artifact-store.wit"),

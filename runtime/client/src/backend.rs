@@ -12,7 +12,8 @@ use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
 use crate::service::{
     ArtifactEntry, ArtifactView, BackupReport, ComponentView, ConnectorCheck, ConnectorView,
     FlavorDetail, FlavorOptions, FlavorView, ImportReport, InitReport, Installed, IntegrationView,
-    Pipeline, PostReport, Progress, RunReport, SecretView, Service, StackExport, StackView,
+    Pipeline, PostReport, Progress, RunOptions, RunReport, RunSummary, SecretView, Service,
+    StackExport, StackView, StepLog, Watch,
 };
 
 /// Components of a stack, by type.
@@ -172,11 +173,25 @@ pub trait Backend: Send + Sync {
     /// Returns what was deleted.
     fn integration_uninstall(&self, name: &str) -> Result<Vec<String>>;
 
+    /// Runs `pipeline` on the active stack, telling `watch` what happens as it happens.
+    /// A run whose step failed is a report with status `failed`, not an error.
     fn pipeline_run(
         &self,
         pipeline: &Pipeline,
         params: BTreeMap<String, String>,
+        opts: &RunOptions,
+        watch: Watch<'_>,
     ) -> Result<RunReport>;
+    /// The runs, newest first.
+    fn run_list(&self, pipeline: Option<&str>) -> Result<Vec<RunSummary>>;
+    /// The run `id` (or the one whose id starts with it).
+    fn run_get(&self, id: &str) -> Result<RunReport>;
+    /// What the run's steps (or `step`) wrote, from byte `from`.
+    fn run_logs(&self, id: &str, step: Option<&str>, from: u64) -> Result<Vec<StepLog>>;
+    /// Asks a run under way to stop.
+    fn run_cancel(&self, id: &str) -> Result<RunReport>;
+    /// Deletes a run's record, logs and (unless `keep_artifacts`) artifacts.
+    fn run_delete(&self, id: &str, keep_artifacts: bool) -> Result<RunReport>;
 
     /// `file`: absolute, on the machine that serves the home.
     fn backup(&self, file: &Path, force: bool) -> Result<BackupReport>;
@@ -425,8 +440,29 @@ impl Backend for Service {
     fn integration_uninstall(&self, name: &str) -> Result<Vec<String>> {
         Service::integration_uninstall(self, name)
     }
-    fn pipeline_run(&self, p: &Pipeline, params: BTreeMap<String, String>) -> Result<RunReport> {
-        Service::pipeline_run(self, p, params)
+    fn pipeline_run(
+        &self,
+        p: &Pipeline,
+        params: BTreeMap<String, String>,
+        opts: &RunOptions,
+        watch: Watch<'_>,
+    ) -> Result<RunReport> {
+        Service::pipeline_run_with(self, p, params, opts, watch)
+    }
+    fn run_list(&self, pipeline: Option<&str>) -> Result<Vec<RunSummary>> {
+        Service::run_list(self, pipeline)
+    }
+    fn run_get(&self, id: &str) -> Result<RunReport> {
+        Service::run_get(self, id)
+    }
+    fn run_logs(&self, id: &str, step: Option<&str>, from: u64) -> Result<Vec<StepLog>> {
+        Service::run_logs(self, id, step, from)
+    }
+    fn run_cancel(&self, id: &str) -> Result<RunReport> {
+        Service::run_cancel(self, id, "cancelled with Ctrl-C")
+    }
+    fn run_delete(&self, id: &str, keep_artifacts: bool) -> Result<RunReport> {
+        Service::run_delete(self, id, keep_artifacts)
     }
     fn backup(&self, file: &Path, force: bool) -> Result<BackupReport> {
         Service::backup(self, file, force)

@@ -18,7 +18,8 @@ use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
 use crate::service::{
     ArtifactEntry, ArtifactView, BackupReport, ComponentView, ConnectorCheck, ConnectorView,
     FlavorDetail, FlavorOptions, FlavorView, ImportReport, InitReport, Installed, IntegrationView,
-    Pipeline, PostReport, Progress, RunReport, SecretView, StackExport, StackView,
+    Pipeline, PostReport, Progress, RunEvent, RunOptions, RunReport, RunSummary, SecretView,
+    StackExport, StackView, StepLog, StepStatus, Watch,
 };
 
 /// What a request carries.
@@ -763,9 +764,107 @@ impl Backend for Remote {
         let path = format!("/api/v1/integrations/{}", seg(name));
         Ok(self.call::<Deleted>("DELETE", &path, None)?.deleted)
     }
-    fn pipeline_run(&self, p: &Pipeline, params: BTreeMap<String, String>) -> Result<RunReport> {
-        let body = json!({ "pipeline": p, "params": params });
-        self.call("POST", "/api/v1/pipelines/run", Some(body))
+    fn pipeline_run(
+        &self,
+        p: &Pipeline,
+        params: BTreeMap<String, String>,
+        opts: &RunOptions,
+        watch: Watch<'_>,
+    ) -> Result<RunReport> {
+        let body = json!({
+            "pipeline": p,
+            "params": params,
+            "dir": path_text(&opts.dir)?,
+            "jobs": opts.jobs,
+            "no_cache": opts.no_cache,
+            "notify": opts.notify,
+            "wait": false,
+        });
+        let started: RunReport = self.call("POST", "/api/v1/pipelines/run", Some(body))?;
+        let id = started.run_id.clone();
+        watch(RunEvent::Started { run_id: &id });
+        // Follow it: each step's status as it changes, and what running steps write.
+        let mut shown: BTreeMap<String, StepStatus> = BTreeMap::new();
+        let mut offsets: BTreeMap<String, u64> = BTreeMap::new();
+        let at = format!("/api/v1/runs/{}", seg(&id));
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let r: RunReport = self.call("GET", &at, None)?;
+            for s in &r.steps {
+                let ran = !matches!(
+                    s.status,
+                    StepStatus::Pending | StepStatus::Cached | StepStatus::Skipped
+                );
+                if ran && (s.status == StepStatus::Running || shown.get(&s.name) != Some(&s.status))
+                {
+                    let from = offsets.get(&s.name).copied().unwrap_or(0);
+                    let logs: Vec<StepLog> = self.call(
+                        "GET",
+                        &format!("{at}/logs?step={}&from={from}", seg(&s.name)),
+                        None,
+                    )?;
+                    for l in logs {
+                        if !l.text.is_empty() {
+                            watch(RunEvent::Output {
+                                step: &s.name,
+                                text: &l.text,
+                            });
+                        }
+                        offsets.insert(s.name.clone(), l.next);
+                    }
+                }
+                if shown.get(&s.name) != Some(&s.status) && s.status != StepStatus::Pending {
+                    let detail = match (&s.error, s.duration_ms) {
+                        (Some(e), _) => e.clone(),
+                        (None, Some(ms)) if s.status != StepStatus::Running => {
+                            format!("in {ms} ms")
+                        }
+                        _ => String::new(),
+                    };
+                    watch(RunEvent::Step {
+                        step: &s.name,
+                        status: s.status,
+                        detail: &detail,
+                    });
+                    shown.insert(s.name.clone(), s.status);
+                }
+            }
+            if r.status != crate::service::RunStatus::Running {
+                for n in &r.notices {
+                    watch(RunEvent::Output { step: "", text: n });
+                }
+                return Ok(r);
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(100));
+        }
+    }
+    fn run_list(&self, pipeline: Option<&str>) -> Result<Vec<RunSummary>> {
+        let path = match pipeline {
+            Some(p) => format!("/api/v1/runs?pipeline={}", seg(p)),
+            None => "/api/v1/runs".to_string(),
+        };
+        self.call("GET", &path, None)
+    }
+    fn run_get(&self, id: &str) -> Result<RunReport> {
+        self.call("GET", &format!("/api/v1/runs/{}", seg(id)), None)
+    }
+    fn run_logs(&self, id: &str, step: Option<&str>, from: u64) -> Result<Vec<StepLog>> {
+        let mut path = format!("/api/v1/runs/{}/logs?from={from}", seg(id));
+        if let Some(s) = step {
+            path.push_str(&format!("&step={}", seg(s)));
+        }
+        self.call("GET", &path, None)
+    }
+    fn run_cancel(&self, id: &str) -> Result<RunReport> {
+        self.call("POST", &format!("/api/v1/runs/{}/cancel", seg(id)), None)
+    }
+    fn run_delete(&self, id: &str, keep_artifacts: bool) -> Result<RunReport> {
+        self.call(
+            "DELETE",
+            &format!("/api/v1/runs/{}?keep_artifacts={keep_artifacts}", seg(id)),
+            None,
+        )
     }
     fn backup(&self, file: &Path, force: bool) -> Result<BackupReport> {
         let body = json!({ "file": path_text(file)?, "force": force });

@@ -52,17 +52,36 @@ pub struct DirEntry {
     pub is_dir: bool,
 }
 
-/// A step of a pipeline handed to an orchestrator.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// A step of a pipeline, as the pipeline file gives it. An orchestrator is handed its
+/// name, upstream steps and parameters; never its command.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PipelineStep {
     pub name: String,
+    /// The shell command strata runs for the step (`sh -c`), in a clean working
+    /// directory holding its inputs. A step without one only orders the steps around it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
+    /// Outputs of earlier steps this step reads, as `STEP.OUTPUT`; each implies an
+    /// upstream step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<String>,
+    /// Files the step writes in its working directory, stored in the artifact store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<String>,
     #[serde(default)]
     pub upstream: Vec<String>,
+    /// How long the command may run: `90s`, `10m`, `2h` (no bound when left out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
+    /// Environment variables for the command.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub env: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub parameters: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LaunchReport {
     pub orchestrator_run_id: String,
     pub schedule: Vec<Vec<String>>,

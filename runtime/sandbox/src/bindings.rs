@@ -10,7 +10,9 @@ wasmtime::component::bindgen!({
 });
 
 pub use self::strata::flavor::types;
-pub use exports::strata::flavor::{alerter, artifact_store, lifecycle, orchestrator};
+pub use exports::strata::flavor::{
+    alerter, artifact_store, experiment_tracker, lifecycle, orchestrator,
+};
 
 /// The WIT package version this runtime implements, and the one flavors are built
 /// against today.
@@ -23,6 +25,8 @@ pub const ARTIFACT_STORE: &str = "strata:flavor/artifact-store";
 pub const ORCHESTRATOR: &str = "strata:flavor/orchestrator";
 /// New in 0.2.0: a 0.1.0 flavor never exports it.
 pub const ALERTER: &str = "strata:flavor/alerter";
+/// New in 0.2.0: a 0.1.0 flavor never exports it.
+pub const EXPERIMENT_TRACKER: &str = "strata:flavor/experiment-tracker";
 
 impl From<types::ComponentType> for model::ComponentType {
     fn from(t: types::ComponentType) -> Self {

@@ -316,6 +316,43 @@ impl Target<'_> {
         )
     }
 
+    /// The environment variables an experiment tracker gives every step of `run_id`.
+    pub fn step_environment(
+        &self,
+        ctx: &Context,
+        run_id: &str,
+    ) -> Result<Called<Result<Vec<(String, String)>, String>>> {
+        self.call(
+            "step-environment",
+            (ctx.wit(), run_id.to_string()),
+            |raw: Result<BList<(BStr, BStr), lift::EnvVars>, BStr>, m| {
+                Ok(match raw {
+                    Ok(vars) => Ok(vars.0.into_iter().map(|(k, v)| (m.s(k), m.s(v))).collect()),
+                    Err(e) => Err(m.s(e)),
+                })
+            },
+        )
+    }
+
+    /// Closes an experiment tracker's run for `run_id` with `status`.
+    pub fn finish_run(
+        &self,
+        ctx: &Context,
+        run_id: &str,
+        status: &str,
+    ) -> Result<Called<Result<String, String>>> {
+        self.call(
+            "finish-run",
+            (ctx.wit(), run_id.to_string(), status.to_string()),
+            |raw: Result<BStr, BStr>, m| {
+                Ok(match raw {
+                    Ok(line) => Ok(m.s(line)),
+                    Err(e) => Err(m.s(e)),
+                })
+            },
+        )
+    }
+
     pub fn store_exists(&self, ctx: &Context, path: &str) -> Result<Called<Result<bool, String>>> {
         self.call("exists", (ctx.wit(), path), |raw: Result<bool, BStr>, m| {
             Ok(m.result(raw))
@@ -483,6 +520,8 @@ fn missing_interface(flavor: &str, func: &str) -> Error {
         ("orchestrator", "orchestrator-flavor")
     } else if func == "post" {
         ("alerter", "alerter-flavor")
+    } else if func == "step-environment" || func == "finish-run" {
+        ("experiment-tracker", "experiment-tracker-flavor")
     } else {
         ("artifact-store", "artifact-store-flavor")
     };

@@ -37,7 +37,9 @@ use wasmtime::{Config, Engine, Store, Trap};
 use crate::error::{Error, Fault, Result};
 pub use host::{GrantedDir, Grants, HostState, LogLine};
 
-use bindings::{ALERTER, ARTIFACT_STORE, LIFECYCLE, ORCHESTRATOR, WIT_VERSION, WIT_VERSIONS};
+use bindings::{
+    ALERTER, ARTIFACT_STORE, EXPERIMENT_TRACKER, LIFECYCLE, ORCHESTRATOR, WIT_VERSION, WIT_VERSIONS,
+};
 
 /// How often the epoch advances: the resolution of every deadline.
 const TICK: Duration = Duration::from_millis(5);
@@ -58,6 +60,7 @@ pub struct Loaded {
     artifact_store: bool,
     orchestrator: bool,
     alerter: bool,
+    experiment_tracker: bool,
     /// The version of `strata:flavor` it was built against (one of [`WIT_VERSIONS`]).
     wit_version: &'static str,
 }
@@ -79,6 +82,10 @@ impl Loaded {
     pub fn exports_alerter(&self) -> bool {
         self.alerter
     }
+
+    pub fn exports_experiment_tracker(&self) -> bool {
+        self.experiment_tracker
+    }
 }
 
 /// The functions of each interface strata calls, as named in the WIT.
@@ -97,6 +104,7 @@ const ARTIFACT_STORE_FUNCS: [&str; 9] = [
 ];
 const ORCHESTRATOR_FUNCS: [&str; 1] = ["launch"];
 const ALERTER_FUNCS: [&str; 1] = ["post"];
+const EXPERIMENT_TRACKER_FUNCS: [&str; 2] = ["step-environment", "finish-run"];
 
 /// The outcome of loading a registered flavor.
 pub struct LoadReport {
@@ -445,6 +453,7 @@ impl Sandbox {
         let artifact_store_export = format!("{ARTIFACT_STORE}@{wit_version}");
         let orchestrator_export = format!("{ORCHESTRATOR}@{wit_version}");
         let alerter_export = format!("{ALERTER}@{wit_version}");
+        let tracker_export = format!("{EXPERIMENT_TRACKER}@{wit_version}");
         let pre = self
             .linker
             .instantiate_pre(component)
@@ -484,6 +493,11 @@ impl Sandbox {
             bindings::alerter::GuestIndices::new(&pre)
                 .map_err(|e| mismatch(label, &alerter_export, e))?;
         }
+        let experiment_tracker = has(&tracker_export);
+        if experiment_tracker && current {
+            bindings::experiment_tracker::GuestIndices::new(&pre)
+                .map_err(|e| mismatch(label, &tracker_export, e))?;
+        }
         let mut funcs = HashMap::new();
         let mut index = |interface: &str, names: &[&'static str]| -> Result<()> {
             let parent = component
@@ -509,12 +523,16 @@ impl Sandbox {
         if alerter {
             index(&alerter_export, &ALERTER_FUNCS)?;
         }
+        if experiment_tracker {
+            index(&tracker_export, &EXPERIMENT_TRACKER_FUNCS)?;
+        }
         Ok(Loaded {
             pre,
             funcs,
             artifact_store,
             orchestrator,
             alerter,
+            experiment_tracker,
             wit_version,
         })
     }

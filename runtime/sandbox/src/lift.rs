@@ -63,6 +63,7 @@ bounds! {
     DirEntries = 65_536, "directory entries";
     Waves = 10_000, "waves";
     WaveSteps = 10_000, "scheduled steps";
+    EnvVars = 64, "environment variables";
     Bytes = usize::MAX, "bytes", cost 1;
 }
 

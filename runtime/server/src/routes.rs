@@ -159,6 +159,10 @@ pub fn routes() -> Router<Shared> {
             axum::routing::put(integration_install).delete(integration_uninstall),
         )
         .route("/api/v1/pipelines/run", post(pipeline_run))
+        .route("/api/v1/runs", get(run_list))
+        .route("/api/v1/runs/{id}", get(run_get).delete(run_delete))
+        .route("/api/v1/runs/{id}/logs", get(run_logs))
+        .route("/api/v1/runs/{id}/cancel", post(run_cancel))
         .route("/api/v1/backup", post(backup))
         .route("/api/v1/restore", post(restore))
         .route("/api/v1/operations", get(operation_list))
@@ -1560,12 +1564,163 @@ struct RunBody {
     /// Runtime configuration handed to every component.
     #[serde(default)]
     params: BTreeMap<String, String>,
+    /// The pipeline file's directory on the daemon's machine (absolute): where
+    /// `{{pipeline.dir}}` points. The daemon's own directory when left out.
+    #[serde(default)]
+    dir: Option<std::path::PathBuf>,
+    /// Steps of one wave run at once (default: the daemon machine's cores).
+    #[serde(default)]
+    jobs: Option<usize>,
+    #[serde(default)]
+    no_cache: bool,
+    #[serde(default)]
+    notify: bool,
+    /// Answer when the run has ended (200, the default), or as soon as it is recorded
+    /// (202, the run under way: follow it at `/api/v1/runs/{id}`).
+    #[serde(default = "yes")]
+    wait: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 async fn pipeline_run(State(st): State<Shared>, b: JsonBody) -> Reply {
     let b: RunBody = body(b)?;
+    let dir = match b.dir {
+        Some(d) if d.is_absolute() => d,
+        Some(d) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("`{}` is not an absolute path", d.display()),
+                "give the pipeline file's directory as an absolute path on the daemon's machine",
+            ));
+        }
+        None => std::env::current_dir().unwrap_or_else(|_| "/".into()),
+    };
+    let mut opts = crate::service::RunOptions::new(dir.clone());
+    if let Some(j) = b.jobs {
+        if j == 0 || j > 256 {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid",
+                format!("`jobs` is {j}"),
+                "give a number of steps to run at once from 1 to 256",
+            ));
+        }
+        opts.jobs = j;
+    }
+    opts.no_cache = b.no_cache;
+    opts.notify = b.notify;
+    if b.wait {
+        return call(st, StatusCode::OK, false, move |s| {
+            s.pipeline_run_with(&b.pipeline, b.params, &opts, &|_| {})
+        })
+        .await;
+    }
+    // Run it on a thread of its own, which outlives this request; answer once it is
+    // recorded (or refused before that).
+    let (tx, rx) = tokio::sync::oneshot::channel::<crate::error::Result<String>>();
+    let tx = Mutex::new(Some(tx));
+    let runner = st.clone();
+    runner
+        .busy
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    std::thread::spawn(move || {
+        let svc = runner.svc.scoped(dir);
+        let send = |r: crate::error::Result<String>| {
+            if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                let _ = tx.send(r);
+            }
+        };
+        let watch = |e: crate::service::RunEvent<'_>| {
+            if let crate::service::RunEvent::Started { run_id } = e {
+                send(Ok(run_id.to_string()));
+            }
+        };
+        let result = svc.pipeline_run_with(&b.pipeline, b.params, &opts, &watch);
+        if let Err(e) = result {
+            send(Err(e));
+        }
+        runner
+            .busy
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    });
+    let id = match rx.await {
+        Ok(Ok(id)) => id,
+        Ok(Err(e)) => return Err(ApiError::from(e)),
+        Err(_) => {
+            return Err(ApiError::from(crate::error::Error::Internal(
+                "the run ended before it was recorded".into(),
+            )));
+        }
+    };
+    call(st, StatusCode::ACCEPTED, false, move |s| s.run_get(&id)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunsQuery {
+    #[serde(default)]
+    pipeline: Option<String>,
+}
+
+async fn run_list(State(st): State<Shared>, q: QueryResult<RunsQuery>) -> Reply {
+    let q = query(q)?;
     call(st, StatusCode::OK, false, move |s| {
-        s.pipeline_run(&b.pipeline, b.params)
+        s.run_list(q.pipeline.as_deref())
+    })
+    .await
+}
+
+async fn run_get(State(st): State<Shared>, Path(id): Path<String>) -> Reply {
+    call(st, StatusCode::OK, false, move |s| s.run_get(&id)).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunLogsQuery {
+    #[serde(default)]
+    step: Option<String>,
+    #[serde(default)]
+    from: u64,
+}
+
+async fn run_logs(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    q: QueryResult<RunLogsQuery>,
+) -> Reply {
+    let q = query(q)?;
+    call(st, StatusCode::OK, false, move |s| {
+        s.run_logs(&id, q.step.as_deref(), q.from)
+    })
+    .await
+}
+
+async fn run_cancel(State(st): State<Shared>, Path(id): Path<String>) -> Reply {
+    call(st, StatusCode::ACCEPTED, false, move |s| {
+        s.run_cancel(&id, "cancelled through the API (`strata pipeline cancel`)")
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunDeleteQuery {
+    #[serde(default)]
+    keep_artifacts: bool,
+}
+
+async fn run_delete(
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    q: QueryResult<RunDeleteQuery>,
+) -> Reply {
+    let q = query(q)?;
+    call(st, StatusCode::OK, false, move |s| {
+        s.run_delete(&id, q.keep_artifacts)
     })
     .await
 }

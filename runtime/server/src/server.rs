@@ -163,6 +163,9 @@ async fn run(svc: Service, home: Home, port: u16, grace: Duration) -> Result<i32
     let mut stopped = stop_rx;
     let _ = stopped.wait_for(|s| *s).await;
     state.svc.begin_stop();
+    state
+        .svc
+        .cancel_all_runs("cancelled: the daemon was stopped");
     let deadline = tokio::time::Instant::now() + grace;
     log(&format!(
         "letting calls under way finish (up to {} ms)",

@@ -593,7 +593,7 @@ fn pipeline_round(svc: &Service, t: ComponentType) -> Result<String> {
     let step = |name: &str, upstream: &[&str]| crate::sandbox::calls::PipelineStep {
         name: name.into(),
         upstream: upstream.iter().map(|s| s.to_string()).collect(),
-        parameters: BTreeMap::new(),
+        ..Default::default()
     };
     let pipeline = super::Pipeline {
         name: "flavor-test".into(),

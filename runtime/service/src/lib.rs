@@ -21,6 +21,8 @@ mod flavortest;
 mod integrations;
 mod lifecycle;
 mod pipeline;
+mod runs;
+pub use runs::{RunEvent, RunOptions, Watch, default_jobs};
 mod secrets;
 mod stacks;
 mod transfer;
@@ -72,6 +74,8 @@ struct Shared {
     pooled: bool,
     components: std::sync::Mutex<std::collections::HashMap<String, Arc<std::sync::Mutex<()>>>>,
     in_flight: std::sync::Mutex<std::collections::HashMap<String, InFlight>>,
+    /// The pipeline runs under way in this process.
+    runs: std::sync::Mutex<std::collections::HashMap<String, Arc<runs::LiveRun>>>,
     /// Set when the daemon begins to stop: no new lifecycle call starts after it.
     stopping: std::sync::atomic::AtomicBool,
 }
@@ -109,6 +113,7 @@ impl Service {
             },
         };
         svc.opened = svc.ensure_initialized()?;
+        svc.recover_runs()?;
         Ok(svc)
     }
 

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 #[allow(unused_imports)]
 use strata_api::views::*;
+use strata_model::calls::LaunchReport;
 
 use super::Service;
 use crate::error::{Error, Result};
@@ -17,7 +18,7 @@ pub const RESERVED_PREFIX: &str = "strata.";
 
 /// Every name and key of a run follows the rule of every name: printable, never a
 /// control character (they reach the orchestrator, and come back in its report).
-fn check_names(pipeline: &Pipeline, runtime: &BTreeMap<String, String>) -> Result<()> {
+pub(super) fn check_names(pipeline: &Pipeline, runtime: &BTreeMap<String, String>) -> Result<()> {
     use crate::model::text::check_name_chars;
     check_name_chars("pipeline name", &pipeline.name)?;
     for s in &pipeline.steps {
@@ -86,28 +87,35 @@ fn check_schedule(
 }
 
 impl Service {
-    /// Runs `pipeline` on the active stack with the runtime configuration `runtime`.
+    /// Runs `pipeline` on the active stack with the runtime configuration `runtime`, its
+    /// relative paths taken from the command's directory, every step with the cache,
+    /// showing nothing as it goes: see [`Service::pipeline_run_with`].
     pub fn pipeline_run(
         &self,
         pipeline: &Pipeline,
         runtime: BTreeMap<String, String>,
     ) -> Result<RunReport> {
-        if pipeline.name.trim().is_empty() {
-            return Err(Error::invalid(
-                "the pipeline has no name",
-                "give it `name: my_pipeline`",
-            ));
-        }
-        check_names(pipeline, &runtime)?;
-        let stack_name = self.stack_get()?;
-        let stack = self.stack_or_err(&stack_name)?;
-        self.check_stack(&stack)?;
+        let opts = super::runs::RunOptions::new(self.cwd.clone());
+        self.pipeline_run_with(pipeline, runtime, &opts, &|_| {})
+    }
+
+    /// Hands the runtime configuration to every component of `stack`
+    /// (`prepare-pipeline-deployment`, orchestrator last), then the run to the
+    /// orchestrator (`launch`), and checks its schedule. Answers the components
+    /// prepared, the orchestrator's name, its report and what the flavors logged.
+    pub(super) fn prepare_and_launch(
+        &self,
+        pipeline: &Pipeline,
+        runtime: BTreeMap<String, String>,
+        run_id: &str,
+        stack: &crate::model::StackRecord,
+    ) -> Result<(Vec<String>, String, LaunchReport, Vec<String>)> {
+        let stack_name = stack.name.clone();
         let runtime: Vec<(String, String)> = runtime.into_iter().collect();
-        let run_id = super::new_id();
         // What each component is told: the user's pairs, and what the run is.
         let mut told = runtime.clone();
         told.extend([
-            (format!("{RESERVED_PREFIX}run_id"), run_id.clone()),
+            (format!("{RESERVED_PREFIX}run_id"), run_id.to_string()),
             (format!("{RESERVED_PREFIX}pipeline"), pipeline.name.clone()),
             (format!("{RESERVED_PREFIX}stack"), stack_name.clone()),
         ]);
@@ -153,7 +161,7 @@ impl Service {
             )
         })?;
         let target = b.target(self.sandbox()?);
-        let called = target.launch(&b.ctx, &run_id, &pipeline.name, &pipeline.steps, &runtime)?;
+        let called = target.launch(&b.ctx, run_id, &pipeline.name, &pipeline.steps, &runtime)?;
         self.note_logs(
             &format!("orchestrator `{}` launch", c.name),
             &called.logs,
@@ -176,14 +184,6 @@ impl Service {
             call: "launch".into(),
             message: format!("it reported a schedule strata cannot follow: {why}"),
         })?;
-        Ok(RunReport {
-            run_id,
-            pipeline: pipeline.name.clone(),
-            stack: stack_name,
-            prepared,
-            orchestrator: c.name,
-            launch,
-            logs,
-        })
+        Ok((prepared, c.name, launch, logs))
     }
 }

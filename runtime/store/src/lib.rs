@@ -62,10 +62,19 @@ pub enum TreeId {
     Secrets = 7,
     /// name → service connector, its credentials encrypted as secrets are.
     Connectors = 8,
+    /// run id → a pipeline run's record (`RunReport`).
+    Runs = 9,
+    /// `stack/pipeline/step/key` → the outputs of a successful step, for the cache.
+    RunCache = 10,
+    /// `run id/step` → the tail of a step's output, raw.
+    RunLogs = 11,
+    /// run id → `()`, while its run is under way: one found when a home is opened
+    /// belonged to a strata that was killed, and the run is marked interrupted.
+    LiveRuns = 12,
 }
 
 impl TreeId {
-    pub const ALL: [TreeId; 9] = [
+    pub const ALL: [TreeId; 13] = [
         TreeId::Meta,
         TreeId::Flavors,
         TreeId::Blobs,
@@ -75,6 +84,10 @@ impl TreeId {
         TreeId::Compiled,
         TreeId::Secrets,
         TreeId::Connectors,
+        TreeId::Runs,
+        TreeId::RunCache,
+        TreeId::RunLogs,
+        TreeId::LiveRuns,
     ];
 
     pub fn name(self) -> &'static str {
@@ -89,7 +102,7 @@ impl TreeId {
     }
 }
 
-const TREE_NAMES: [&str; 9] = [
+const TREE_NAMES: [&str; 13] = [
     "meta",
     "flavors",
     "blobs",
@@ -99,6 +112,10 @@ const TREE_NAMES: [&str; 9] = [
     "compiled",
     "secrets",
     "connectors",
+    "runs",
+    "run_cache",
+    "run_logs",
+    "live_runs",
 ];
 
 /// One stored record, raw: its tree, key and stored bytes.
@@ -159,7 +176,7 @@ impl Batch {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
-    trees: [sled::Tree; 9],
+    trees: [sled::Tree; 13],
     /// Where flavor code lives: `<db>/wasm`.
     wasm: std::path::PathBuf,
 }
@@ -189,6 +206,10 @@ impl Store {
             open(6)?,
             open(7)?,
             open(8)?,
+            open(9)?,
+            open(10)?,
+            open(11)?,
+            open(12)?,
         ];
         let store = Store {
             db,
@@ -390,12 +411,13 @@ impl Store {
         }
         let t = &self.trees;
         let result: std::result::Result<(), TransactionError<()>> = (
-            &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8],
+            &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8], &t[9], &t[10], &t[11],
+            &t[12],
         )
             .transaction(|trees| {
                 let all = [
                     &trees.0, &trees.1, &trees.2, &trees.3, &trees.4, &trees.5, &trees.6, &trees.7,
-                    &trees.8,
+                    &trees.8, &trees.9, &trees.10, &trees.11, &trees.12,
                 ];
                 for (tree, key, value) in &batch.ops {
                     let tx = all[*tree as usize];

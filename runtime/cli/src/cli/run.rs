@@ -10,7 +10,7 @@ pub(crate) use super::prompt::{ask_fields, ask_secret_values};
 use super::render::{check, properties, structured, table};
 use super::{
     AlerterCmd, AllFlavorsCmd, ArtifactStoreCmd, Cli, Command, ComponentCmd, FlavorCmd, Format,
-    IntegrationCmd, PipelineCmd, RegisterArgs, SecretCmd, StackCmd,
+    IntegrationCmd, PipelineCmd, RegisterArgs, RunsCmd, SecretCmd, StackCmd,
 };
 use crate::client::Backend;
 use crate::error::{Error, Result};
@@ -18,8 +18,8 @@ use crate::home::Home;
 use crate::model::text::{visible, visible_block};
 use crate::model::{ComponentType, LimitOverrides, parse_assignments};
 use crate::service::{
-    ComponentView, FlavorDetail, FlavorOptions, FlavorView, Pipeline, Progress, StackExport,
-    StackView, StepOutcome,
+    ComponentView, FlavorDetail, FlavorOptions, FlavorView, Pipeline, Progress, RunReport,
+    RunStatus, StackExport, StackView, StepOutcome, StepStatus,
 };
 
 /// Where a command's output goes: this process's stdout and stderr, or (in the daemon)
@@ -346,52 +346,7 @@ fn dispatch(svc: &dyn Backend, out: &Output, command: &Command) -> Result<()> {
             out.done(format!("Restored {} from {}.", r.summary(), r.file), &r);
             Ok(())
         }
-        Command::Pipeline(PipelineCmd::Run { file, params }) => {
-            let text = std::fs::read_to_string(file).map_err(|e| {
-                Error::invalid(
-                    format!("cannot read pipeline file `{}`: {e}", file.display()),
-                    "give the path of a YAML or JSON pipeline definition",
-                )
-            })?;
-            let pipeline: Pipeline = serde_norway::from_str(&text).map_err(|e| {
-                Error::invalid(format!("`{}` is not a valid pipeline definition: {e}", file.display()), "it needs `name:` and a list of `steps:`, each with `name`, and optionally `upstream` and `parameters`")
-            })?;
-            let mut runtime = BTreeMap::new();
-            for p in params {
-                let Some((k, v)) = p.split_once('=') else {
-                    return Err(Error::invalid(
-                        format!("`--param {p}` is not KEY=VALUE"),
-                        "write `--param runtime_param_1=3`",
-                    ));
-                };
-                if runtime.insert(k.to_string(), v.to_string()).is_some() {
-                    return Err(Error::invalid(
-                        format!("`--param {k}` is given twice"),
-                        "give each key once",
-                    ));
-                }
-            }
-            let r = svc.pipeline_run(&pipeline, runtime)?;
-            out.show(&r, || {
-                let waves: Vec<Vec<String>> = r
-                    .launch
-                    .schedule
-                    .iter()
-                    .enumerate()
-                    .map(|(i, w)| vec![(i + 1).to_string(), w.join(", ")])
-                    .collect();
-                format!(
-                    "run {} of pipeline `{}` on stack `{}`: {}\norchestrator run id: {}\n{}",
-                    r.run_id,
-                    visible(&r.pipeline),
-                    r.stack,
-                    visible(&r.launch.detail),
-                    visible(&r.launch.orchestrator_run_id),
-                    table(&["WAVE", "STEPS"], &waves)
-                )
-            });
-            Ok(())
-        }
+        Command::Pipeline(cmd) => pipeline(svc, out, cmd),
         Command::Completion { .. } => Ok(()),
         _ => Err(Error::Internal("a component command was not routed".into())),
     }
@@ -1683,4 +1638,333 @@ mod tests {
             "{coloured:?}"
         );
     }
+}
+
+/// Set by SIGINT while a pipeline runs: the run is cancelled (a second Ctrl-C ends
+/// strata at once).
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    if INTERRUPTED.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(130) };
+    }
+}
+
+fn step_line(step: &str, status: StepStatus, detail: &str) -> String {
+    let mark = match status {
+        StepStatus::Completed => "ok",
+        StepStatus::Cached => "cached",
+        StepStatus::Failed => "FAILED",
+        StepStatus::Running => "running",
+        StepStatus::Skipped => "skipped",
+        StepStatus::Cancelled => "cancelled",
+        StepStatus::Interrupted => "interrupted",
+        StepStatus::Pending => "pending",
+    };
+    if detail.is_empty() {
+        format!("step {step}: {mark}")
+    } else {
+        format!("step {step}: {mark} ({detail})")
+    }
+}
+
+fn runtime_params(params: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut runtime = BTreeMap::new();
+    for p in params {
+        let Some((k, v)) = p.split_once('=') else {
+            return Err(Error::invalid(
+                format!("`--param {p}` is not KEY=VALUE"),
+                "write `--param runtime_param_1=3`",
+            ));
+        };
+        if runtime.insert(k.to_string(), v.to_string()).is_some() {
+            return Err(Error::invalid(
+                format!("`--param {k}` is given twice"),
+                "give each key once",
+            ));
+        }
+    }
+    Ok(runtime)
+}
+
+fn pipeline(svc: &dyn Backend, out: &Output, cmd: &PipelineCmd) -> Result<()> {
+    match cmd {
+        PipelineCmd::Run {
+            file,
+            params,
+            jobs,
+            no_cache,
+            notify,
+        } => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                Error::invalid(
+                    format!("cannot read pipeline file `{}`: {e}", file.display()),
+                    "give the path of a YAML or JSON pipeline definition",
+                )
+            })?;
+            let pipeline: Pipeline = serde_norway::from_str(&text).map_err(|e| {
+                Error::invalid(
+                    format!("`{}` is not a valid pipeline definition: {e}", file.display()),
+                    "it needs `name:` and a list of `steps:`, each with `name` and optionally `run`, `inputs`, `outputs`, `upstream`, `timeout`, `env` and `parameters` (see `strata pipeline run --help`)",
+                )
+            })?;
+            let runtime = runtime_params(params)?;
+            let file = absolute(file)?;
+            let dir = file
+                .parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_else(|| "/".into());
+            let mut opts = crate::service::RunOptions::new(dir);
+            if let Some(j) = jobs {
+                opts.jobs = usize::from(*j);
+            }
+            opts.no_cache = *no_cache;
+            opts.notify = *notify;
+            let run_id = std::sync::Mutex::new(None::<String>);
+            let done = std::sync::atomic::AtomicBool::new(false);
+            let watch = |e: crate::service::RunEvent<'_>| match e {
+                crate::service::RunEvent::Started { run_id: id } => {
+                    *run_id.lock().unwrap_or_else(|p| p.into_inner()) = Some(id.to_string());
+                    out.err(format!(
+                        "Run {id} of pipeline `{}`: Ctrl-C cancels it.",
+                        pipeline.name
+                    ));
+                }
+                crate::service::RunEvent::Step {
+                    step,
+                    status,
+                    detail,
+                } => {
+                    if status != StepStatus::Running || out.verbose {
+                        out.err(step_line(step, status, detail));
+                    }
+                }
+                crate::service::RunEvent::Output { step, text } => {
+                    if step.is_empty() {
+                        out.err(text.to_string());
+                    } else if out.verbose {
+                        for line in text.lines() {
+                            out.err(format!("[{step}] {line}"));
+                        }
+                    }
+                }
+            };
+            INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
+            // SAFETY: installs a handler that only stores to an atomic (or _exits).
+            let previous =
+                unsafe { libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t) };
+            let result = std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    let mut asked = false;
+                    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+                        if !asked && INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst) {
+                            let id = run_id.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                            if let Some(id) = id {
+                                asked = true;
+                                out.err(format!(
+                                    "cancelling run {id} (Ctrl-C again to quit at once)"
+                                ));
+                                if let Err(e) = svc.run_cancel(&id) {
+                                    out.err(format!("could not cancel: {e}"));
+                                }
+                            }
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                });
+                let r = svc.pipeline_run(&pipeline, runtime, &opts, &watch);
+                done.store(true, std::sync::atomic::Ordering::SeqCst);
+                r
+            });
+            // SAFETY: puts back the handler there was.
+            unsafe { libc::signal(libc::SIGINT, previous) };
+            let r = result?;
+            out.show(&r, || run_text(&r));
+            match r.status {
+                RunStatus::Completed => Ok(()),
+                _ => Err(Error::invalid(
+                    format!(
+                        "run {} of pipeline `{}` {}: {}",
+                        r.run_id,
+                        r.pipeline,
+                        r.status.label(),
+                        r.error.as_deref().unwrap_or("no reason recorded")
+                    ),
+                    match r.steps.iter().find(|s| s.status == StepStatus::Failed) {
+                        Some(s) => format!(
+                            "see what it wrote: `strata pipeline runs logs {} {}`; run the pipeline again once fixed (completed steps come from the cache)",
+                            r.run_id, s.name
+                        ),
+                        None => {
+                            "run the pipeline again: the steps that completed come from the cache"
+                                .to_string()
+                        }
+                    },
+                )),
+            }
+        }
+        PipelineCmd::Cancel { run } => {
+            let r = svc.run_cancel(run)?;
+            out.done(
+                format!(
+                    "Asked run {} to stop: its running steps get SIGTERM, and no new step starts.",
+                    r.run_id
+                ),
+                &r,
+            );
+            Ok(())
+        }
+        PipelineCmd::Runs(RunsCmd::List { pipeline }) => {
+            let runs = svc.run_list(pipeline.as_deref())?;
+            out.show(&runs, || {
+                let rows: Vec<Vec<String>> = runs
+                    .iter()
+                    .map(|r| {
+                        vec![
+                            r.run_id.clone(),
+                            r.pipeline.clone(),
+                            r.stack.clone(),
+                            r.status.label().to_string(),
+                            super::render::utc(r.started_ms),
+                            r.duration_ms.map_or("-".into(), human_ms),
+                            format!("{} ({} cached, {} failed)", r.steps, r.cached, r.failed),
+                        ]
+                    })
+                    .collect();
+                table(
+                    &[
+                        "RUN", "PIPELINE", "STACK", "STATUS", "STARTED", "DURATION", "STEPS",
+                    ],
+                    &rows,
+                )
+            });
+            Ok(())
+        }
+        PipelineCmd::Runs(RunsCmd::Describe { run }) => {
+            let r = svc.run_get(run)?;
+            out.show(&r, || run_text(&r));
+            Ok(())
+        }
+        PipelineCmd::Runs(RunsCmd::Logs { run, step }) => {
+            let logs = svc.run_logs(run, step.as_deref(), 0)?;
+            out.show(&logs, || {
+                let mut text = String::new();
+                for l in &logs {
+                    if step.is_none() {
+                        text.push_str(&format!("==> {} <==\n", l.step));
+                    }
+                    if l.truncated {
+                        text.push_str("[… the start was dropped: strata keeps the last 1 MiB]\n");
+                    }
+                    text.push_str(&l.text);
+                    if !l.text.is_empty() && !l.text.ends_with('\n') {
+                        text.push('\n');
+                    }
+                }
+                text
+            });
+            Ok(())
+        }
+        PipelineCmd::Runs(RunsCmd::Delete {
+            run,
+            keep_artifacts,
+        }) => {
+            let r = svc.run_delete(run, *keep_artifacts)?;
+            let what = if *keep_artifacts {
+                "its record and logs"
+            } else {
+                "its record, logs and artifacts"
+            };
+            out.done(
+                format!(
+                    "Deleted run {} of pipeline `{}` ({what}).",
+                    r.run_id, r.pipeline
+                ),
+                &r,
+            );
+            Ok(())
+        }
+    }
+}
+
+fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
+/// A run for a person: what it was, then a row per step, then the artifacts.
+fn run_text(r: &RunReport) -> String {
+    let mut pairs = vec![
+        ("Run".to_string(), r.run_id.clone()),
+        ("Pipeline".to_string(), r.pipeline.clone()),
+        ("Stack".to_string(), r.stack.clone()),
+        ("Status".to_string(), r.status.label().to_string()),
+        ("Started".to_string(), super::render::utc(r.started_ms)),
+    ];
+    if let Some(e) = r.ended_ms {
+        pairs.push(("Duration".into(), human_ms(e.saturating_sub(r.started_ms))));
+    }
+    if !r.orchestrator.is_empty() {
+        pairs.push((
+            "Orchestrator".into(),
+            format!("{} ({})", r.orchestrator, r.launch.detail),
+        ));
+    }
+    if let Some(e) = &r.error {
+        pairs.push(("Error".into(), e.clone()));
+    }
+    for n in &r.notices {
+        pairs.push(("Notice".into(), n.clone()));
+    }
+    let mut text = properties("RUN", &pairs);
+    let wave_of = |name: &str| {
+        r.launch
+            .schedule
+            .iter()
+            .position(|w| w.iter().any(|s| s == name))
+            .map_or("-".to_string(), |i| (i + 1).to_string())
+    };
+    let rows: Vec<Vec<String>> = r
+        .steps
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                wave_of(&s.name),
+                s.status.label().to_string(),
+                s.duration_ms.map_or("-".into(), human_ms),
+                s.exit_code.map_or("-".into(), |c| c.to_string()),
+                match (&s.cached_from, &s.error) {
+                    (Some(from), _) => format!("outputs of run {from}"),
+                    (None, Some(e)) => e.clone(),
+                    _ => String::new(),
+                },
+            ]
+        })
+        .collect();
+    text.push_str(&table(
+        &["STEP", "WAVE", "STATUS", "DURATION", "EXIT", "NOTE"],
+        &rows,
+    ));
+    let artifacts: Vec<Vec<String>> = r
+        .steps
+        .iter()
+        .flat_map(|s| {
+            s.outputs.iter().map(move |a| {
+                vec![
+                    format!("{}.{}", s.name, a.name),
+                    a.size.to_string(),
+                    a.uri.clone(),
+                ]
+            })
+        })
+        .collect();
+    if !artifacts.is_empty() {
+        text.push_str(&table(&["ARTIFACT", "BYTES", "URI"], &artifacts));
+    }
+    text
 }
