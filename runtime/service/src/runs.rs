@@ -1612,12 +1612,6 @@ impl Service {
                 hint: format!("cancel it first: `strata pipeline cancel {}`", r.run_id),
             });
         }
-        let mine: Vec<&ArtifactRef> = r
-            .steps
-            .iter()
-            .filter(|s| s.status != StepStatus::Cached)
-            .flat_map(|s| s.outputs.iter())
-            .collect();
         let others = self.store.scan::<RunReport>(TreeId::Runs, "")?;
         let used_elsewhere = |key: &str| {
             others.iter().any(|(other, o)| {
@@ -1627,11 +1621,20 @@ impl Service {
                         .any(|s| s.outputs.iter().chain(&s.inputs).any(|a| a.key == key))
             })
         };
+        // An artifact goes with the last run that uses it: this run's own outputs, and
+        // those it took from the cache whose run is gone, unless another run uses them.
+        let owner_gone = |key: &str| {
+            let owner = key.split('/').nth(2).unwrap_or_default();
+            owner == r.run_id || !others.iter().any(|(id, _)| id == owner)
+        };
+        let mine: Vec<&ArtifactRef> = r
+            .steps
+            .iter()
+            .flat_map(|s| s.outputs.iter())
+            .filter(|a| owner_gone(&a.key) && !used_elsewhere(&a.key))
+            .collect();
         if !keep_artifacts && !mine.is_empty() {
             for a in &mine {
-                if used_elsewhere(&a.key) {
-                    continue;
-                }
                 match self.artifact_remove(&r.artifact_store, &a.key, false) {
                     Ok(()) => {}
                     Err(Error::NotFound { .. }) => {}
@@ -1656,7 +1659,13 @@ impl Service {
                 .collect();
             dirs.sort();
             dirs.dedup();
-            dirs.push(format!("runs/{}/{}", r.pipeline, r.run_id));
+            let runs_of: Vec<String> = dirs
+                .iter()
+                .filter_map(|d| d.rsplit_once('/').map(|(run, _)| run.to_string()))
+                .collect();
+            dirs.extend(runs_of);
+            dirs.sort();
+            dirs.dedup();
             for d in dirs.iter().rev() {
                 let _ = self.artifact_remove(&r.artifact_store, d, false);
             }
