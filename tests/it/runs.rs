@@ -425,3 +425,105 @@ fn through_the_daemon_a_run_is_followed_live_and_cancelled_by_id() {
     let err = env.fail(&["pipeline", "cancel", id]);
     assert!(err.contains("not under way"), "{err}");
 }
+
+#[test]
+fn a_tracker_cannot_change_what_a_step_runs_or_where_its_data_goes() {
+    let env = Env::new();
+    let sink = crate::net::Sink::start(None);
+    env.ok(&[
+        "experiment-tracker",
+        "flavor",
+        "register",
+        &crate::support::wasm("fixture_trackerenv"),
+    ]);
+    env.ok(&[
+        "experiment-tracker",
+        "register",
+        "t",
+        "--flavor=trackerenv",
+        &format!("--url={}", sink.url("/")),
+        "--timeout-ms",
+        "1000",
+    ]);
+    env.ok(&[
+        "stack", "register", "tr", "-o", "default", "-a", "default", "-e", "t", "--set",
+    ]);
+    env.ok(&["stack", "up"]);
+    std::fs::write(
+        env.path("p.yaml"),
+        "name: p\nsteps:\n  - name: show\n    run: echo \"$TRACKERENV_OK $TRACKERENV_URL\" > seen.txt\n    outputs: [seen.txt]\n",
+    )
+    .unwrap();
+    // Each of these would change what runs, or send a step's data where the user did
+    // not say: the run is refused before its first step.
+    for bad in [
+        "LD_PRELOAD=/tmp/evil.so",
+        "PATH=/tmp/evil",
+        "BASH_ENV=/tmp/evil.sh",
+        "PYTHONSTARTUP=/tmp/evil.py",
+        "MLFLOW_TRACKING_URI=http://127.0.0.1:1/",
+        "TRACKERENV_URL=http://10.9.8.7/",
+        "TRACKERENV_URL=https://example.com/x",
+        "TRACKERENV=1",
+    ] {
+        env.ok(&[
+            "experiment-tracker",
+            "update",
+            "t",
+            &format!("--vars={bad}"),
+        ]);
+        let err = env.fail(&["pipeline", "run", "p.yaml"]);
+        assert!(
+            err.contains("strata refuses") && err.contains("step-environment"),
+            "{bad}: {err}"
+        );
+        let runs = env.json(&["pipeline", "runs", "list"]);
+        assert_eq!(runs[0]["status"], "failed", "{bad}: {runs}");
+        let run = env.json(&[
+            "pipeline",
+            "runs",
+            "describe",
+            runs[0]["run_id"].as_str().unwrap(),
+        ]);
+        assert_eq!(run["steps"][0]["status"], "skipped", "{bad}: {run}");
+    }
+    // Its own prefix, and a URL to the origin it is granted, reach the step.
+    let granted = sink.url("/runs/1");
+    env.ok(&[
+        "experiment-tracker",
+        "update",
+        "t",
+        &format!("--vars=TRACKERENV_OK=yes;TRACKERENV_URL={granted}"),
+    ]);
+    let run = env.json(&["pipeline", "run", "p.yaml"]);
+    let seen =
+        std::fs::read_to_string(run["steps"][0]["outputs"][0]["uri"].as_str().unwrap()).unwrap();
+    assert_eq!(seen, format!("yes {granted}\n"));
+    assert_eq!(
+        run["notices"][0],
+        format!(
+            "experiment tracker `t`: closed run {} as completed",
+            run["run_id"].as_str().unwrap()
+        )
+    );
+    // A finish-run that fails, traps or loops is a notice; the run stays completed.
+    for (finish, want) in [
+        ("error", "could not close run"),
+        ("trap", "trap"),
+        ("loop", ""),
+    ] {
+        env.ok(&[
+            "experiment-tracker",
+            "update",
+            "t",
+            &format!("--finish={finish}"),
+        ]);
+        let run = env.json(&["pipeline", "run", "p.yaml", "--no-cache"]);
+        assert_eq!(run["status"], "completed", "{finish}: {run}");
+        let notice = run["notices"][0].as_str().unwrap();
+        assert!(
+            notice.contains("could not close its run") && notice.contains(want),
+            "{finish}: {notice}"
+        );
+    }
+}
