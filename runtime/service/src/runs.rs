@@ -1372,8 +1372,6 @@ impl Service {
             .current_dir(work)
             .envs(env)
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
             // Its own process group: Ctrl-C reaches strata alone, and a timeout or a
             // cancel stops the step and everything it started.
             .process_group(0);
@@ -1385,9 +1383,17 @@ impl Service {
                 Ok(())
             });
         }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| failed(format!("cannot start `sh -c`: {e}")))?;
+        // One pipe for standard output and error: the log interleaves them as written.
+        let (reader, writer) =
+            std::io::pipe().map_err(|e| failed(format!("cannot make a pipe: {e}")))?;
+        let second = writer
+            .try_clone()
+            .map_err(|e| failed(format!("cannot make a pipe: {e}")))?;
+        cmd.stdout(writer).stderr(second);
+        let spawned = cmd.spawn();
+        // The child holds the write ends now: drop ours, so the pipe ends with it.
+        drop(cmd);
+        let mut child = spawned.map_err(|e| failed(format!("cannot start `sh -c`: {e}")))?;
         let tail = Arc::new(Mutex::new(Tail::default()));
         ctx.live
             .logs
@@ -1395,10 +1401,7 @@ impl Service {
             .unwrap()
             .insert(name.to_string(), tail.clone());
         let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        let readers: Vec<Box<dyn Read + Send>> = vec![
-            Box::new(child.stdout.take().expect("invariant: piped")),
-            Box::new(child.stderr.take().expect("invariant: piped")),
-        ];
+        let readers: Vec<Box<dyn Read + Send>> = vec![Box::new(reader)];
         std::thread::scope(|scope| {
             for mut r in readers {
                 let (tail, done) = (tail.clone(), done_tx.clone());
@@ -1451,11 +1454,7 @@ impl Service {
             unsafe {
                 libc::kill(-(child.id() as i32), libc::SIGKILL);
             }
-            for _ in 0..2 {
-                if done_rx.recv_timeout(Duration::from_secs(2)).is_err() {
-                    break;
-                }
-            }
+            let _ = done_rx.recv_timeout(Duration::from_secs(2));
             self.keep_log(run_id, name, &tail);
             let status = status?;
             ctx.update(name, |s| s.exit_code = status.code());
