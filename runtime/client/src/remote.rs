@@ -830,6 +830,12 @@ impl Backend for Remote {
                 }
             }
             if r.status != crate::service::RunStatus::Running {
+                // What the flavors logged ran on the daemon's thread for the run, after
+                // this request was answered: the record keeps it.
+                self.logs
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .extend(r.logs.iter().cloned());
                 for n in &r.notices {
                     watch(RunEvent::Output { step: "", text: n });
                 }
