@@ -321,6 +321,19 @@ fn start_sleeping_run(env: &Env) -> (std::process::Child, i32) {
     }
 }
 
+/// The newest run, as `runs describe` shows it, after checking `runs list` gives it
+/// `status`.
+fn newest_run(env: &Env, status: &str) -> serde_json::Value {
+    let runs = env.json(&["pipeline", "runs", "list"]);
+    assert_eq!(runs[0]["status"], status, "{runs}");
+    env.json(&[
+        "pipeline",
+        "runs",
+        "describe",
+        runs[0]["run_id"].as_str().unwrap(),
+    ])
+}
+
 fn gone(pid: i32) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
@@ -346,14 +359,7 @@ fn a_run_killed_with_sigkill_shows_as_interrupted_and_its_step_dies_with_it() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(gone(step), "the step's process outlived strata");
-    let runs = env.json(&["pipeline", "runs", "list"]);
-    assert_eq!(runs[0]["status"], "interrupted", "{runs}");
-    let run = env.json(&[
-        "pipeline",
-        "runs",
-        "describe",
-        runs[0]["run_id"].as_str().unwrap(),
-    ]);
+    let run = newest_run(&env, "interrupted");
     assert_eq!(
         statuses(&run),
         pairs(&[("nap", "interrupted"), ("after", "interrupted")])
@@ -384,14 +390,7 @@ fn ctrl_c_cancels_a_run_stops_its_steps_and_records_it() {
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("cancelled with Ctrl-C"), "{stderr}");
     assert!(gone(step), "the step still runs");
-    let runs = env.json(&["pipeline", "runs", "list"]);
-    assert_eq!(runs[0]["status"], "cancelled", "{runs}");
-    let run = env.json(&[
-        "pipeline",
-        "runs",
-        "describe",
-        runs[0]["run_id"].as_str().unwrap(),
-    ]);
+    let run = newest_run(&env, "cancelled");
     assert_eq!(
         statuses(&run),
         pairs(&[("nap", "cancelled"), ("after", "skipped")])
