@@ -233,12 +233,24 @@ steps:
     let err = env.fail(&["pipeline", "run", "slow.yaml"]);
     assert!(err.contains("ran past its timeout (300ms)"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(20));
+
+    // A process that leaves the step's group keeps its output pipe open: the step still
+    // ends when its command does (strata stops waiting for the output after 2 s).
+    std::fs::write(
+        env.path("escape.yaml"),
+        "name: escape\nsteps:\n  - name: leave\n    run: setsid sleep 8 & echo left\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    let run = env.json(&["pipeline", "run", "escape.yaml"]);
+    assert_eq!(run["status"], "completed", "{run}");
+    assert!(started.elapsed() < Duration::from_secs(7), "{:?}", started.elapsed());
 }
 
 #[test]
 fn pipeline_files_with_mistakes_get_one_clear_error_each_and_record_nothing() {
     let env = Env::new();
-    let cases: [(&str, &str); 9] = [
+    let cases: [(&str, &str); 11] = [
         (
             "steps:\n  - name: a\n    run: true\n    colour: red\n",
             "unknown field `colour`",
@@ -270,6 +282,14 @@ fn pipeline_files_with_mistakes_get_one_clear_error_each_and_record_nothing() {
         (
             "steps:\n  - name: a\n    run: true\n    timeout: soon\n",
             "timeout `soon`",
+        ),
+        (
+            "steps:\n  - name: a\n    run: true\n    timeout: 18446744073709551615s\n",
+            "longer than 30 days",
+        ),
+        (
+            "steps:\n  - name: a\n    run: true\n    outputs: [data.csv, data_csv]\n",
+            "would both be `$STRATA_OUTPUT_DATA_CSV`",
         ),
         (
             "steps:\n  - name: a\n    outputs: [x]\n",
@@ -450,7 +470,7 @@ fn a_tracker_cannot_change_what_a_step_runs_or_where_its_data_goes() {
     env.ok(&["stack", "up"]);
     std::fs::write(
         env.path("p.yaml"),
-        "name: p\nsteps:\n  - name: show\n    run: echo \"$TRACKERENV_OK $TRACKERENV_URL\" > seen.txt\n    outputs: [seen.txt]\n",
+        "name: p\nsteps:\n  - name: show\n    run: echo \"$TRACKERENV_RUN_ID $TRACKERENV_URL\" > seen.txt\n    outputs: [seen.txt]\n",
     )
     .unwrap();
     // Each of these would change what runs, or send a step's data where the user did
@@ -464,6 +484,9 @@ fn a_tracker_cannot_change_what_a_step_runs_or_where_its_data_goes() {
         "TRACKERENV_URL=http://10.9.8.7/",
         "TRACKERENV_URL=https://example.com/x",
         "TRACKERENV=1",
+        "TRACKERENV_COMMAND=rm -rf ~",
+        "TRACKERENV_URL=/home/me/.ssh",
+        "STRATA_OUTPUT_SEEN_TXT=/home/me/.bashrc",
     ] {
         env.ok(&[
             "experiment-tracker",
@@ -486,13 +509,14 @@ fn a_tracker_cannot_change_what_a_step_runs_or_where_its_data_goes() {
         ]);
         assert_eq!(run["steps"][0]["status"], "skipped", "{bad}: {run}");
     }
-    // Its own prefix, and a URL to the origin it is granted, reach the step.
+    // Where the run is, under its own word, and a URL to the origin it is granted, reach
+    // the step.
     let granted = sink.url("/runs/1");
     env.ok(&[
         "experiment-tracker",
         "update",
         "t",
-        &format!("--vars=TRACKERENV_OK=yes;TRACKERENV_URL={granted}"),
+        &format!("--vars=TRACKERENV_RUN_ID=yes;TRACKERENV_URL={granted}"),
     ]);
     let run = env.json(&["pipeline", "run", "p.yaml"]);
     let seen =

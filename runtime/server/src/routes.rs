@@ -1624,10 +1624,10 @@ async fn pipeline_run(State(st): State<Shared>, b: JsonBody) -> Reply {
     let (tx, rx) = tokio::sync::oneshot::channel::<crate::error::Result<String>>();
     let tx = Mutex::new(Some(tx));
     let runner = st.clone();
-    runner
-        .busy
-        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    // Counted among the work a stopping daemon waits for until it ends, even by a panic.
+    let busy = Busy::new(st.clone());
     std::thread::spawn(move || {
+        let _busy = busy;
         let svc = runner.svc.scoped(dir);
         let send = |r: crate::error::Result<String>| {
             if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -1643,9 +1643,6 @@ async fn pipeline_run(State(st): State<Shared>, b: JsonBody) -> Reply {
         if let Err(e) = result {
             send(Err(e));
         }
-        runner
-            .busy
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     });
     let id = match rx.await {
         Ok(Ok(id)) => id,

@@ -114,6 +114,14 @@ impl Service {
     /// changed, if any record fails a check, or (without `force`) if this home holds
     /// anything beyond what `init` creates.
     pub fn restore(&self, file: &std::path::Path, force: bool) -> Result<BackupReport> {
+        if self.runs_under_way() > 0 {
+            return Err(Error::Busy {
+                what: "a pipeline run is under way on this home".into(),
+                hint:
+                    "wait for it to end, or cancel it (`strata pipeline cancel RUN`), then restore"
+                        .into(),
+            });
+        }
         let bad = |why: String| {
             Error::invalid(
                 format!("`{}` is not a usable strata backup: {why}", file.display()),
@@ -253,6 +261,8 @@ impl Service {
         self.store.replace_all(records.clone())?;
         // Built-in flavors of this binary, if the backup came from another version.
         self.ensure_initialized()?;
+        // A run the backup caught under way is not under way here: interrupted.
+        self.recover_runs()?;
         Ok(self.report(file, &records, warning))
     }
 }

@@ -79,6 +79,8 @@ pub type Watch<'a> = &'a (dyn Fn(RunEvent<'_>) + Sync);
 const POLL_MAX: Duration = Duration::from_millis(10);
 /// How long a step stopped by a timeout or a cancel has after SIGTERM, before SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(5);
+/// The longest `timeout` a step may have.
+const MAX_TIMEOUT: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Prefix of the environment variables strata sets; a pipeline or a flavor may not.
 const ENV_PREFIX: &str = "STRATA_";
 
@@ -184,10 +186,10 @@ fn parse_timeout(step: &str, text: &str) -> Result<Duration> {
             ));
         }
     };
-    if d.is_zero() {
+    if d.is_zero() || d > MAX_TIMEOUT {
         return Err(invalid(
-            format!("step `{step}`: timeout `{text}` is zero"),
-            "give a positive duration, or leave `timeout` out for no bound",
+            format!("step `{step}`: timeout `{text}` is zero or longer than 30 days"),
+            "give a duration from 1ms to 30 days, or leave `timeout` out for no bound",
         ));
     }
     Ok(d)
@@ -214,46 +216,66 @@ fn env_part(name: &str) -> String {
         .collect()
 }
 
-/// Prefixes of variables that configure a dynamic loader, a shell or an interpreter: a
-/// flavor whose name would make one its prefix gives the steps nothing.
-const LOADER_PREFIXES: [&str; 14] = [
-    "LD_", "DYLD_", "BASH_", "PYTHON_", "NODE_", "PERL_", "RUBY_", "JAVA_", "GIT_", "SSH_",
-    "GCONV_", "MALLOC_", "GLIBC_", "SHELL_",
+/// What an experiment tracker may tell a step, after its one-word namespace (`MLFLOW_`
+/// for a flavor named `mlflow`): where the run is, never how a program behaves. An
+/// allowlist, because the names a loader, shell, interpreter or tool reads (`LD_PRELOAD`,
+/// `GIT_SSH_COMMAND`, `JAVA_TOOL_OPTIONS`, `HTTPS_PROXY`, …) cannot all be listed.
+pub const TRACKER_VARS: [&str; 11] = [
+    "TRACKING_URI",
+    "RUN_ID",
+    "RUN_NAME",
+    "EXPERIMENT_ID",
+    "EXPERIMENT_NAME",
+    "EXPERIMENT_KEY",
+    "PROJECT",
+    "ENTITY",
+    "WORKSPACE",
+    "BASE_URL",
+    "URL",
 ];
 
 /// A tracker's variable reaches the user's commands, outside the sandbox, so it may
 /// neither change what runs nor send the step's data anywhere the user did not name:
-/// its name is under the flavor's own prefix (`MLFLOW_` for `mlflow`), which may not be
-/// one a loader, shell or interpreter reads; its value holds no NUL; and a value that is
-/// a URL points to an origin the component is granted (its `url` fields, its connector).
+/// its name is `WORD_SUFFIX`, where WORD is the first word of the flavor's name upper
+/// cased (`MLFLOW` for `mlflow`, never `STRATA`) and SUFFIX one of [`TRACKER_VARS`]; its
+/// value holds no NUL; and a `…_URI` or `…_URL`, or any value holding `://`, is a URL to
+/// an origin the component is granted (its `url` fields, its connector).
 fn check_tracker_var(
     flavor: &str,
     name: &str,
     value: &str,
     net: &crate::sandbox::net::NetGrants,
 ) -> std::result::Result<(), String> {
-    let prefix = format!("{}_", env_part(flavor));
-    if !is_env_name(name) || !name.starts_with(&prefix) || name.len() == prefix.len() {
+    let word = flavor
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    let allowed = !word.is_empty()
+        && word != "STRATA"
+        && name
+            .strip_prefix(&format!("{word}_"))
+            .is_some_and(|suffix| TRACKER_VARS.contains(&suffix));
+    if !allowed {
         return Err(format!(
-            "a flavor named `{flavor}` may give only variables named `{prefix}…` (letters, digits and `_`)"
-        ));
-    }
-    if LOADER_PREFIXES.contains(&prefix.as_str()) {
-        return Err(format!(
-            "`{prefix}…` variables configure a loader, shell or interpreter"
+            "a flavor named `{flavor}` may give only {}",
+            TRACKER_VARS
+                .iter()
+                .map(|s| format!("`{word}_{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     if value.contains('\0') {
         return Err("its value holds a NUL".into());
     }
-    if value.contains("://") {
+    if name.ends_with("_URI") || name.ends_with("_URL") || value.contains("://") {
         let granted = crate::model::origin::Origin::of_url(value)
             .ok()
             .is_some_and(|o| net.origins.iter().any(|g| g.origin == o));
         if !granted {
             return Err(
-                "its value is a URL to an origin the component's configuration does not grant"
-                    .into(),
+                "its value is not a URL to an origin the component's configuration grants".into(),
             );
         }
     }
@@ -401,6 +423,38 @@ fn plan(pipeline: &Pipeline) -> Result<Vec<Plan>> {
                 ));
             }
         }
+        let mut vars = BTreeMap::new();
+        for (kind, name) in s
+            .outputs
+            .iter()
+            .map(|o| ("OUTPUT", o.as_str()))
+            .chain(s.inputs.iter().map(|i| ("INPUT", i.as_str())))
+        {
+            let var = format!("STRATA_{kind}_{}", env_part(name));
+            if let Some(other) = vars.insert(var.clone(), name) {
+                return Err(invalid(
+                    format!(
+                        "step `{}`: `{other}` and `{name}` would both be `${var}`",
+                        s.name
+                    ),
+                    "rename one of them (a character other than a letter or digit becomes `_`)",
+                ));
+            }
+        }
+        let texts = s
+            .run
+            .iter()
+            .chain(s.env.values())
+            .chain(s.parameters.values());
+        if texts.into_iter().any(|t| t.contains('\0')) {
+            return Err(invalid(
+                format!(
+                    "step `{}` holds a NUL character in its `run`, `env` or `parameters`",
+                    s.name
+                ),
+                "remove it: a command or variable cannot hold one",
+            ));
+        }
         for k in s.env.keys() {
             if !is_env_name(k) || k.starts_with(ENV_PREFIX) {
                 return Err(invalid(
@@ -500,15 +554,14 @@ fn substitute(
         rest = &after[end + 2..];
         if name == "pipeline.dir" {
             out.push_str(&shell_quote(&dir.display().to_string()));
-            if let Some(path) = rest.strip_prefix('/') {
-                let file: String = path
-                    .chars()
-                    .take_while(|c| !c.is_whitespace() && !"'\";|&()<>`$".contains(*c))
-                    .collect();
-                if !file.is_empty() {
-                    files.push(file);
-                }
-            }
+            let file: String = rest
+                .strip_prefix('/')
+                .unwrap_or_default()
+                .chars()
+                .take_while(|c| !c.is_whitespace() && !"'\";|&()<>`$".contains(*c))
+                .collect();
+            // `{{pipeline.dir}}` alone (`cd {{pipeline.dir}} && …`): the whole folder.
+            files.push(file);
         } else if let Some(p) = name.strip_prefix("param.") {
             let Some(v) = params.get(p) else {
                 return Err(invalid(
@@ -569,13 +622,21 @@ fn hash_source(dir: &Path, rel: &str) -> String {
             }
         }
     }
-    let path = dir.join(rel);
+    let path = if rel.is_empty() {
+        dir.to_path_buf()
+    } else {
+        dir.join(rel)
+    };
     if !path.exists() {
         return "missing".into();
     }
     let mut h = Sha256::new();
     let mut budget = 10_000;
     walk(&path, &path, &mut h, &mut budget);
+    if budget == 0 {
+        // Too many files to hash: the step is never taken from the cache.
+        return format!("uncacheable {}", super::new_id());
+    }
     hex::encode(h.finalize())
 }
 
@@ -703,10 +764,20 @@ fn human_ms(ms: u64) -> String {
 impl Service {
     /// Marks interrupted every run a killed strata left under way (see the module).
     pub(crate) fn recover_runs(&self) -> Result<()> {
-        let live: Vec<(String, ())> = self.store.scan(TreeId::LiveRuns, "")?;
+        let live: Vec<(String, ())> = self.store.scan(TreeId::LiveRuns, "").unwrap_or_default();
         for (id, ()) in live {
             let mut batch = Batch::new();
-            if let Some(mut r) = self.store.get::<RunReport>(TreeId::Runs, &id)? {
+            let record = match self.store.get::<RunReport>(TreeId::Runs, &id) {
+                Ok(r) => r,
+                Err(e) => {
+                    // A record this strata cannot read must not keep the home closed.
+                    self.warn(format!(
+                        "run {id} was interrupted, and its record cannot be read: {e}"
+                    ));
+                    None
+                }
+            };
+            if let Some(mut r) = record {
                 if r.status == RunStatus::Running {
                     r.status = RunStatus::Interrupted;
                     r.ended_ms.get_or_insert(now_ms());
@@ -754,6 +825,12 @@ impl Service {
             ));
         }
         let jobs = opts.jobs.max(1);
+        if let Some((k, _)) = runtime.iter().find(|(_, v)| v.contains('\0')) {
+            return Err(Error::invalid(
+                format!("runtime parameter `{k}` holds a NUL character"),
+                "remove it: a command or variable cannot hold one",
+            ));
+        }
         let stack_name = self.stack_get()?;
         let stack = self.stack_or_err(&stack_name)?;
         self.check_stack(&stack)?;
@@ -845,13 +922,20 @@ impl Service {
             tracker_env: Vec::new(),
             watch,
         };
-        let result = self.execute(ctx, &plans, &stack, runtime, jobs);
-        self.shared
-            .runs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&run_id);
-        result
+        // Forgotten as under way here when it ends, even by a panic.
+        struct Forget<'a>(&'a Service, String);
+        impl Drop for Forget<'_> {
+            fn drop(&mut self) {
+                self.0
+                    .shared
+                    .runs
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&self.1);
+            }
+        }
+        let _forget = Forget(self, run_id);
+        self.execute(ctx, &plans, &stack, runtime, jobs)
     }
 
     fn execute(
@@ -1047,27 +1131,29 @@ impl Service {
         let mut env = Vec::new();
         let t = ComponentType::ExperimentTracker;
         for name in stack.components.get(&t).into_iter().flatten() {
-            let c = self.component_or_err(t, name)?;
-            let b = self.bind(&c, false)?;
-            if !b.loaded.exports_experiment_tracker() {
-                continue;
-            }
-            let subject = format!("{} `{}` (flavor `{}`)", t.label(), c.name, b.f.info.name);
-            let called = b.target(self.sandbox()?).step_environment(&b.ctx, run_id)?;
-            let vars = self.flavor_value(&subject, "step-environment", called)?;
-            for (k, v) in vars {
-                if let Err(why) = check_tracker_var(&b.f.info.name, &k, &v, &b.grants.net) {
-                    return Err(Error::Flavor {
-                        subject,
-                        call: "step-environment".into(),
-                        message: format!(
-                            "it gave the steps the variable `{}`, which strata refuses: {why}",
-                            k.escape_debug()
-                        ),
-                    });
+            let vars = self.as_call(t, name, "step-environment", |c| {
+                let b = self.bind(c, false)?;
+                if !b.loaded.exports_experiment_tracker() {
+                    return Ok(Vec::new());
                 }
-                env.push((k, v));
-            }
+                let subject = format!("{} `{}` (flavor `{}`)", t.label(), c.name, b.f.info.name);
+                let called = b.target(self.sandbox()?).step_environment(&b.ctx, run_id)?;
+                let vars = self.flavor_value(&subject, "step-environment", called)?;
+                for (k, v) in &vars {
+                    if let Err(why) = check_tracker_var(&b.f.info.name, k, v, &b.grants.net) {
+                        return Err(Error::Flavor {
+                            subject,
+                            call: "step-environment".into(),
+                            message: format!(
+                                "it gave the steps the variable `{}`, which strata refuses: {why}",
+                                k.escape_debug()
+                            ),
+                        });
+                    }
+                }
+                Ok(vars)
+            })?;
+            env.extend(vars);
         }
         Ok(env)
     }
@@ -1157,8 +1243,14 @@ impl Service {
         };
         let mut params = ctx.params.clone();
         params.extend(plan.step.parameters.clone());
-        let (command, files) =
+        let (command, mut files) =
             substitute(name, command, &params, &ctx.opts.dir).map_err(|e| failed(e.to_string()))?;
+        if command.contains("STRATA_PIPELINE_DIR") {
+            // The command finds its files itself: the whole folder is part of its key.
+            files.push(String::new());
+        }
+        files.sort();
+        files.dedup();
         let inputs: Vec<ArtifactRef> = {
             let r = ctx.run.lock().unwrap();
             plan.inputs
@@ -1182,6 +1274,7 @@ impl Service {
             let mut h = Sha256::new();
             let doc = serde_json::json!({
                 "v": 1,
+                "store": ctx.store.as_ref().map(|c| &c.id),
                 "command": command,
                 "env": plan.step.env,
                 "params": params,
@@ -1301,7 +1394,10 @@ impl Service {
         let name = plan.step.name.as_str();
         let failed = |e: String| (StepStatus::Failed, e);
         let store = ctx.store.as_ref();
-        let mut env: Vec<(String, String)> = vec![
+        // What the tracker gives comes first: strata's own variables, and the step's
+        // `env`, are set after it and win.
+        let mut env: Vec<(String, String)> = ctx.tracker_env.clone();
+        env.extend([
             ("STRATA_RUN_ID".into(), run_id.to_string()),
             ("STRATA_STEP".into(), name.to_string()),
             (
@@ -1309,7 +1405,7 @@ impl Service {
                 ctx.opts.dir.display().to_string(),
             ),
             ("STRATA_WORK_DIR".into(), work.display().to_string()),
-        ];
+        ]);
         {
             let r = ctx.run.lock().unwrap();
             env.push(("STRATA_PIPELINE".into(), r.pipeline.clone()));
@@ -1332,7 +1428,7 @@ impl Service {
                 .map_err(|e| failed(format!("reading its input `{}`: {e}", i.name)))?;
             if hex::encode(Sha256::digest(&bytes)) != i.sha256 {
                 return Err(failed(format!(
-                    "its input `{}` changed in the artifact store since step `{}` wrote it",
+                    "its input `{}` changed in the artifact store since step `{}` wrote it; run the pipeline again with --no-cache to write it anew",
                     i.name,
                     i.name.split('.').next().unwrap_or_default()
                 )));
@@ -1362,7 +1458,6 @@ impl Service {
                 path.display().to_string(),
             ));
         }
-        env.extend(ctx.tracker_env.iter().cloned());
         env.extend(plan.step.env.iter().map(|(k, v)| (k.clone(), v.clone())));
 
         use std::os::unix::process::CommandExt;
@@ -1400,74 +1495,85 @@ impl Service {
             .lock()
             .unwrap()
             .insert(name.to_string(), tail.clone());
-        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
-        let readers: Vec<Box<dyn Read + Send>> = vec![Box::new(reader)];
-        std::thread::scope(|scope| {
-            for mut r in readers {
-                let (tail, done) = (tail.clone(), done_tx.clone());
-                let watch = ctx.watch;
-                scope.spawn(move || {
-                    let mut buf = vec![0u8; 16 * 1024];
-                    loop {
-                        match r.read(&mut buf) {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => {
-                                tail.lock().unwrap().push(&buf[..n]);
-                                watch(RunEvent::Output {
-                                    step: name,
-                                    text: &String::from_utf8_lossy(&buf[..n]),
-                                });
+        // The reader is a thread of its own, not joined: a process that left the step's
+        // group may hold the pipe open forever, and the step must still end. It keeps
+        // the tail itself, and hands each chunk to this thread for the watcher.
+        let (chunks_tx, chunks) = std::sync::mpsc::channel::<Vec<u8>>();
+        {
+            let tail = tail.clone();
+            let mut reader = reader;
+            std::thread::spawn(move || {
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    match reader.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            tail.lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .push(&buf[..n]);
+                            if chunks_tx.send(buf[..n].to_vec()).is_err() {
+                                break;
                             }
                         }
                     }
-                    let _ = done.send(());
-                });
-            }
-            drop(done_tx);
-            let deadline = plan.timeout.map(|t| started + t);
-            let mut pause = Duration::from_millis(1);
-            let status = loop {
-                match child.try_wait() {
-                    Ok(Some(status)) => break Ok(status),
-                    Ok(None) => {}
-                    Err(e) => break Err(failed(format!("waiting for it: {e}"))),
                 }
-                if ctx.cancelled() {
-                    stop_group(&mut child, TERM_GRACE);
-                    let _ = child.wait();
-                    break Err((StepStatus::Cancelled, "cancelled while it ran".into()));
-                }
-                if deadline.is_some_and(|d| Instant::now() >= d) {
-                    stop_group(&mut child, TERM_GRACE);
-                    let _ = child.wait();
-                    break Err(failed(format!(
-                        "it ran past its timeout ({}) and was stopped",
-                        plan.step.timeout.as_deref().unwrap_or_default()
-                    )));
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(POLL_MAX);
-            };
-            // What the command left running in its group goes with it; then its pipes
-            // close. (A process that left the group may keep them open: stop waiting.)
-            // SAFETY: kill(2) on the step's own process group.
-            unsafe {
-                libc::kill(-(child.id() as i32), libc::SIGKILL);
+            });
+        }
+        let show = |chunk: Vec<u8>| {
+            (ctx.watch)(RunEvent::Output {
+                step: name,
+                text: &String::from_utf8_lossy(&chunk),
+            });
+        };
+        let deadline = plan.timeout.and_then(|t| started.checked_add(t));
+        let mut pause = Duration::from_millis(1);
+        let status = loop {
+            while let Ok(chunk) = chunks.try_recv() {
+                show(chunk);
             }
-            let _ = done_rx.recv_timeout(Duration::from_secs(2));
-            self.keep_log(run_id, name, &tail);
-            let status = status?;
-            ctx.update(name, |s| s.exit_code = status.code());
-            if status.success() {
-                return Ok(());
+            match child.try_wait() {
+                Ok(Some(status)) => break Ok(status),
+                Ok(None) => {}
+                Err(e) => break Err(failed(format!("waiting for it: {e}"))),
             }
-            use std::os::unix::process::ExitStatusExt;
-            Err(failed(match (status.code(), status.signal()) {
-                (Some(code), _) => format!("its command exited with code {code}"),
-                (None, Some(sig)) => format!("its command was killed by signal {sig}"),
-                _ => "its command failed".into(),
-            }))
-        })
+            if ctx.cancelled() {
+                stop_group(&mut child, TERM_GRACE);
+                break Err((StepStatus::Cancelled, "cancelled while it ran".into()));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                stop_group(&mut child, TERM_GRACE);
+                break Err(failed(format!(
+                    "it ran past its timeout ({}) and was stopped",
+                    plan.step.timeout.as_deref().unwrap_or_default()
+                )));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(POLL_MAX);
+        };
+        // What the command left running in its group goes with it, and the shell is
+        // reaped whatever happened; then the pipe closes. (A process that left the group
+        // may keep it open: strata stops waiting for its output after 2 s.)
+        // SAFETY: kill(2) on the step's own process group.
+        unsafe {
+            libc::kill(-(child.id() as i32), libc::SIGKILL);
+        }
+        let _ = child.wait();
+        let until = Instant::now() + Duration::from_secs(2);
+        while let Ok(chunk) = chunks.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            show(chunk);
+        }
+        self.keep_log(run_id, name, &tail);
+        let status = status?;
+        ctx.update(name, |s| s.exit_code = status.code());
+        if status.success() {
+            return Ok(());
+        }
+        use std::os::unix::process::ExitStatusExt;
+        Err(failed(match (status.code(), status.signal()) {
+            (Some(code), _) => format!("its command exited with code {code}"),
+            (None, Some(sig)) => format!("its command was killed by signal {sig}"),
+            _ => "its command failed".into(),
+        }))
     }
 
     /// Writes the tail of a step's output to the store.
@@ -1590,6 +1696,15 @@ impl Service {
         Ok(r)
     }
 
+    /// How many runs are under way in this process.
+    pub fn runs_under_way(&self) -> usize {
+        self.shared
+            .runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
     /// Cancels every run under way here (the daemon is stopping).
     pub fn cancel_all_runs(&self, why: &str) {
         for live in self.shared.runs.lock().unwrap().values() {
@@ -1680,7 +1795,11 @@ impl Service {
             }
         }
         self.store.apply(batch)?;
-        let _ = std::fs::remove_dir_all(self.home.root().join("runs").join(&r.run_id));
+        // The folder of its working directories, named by an id strata made (a record
+        // restored from a backup names anything): only a well-formed id is a path.
+        if uuid::Uuid::parse_str(&r.run_id).is_ok() {
+            let _ = std::fs::remove_dir_all(self.home.root().join("runs").join(&r.run_id));
+        }
         Ok(r)
     }
 }
@@ -1794,6 +1913,33 @@ mod tests {
         assert_eq!(files, ["load.py"]);
         assert!(substitute("s", "{{param.nope}}", &params, Path::new("/")).is_err());
         assert!(substitute("s", "{{env.HOME}}", &params, Path::new("/")).is_err());
+    }
+
+    #[test]
+    fn a_tracker_gives_only_where_the_run_is_under_its_own_word() {
+        let net = crate::sandbox::net::NetGrants::default();
+        let ok =
+            |flavor: &str, name: &str, value: &str| check_tracker_var(flavor, name, value, &net);
+        assert!(ok("mlflow", "MLFLOW_RUN_ID", "abc").is_ok());
+        assert!(ok("wandb", "WANDB_PROJECT", "p").is_ok());
+        // Names chosen so that the flavor's word reaches what a tool reads.
+        for (flavor, name) in [
+            ("git-ssh", "GIT_SSH_COMMAND"),
+            ("git", "GIT_CONFIG_COUNT"),
+            ("java", "JAVA_TOOL_OPTIONS"),
+            ("ld", "LD_PRELOAD"),
+            ("https", "HTTPS_PROXY"),
+            ("aws", "AWS_CONFIG_FILE"),
+            ("strata-output", "STRATA_RUN_ID"),
+            ("mlflow", "PATH"),
+            ("mlflow", "MLFLOW_TRACKING_TOKEN"),
+        ] {
+            assert!(ok(flavor, name, "x").is_err(), "{flavor}: {name}");
+        }
+        // A URL only to a granted origin (none here), and a `_URI` only as a URL.
+        assert!(ok("mlflow", "MLFLOW_TRACKING_URI", "http://10.0.0.1/").is_err());
+        assert!(ok("mlflow", "MLFLOW_TRACKING_URI", "/var/tmp/runs").is_err());
+        assert!(ok("mlflow", "MLFLOW_RUN_NAME", "see https://evil.example").is_err());
     }
 
     #[test]

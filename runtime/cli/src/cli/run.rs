@@ -1752,8 +1752,14 @@ fn pipeline(svc: &dyn Backend, out: &Output, cmd: &PipelineCmd) -> Result<()> {
             };
             INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
             // SAFETY: installs a handler that only stores to an atomic (or _exits).
-            let previous =
-                unsafe { libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t) };
+            // SIGTERM and SIGHUP (a closed terminal) too: the run ends recorded, its steps
+            // stopped, rather than strata dying with them still running.
+            let previous = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP].map(|sig| {
+                // SAFETY: as above.
+                (sig, unsafe {
+                    libc::signal(sig, on_sigint as *const () as libc::sighandler_t)
+                })
+            });
             let result = std::thread::scope(|scope| {
                 scope.spawn(|| {
                     let mut asked = false;
@@ -1778,7 +1784,10 @@ fn pipeline(svc: &dyn Backend, out: &Output, cmd: &PipelineCmd) -> Result<()> {
                 r
             });
             // SAFETY: puts back the handler there was.
-            unsafe { libc::signal(libc::SIGINT, previous) };
+            for (sig, handler) in previous {
+                // SAFETY: as above.
+                unsafe { libc::signal(sig, handler) };
+            }
             let r = result?;
             out.show(&r, || run_text(&r));
             match r.status {
