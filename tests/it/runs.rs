@@ -244,7 +244,11 @@ steps:
     let started = Instant::now();
     let run = env.json(&["pipeline", "run", "escape.yaml"]);
     assert_eq!(run["status"], "completed", "{run}");
-    assert!(started.elapsed() < Duration::from_secs(7), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(7),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
