@@ -310,6 +310,21 @@ pub struct StepRun {
     pub error: Option<String>,
 }
 
+impl StepRun {
+    /// One line on how it went: its error, the run its outputs came from, or how long
+    /// it took (nothing while it runs).
+    pub fn detail(&self) -> String {
+        match (&self.error, &self.cached_from, self.duration_ms) {
+            (Some(e), _, _) => e.clone(),
+            (None, Some(from), _) => format!("outputs of run {from}"),
+            (None, None, Some(ms)) if self.status != StepStatus::Running => {
+                format!("in {}", strata_model::text::human_ms(ms))
+            }
+            _ => String::new(),
+        }
+    }
+}
+
 /// A pipeline run: what it was given, what each step did, and how it ended. Kept in the
 /// home (`strata pipeline runs`), and the answer of `strata pipeline run`.
 #[derive(Clone, Debug, Serialize, Deserialize)]

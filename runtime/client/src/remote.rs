@@ -814,18 +814,7 @@ impl Backend for Remote {
                     }
                 }
                 if shown.get(&s.name) != Some(&s.status) && s.status != StepStatus::Pending {
-                    let detail = match (&s.error, &s.cached_from, s.duration_ms) {
-                        (Some(e), _, _) => e.clone(),
-                        (None, Some(from), _) => format!("outputs of run {from}"),
-                        (None, None, Some(ms)) if s.status != StepStatus::Running => {
-                            if ms < 1000 {
-                                format!("in {ms} ms")
-                            } else {
-                                format!("in {:.1} s", ms as f64 / 1000.0)
-                            }
-                        }
-                        _ => String::new(),
-                    };
+                    let detail = s.detail();
                     watch(RunEvent::Step {
                         step: &s.name,
                         status: s.status,

@@ -174,3 +174,12 @@ mod tests {
         );
     }
 }
+
+/// A duration for a person: `840 ms`, `12.3 s`.
+pub fn human_ms(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}

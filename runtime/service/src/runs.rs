@@ -738,26 +738,12 @@ impl Ctx<'_> {
             self.svc
                 .warn(format!("could not record step `{step}`: {e}"));
         }
-        let s = self.step(step);
-        let detail = match (&error, &s.cached_from, s.duration_ms) {
-            (Some(e), _, _) => e.clone(),
-            (None, Some(from), _) => format!("outputs of run {from}"),
-            (None, None, Some(ms)) => format!("in {}", human_ms(ms)),
-            (None, None, None) => String::new(),
-        };
+        let detail = self.step(step).detail();
         (self.watch)(RunEvent::Step {
             step,
             status,
             detail: &detail,
         });
-    }
-}
-
-fn human_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else {
-        format!("{:.1} s", ms as f64 / 1000.0)
     }
 }
 

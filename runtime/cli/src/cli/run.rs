@@ -1897,13 +1897,7 @@ fn pipeline(svc: &dyn Backend, out: &Output, cmd: &PipelineCmd) -> Result<()> {
     }
 }
 
-fn human_ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    }
-}
+use crate::model::text::human_ms;
 
 /// A run for a person: what it was, then a row per step, then the artifacts.
 fn run_text(r: &RunReport) -> String {
