@@ -159,6 +159,20 @@ pub enum Error {
     #[error("{0}")]
     Internal(String),
 
+    /// The database behind a team server cannot be reached right now; nothing was
+    /// changed, and the same request succeeds once it is back.
+    #[error("{what}")]
+    Unavailable { what: String, hint: String },
+
+    /// The caller's role does not allow this request; `what` names the role it needs.
+    #[error("{what}")]
+    Forbidden { what: String, hint: String },
+
+    /// An update that names the version it read (`If-Match`), when another change has
+    /// been stored since.
+    #[error("{what}")]
+    Stale { what: String, hint: String },
+
     /// An error a strata daemon answered, as it worded it (`code` is the API's, such as
     /// `not_found` or `invalid_config`; `status` its HTTP status).
     #[error("{message}")]
@@ -179,6 +193,9 @@ pub enum ErrorKind {
     Locked,
     Failed,
     Internal,
+    Unavailable,
+    Forbidden,
+    Stale,
 }
 
 fn config_message(subject: &str, problems: &[FieldProblem]) -> String {
@@ -239,6 +256,9 @@ impl Error {
             | Error::Invalid { hint, .. }
             | Error::Busy { hint, .. }
             | Error::Config { hint, .. }
+            | Error::Unavailable { hint, .. }
+            | Error::Forbidden { hint, .. }
+            | Error::Stale { hint, .. }
             | Error::NotAFlavor { hint, .. }
             | Error::Remote { hint, .. } => hint.clone(),
             Error::Sandbox { fault, .. } => match fault {
@@ -267,7 +287,13 @@ impl Error {
             Error::Corrupt { .. } | Error::Store { .. } | Error::Io { .. } | Error::Internal(_) => {
                 ErrorKind::Internal
             }
+            Error::Unavailable { .. } => ErrorKind::Unavailable,
+            Error::Forbidden { .. } => ErrorKind::Forbidden,
+            Error::Stale { .. } => ErrorKind::Stale,
             Error::Remote { status, code, .. } => match code.as_str() {
+                "unavailable" => ErrorKind::Unavailable,
+                "forbidden" | "unauthorized" => ErrorKind::Forbidden,
+                "precondition_failed" => ErrorKind::Stale,
                 "not_found" => ErrorKind::NotFound,
                 "already_exists" => ErrorKind::Conflict,
                 "locked" => ErrorKind::Locked,

@@ -343,6 +343,9 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid")
             }
             (_, ErrorKind::Internal) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            (_, ErrorKind::Unavailable) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            (_, ErrorKind::Forbidden) => (StatusCode::FORBIDDEN, "forbidden"),
+            (_, ErrorKind::Stale) => (StatusCode::PRECONDITION_FAILED, "precondition_failed"),
         };
         let hint = match e.hint() {
             h if h.is_empty() && status.is_server_error() => {

@@ -1,19 +1,17 @@
-//! strata's state on disk: a sled database in the home directory.
+//! strata's state: records in trees, behind one interface with two backends.
 //!
-//! Flavor code (`.wasm`, from 100 KiB for Rust to 18 MiB for Python) is not kept in sled:
-//! sled reads every large value it holds again each time a process opens it, so one
-//! Python flavor would add tens of milliseconds to every command. The [`TreeId::Blobs`]
-//! "tree" is instead a directory of content-addressed files, `db/wasm/<sha256>.wasm`,
-//! checked against their name when read. A [`Batch`] writes its new files (atomically,
-//! fsynced) before its transaction and removes its dropped ones after it commits, so a
-//! crash in between leaves at most an unreferenced file, never a reference to a missing one.
+//! - [`Store::open`]: the local home, a sled database on disk ([`local`]), for one
+//!   process (the CLI, or the daemon that serves it).
+//! - [`Store::connect`]: a team server's MySQL or MariaDB database ([`mysql`]), shared by
+//!   every server node.
 //!
-//! Every record is stored in an envelope that carries a format version and a CRC-32 of
-//! its body ([`codec`]), so a damaged record is reported with its key instead of being
-//! misread. Changes that touch several keys go through one [`Batch`], applied in a single
-//! sled transaction over all trees; a change is flushed to disk before the call returns,
-//! so whatever strata reported as done survives a crash. Nothing with side effects runs
-//! inside a transaction: sled may retry the closure.
+//! Both keep the same promises, which one contract suite (`tests/contract.rs`) checks
+//! against each: every record is stored in an envelope that carries a format version and
+//! a CRC-32 of its body ([`codec`]), so a damaged record is reported with its key instead
+//! of being misread; changes that touch several keys go through one [`Batch`], applied
+//! atomically; a change is durable before the call returns, so whatever strata reported
+//! as done survives a crash; and nothing with side effects runs inside a transaction.
+//! [`Store::lock`] takes a named lock that every process sharing the store respects.
 
 // The paths these modules were written with, from when strata was one crate.
 #[allow(unused_imports)]
@@ -22,14 +20,16 @@ pub(crate) use crate as store;
 pub(crate) use strata_model::{self as model, error, fsutil, home};
 
 pub mod codec;
+mod local;
+pub mod mariadb;
+pub mod mysql;
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use sha2::Digest;
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use crate::error::{Error, Result};
 use crate::model::{ComponentRecord, ComponentState, ComponentType, FlavorRecord, StackRecord};
@@ -71,10 +71,15 @@ pub enum TreeId {
     /// run id → `()`, while its run is under way: one found when a home is opened
     /// belonged to a strata that was killed, and the run is marked interrupted.
     LiveRuns = 12,
+    /// Who may do what on a team server: `user/NAME` → user, `token/ID` → token (its
+    /// secret hashed), `grant/stack/STACK/USER` and `grant/connector/NAME/USER` → role.
+    Access = 13,
+    /// The audit log of a team server: `MS-SEQ` (zero-padded, so in time order) → entry.
+    Audit = 14,
 }
 
 impl TreeId {
-    pub const ALL: [TreeId; 13] = [
+    pub const ALL: [TreeId; 15] = [
         TreeId::Meta,
         TreeId::Flavors,
         TreeId::Blobs,
@@ -88,6 +93,8 @@ impl TreeId {
         TreeId::RunCache,
         TreeId::RunLogs,
         TreeId::LiveRuns,
+        TreeId::Access,
+        TreeId::Audit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -102,7 +109,7 @@ impl TreeId {
     }
 }
 
-const TREE_NAMES: [&str; 13] = [
+const TREE_NAMES: [&str; 15] = [
     "meta",
     "flavors",
     "blobs",
@@ -116,6 +123,8 @@ const TREE_NAMES: [&str; 13] = [
     "run_cache",
     "run_logs",
     "live_runs",
+    "access",
+    "audit",
 ];
 
 /// One stored record, raw: its tree, key and stored bytes.
@@ -135,8 +144,11 @@ pub fn type_key(t: ComponentType, name: &str) -> String {
 /// A set of writes applied atomically by [`Store::apply`].
 #[derive(Default)]
 pub struct Batch {
-    ops: Vec<(TreeId, Vec<u8>, Option<Vec<u8>>)>,
+    ops: Vec<Op>,
 }
+
+/// One write of a batch: a value to store under a key, or `None` to remove it.
+pub type Op = (TreeId, Vec<u8>, Option<Vec<u8>>);
 
 impl Batch {
     pub fn new() -> Self {
@@ -172,53 +184,79 @@ impl Batch {
     }
 }
 
-/// The open database. Clones share it.
+
+/// What a backend gives [`Store`]: raw bytes by tree and key, and atomic commits.
+pub trait Backend: Send + Sync {
+    /// `sled` or `mysql`, for messages.
+    fn name(&self) -> &'static str;
+    fn get(&self, tree: TreeId, key: &[u8]) -> Result<Option<Vec<u8>>>;
+    fn contains(&self, tree: TreeId, key: &[u8]) -> Result<bool>;
+    /// Every record whose key starts with `prefix`, in byte order of the keys.
+    fn scan(&self, tree: TreeId, prefix: &[u8]) -> Result<Vec<(Vec<u8>, Vec<u8>)>>;
+    fn keys(&self, tree: TreeId) -> Result<Vec<Vec<u8>>>;
+    /// Applies every op, in order, all or none; durable when it returns `Ok`.
+    fn commit(&self, ops: Vec<Op>) -> Result<()>;
+    /// Takes the lock `name`, waiting up to `wait`; `None` when another holder kept it.
+    fn lock(&self, name: &str, wait: Duration) -> Result<Option<StoreLock>>;
+    fn flush(&self) -> Result<()>;
+}
+
+/// A named lock taken with [`Store::lock`]; released when dropped (and by the database
+/// when the process holding it dies).
+pub struct StoreLock {
+    _held: Option<Box<dyn Send>>,
+}
+
+impl StoreLock {
+    /// A lock with nothing to release: the process's own locks are enough.
+    pub fn none() -> StoreLock {
+        StoreLock { _held: None }
+    }
+
+    pub(crate) fn holding(held: Box<dyn Send>) -> StoreLock {
+        StoreLock { _held: Some(held) }
+    }
+}
+
+/// The open store. Clones share it.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    trees: [sled::Tree; 13],
-    /// Where flavor code lives: `<db>/wasm`.
-    wasm: std::path::PathBuf,
+    backend: Arc<dyn Backend>,
+    #[cfg(test)]
+    local: Option<Arc<local::Local>>,
 }
 
 impl Store {
-    /// Opens (creating if needed) the database in `dir`. Fails with
+    /// Opens (creating if needed) the local database in `dir`. Fails with
     /// [`Error::StoreLocked`] when another process holds it.
     pub fn open(dir: &Path) -> Result<Store> {
-        let db = sled::Config::new()
-            .path(dir)
-            .segment_size(segment_size(dir))
-            .cache_capacity(16 * 1024 * 1024)
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| open_error(dir, e))?;
-        let open = |i: usize| {
-            db.open_tree(TREE_NAMES[i])
-                .map_err(|e| Error::store(TREE_NAMES[i], e))
-        };
-        let trees = [
-            open(0)?,
-            open(1)?,
-            open(2)?,
-            open(3)?,
-            open(4)?,
-            open(5)?,
-            open(6)?,
-            open(7)?,
-            open(8)?,
-            open(9)?,
-            open(10)?,
-            open(11)?,
-            open(12)?,
-        ];
+        let local = Arc::new(local::Local::open(dir)?);
         let store = Store {
-            db,
-            trees,
-            wasm: dir.join("wasm"),
+            backend: local.clone(),
+            #[cfg(test)]
+            local: Some(local),
         };
-        remove_leftovers(&store.wasm);
         store.check_schema()?;
         Ok(store)
+    }
+
+    /// Connects to a team server's database (see [`mysql::Mysql::connect`]), whose tables
+    /// must be at the version this strata knows ([`mysql::migrate`] brings them there).
+    /// `node_dir` keeps what is this node's own: which compiled flavors it has verified.
+    pub fn connect(url: &str, node_dir: &Path) -> Result<Store> {
+        let db = mysql::Mysql::connect(url, node_dir)?;
+        let store = Store {
+            backend: Arc::new(db),
+            #[cfg(test)]
+            local: None,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    /// `sled` or `mysql`.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend.name()
     }
 
     fn check_schema(&self) -> Result<()> {
@@ -229,7 +267,6 @@ impl Store {
                 self.apply(b)
             }
             Some(v) if v == SCHEMA_VERSION => Ok(()),
-            Some(1) => self.move_blobs_out_of_sled(),
             Some(v) => Err(Error::Invalid {
                 what: format!(
                     "the store is at schema version {v}; this strata reads version {SCHEMA_VERSION}"
@@ -239,124 +276,19 @@ impl Store {
         }
     }
 
-    /// Schema 1 → 2: every blob kept in sled becomes a file, then one transaction removes
-    /// them from sled and records the new version. Interrupted, it is simply done again.
-    fn move_blobs_out_of_sled(&self) -> Result<()> {
-        let blobs = self.tree(TreeId::Blobs);
-        let mut keys = Vec::new();
-        for item in blobs.iter() {
-            let (k, v) = item.map_err(|e| Error::store("blobs", e))?;
-            self.write_blob(&String::from_utf8_lossy(&k), &v)?;
-            keys.push(k);
-        }
-        let version = codec::encode(&SCHEMA_VERSION);
-        let result: std::result::Result<(), TransactionError<()>> =
-            (self.tree(TreeId::Meta), blobs).transaction(|(meta_tx, blobs_tx)| {
-                for k in &keys {
-                    blobs_tx.remove(k.as_ref())?;
-                }
-                meta_tx.insert(meta::SCHEMA_VERSION.as_bytes(), version.as_slice())?;
-                Ok::<(), ConflictableTransactionError<()>>(())
-            });
-        result.map_err(|e| match e {
-            TransactionError::Abort(()) => Error::Internal("store migration aborted".into()),
-            TransactionError::Storage(e) => Error::store("migration", e),
-        })?;
-        self.flush()
-    }
-
-    fn tree(&self, t: TreeId) -> &sled::Tree {
-        &self.trees[t as usize]
-    }
-
-    fn blob_path(&self, sha: &str) -> std::path::PathBuf {
-        self.wasm.join(format!("{sha}.wasm"))
-    }
-
-    /// A flavor's code, checked against the sha256 it is named by.
-    fn read_blob(&self, sha: &str) -> Result<Option<Vec<u8>>> {
-        let path = self.blob_path(sha);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(format!("reading {}", path.display()), e)),
-        };
-        if hex::encode(sha2::Sha256::digest(&bytes)) != sha {
-            return Err(corrupt(
-                TreeId::Blobs,
-                sha,
-                format!("{} does not match its sha256", path.display()),
-            ));
-        }
-        Ok(Some(bytes))
-    }
-
-    /// Writes a blob file whole (a temporary file fsynced, then renamed, then the
-    /// directory fsynced), unless a file with exactly these bytes is there already.
-    fn write_blob(&self, sha: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.blob_path(sha);
-        if std::fs::metadata(&path).is_ok_and(|m| m.len() == bytes.len() as u64)
-            && self.read_blob(sha).is_ok_and(|b| b.is_some())
-        {
-            return Ok(());
-        }
-        let write = || -> std::io::Result<()> {
-            std::fs::create_dir_all(&self.wasm)?;
-            crate::fsutil::write_atomic(&path, bytes, 0o644)
-        };
-        write().map_err(|e| Error::io(format!("writing {}", path.display()), e))
-    }
-
-    /// Every blob file's sha256, in order.
-    fn blob_keys(&self) -> Result<Vec<String>> {
-        let mut keys = Vec::new();
-        let entries = match std::fs::read_dir(&self.wasm) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(keys),
-            Err(e) => return Err(Error::io(format!("reading {}", self.wasm.display()), e)),
-        };
-        for entry in entries {
-            let entry =
-                entry.map_err(|e| Error::io(format!("reading {}", self.wasm.display()), e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(sha) = name.strip_suffix(".wasm")
-                && !name.starts_with('.')
-            {
-                keys.push(sha.to_string());
-            }
-        }
-        keys.sort();
-        Ok(keys)
-    }
-
     /// Reads and decodes one record.
     pub fn get<T: DeserializeOwned>(&self, tree: TreeId, key: &str) -> Result<Option<T>> {
-        let raw = self
-            .tree(tree)
-            .get(key)
-            .map_err(|e| Error::store(TREE_NAMES[tree as usize], e))?;
+        let raw = self.backend.get(tree, key.as_bytes())?;
         raw.map(|v| codec::decode(&v).map_err(|e| corrupt(tree, key, e)))
             .transpose()
     }
 
     pub fn get_raw(&self, tree: TreeId, key: &str) -> Result<Option<Vec<u8>>> {
-        if tree == TreeId::Blobs {
-            return self.read_blob(key);
-        }
-        let raw = self
-            .tree(tree)
-            .get(key)
-            .map_err(|e| Error::store(TREE_NAMES[tree as usize], e))?;
-        Ok(raw.map(|v| v.to_vec()))
+        self.backend.get(tree, key.as_bytes())
     }
 
     pub fn contains(&self, tree: TreeId, key: &str) -> Result<bool> {
-        if tree == TreeId::Blobs {
-            return Ok(self.blob_path(key).is_file());
-        }
-        self.tree(tree)
-            .contains_key(key)
-            .map_err(|e| Error::store(TREE_NAMES[tree as usize], e))
+        self.backend.contains(tree, key.as_bytes())
     }
 
     /// Every record whose key starts with `prefix`, in key order.
@@ -366,8 +298,7 @@ impl Store {
         prefix: &str,
     ) -> Result<Vec<(String, T)>> {
         let mut out = Vec::new();
-        for item in self.tree(tree).scan_prefix(prefix) {
-            let (k, v) = item.map_err(|e| Error::store(TREE_NAMES[tree as usize], e))?;
+        for (k, v) in self.backend.scan(tree, prefix.as_bytes())? {
             let key = String::from_utf8_lossy(&k).into_owned();
             let value = codec::decode(&v).map_err(|e| corrupt(tree, &key, e))?;
             out.push((key, value));
@@ -375,64 +306,18 @@ impl Store {
         Ok(out)
     }
 
-    /// Applies every write of `batch` atomically, then flushes to disk. Blob files are
-    /// written before the transaction and removed after it (the last write of a blob in
-    /// the batch decides which).
-    pub fn apply(&self, mut batch: Batch) -> Result<()> {
+    /// Applies every write of `batch` atomically; durable when it returns.
+    pub fn apply(&self, batch: Batch) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut blobs: std::collections::BTreeMap<String, Option<Vec<u8>>> = Default::default();
-        batch.ops.retain_mut(|(tree, key, value)| {
-            if *tree != TreeId::Blobs {
-                return true;
-            }
-            blobs.insert(String::from_utf8_lossy(key).into_owned(), value.take());
-            false
-        });
-        for (sha, bytes) in &blobs {
-            if let Some(bytes) = bytes {
-                self.write_blob(sha, bytes)?;
-            }
-        }
-        self.commit(&batch)?;
-        for (sha, bytes) in &blobs {
-            if bytes.is_none() {
-                // Unreferenced now: a file left by a crash here is only litter.
-                let _ = std::fs::remove_file(self.blob_path(sha));
-            }
-        }
-        Ok(())
+        self.backend.commit(batch.ops)
     }
 
-    fn commit(&self, batch: &Batch) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let t = &self.trees;
-        let result: std::result::Result<(), TransactionError<()>> = (
-            &t[0], &t[1], &t[2], &t[3], &t[4], &t[5], &t[6], &t[7], &t[8], &t[9], &t[10], &t[11],
-            &t[12],
-        )
-            .transaction(|trees| {
-                let all = [
-                    &trees.0, &trees.1, &trees.2, &trees.3, &trees.4, &trees.5, &trees.6, &trees.7,
-                    &trees.8, &trees.9, &trees.10, &trees.11, &trees.12,
-                ];
-                for (tree, key, value) in &batch.ops {
-                    let tx = all[*tree as usize];
-                    match value {
-                        Some(v) => tx.insert(key.as_slice(), v.as_slice())?,
-                        None => tx.remove(key.as_slice())?,
-                    };
-                }
-                Ok::<(), ConflictableTransactionError<()>>(())
-            });
-        result.map_err(|e| match e {
-            TransactionError::Abort(()) => Error::Internal("store transaction aborted".into()),
-            TransactionError::Storage(e) => Error::store("transaction", e),
-        })?;
-        self.flush()
+    /// Takes the lock `name`, shared by every process using this store (a team server's
+    /// nodes), waiting up to `wait`; `None` when it is still held by another after that.
+    pub fn lock(&self, name: &str, wait: Duration) -> Result<Option<StoreLock>> {
+        self.backend.lock(name, wait)
     }
 
     /// Every record of every tree but `compiled` (which names files in this home's cache),
@@ -443,18 +328,8 @@ impl Store {
             if id == TreeId::Compiled {
                 continue;
             }
-            if id == TreeId::Blobs {
-                for sha in self.blob_keys()? {
-                    let bytes = self.read_blob(&sha)?.ok_or_else(|| {
-                        corrupt(id, &sha, "it went missing while being read".into())
-                    })?;
-                    out.push((id, sha.into_bytes(), bytes));
-                }
-                continue;
-            }
-            for item in self.tree(id).iter() {
-                let (k, v) = item.map_err(|e| Error::store(TREE_NAMES[id as usize], e))?;
-                out.push((id, k.to_vec(), v.to_vec()));
+            for (k, v) in self.backend.scan(id, b"")? {
+                out.push((id, k, v));
             }
         }
         Ok(out)
@@ -464,16 +339,9 @@ impl Store {
     /// restore` does once it has checked them.
     pub fn replace_all(&self, records: Vec<RawRecord>) -> Result<()> {
         let mut batch = Batch::new();
-        for sha in self.blob_keys()? {
-            batch.ops.push((TreeId::Blobs, sha.into_bytes(), None));
-        }
         for id in TreeId::ALL {
-            if id == TreeId::Blobs {
-                continue;
-            }
-            for item in self.tree(id).iter().keys() {
-                let k = item.map_err(|e| Error::store(TREE_NAMES[id as usize], e))?;
-                batch.ops.push((id, k.to_vec(), None));
+            for k in self.backend.keys(id)? {
+                batch.ops.push((id, k, None));
             }
         }
         for (id, k, v) in records {
@@ -483,10 +351,7 @@ impl Store {
     }
 
     pub fn flush(&self) -> Result<()> {
-        self.db
-            .flush()
-            .map(|_| ())
-            .map_err(|e| Error::store("flush", e))
+        self.backend.flush()
     }
 
     // Typed helpers for the records strata reads most.
@@ -540,45 +405,6 @@ impl Store {
 
 pub use crate::fsutil::temp_name;
 
-/// Removes what writers left half-done in `dir` (`.*.tmp` files of a process that was
-/// killed while writing). Only the store's opener calls it, and sled's lock makes that
-/// process the only writer.
-fn remove_leftovers(dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with('.') && name.ends_with(".tmp") {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// The size of sled's log segments for new stores. strata's records are small (the
-/// large ones, flavor code, are files), and sled reads and rewrites its active segment
-/// whole each time a process opens the store, so a small segment makes every command
-/// cheaper: 64 KiB against sled's default of 512 KiB cut the bytes a `stack list` reads
-/// and writes from 1.6 MB to 0.2 MB, and its time by about a quarter. Values over half a
-/// segment are kept by sled in files of their own.
-const SEGMENT_SIZE: usize = 64 * 1024;
-
-/// The segment size of the store in `dir`: the one it was created with (sled refuses to
-/// open a store with another), else [`SEGMENT_SIZE`].
-fn segment_size(dir: &Path) -> usize {
-    // The file ends in a binary checksum, so it is not read as UTF-8 whole.
-    std::fs::read(dir.join("conf"))
-        .ok()
-        .and_then(|conf| {
-            String::from_utf8_lossy(&conf)
-                .lines()
-                .find_map(|l| l.strip_prefix("segment_size: "))
-                .and_then(|v| v.trim().parse().ok())
-        })
-        .unwrap_or(SEGMENT_SIZE)
-}
-
 fn corrupt(tree: TreeId, key: &str, reason: String) -> Error {
     Error::Corrupt {
         key: format!("{}/{}", TREE_NAMES[tree as usize], key),
@@ -586,20 +412,14 @@ fn corrupt(tree: TreeId, key: &str, reason: String) -> Error {
     }
 }
 
-fn open_error(dir: &Path, e: sled::Error) -> Error {
-    let text = e.to_string();
-    if text.contains("could not acquire lock") {
-        Error::StoreLocked {
-            path: dir.display().to_string(),
-        }
-    } else {
-        Error::store("open", e)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest;
+
+    fn sled_tree(store: &Store, t: TreeId) -> &sled::Tree {
+        store.local.as_ref().expect("a local store").tree(t)
+    }
 
     #[test]
     fn a_batch_is_all_or_nothing_and_survives_reopening() {
@@ -646,7 +466,7 @@ mod tests {
         store.apply(b).unwrap();
         let file = dir.path().join("wasm").join(format!("{key}.wasm"));
         assert_eq!(std::fs::read(&file).unwrap(), code);
-        assert!(store.tree(TreeId::Blobs).is_empty(), "nothing in sled");
+        assert!(sled_tree(&store, TreeId::Blobs).is_empty(), "nothing in sled");
         assert!(store.contains(TreeId::Blobs, &key).unwrap());
         assert_eq!(
             store.get_raw(TreeId::Blobs, &key).unwrap(),
@@ -684,12 +504,10 @@ mod tests {
         {
             // What strata 0.1 with schema 1 wrote: the code inside sled.
             let store = Store::open(dir.path()).unwrap();
-            store
-                .tree(TreeId::Blobs)
+            sled_tree(&store, TreeId::Blobs)
                 .insert(key.as_bytes(), code.as_slice())
                 .unwrap();
-            store
-                .tree(TreeId::Meta)
+            sled_tree(&store, TreeId::Meta)
                 .insert(meta::SCHEMA_VERSION, codec::encode(&1u32))
                 .unwrap();
             store.flush().unwrap();
@@ -701,7 +519,7 @@ mod tests {
                 .unwrap(),
             Some(2)
         );
-        assert!(store.tree(TreeId::Blobs).is_empty());
+        assert!(sled_tree(&store, TreeId::Blobs).is_empty());
         assert_eq!(store.get_raw(TreeId::Blobs, &key).unwrap(), Some(code));
     }
 
@@ -709,7 +527,7 @@ mod tests {
     fn new_stores_use_small_segments_and_old_ones_keep_theirs() {
         let dir = tempfile::tempdir().unwrap();
         drop(Store::open(dir.path()).unwrap());
-        assert_eq!(segment_size(dir.path()), SEGMENT_SIZE);
+        assert_eq!(local::segment_size(dir.path()), local::SEGMENT_SIZE);
         // A store made with sled's default opens with it.
         let old = tempfile::tempdir().unwrap();
         {
@@ -721,7 +539,7 @@ mod tests {
             db.insert("k", "v").unwrap();
             db.flush().unwrap();
         }
-        assert_eq!(segment_size(old.path()), 512 * 1024);
+        assert_eq!(local::segment_size(old.path()), 512 * 1024);
         Store::open(old.path()).expect("opens with its own segment size");
     }
 
