@@ -25,6 +25,10 @@
 //!   the real servers (`servers`: s3s-fs, MLflow, docker-registry, a webhook), and the
 //!   README's "A stack of real services" as written.
 //!
+//! - `team`: the team server over a real MariaDB: users, tokens, roles and stack grants,
+//!   two nodes on one database (no lost update, one provision), the audit log, a
+//!   database that goes away and comes back.
+//!
 //! `make test` runs the suite twice: in-process, then with `STRATA_TEST_DAEMON=1`, where
 //! every home is served by a daemon and every command goes through it.
 
@@ -43,6 +47,7 @@ mod runs;
 mod servers;
 mod services;
 mod support;
+mod team;
 mod terminal;
 mod transfer;
 mod walkthrough;

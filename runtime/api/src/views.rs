@@ -574,3 +574,109 @@ pub struct ImportReport {
     /// Flavors whose code differs from the file's, used anyway because of `--force`.
     pub forced: Vec<String>,
 }
+
+/// What a user of a team server may do everywhere (per-stack grants narrow `member`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything but secret values and the audit log.
+    Viewer,
+    /// Registers flavors, components and stacks; uses the connectors granted to them;
+    /// brings up the stacks it may (every stack without grants, and those granted).
+    Member,
+    /// Everything: users, tokens, service connectors, grants, the audit log, revealing
+    /// secrets, running pipelines (their steps run on the server).
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Member => "member",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "viewer" => Some(Role::Viewer),
+            "member" => Some(Role::Member),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A user of a team server.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct UserView {
+    pub name: String,
+    pub role: Role,
+    pub created_at_ms: u64,
+    pub created_by: String,
+    /// How many tokens the user holds.
+    pub tokens: usize,
+}
+
+/// A token, as listed: never its secret.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenView {
+    pub id: String,
+    pub user: String,
+    pub name: String,
+    pub created_at_ms: u64,
+}
+
+/// A token just made: the only time its secret is shown.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct NewToken {
+    pub id: String,
+    pub user: String,
+    pub name: String,
+    /// `strata_ID_SECRET`: give it to `strata login`; it cannot be shown again.
+    pub token: String,
+}
+
+/// `strata whoami`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WhoAmI {
+    pub user: String,
+    pub role: Role,
+    /// The server's address, as the client knows it (filled in by the client).
+    #[serde(default)]
+    pub server: String,
+    /// `stack NAME: ROLE` and `connector NAME` for each grant the user holds.
+    pub grants: Vec<String>,
+}
+
+/// One grant of a stack or a connector to a user.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccessGrant {
+    /// `stack` or `connector`.
+    pub kind: String,
+    pub name: String,
+    pub user: String,
+    /// `member` or `viewer` for a stack; `member` (may use it) for a connector.
+    pub role: Role,
+    pub granted_by: String,
+    pub at_ms: u64,
+}
+
+/// One entry of a team server's audit log: a change someone asked for, and its answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at_ms: u64,
+    pub user: String,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// The server node that answered.
+    pub node: String,
+}

@@ -7,6 +7,7 @@ pub mod daemon;
 mod prompt;
 pub mod render;
 pub mod run;
+pub mod team;
 
 use std::path::PathBuf;
 
@@ -146,6 +147,23 @@ pub enum Command {
     /// (the REST API under /api/v1); while it runs, every strata command goes through it
     #[command(subcommand)]
     Daemon(DaemonCmd),
+    /// Run a team server: many users, one MySQL/MariaDB database, roles per stack
+    #[command(subcommand)]
+    Server(team::ServerCmd),
+    /// Connect this CLI to a team server: every command then goes to it (but for one
+    /// given --home or STRATA_HOME)
+    Login {
+        /// The server's address, http://HOST:PORT
+        url: String,
+        /// Your token (`strata server token create`); asked for without echo when not
+        /// given here or in STRATA_TOKEN
+        #[arg(long)]
+        token: Option<String>,
+    },
+    /// Forget the team server: commands use the local home again
+    Logout,
+    /// Who you are on the team server you are logged in to: user, role, grants
+    Whoami,
     /// Print a shell completion script: `strata completion bash > /etc/bash_completion.d/strata`
     Completion {
         #[arg(value_enum)]
@@ -573,6 +591,18 @@ pub enum StackCmd {
         #[arg(short = 'r', long)]
         recursive: bool,
     },
+    /// On a team server: restrict the stack to the users granted `member` (and admins)
+    /// for changes, `up` and `down`; `viewer` lets a user read it (admins only)
+    Grant {
+        stack: String,
+        user: String,
+        #[arg(long, default_value = "member", value_parser = team::parse_stack_role)]
+        role: crate::service::Role,
+    },
+    /// On a team server: take back a user's grant on the stack
+    Revoke { stack: String, user: String },
+    /// On a team server: who is granted what on the stack (none: open to every member)
+    Grants { stack: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -669,6 +699,12 @@ pub enum ConnectorCmd {
     Delete { name: String },
     /// Make one real request to the endpoint with the credentials, and say whether they work
     Verify { name: String },
+    /// On a team server: let USER name this connector in their components (admins only)
+    Grant { name: String, user: String },
+    /// On a team server: take back a grant of this connector
+    Revoke { name: String, user: String },
+    /// On a team server: who may use this connector
+    Grants { name: String },
 }
 
 #[derive(Subcommand, Debug)]

@@ -9,7 +9,7 @@ mod scaffold;
 
 // The paths the CLI's modules were written with, from when strata was one crate.
 #[allow(unused_imports)]
-use strata::{self as client, api, error, home, model, service};
+use strata::{self as client, api, error, home, model, service, store};
 use strata_server as daemon;
 
 fn main() -> ExitCode {

@@ -15,6 +15,7 @@ use crate::service::{
     Pipeline, PostReport, Progress, RunOptions, RunReport, RunSummary, SecretView, Service,
     StackExport, StackView, StepLog, Watch,
 };
+use crate::service::{AccessGrant, AuditEntry, NewToken, Role, TokenView, UserView, WhoAmI};
 
 /// Components of a stack, by type.
 pub type Members = BTreeMap<ComponentType, Vec<String>>;
@@ -196,6 +197,22 @@ pub trait Backend: Send + Sync {
     /// `file`: absolute, on the machine that serves the home.
     fn backup(&self, file: &Path, force: bool) -> Result<BackupReport>;
     fn restore(&self, file: &Path, force: bool) -> Result<BackupReport>;
+
+    // A team server's users, tokens, grants and audit log (a local home refuses them).
+    fn whoami(&self) -> Result<WhoAmI>;
+    /// Creates a user and its first token (shown once).
+    fn user_create(&self, name: &str, role: Role) -> Result<(UserView, NewToken)>;
+    fn user_list(&self) -> Result<Vec<UserView>>;
+    fn user_delete(&self, name: &str) -> Result<()>;
+    /// A new token for `user` (`None`: the caller).
+    fn token_create(&self, user: Option<&str>, name: &str) -> Result<NewToken>;
+    fn token_list(&self, user: Option<&str>) -> Result<Vec<TokenView>>;
+    fn token_revoke(&self, id: &str) -> Result<TokenView>;
+    /// `kind`: `stack` or `connector`.
+    fn grant(&self, kind: &str, name: &str, user: &str, role: Role) -> Result<AccessGrant>;
+    fn revoke(&self, kind: &str, name: &str, user: &str) -> Result<()>;
+    fn grants(&self, kind: &str, name: &str) -> Result<Vec<AccessGrant>>;
+    fn audit(&self, since_ms: u64, limit: usize) -> Result<Vec<AuditEntry>>;
 
     /// What the operations since the last call warned about, for the front end to show.
     fn take_warnings(&self) -> Vec<String>;
@@ -469,6 +486,39 @@ impl Backend for Service {
     }
     fn restore(&self, file: &Path, force: bool) -> Result<BackupReport> {
         Service::restore(self, file, force)
+    }
+    fn whoami(&self) -> Result<WhoAmI> {
+        Service::whoami(self)
+    }
+    fn user_create(&self, name: &str, role: Role) -> Result<(UserView, NewToken)> {
+        Service::user_create(self, name, role)
+    }
+    fn user_list(&self) -> Result<Vec<UserView>> {
+        Service::user_list(self)
+    }
+    fn user_delete(&self, name: &str) -> Result<()> {
+        Service::user_delete(self, name)
+    }
+    fn token_create(&self, user: Option<&str>, name: &str) -> Result<NewToken> {
+        Service::token_create(self, user, name)
+    }
+    fn token_list(&self, user: Option<&str>) -> Result<Vec<TokenView>> {
+        Service::token_list(self, user)
+    }
+    fn token_revoke(&self, id: &str) -> Result<TokenView> {
+        Service::token_revoke(self, id)
+    }
+    fn grant(&self, kind: &str, name: &str, user: &str, role: Role) -> Result<AccessGrant> {
+        Service::grant(self, kind, name, user, role)
+    }
+    fn revoke(&self, kind: &str, name: &str, user: &str) -> Result<()> {
+        Service::revoke(self, kind, name, user)
+    }
+    fn grants(&self, kind: &str, name: &str) -> Result<Vec<AccessGrant>> {
+        Service::grants(self, kind, name)
+    }
+    fn audit(&self, since_ms: u64, limit: usize) -> Result<Vec<AuditEntry>> {
+        Service::audit_list(self, since_ms, limit)
     }
     fn take_warnings(&self) -> Vec<String> {
         Service::take_warnings(self)

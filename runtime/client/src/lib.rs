@@ -20,6 +20,7 @@
 //! hands each run to the stack's orchestrator flavor.
 
 pub mod backend;
+pub mod login;
 pub mod remote;
 
 // The layers below, for a program that needs more than the client: the model, the
@@ -130,6 +131,17 @@ pub fn connect(home: Home) -> Result<Box<dyn Backend>> {
         Found::Unreachable(e) => Err(e),
         Found::None => Ok(Box::new(Service::open(home)?)),
     }
+}
+
+/// The backend the CLI uses: a home given explicitly (`home`, or `STRATA_HOME`) is
+/// local; else the team server of `strata login` when there is one; else the default home.
+pub fn connect_default(home: Option<std::path::PathBuf>) -> Result<Box<dyn Backend>> {
+    let explicit =
+        home.is_some() || std::env::var_os("STRATA_HOME").is_some_and(|v| !v.is_empty());
+    if !explicit && let Some(l) = login::read()? {
+        return Ok(Box::new(Remote::server(&l.url, &l.token)));
+    }
+    connect(Home::resolve(home)?)
 }
 
 /// What serves a home.

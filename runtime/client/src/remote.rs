@@ -21,6 +21,7 @@ use crate::service::{
     Pipeline, PostReport, Progress, RunEvent, RunOptions, RunReport, RunSummary, SecretView,
     StackExport, StackView, StepLog, StepStatus, Watch,
 };
+use crate::service::{AccessGrant, AuditEntry, NewToken, Role, TokenView, UserView, WhoAmI};
 
 /// What a request carries.
 enum Payload<'a> {
@@ -38,6 +39,8 @@ impl From<Option<Value>> for Payload<'_> {
 /// A daemon, reached over HTTP on loopback.
 pub struct Remote {
     file: DaemonFile,
+    /// A team server's base URL (`http://host:port`); `None` for a local daemon.
+    server: Option<String>,
     agent: ureq::Agent,
     /// This process's working directory, sent with each call
     /// ([`api::CWD_HEADER`]): relative paths are taken from it, as in-process.
@@ -65,6 +68,7 @@ impl Remote {
             .into();
         Remote {
             file,
+            server: None,
             agent,
             cwd: std::env::current_dir().ok().map(|d| api::encode_path(&d)),
             warnings: Mutex::default(),
@@ -72,7 +76,41 @@ impl Remote {
         }
     }
 
+    /// A team server at `url` (`http://HOST:PORT`), called with a user's `token`.
+    pub fn server(url: &str, token: &str) -> Remote {
+        let mut r = Remote::new(DaemonFile {
+            pid: 0,
+            address: url.trim_end_matches('/').to_string(),
+            token: token.to_string(),
+            started_at: 0,
+            version: String::new(),
+            proc_start: 0,
+        });
+        r.server = Some(url.trim_end_matches('/').to_string());
+        // A server's callers are elsewhere: their working directory means nothing there.
+        r.cwd = None;
+        r
+    }
+
+    /// The address requests go to.
+    pub fn base(&self) -> String {
+        match &self.server {
+            Some(url) => url.clone(),
+            None => format!("http://{}", self.file.address),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+
     fn unreachable(&self, e: impl std::fmt::Display) -> Error {
+        if let Some(url) = &self.server {
+            return Error::Unavailable {
+                what: format!("the strata server at {url} does not answer: {e}"),
+                hint: "check the address (`strata whoami` shows the one you logged in to) and that the server runs; `strata logout` goes back to the local home".into(),
+            };
+        }
         Error::invalid(
             format!(
                 "the strata daemon (pid {}) at http://{} does not answer: {e}",
@@ -148,7 +186,7 @@ impl Remote {
     ) -> Result<(ureq::http::Response<ureq::Body>, Option<String>)> {
         let request = ureq::http::Request::builder()
             .method(method)
-            .uri(self.file.url(path))
+            .uri(self.url(path))
             .header("Authorization", format!("Bearer {}", self.file.token))
             .header("Accept", accept)
             .header(api::WORDING_HEADER, "cli");
@@ -339,6 +377,14 @@ fn cut_off(action: &str) -> Error {
 
 /// `s` as one segment of a URL path: every byte but letters, digits, `-` and `_`
 /// percent-encoded (also `.`, so that `..` stays a name and never a step up).
+/// Where the grants of a stack or a connector are.
+fn grants_path(kind: &str, name: &str) -> String {
+    match kind {
+        "stack" => format!("/api/v1/stacks/{}/grants", seg(name)),
+        _ => format!("/api/v1/service-connectors/{}/grants", seg(name)),
+    }
+}
+
 pub fn seg(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -873,6 +919,65 @@ impl Backend for Remote {
     fn restore(&self, file: &Path, force: bool) -> Result<BackupReport> {
         let body = json!({ "file": path_text(file)?, "force": force });
         self.call("POST", "/api/v1/restore", Some(body))
+    }
+    fn whoami(&self) -> Result<WhoAmI> {
+        let mut w: WhoAmI = self.call("GET", "/api/v1/whoami", None)?;
+        w.server = self.base();
+        Ok(w)
+    }
+    fn user_create(&self, name: &str, role: Role) -> Result<(UserView, NewToken)> {
+        #[derive(serde::Deserialize)]
+        struct Created {
+            user: UserView,
+            token: NewToken,
+        }
+        let c: Created = self.call(
+            "POST",
+            "/api/v1/users",
+            Some(json!({ "name": name, "role": role })),
+        )?;
+        Ok((c.user, c.token))
+    }
+    fn user_list(&self) -> Result<Vec<UserView>> {
+        self.call("GET", "/api/v1/users", None)
+    }
+    fn user_delete(&self, name: &str) -> Result<()> {
+        self.call("DELETE", &format!("/api/v1/users/{}", seg(name)), None)
+    }
+    fn token_create(&self, user: Option<&str>, name: &str) -> Result<NewToken> {
+        self.call(
+            "POST",
+            "/api/v1/tokens",
+            Some(json!({ "user": user, "name": name })),
+        )
+    }
+    fn token_list(&self, user: Option<&str>) -> Result<Vec<TokenView>> {
+        let path = match user {
+            Some(u) => format!("/api/v1/tokens?user={}", seg(u)),
+            None => "/api/v1/tokens".to_string(),
+        };
+        self.call("GET", &path, None)
+    }
+    fn token_revoke(&self, id: &str) -> Result<TokenView> {
+        self.call("DELETE", &format!("/api/v1/tokens/{}", seg(id)), None)
+    }
+    fn grant(&self, kind: &str, name: &str, user: &str, role: Role) -> Result<AccessGrant> {
+        self.call(
+            "POST",
+            &grants_path(kind, name),
+            Some(json!({ "user": user, "role": role })),
+        )
+    }
+    fn revoke(&self, kind: &str, name: &str, user: &str) -> Result<()> {
+        let path = format!("{}/{}", grants_path(kind, name), seg(user));
+        self.call("DELETE", &path, None)
+    }
+    fn grants(&self, kind: &str, name: &str) -> Result<Vec<AccessGrant>> {
+        self.call("GET", &grants_path(kind, name), None)
+    }
+    fn audit(&self, since_ms: u64, limit: usize) -> Result<Vec<AuditEntry>> {
+        let path = format!("/api/v1/audit?since={since_ms}&limit={limit}");
+        self.call("GET", &path, None)
     }
     fn take_warnings(&self) -> Vec<String> {
         std::mem::take(

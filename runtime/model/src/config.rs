@@ -140,6 +140,9 @@ pub fn normalize_local_path(value: &str, base: &Path) -> PathBuf {
 pub struct Protected {
     pub home: PathBuf,
     pub data: PathBuf,
+    /// On a team server: every grant must be inside `data`. Its users are not the
+    /// machine's, so no other directory of the server is theirs to hand a flavor.
+    pub confined: bool,
 }
 
 impl Protected {
@@ -153,6 +156,7 @@ impl Protected {
         Protected {
             data: home.join("stores"),
             home,
+            confined: false,
         }
     }
 }
@@ -322,6 +326,13 @@ pub fn check_grantable(path: &Path, protected: &Protected) -> Result<(), String>
             "`/` would grant the whole file system to the flavor: give a directory of its own"
                 .into(),
         );
+    }
+    if protected.confined && !(path.starts_with(&protected.data) && path != protected.data) {
+        return Err(format!(
+            "`{}` is outside this team server's data directory: a component on a team server may be granted only a directory under {}",
+            path.display(),
+            protected.data.display()
+        ));
     }
     let home = &protected.home;
     if home.starts_with(path) {

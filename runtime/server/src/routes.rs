@@ -300,6 +300,13 @@ pub struct Caller {
     /// `Accept: text/event-stream`: `up` and `down` answer with the operation's events
     /// at once (as `/api/v1/operations/{id}/events` would), in one request.
     pub events: bool,
+    /// On a team server, who makes the request (checked before any route runs).
+    pub who: Option<crate::service::Principal>,
+    /// `If-Match`: the version of the stack or component (its ETag) the change was
+    /// made from; a change to a record stored since is refused with 412.
+    pub if_match: Option<String>,
+    /// The request's path, which names the record `If-Match` is about.
+    pub path: String,
 }
 
 tokio::task_local! {
@@ -379,7 +386,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type Reply = Result<Response, ApiError>;
+pub(crate) type Reply = Result<Response, ApiError>;
 
 /// Answers every error in the API's JSON form, also those axum makes itself before a
 /// handler runs (a method the route does not take, a body over the size limit, a path
@@ -444,7 +451,7 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
 /// Runs `f` on the blocking pool; with `lock`, under the catalog lock. A REST request
 /// has no working directory: a relative path in it is refused, not resolved against
 /// wherever the daemon runs.
-async fn call<T: Serialize + Send + 'static>(
+pub(crate) async fn call<T: Serialize + Send + 'static>(
     st: Shared,
     status: StatusCode,
     lock: bool,
@@ -475,11 +482,22 @@ async fn answer<T: Send + 'static>(
     f: impl FnOnce(&Service) -> crate::error::Result<T> + Send + 'static,
     ok: impl FnOnce(T) -> Response,
 ) -> Reply {
-    let cwd = caller().cwd;
+    let Caller {
+        cwd,
+        who,
+        if_match,
+        path,
+        ..
+    } = caller();
     let (out, warnings, logs) = tokio::task::spawn_blocking(move || {
-        let svc = st.svc.scoped(cwd);
-        let _catalog = lock.then(|| svc.catalog_lock());
-        let out = f(&svc);
+        let svc = st.svc.as_user(cwd, who);
+        let out = (|| {
+            let _catalog = lock.then(|| svc.catalog_lock()).transpose()?;
+            if let Some(expected) = &if_match {
+                super::access::check_if_match(&svc, &path, expected)?;
+            }
+            f(&svc)
+        })();
         (out, svc.take_warnings(), svc.take_logs())
     })
     .await
@@ -531,12 +549,12 @@ fn notes(headers: &mut axum::http::HeaderMap, warnings: &[String], logs: &[Strin
 }
 
 /// A request body that is JSON, before it is read as the route's type by [`body`].
-type JsonBody = Result<axum::Json<serde_json::Value>, JsonRejection>;
+pub(crate) type JsonBody = Result<axum::Json<serde_json::Value>, JsonRejection>;
 
 /// The route's type read from its JSON body. JSON (and the document's JSON Schema)
 /// counts `10.0` as the integer 10, so a whole number written with a fraction is taken
 /// as the integer it is.
-fn body<T: serde::de::DeserializeOwned>(b: JsonBody) -> Result<T, ApiError> {
+pub(crate) fn body<T: serde::de::DeserializeOwned>(b: JsonBody) -> Result<T, ApiError> {
     let v = b.map(|axum::Json(v)| v).map_err(ApiError::bad_body)?;
     serde_json::from_value(whole_numbers(v)).map_err(|e| {
         ApiError::new(
@@ -594,9 +612,9 @@ fn on_given_path(e: Error) -> Error {
 }
 
 /// A query string as the route takes it, or its rejection (answered as a JSON 400).
-type QueryResult<T> = Result<Query<T>, QueryRejection>;
+pub(crate) type QueryResult<T> = Result<Query<T>, QueryRejection>;
 
-fn query<T>(q: QueryResult<T>) -> Result<T, ApiError> {
+pub(crate) fn query<T>(q: QueryResult<T>) -> Result<T, ApiError> {
     q.map(|Query(v)| v).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -827,13 +845,15 @@ fn must_exist(
     st: &Shared,
     f: impl FnOnce(&Service) -> crate::error::Result<()>,
 ) -> Result<(), ApiError> {
-    f(&st.svc.scoped(caller().cwd)).map_err(ApiError::from)
+    let c = caller();
+    f(&st.svc.as_user(c.cwd, c.who)).map_err(ApiError::from)
 }
 
 /// The name of the active stack, for `/api/v1/active-stack/up` and `/down`.
 fn active_name(st: &Shared) -> Result<String, ApiError> {
+    let c = caller();
     st.svc
-        .scoped(caller().cwd)
+        .as_user(c.cwd, c.who)
         .stack_get()
         .map_err(ApiError::from)
 }
@@ -1629,9 +1649,10 @@ async fn pipeline_run(State(st): State<Shared>, b: JsonBody) -> Reply {
     let runner = st.clone();
     // Counted among the work a stopping daemon waits for until it ends, even by a panic.
     let busy = Busy::new(st.clone());
+    let who = caller().who;
     std::thread::spawn(move || {
         let _busy = busy;
-        let svc = runner.svc.scoped(dir);
+        let svc = runner.svc.as_user(dir, who);
         let send = |r: crate::error::Result<String>| {
             if let Some(tx) = tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
                 let _ = tx.send(r);
@@ -1929,11 +1950,12 @@ fn start(
     let Caller {
         cli_words: cli,
         cwd,
+        who,
         ..
     } = caller();
     tokio::task::spawn_blocking(move || {
         let _busy = busy;
-        let svc = worker.svc.scoped(cwd);
+        let svc = worker.svc.as_user(cwd, who);
         let ops = &worker.ops;
         ops.save();
         let outcome = f(&svc, &mut |p| {

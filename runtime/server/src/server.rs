@@ -29,7 +29,7 @@ use crate::service::Service;
 /// What every request handler shares.
 pub struct Daemon {
     pub svc: Service,
-    token: String,
+    auth: Auth,
     address: String,
     started: Instant,
     requests: AtomicU64,
@@ -42,6 +42,28 @@ pub struct Daemon {
 }
 
 pub type Shared = Arc<Daemon>;
+
+/// Who may call: a local daemon's one token (in `daemon.json`), or a team server's users.
+enum Auth {
+    Daemon(String),
+    Team,
+}
+
+/// How a team server node is started (`strata server start`).
+pub struct TeamOptions {
+    /// `mysql://USER:PASS@HOST:PORT/DB`.
+    pub database: String,
+    /// Where to listen.
+    pub bind: std::net::SocketAddr,
+    /// This node's own files: compiled flavors, runs' working directories, the data
+    /// directories of components.
+    pub data_dir: std::path::PathBuf,
+    /// The key secrets are sealed with: the same on every node.
+    pub secret_key: [u8; 32],
+    /// This node's name in the audit log (default: host name and port).
+    pub node: String,
+    pub grace: Duration,
+}
 
 impl Daemon {
     pub fn info(&self) -> Info {
@@ -106,21 +128,53 @@ pub fn serve(home: Home, port: u16, grace: Duration) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| Error::io("starting the daemon's runtime", e))?;
-    let code = rt.block_on(run(svc, home, port, grace))?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let code = rt.block_on(run(svc, home, addr, grace, false))?;
     // Lifecycle calls still running past the grace period were recorded as interrupted;
     // leave without waiting for their threads.
     std::process::exit(code)
 }
 
-async fn run(svc: Service, home: Home, port: u16, grace: Duration) -> Result<i32> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .map_err(|e| {
-            Error::invalid(
-                format!("cannot listen on 127.0.0.1:{port}: {e}"),
-                "pick another port with `--port N`, or `--port 0` for any free one",
-            )
-        })?;
+/// Starts a team server node: the catalog in a MySQL/MariaDB database (migrated, see
+/// `strata server migrate`), users with tokens and roles, until SIGTERM or Ctrl-C.
+pub fn serve_team(opts: TeamOptions) -> Result<()> {
+    init_log();
+    let node_home = Home::at(&opts.data_dir);
+    let svc = Service::open_team(
+        node_home.clone(),
+        &opts.database,
+        crate::service::Team {
+            node: opts.node.clone(),
+            secret_key: Some(opts.secret_key),
+            admin_only: false,
+            stores: std::path::PathBuf::new(),
+        },
+    )?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the server's runtime", e))?;
+    log(&format!(
+        "strata server node `{}` on {}",
+        opts.node,
+        crate::store::mysql::redact(&opts.database)
+    ));
+    let code = rt.block_on(run(svc, node_home, opts.bind, opts.grace, true))?;
+    std::process::exit(code)
+}
+
+async fn run(svc: Service, home: Home, bind: std::net::SocketAddr, grace: Duration, team: bool) -> Result<i32> {
+    let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
+        Error::invalid(
+            format!("cannot listen on {bind}: {e}"),
+            if team {
+                "pick another address with `--bind ADDR:PORT` (port 0: any free one)"
+            } else {
+                "pick another port with `--port N`, or `--port 0` for any free one"
+            },
+        )
+    })?;
     let address = listener
         .local_addr()
         .map_err(|e| Error::io("reading the daemon's address", e))?
@@ -134,17 +188,24 @@ async fn run(svc: Service, home: Home, port: u16, grace: Duration) -> Result<i32
         version: env!("CARGO_PKG_VERSION").into(),
         proc_start: super::proc_start(std::process::id()).unwrap_or(0),
     };
-    file.write(&home)?;
-    log(&format!(
-        "strata daemon {} (pid {}) serving {} at http://{address}",
-        file.version,
-        file.pid,
-        home.root().display()
-    ));
+    if team {
+        // What a test or a script reads to find the node; no token in it.
+        let serving = serde_json::json!({"pid": file.pid, "address": address, "version": file.version});
+        crate::model::fsutil::write_private(&home.root().join("server.json"), serving.to_string().as_bytes())?;
+        log(&format!("serving the REST API at http://{address}"));
+    } else {
+        file.write(&home)?;
+        log(&format!(
+            "strata daemon {} (pid {}) serving {} at http://{address}",
+            file.version,
+            file.pid,
+            home.root().display()
+        ));
+    }
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let state = Arc::new(Daemon {
         svc,
-        token,
+        auth: if team { Auth::Team } else { Auth::Daemon(token) },
         address,
         started: Instant::now(),
         requests: AtomicU64::new(0),
@@ -216,6 +277,7 @@ async fn stop_signal() -> &'static str {
 
 fn router(state: Shared) -> Router {
     routes::routes()
+        .merge(super::access::routes())
         .layer(axum::middleware::from_fn(routes::json_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
@@ -243,6 +305,7 @@ async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
                 cli_words,
                 cwd,
                 events,
+                ..Default::default()
             };
             routes::CALLER.scope(caller, checked(st, req, next)).await
         }
@@ -263,19 +326,71 @@ async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
 
 async fn checked(st: Shared, req: Request, next: Next) -> Response {
     st.requests.fetch_add(1, Ordering::Relaxed);
+    let who = match &st.auth {
+        Auth::Daemon(token) => {
+            if let Err(refused) = daemon_caller(token, &req) {
+                return refused;
+            }
+            None
+        }
+        Auth::Team => match team_caller(&st, RequestHead::of(&req)).await {
+            Ok(who) => who,
+            Err((Some(who), refused)) => {
+                // A user's request refused for its role is audited too.
+                if req.method() != axum::http::Method::GET {
+                    let svc = st.svc.as_user(std::path::PathBuf::new(), Some(who));
+                    let (m, p, code) = (
+                        req.method().to_string(),
+                        req.uri().path().to_string(),
+                        refused.status().as_u16(),
+                    );
+                    let _ = tokio::task::spawn_blocking(move || {
+                        if let Err(e) = svc.audit(&m, &p, code) {
+                            log(&format!("could not write the audit log: {e}"));
+                        }
+                    })
+                    .await;
+                }
+                return refused;
+            }
+            Err((None, refused)) => return refused,
+        },
+    };
+    let team = who.is_some();
+    let if_match = req
+        .headers()
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut caller = routes::CALLER.with(routes::Caller::clone);
+    caller.who = who;
+    caller.if_match = if_match;
+    caller.path = req.uri().path().to_string();
+    if team {
+        // A team server's callers are not on its machine: their paths mean nothing here.
+        caller.cwd = std::path::PathBuf::new();
+    }
+    routes::CALLER
+        .scope(caller, served(st, req, next, team))
+        .await
+}
+
+/// A local daemon's caller: a loopback `Host` (against DNS rebinding), and the token of
+/// `daemon.json`.
+fn daemon_caller(token: &str, req: &Request) -> std::result::Result<(), Response> {
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
     if !loopback_host(host) {
-        return ApiError::new(
+        return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden_host",
             format!("the daemon answers requests for a loopback host only (127.0.0.1, localhost, [::1]), not `{host}`"),
             "call it at the address in STRATA_HOME/daemon.json; this check keeps web pages from reaching it by DNS rebinding",
         )
-        .into_response();
+        .into_response());
     }
     if req.uri().path() != "/health" {
         let given = req
@@ -283,23 +398,118 @@ async fn checked(st: Shared, req: Request, next: Next) -> Response {
             .get(header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|t| same(t.as_bytes(), st.token.as_bytes())) {
-            let mut r = ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
+        if !given.is_some_and(|t| same(t.as_bytes(), token.as_bytes())) {
+            return Err(unauthorized(
                 if given.is_some() {
                     "the bearer token is wrong".to_string()
                 } else {
                     "the request has no bearer token".to_string()
                 },
                 "send `Authorization: Bearer TOKEN` with the token in STRATA_HOME/daemon.json (a new one is made each time the daemon starts)",
-            )
-            .into_response();
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            return r;
+            ));
         }
     }
+    Ok(())
+}
+
+fn unauthorized(message: String, hint: &str) -> Response {
+    let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message, hint).into_response();
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+/// What [`team_caller`] reads of a request (the request itself, whose body is not
+/// `Sync`, cannot be held across an `await`).
+struct RequestHead {
+    method: axum::http::Method,
+    path: String,
+    query: String,
+    bearer: Option<String>,
+}
+
+impl RequestHead {
+    fn of(req: &Request) -> RequestHead {
+        RequestHead {
+            method: req.method().clone(),
+            path: req.uri().path().to_string(),
+            query: req.uri().query().unwrap_or("").to_string(),
+            bearer: req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|h| h.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::to_string),
+        }
+    }
+}
+
+/// A team server's caller: the user of a valid token, allowed by the route's [`Need`]
+/// (`/health` and the OpenAPI document are open to anyone).
+async fn team_caller(
+    st: &Shared,
+    head: RequestHead,
+) -> std::result::Result<
+    Option<crate::service::Principal>,
+    (Option<crate::service::Principal>, Response),
+> {
+    let RequestHead {
+        method,
+        path,
+        query,
+        bearer,
+    } = head;
+    if path == "/health" || path == "/api/v1/openapi.json" {
+        return Ok(None);
+    }
+    let Some(token) = bearer else {
+        return Err((
+            None,
+            unauthorized(
+                "the request has no bearer token".into(),
+                "log in with `strata login URL` (an admin makes your token with `strata server token create USER`), or send `Authorization: Bearer TOKEN`",
+            ),
+        ));
+    };
+    let need = super::access::need(&method, &path, &query);
+    let svc_state = st.clone();
+    let checked = tokio::task::spawn_blocking(move || {
+        let who = match svc_state.svc.authenticate(&token) {
+            Ok(Some(who)) => who,
+            Ok(None) => return (None, Ok(false)),
+            Err(e) => return (None, Err(e)),
+        };
+        let allowed = svc_state
+            .svc
+            .as_user(std::path::PathBuf::new(), Some(who.clone()))
+            .require(&need)
+            .map(|()| true);
+        (Some(who), allowed)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        (
+            None,
+            Err(Error::Internal(format!("checking a token failed: {e}"))),
+        )
+    });
+    match checked {
+        (Some(who), Ok(true)) => Ok(Some(who)),
+        (_, Ok(_)) => Err((
+            None,
+            unauthorized(
+                "the token is wrong, revoked, or its user was deleted".into(),
+                "log in again with a valid token: `strata login URL` (an admin makes one with `strata server token create USER`)",
+            ),
+        )),
+        (who, Err(e)) => Err((who, ApiError::from(e).into_response())),
+    }
+}
+
+/// The request, its body read, handed to its route; on a team server, a change is
+/// written to the audit log with its answer, and a stack or component read carries its
+/// version (`ETag`).
+async fn served(st: Shared, req: Request, next: Next, team: bool) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let started = Instant::now();
@@ -311,7 +521,29 @@ async fn checked(st: Shared, req: Request, next: Next) -> Response {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
+    if team {
+        let who = routes::CALLER.with(|c| c.who.clone());
+        let svc = st.svc.as_user(std::path::PathBuf::new(), who);
+        let status = response.status().as_u16();
+        let (m, p) = (method.clone(), path.clone());
+        let tagged = tokio::task::spawn_blocking(move || {
+            if m == axum::http::Method::GET {
+                if (200..300).contains(&status) {
+                    return super::access::etag(&svc, &p);
+                }
+            } else if let Err(e) = svc.audit(m.as_str(), &p, status) {
+                log(&format!("could not write the audit log: {e}"));
+            }
+            Ok(None)
+        })
+        .await;
+        if let Ok(Ok(Some(tag))) = tagged
+            && let Ok(v) = HeaderValue::from_str(&tag)
+        {
+            response.headers_mut().insert(header::ETAG, v);
+        }
+    }
     if method != axum::http::Method::GET || !response.status().is_success() {
         log(&format!(
             "{method} {path} {} ({} ms)",

@@ -69,7 +69,7 @@ impl Service {
             "see the fields with `strata {} flavor describe {}`",
             f.info.component_type, f.info.name
         );
-        let config = check_config(&f.info, given, &self.cwd, &self.home.protected()).map_err(
+        let config = check_config(&f.info, given, &self.cwd, &self.protected()).map_err(
             |problems| Error::Config {
                 subject: subject.to_string(),
                 problems,
@@ -129,7 +129,7 @@ impl Service {
             .filter(|s| s.uses(c.component_type, &c.name))
             .map(|s| s.name)
             .collect();
-        let active_name = self.store.active_stack()?;
+        let active_name = self.active_stack_opt()?;
         let active = active_name.as_ref().is_some_and(|a| stacks.contains(a));
         let config = f
             .info

@@ -294,6 +294,28 @@ impl Service {
         Ok(())
     }
 
+    /// Every connector as `connector_register` takes it: type, settings and credentials
+    /// in clear. For `strata server import-home`, in-process only: no route answers it.
+    pub fn connectors_with_credentials(
+        &self,
+    ) -> Result<Vec<(String, String, BTreeMap<String, String>)>> {
+        let mut out = Vec::new();
+        for (_, r) in self.store.scan::<ConnectorRecord>(TreeId::Connectors, "")? {
+            let mut values = r.settings.clone();
+            if !r.endpoint.is_empty() {
+                values.insert("endpoint".into(), r.endpoint.clone());
+            }
+            values.extend(self.open_sealed(
+                &format!("connectors/{}", r.name),
+                &r.id,
+                &r.nonce,
+                &r.sealed,
+            )?);
+            out.push((r.name.clone(), r.kind.clone(), values));
+        }
+        Ok(out)
+    }
+
     pub fn connector_register(
         &self,
         name: &str,
@@ -410,6 +432,7 @@ impl Service {
         batch
             .remove(TreeId::Connectors, old)
             .put(TreeId::Connectors, new, &r);
+        self.move_grants(&mut batch, "connector", old, Some(new))?;
         self.store.apply(batch)?;
         self.connector_view(&r)
     }
@@ -433,6 +456,7 @@ impl Service {
         }
         let mut batch = Batch::new();
         batch.remove(TreeId::Connectors, name);
+        self.move_grants(&mut batch, "connector", name, None)?;
         self.store.apply(batch)
     }
 
@@ -727,7 +751,10 @@ impl Service {
         match config.remove("connector") {
             None => Ok(current),
             Some(n) if n.is_empty() => Ok(None),
-            Some(n) => self.connector_id(&n).map(Some),
+            Some(n) => {
+                self.require(&crate::Need::ConnectorUse(n.clone()))?;
+                self.connector_id(&n).map(Some)
+            }
         }
     }
 }

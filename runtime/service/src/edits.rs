@@ -13,7 +13,7 @@ use crate::model::{
     ComponentRecord, ComponentState, ComponentType, DEFAULT_NAME, FieldKind, FlavorRecord, Phase,
     StackRecord, effective_config, now_ms,
 };
-use crate::store::{Batch, TreeId, meta, type_key};
+use crate::store::{Batch, TreeId, type_key};
 
 impl Service {
     /// Merges `changes` into a component's configuration and validates the result as a
@@ -317,7 +317,7 @@ impl Service {
 
     fn save_checked_stack(&self, s: &StackRecord) -> Result<StackView> {
         self.check_stack(s)?;
-        if self.store.active_stack()?.as_deref() == Some(s.name.as_str()) {
+        if self.active_stack_opt()?.as_deref() == Some(s.name.as_str()) {
             self.check_stack_secrets(s)?;
         }
         let mut batch = Batch::new();
@@ -340,8 +340,9 @@ impl Service {
         batch
             .remove(TreeId::Stacks, old)
             .put(TreeId::Stacks, new, &s);
-        if self.store.active_stack()?.as_deref() == Some(old) {
-            batch.put(TreeId::Meta, meta::ACTIVE_STACK, &new.to_string());
+        self.move_grants(&mut batch, "stack", old, Some(new))?;
+        if self.active_stack_opt()?.as_deref() == Some(old) {
+            batch.put(TreeId::Meta, &self.active_key(), &new.to_string());
         }
         self.store.apply(batch)?;
         self.stack_view(&s)
@@ -383,6 +384,7 @@ impl Service {
             .collect();
         let mut batch = Batch::new();
         batch.remove(TreeId::Stacks, name);
+        self.move_grants(&mut batch, "stack", name, None)?;
         let mut deleted = Vec::new();
         for (t, n) in s.ordered() {
             if n == DEFAULT_NAME || others.iter().any(|o| o.uses(t, &n)) {
@@ -417,7 +419,7 @@ impl Service {
                 "register your own stacks beside it",
             ));
         }
-        if self.store.active_stack()?.as_deref() == Some(name) {
+        if self.active_stack_opt()?.as_deref() == Some(name) {
             return Err(Error::invalid(
                 format!("stack `{name}` is the active stack"),
                 "activate another one first: `strata stack set default`",

@@ -320,7 +320,7 @@ impl Service {
                 .into_iter()
                 .filter(|c| c.flavor == info.name)
             {
-                if let Err(p) = check_config(&info, &c.config, &self.cwd, &self.home.protected()) {
+                if let Err(p) = check_config(&info, &c.config, &self.cwd, &self.protected()) {
                     return Err(Error::Config {
                         subject: format!(
                             "the new code of flavor `{}` does not accept the configuration of {} `{}`",

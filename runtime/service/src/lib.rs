@@ -7,6 +7,8 @@ pub(crate) use strata_model::{self as model, error, fsutil, home};
 #[allow(unused_imports)]
 pub(crate) use {crate as service, strata_sandbox as sandbox, strata_store as store};
 
+pub mod access;
+pub use access::{Need, Principal};
 pub mod builtin;
 
 mod alerts;
@@ -38,6 +40,7 @@ use crate::model::{
 };
 use crate::sandbox::{Loaded, Sandbox};
 use crate::store::{Batch, Store, TreeId, meta, type_key};
+use sha2::Digest;
 
 pub use flavortest::{FlavorTestReport, TestStep, flavor_test};
 /// The views this service answers with, defined with the REST API's types.
@@ -62,6 +65,24 @@ pub struct Service {
     logs: std::sync::Mutex<Vec<String>>,
     /// What opening did to the home (created it? registered built-ins?).
     opened: InitReport,
+    /// Who makes this request, on a team server (`None`: a local home's owner).
+    who: Option<Principal>,
+}
+
+/// What makes a service a team server's.
+pub struct Team {
+    /// This node's name, in the audit log and in the runs it executes.
+    pub node: String,
+    /// The key secrets are sealed with, the same on every node (`--secret-key-file`);
+    /// `None` for a command that manages users on the database directly, and touches no
+    /// secret.
+    pub secret_key: Option<[u8; 32]>,
+    /// A command that manages users on the database directly: it does not set the
+    /// server up (built-in flavors, default stack), which the first node does.
+    pub admin_only: bool,
+    /// Where components' directories are, the same path on every node: the first
+    /// node's `DATA_DIR/stores`, recorded in the database (set by [`Service::open_team`]).
+    pub stores: PathBuf,
 }
 
 /// What every request of one process shares besides the store and the sandbox.
@@ -78,7 +99,24 @@ struct Shared {
     runs: std::sync::Mutex<std::collections::HashMap<String, Arc<runs::LiveRun>>>,
     /// Set when the daemon begins to stop: no new lifecycle call starts after it.
     stopping: std::sync::atomic::AtomicBool,
+    /// Set on a team server.
+    team: Option<Team>,
+    /// Tokens this node checked recently.
+    tokens: access::TokenCache,
+    /// Orders the audit entries this node writes within one millisecond.
+    audit_seq: std::sync::atomic::AtomicU64,
 }
+
+/// Held while a change to the catalog is checked and written: this process's lock, and
+/// on a team server the database's, which every node takes.
+pub struct CatalogGuard<'a> {
+    _db: Option<crate::store::StoreLock>,
+    _local: std::sync::MutexGuard<'a, ()>,
+}
+
+/// How long a change waits for the catalog lock of a team server (held only while a
+/// change is checked and written, a few milliseconds) before it is answered 503.
+const CATALOG_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Service {
     /// Opens the home, creating and initialising it on first use (`strata init` does
@@ -93,6 +131,53 @@ impl Service {
     pub fn open_with(home: Home, pooled: bool) -> Result<Service> {
         home.create()?;
         let store = open_waiting(&home.db_dir())?;
+        Service::over(home, store, pooled, None)
+    }
+
+    /// A team server node: the catalog in the database at `url` (migrated, see
+    /// [`crate::store::mysql::migrate`]), this node's own files (compiled flavors, the
+    /// working directories of runs, the data directories of components) under `node_dir`.
+    pub fn open_team(node_dir: Home, url: &str, mut team: Team) -> Result<Service> {
+        node_dir.create()?;
+        let store = Store::connect(url, &node_dir.db_dir())?;
+        team.stores = {
+            let _held = store.lock("catalog", CATALOG_WAIT)?;
+            match store.get::<String>(TreeId::Meta, "team_stores")? {
+                Some(dir) => PathBuf::from(dir),
+                None if team.admin_only => node_dir.protected().data,
+                None => {
+                    let dir = node_dir.protected().data;
+                    let mut batch = Batch::new();
+                    batch.put(TreeId::Meta, "team_stores", &dir.display().to_string());
+                    store.apply(batch)?;
+                    dir
+                }
+            }
+        };
+        if let Some(key) = &team.secret_key {
+            let key_check = hex::encode(sha2::Sha256::digest(
+                [b"strata secret key check:".as_slice(), key].concat(),
+            ));
+            let _held = store.lock("catalog", CATALOG_WAIT)?;
+            match store.get::<String>(TreeId::Meta, "secret_key_check")? {
+                Some(k) if k != key_check => {
+                    return Err(Error::invalid(
+                        "this secret key is not the one the database's secrets are sealed with",
+                        "give every node of one database the same key file (`--secret-key-file`, or STRATA_SECRET_KEY)",
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    let mut batch = Batch::new();
+                    batch.put(TreeId::Meta, "secret_key_check", &key_check);
+                    store.apply(batch)?;
+                }
+            }
+        }
+        Service::over(node_dir, store, true, Some(team))
+    }
+
+    fn over(home: Home, store: Store, pooled: bool, team: Option<Team>) -> Result<Service> {
         let cwd =
             std::env::current_dir().map_err(|e| Error::io("reading the current directory", e))?;
         let mut svc = Service {
@@ -101,6 +186,7 @@ impl Service {
             sandbox: Default::default(),
             shared: Arc::new(Shared {
                 pooled,
+                team,
                 ..Default::default()
             }),
             cwd,
@@ -111,10 +197,26 @@ impl Service {
                 created: false,
                 builtins_registered: 0,
             },
+            who: None,
         };
-        svc.opened = svc.ensure_initialized()?;
+        if svc.shared.team.as_ref().is_some_and(|t| t.admin_only) {
+            return Ok(svc);
+        }
+        let opened = {
+            // Two nodes starting at once register the built-ins once.
+            let _held = svc.catalog_lock()?;
+            svc.ensure_initialized()?
+        };
+        svc.opened = opened;
         svc.recover_runs()?;
         Ok(svc)
+    }
+
+    /// [`Service::scoped`] for a request made by `who` on a team server.
+    pub fn as_user(&self, cwd: PathBuf, who: Option<Principal>) -> Service {
+        let mut svc = self.scoped(cwd);
+        svc.who = who;
+        svc
     }
 
     /// The same open home for one request: relative paths are taken from `cwd`, and
@@ -134,17 +236,49 @@ impl Service {
                 builtins_registered: 0,
                 ..self.opened.clone()
             },
+            who: self.who.clone(),
         }
     }
 
     /// Held by every change to the catalog (flavors, components, stacks, secrets) in a
     /// process that serves many requests at once, so that a check and the write it
     /// allows are one step. Lifecycle calls do not take it: they lock their component.
-    pub fn catalog_lock(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.shared
+    pub fn catalog_lock(&self) -> Result<CatalogGuard<'_>> {
+        let local = self
+            .shared
             .catalog
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let db = match self.shared.team {
+            None => None,
+            Some(_) => Some(self.store.lock("catalog", CATALOG_WAIT)?.ok_or_else(|| {
+                Error::Unavailable {
+                    what: format!(
+                        "another server node held the catalog lock for over {} s",
+                        CATALOG_WAIT.as_secs()
+                    ),
+                    hint: "send the request again; if it keeps happening, a node is stuck: restart it".into(),
+                }
+            })?),
+        };
+        Ok(CatalogGuard {
+            _db: db,
+            _local: local,
+        })
+    }
+
+    /// On a team server, the database's lock of component `id` for a lifecycle call,
+    /// waiting up to `wait` (a call on another node holds it); `None` when still held.
+    /// Nothing to take on a local home, where the process's own lock is the lock.
+    pub(crate) fn component_db_lock(
+        &self,
+        id: &str,
+        wait: std::time::Duration,
+    ) -> Result<Option<crate::store::StoreLock>> {
+        match self.shared.team {
+            None => Ok(Some(crate::store::StoreLock::none())),
+            Some(_) => self.store.lock(&format!("component/{id}"), wait),
+        }
     }
 
     /// From now on no new lifecycle call starts (the daemon is stopping); calls under
@@ -169,21 +303,23 @@ impl Service {
         c: &ComponentRecord,
         f: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
+        let busy = || Error::Busy {
+            what: format!(
+                "{} `{}` has a lifecycle call under way",
+                c.component_type.label(),
+                c.name
+            ),
+            hint: "wait for it to finish (`strata daemon status` lists the calls under way), then run the command again".into(),
+        };
         let lock = self.component_lock(&c.id);
         let _held = match lock.try_lock() {
             Ok(g) => g,
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                return Err(Error::Busy {
-                    what: format!(
-                        "{} `{}` has a lifecycle call under way",
-                        c.component_type.label(),
-                        c.name
-                    ),
-                    hint: "wait for it to finish (`strata daemon status` lists the calls under way), then run the command again".into(),
-                });
-            }
+            Err(std::sync::TryLockError::WouldBlock) => return Err(busy()),
         };
+        let _db = self
+            .component_db_lock(&c.id, std::time::Duration::ZERO)?
+            .ok_or_else(busy)?;
         f()
     }
 
@@ -322,7 +458,10 @@ impl Service {
         let now = now_ms();
         let mut batch = Batch::new();
         let mut components = BTreeMap::new();
-        let store_dir = self.home.default_store_dir();
+        let store_dir = match &self.shared.team {
+            Some(t) => t.stores.join(DEFAULT_NAME),
+            None => self.home.default_store_dir(),
+        };
         for (t, config) in [
             (ComponentType::Orchestrator, BTreeMap::new()),
             (
@@ -411,6 +550,43 @@ impl Service {
                 format!("list the registered ones with `strata {t} list`, or register it with `strata {t} register {name} --flavor=FLAVOR`"),
             )
         })
+    }
+
+    /// What no grant may hold or enter; on a team server, also everything outside its
+    /// data directory.
+    pub(crate) fn protected(&self) -> crate::model::Protected {
+        let mut p = self.home.protected();
+        if let Some(t) = &self.shared.team {
+            p.confined = true;
+            p.data = crate::model::resolve_existing(&t.stores);
+        }
+        p
+    }
+
+    /// Where the caller's active stack is kept: the home's one, or each team server
+    /// user's own (one user's `stack set` does not move another's).
+    pub(crate) fn active_key(&self) -> String {
+        match &self.who {
+            Some(p) => format!("{}/{}", meta::ACTIVE_STACK, p.user),
+            None => meta::ACTIVE_STACK.to_string(),
+        }
+    }
+
+    /// The caller's active stack: a team user's own while it exists, else the server's
+    /// (`default` until someone without a user changes it).
+    pub(crate) fn active_stack_opt(&self) -> Result<Option<String>> {
+        if self.who.is_some()
+            && let Some(name) = self.store.get::<String>(TreeId::Meta, &self.active_key())?
+            && self.store.contains(TreeId::Stacks, &name)?
+        {
+            return Ok(Some(name));
+        }
+        self.store.active_stack()
+    }
+
+    /// The name of the caller's active stack.
+    pub fn active_stack_name(&self) -> Result<String> {
+        self.stack_get()
     }
 
     /// The stack `name`, or an error saying how to list them.

@@ -110,7 +110,7 @@ impl Service {
         f: &FlavorRecord,
         c: &ComponentRecord,
     ) -> Result<Vec<(String, PathBuf)>> {
-        let protected = self.home.protected();
+        let protected = self.protected();
         let subject = format!("{} `{}`", c.component_type.label(), c.name);
         let mut out = Vec::new();
         for (field, value) in local_paths(f, c) {
@@ -223,6 +223,7 @@ impl Service {
         let _serialised = lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _across_nodes = self.lifecycle_db_lock(c)?;
         // What was read before the lock may have changed while waiting for it: the
         // component deleted, renamed or given a new configuration.
         let fresh = self
@@ -438,11 +439,33 @@ impl Service {
         let _serialised = lock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _across_nodes = self.lifecycle_db_lock(&c)?;
         // Read again: it may have been deleted, renamed or changed while waiting.
         let c = self.component_or_err(t, name)?;
         self.refuse_if_stopping(&c)?;
         let _in_flight = InFlightGuard::new(self, &c, call);
         f(&c)
+    }
+}
+
+/// How long a lifecycle call waits for the same component's call on another server node.
+const LIFECYCLE_WAIT: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+impl Service {
+    /// On a team server, the database's lock of `c`: a call on another node finishes
+    /// before this one starts, and this one then sees what that one did (so two users
+    /// bringing one stack up at once on two nodes provision each component once).
+    fn lifecycle_db_lock(&self, c: &ComponentRecord) -> Result<crate::store::StoreLock> {
+        self.component_db_lock(&c.id, LIFECYCLE_WAIT)?
+            .ok_or_else(|| Error::Busy {
+                what: format!(
+                    "{} `{}` has had a lifecycle call under way on another server node for over {} minutes",
+                    c.component_type.label(),
+                    c.name,
+                    LIFECYCLE_WAIT.as_secs() / 60
+                ),
+                hint: "wait for it to finish, then run the command again".into(),
+            })
     }
 }
 

@@ -750,8 +750,15 @@ impl Ctx<'_> {
 impl Service {
     /// Marks interrupted every run a killed strata left under way (see the module).
     pub(crate) fn recover_runs(&self) -> Result<()> {
-        let live: Vec<(String, ())> = self.store.scan(TreeId::LiveRuns, "").unwrap_or_default();
-        for (id, ()) in live {
+        // Each entry names the team server node running it (`None` on a local home): a
+        // node starting recovers its own runs, never another node's, under way.
+        let live: Vec<(String, Option<String>)> =
+            self.store.scan(TreeId::LiveRuns, "").unwrap_or_default();
+        let me = self.shared.team.as_ref().map(|t| t.node.clone());
+        for (id, node) in live {
+            if node != me {
+                continue;
+            }
             let mut batch = Batch::new();
             let record = match self.store.get::<RunReport>(TreeId::Runs, &id) {
                 Ok(r) => r,
@@ -890,7 +897,11 @@ impl Service {
         };
         let mut batch = Batch::new();
         batch.put(TreeId::Runs, &run_id, &run);
-        batch.put(TreeId::LiveRuns, &run_id, &());
+        batch.put(
+            TreeId::LiveRuns,
+            &run_id,
+            &self.shared.team.as_ref().map(|t| t.node.clone()),
+        );
         self.store.apply(batch)?;
         self.shared
             .runs

@@ -41,6 +41,16 @@ fn check_keys(values: &BTreeMap<String, String>) -> Result<()> {
 
 impl Service {
     fn cipher(&self) -> Result<ChaCha20Poly1305> {
+        if let Some(team) = &self.shared.team {
+            // A team server's key is given to every node, never written by one.
+            let key = team.secret_key.ok_or_else(|| {
+                Error::invalid(
+                    "this command was not given the server's secret key",
+                    "give it with `--secret-key-file FILE` (or STRATA_SECRET_KEY), as `strata server start` has it",
+                )
+            })?;
+            return Ok(ChaCha20Poly1305::new(Key::from_slice(&key)));
+        }
         let path = self.home.key_file();
         let key = match std::fs::read(&path) {
             Ok(k) if k.len() == 32 => k,
@@ -216,6 +226,10 @@ impl Service {
     }
 
     pub fn secret_get(&self, name: &str, reveal: bool) -> Result<SecretView> {
+        if reveal {
+            // On a team server, values are shown to admins only.
+            self.require(&crate::Need::Admin)?;
+        }
         let r = self.secret_or_err(name)?;
         self.secret_view(&r, reveal)
     }

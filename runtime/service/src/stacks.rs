@@ -9,7 +9,7 @@ use super::lifecycle::Direction;
 use super::{Progress, Service, new_id};
 use crate::error::{Error, Result};
 use crate::model::{ComponentRecord, ComponentType, RequirementKind, StackRecord, now_ms};
-use crate::store::{Batch, TreeId, meta};
+use crate::store::{Batch, TreeId};
 
 impl Service {
     /// Registers a stack from components named by type.
@@ -40,7 +40,7 @@ impl Service {
         let mut batch = Batch::new();
         batch.put(TreeId::Stacks, name, &stack);
         if set_active {
-            batch.put(TreeId::Meta, meta::ACTIVE_STACK, &name.to_string());
+            batch.put(TreeId::Meta, &self.active_key(), &name.to_string());
         }
         self.store.apply(batch)?;
         self.stack_view(&stack)
@@ -170,7 +170,7 @@ impl Service {
     }
 
     pub(super) fn stack_view(&self, s: &StackRecord) -> Result<StackView> {
-        let active = self.store.active_stack()?.as_deref() == Some(s.name.as_str());
+        let active = self.active_stack_opt()?.as_deref() == Some(s.name.as_str());
         let components = s
             .ordered()
             .into_iter()
@@ -227,7 +227,7 @@ impl Service {
 
     /// The name of the active stack.
     pub fn stack_get(&self) -> Result<String> {
-        self.store.active_stack()?.ok_or_else(|| {
+        self.active_stack_opt()?.ok_or_else(|| {
             Error::not_found(
                 "an active stack",
                 "activate one with `strata stack set NAME`",
@@ -241,7 +241,7 @@ impl Service {
         self.check_stack(&s)?;
         self.check_stack_secrets(&s)?;
         let mut batch = Batch::new();
-        batch.put(TreeId::Meta, meta::ACTIVE_STACK, &name.to_string());
+        batch.put(TreeId::Meta, &self.active_key(), &name.to_string());
         self.store.apply(batch)?;
         self.stack_view(&s)
     }
@@ -305,6 +305,7 @@ impl Service {
         self.check_deletable_stack(name)?;
         let mut batch = Batch::new();
         batch.remove(TreeId::Stacks, name);
+        self.move_grants(&mut batch, "stack", name, None)?;
         self.store.apply(batch)
     }
 }

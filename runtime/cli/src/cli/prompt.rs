@@ -105,6 +105,27 @@ pub(crate) fn ask_secret_values(values: &mut BTreeMap<String, String>) -> Result
     Ok(())
 }
 
+/// Asks for one value on the terminal without echoing it (a token).
+pub(crate) fn ask_hidden(prompt: &str) -> Result<String> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::invalid(
+            "the token is asked for on a terminal, and standard input is not one",
+            "give it with `--token TOKEN` or in STRATA_TOKEN",
+        ));
+    }
+    let _echo = EchoOff::new().ok_or_else(|| {
+        Error::invalid(
+            "cannot turn off the terminal's echo, so the token would show",
+            "give it with `--token TOKEN` or in STRATA_TOKEN",
+        )
+    })?;
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let answer = read_answer(&std::io::stdin());
+    eprintln!();
+    answer
+}
+
 /// Asks for every field of a `kind` service connector not given yet; credentials are
 /// read without echo.
 pub(crate) fn ask_connector_fields(

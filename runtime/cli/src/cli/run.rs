@@ -14,7 +14,6 @@ use super::{
 };
 use crate::client::Backend;
 use crate::error::{Error, Result};
-use crate::home::Home;
 use crate::model::text::{visible, visible_block};
 use crate::model::{ComponentType, LimitOverrides, parse_assignments};
 use crate::service::{
@@ -104,7 +103,7 @@ pub fn main(cli: Cli) -> u8 {
 
 /// The command against the home's daemon when one runs, else the home opened here.
 fn routed(cli: Cli, sink: &dyn Sink, color: bool) -> u8 {
-    let opened = Home::resolve(cli.home.clone()).and_then(crate::client::connect);
+    let opened = crate::client::connect_default(cli.home.clone());
     match opened {
         Ok(backend) => execute(backend.as_ref(), &cli, sink, color),
         Err(e) => {
@@ -187,6 +186,9 @@ fn local_only(cli: &Cli) -> Option<Result<()>> {
             lang,
             dir,
         }) => Some(new_flavor(&out, name, component_type, lang, dir.as_deref())),
+        Command::Server(cmd) => super::team::local(cmd, &out),
+        Command::Login { url, token } => Some(super::team::login(&out, url, token.as_deref())),
+        Command::Logout => Some(super::team::logout(&out)),
         _ => None,
     }
 }
@@ -234,17 +236,17 @@ pub fn execute(svc: &dyn Backend, cli: &Cli, sink: &dyn Sink, color: bool) -> u8
     }
 }
 
-struct Output<'a> {
-    format: Format,
-    verbose: bool,
-    sink: &'a dyn Sink,
+pub(super) struct Output<'a> {
+    pub(super) format: Format,
+    pub(super) verbose: bool,
+    pub(super) sink: &'a dyn Sink,
 }
 
 impl Output<'_> {
     /// Prints `value` as JSON/YAML (exact: both escape control characters themselves),
     /// or the table `text()` makes, with every control character but its line breaks
     /// made visible (the tables' cells are made visible whole, line breaks too).
-    fn show<T: serde::Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
+    pub(super) fn show<T: serde::Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
         match structured(self.format, value) {
             Some(s) => self.sink.stdout(&s),
             None => self.sink.stdout(&visible_block(&text(), 0)),
@@ -253,7 +255,7 @@ impl Output<'_> {
 
     /// What a command did: a message for a person, and with `--output json|yaml` the
     /// result itself for a program.
-    fn done<T: serde::Serialize>(&self, message: String, value: &T) {
+    pub(super) fn done<T: serde::Serialize>(&self, message: String, value: &T) {
         self.say(message);
         if self.format != Format::Table {
             self.show(value, String::new);
@@ -261,7 +263,7 @@ impl Output<'_> {
     }
 
     /// A message for a person (stderr), unless the output is meant for a program.
-    fn say(&self, message: String) {
+    pub(super) fn say(&self, message: String) {
         if self.format == Format::Table {
             self.err(message);
         }
@@ -270,7 +272,7 @@ impl Output<'_> {
     /// A line on stderr, whatever the format: warnings, progress, logs. It may hold a
     /// flavor's words (a log line, a status detail), so it is made visible whole: no
     /// control character reaches the terminal, and no line break starts a line of its own.
-    fn err(&self, line: String) {
+    pub(super) fn err(&self, line: String) {
         self.sink.stderr(&format!("{}\n", visible(&line)));
     }
 }
@@ -347,6 +349,11 @@ fn dispatch(svc: &dyn Backend, out: &Output, command: &Command) -> Result<()> {
             Ok(())
         }
         Command::Pipeline(cmd) => pipeline(svc, out, cmd),
+        Command::Server(cmd) => super::team::remote(svc, out, cmd),
+        Command::Whoami => super::team::whoami(svc, out),
+        Command::Login { .. } | Command::Logout => Err(Error::Internal(
+            "a command that needs no home was sent to one".into(),
+        )),
         Command::Completion { .. } => Ok(()),
         _ => Err(Error::Internal("a component command was not routed".into())),
     }
@@ -735,6 +742,11 @@ fn stack(svc: &dyn Backend, out: &Output, cmd: &StackCmd) -> Result<()> {
             };
             out.say(format!("Deleted stack `{name}`{also}."));
         }
+        StackCmd::Grant { stack, user, role } => {
+            super::team::grant(svc, out, "stack", stack, user, *role)?
+        }
+        StackCmd::Revoke { stack, user } => super::team::revoke(svc, out, "stack", stack, user)?,
+        StackCmd::Grants { stack } => super::team::grants(svc, out, "stack", stack)?,
     }
     Ok(())
 }
@@ -1133,6 +1145,13 @@ fn connector(svc: &dyn Backend, out: &Output, cmd: &ConnectorCmd) -> Result<()> 
             svc.connector_delete(name)?;
             out.say(format!("Deleted service connector `{name}`."));
         }
+        ConnectorCmd::Grant { name, user } => {
+            super::team::grant(svc, out, "connector", name, user, crate::service::Role::Member)?
+        }
+        ConnectorCmd::Revoke { name, user } => {
+            super::team::revoke(svc, out, "connector", name, user)?
+        }
+        ConnectorCmd::Grants { name } => super::team::grants(svc, out, "connector", name)?,
         ConnectorCmd::Verify { name } => {
             let r = svc.connector_verify(name)?;
             if !r.ok {
