@@ -112,6 +112,11 @@ fn record_of(path: &str) -> Option<(crate::store::TreeId, String)> {
     }
 }
 
+/// Whether `path` is about one stack or component (and so a GET of it carries an ETag).
+pub fn names_record(path: &str) -> bool {
+    record_of(path).is_some()
+}
+
 /// The version of the record `path` names, as an ETag (`"…"`): a hash of its stored
 /// bytes, so any change gives another. `None` for a path about no such record.
 pub fn etag(svc: &Service, path: &str) -> Result<Option<String>> {

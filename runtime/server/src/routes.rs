@@ -493,6 +493,7 @@ async fn answer<T: Send + 'static>(
         let svc = st.svc.as_user(cwd, who);
         let out = (|| {
             let _catalog = lock.then(|| svc.catalog_lock()).transpose()?;
+            let _fresh = svc.store().fresh_reads()?;
             if let Some(expected) = &if_match {
                 super::access::check_if_match(&svc, &path, expected)?;
             }

@@ -522,7 +522,8 @@ async fn served(st: Shared, req: Request, next: Next, team: bool) -> Response {
         Err(e) => return e.into_response(),
     };
     let mut response = next.run(req).await;
-    if team {
+    let is_get = method == axum::http::Method::GET;
+    if team && (!is_get || super::access::names_record(&path)) {
         let who = routes::CALLER.with(|c| c.who.clone());
         let svc = st.svc.as_user(std::path::PathBuf::new(), who);
         let status = response.status().as_u16();

@@ -199,6 +199,12 @@ pub trait Backend: Send + Sync {
     /// Takes the lock `name`, waiting up to `wait`; `None` when another holder kept it.
     fn lock(&self, name: &str, wait: Duration) -> Result<Option<StoreLock>>;
     fn flush(&self) -> Result<()>;
+    /// For the rest of this thread's request (until the returned guard is dropped), reads
+    /// may be answered from what this process read at the store's current version. A
+    /// store that only this process writes needs nothing.
+    fn fresh(&self) -> Result<StoreLock> {
+        Ok(StoreLock::none())
+    }
 }
 
 /// A named lock taken with [`Store::lock`]; released when dropped (and by the database
@@ -318,6 +324,14 @@ impl Store {
     /// nodes), waiting up to `wait`; `None` when it is still held by another after that.
     pub fn lock(&self, name: &str, wait: Duration) -> Result<Option<StoreLock>> {
         self.backend.lock(name, wait)
+    }
+
+    /// One request's reads from now until the guard is dropped: a team server checks the
+    /// database's change counter once, then answers repeated reads from memory (see
+    /// [`Backend::fresh`]). Take it after the catalog lock, so that the check sees every
+    /// change committed before this request's own.
+    pub fn fresh_reads(&self) -> Result<StoreLock> {
+        self.backend.fresh()
     }
 
     /// Every record of every tree but `compiled` (which names files in this home's cache),

@@ -27,7 +27,8 @@ use crate::{Backend, Op, StoreLock, TreeId, corrupt};
 /// Each migration, in order: its number, what it does, its statements. A statement is
 /// written so that running it twice does no harm (DDL is not transactional in MySQL:
 /// a migration interrupted half-way is simply run again).
-const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
+const MIGRATIONS: &[(u32, &str, &[&str])] = &[
+    (
     1,
     "records, flavor code",
     &[
@@ -44,10 +45,22 @@ const MIGRATIONS: &[(u32, &str, &[&str])] = &[(
             PRIMARY KEY (sha, part)
         ) ENGINE=InnoDB",
     ],
-)];
+    ),
+    (
+        2,
+        "a change counter, for the nodes' read caches",
+        &[
+            "CREATE TABLE IF NOT EXISTS strata_changes (
+                id TINYINT UNSIGNED NOT NULL PRIMARY KEY,
+                gen BIGINT NOT NULL
+            ) ENGINE=InnoDB",
+            "INSERT IGNORE INTO strata_changes (id, gen) VALUES (1, 0)",
+        ],
+    ),
+];
 
 /// The newest migration this strata knows.
-pub const LATEST: u32 = 1;
+pub const LATEST: u32 = 2;
 
 /// Flavor code is stored in parts of this size.
 const BLOB_PART: usize = 4 * 1024 * 1024;
@@ -68,6 +81,37 @@ pub struct Mysql {
     node: crate::local::Local,
     /// The URL without its password, for messages.
     shown: String,
+    /// What this node read at one generation of the database (see [`Mysql::fresh`]).
+    memo: std::sync::Mutex<Memo>,
+}
+
+/// Answers read at one generation (the database's change counter, bumped by every
+/// commit): a request that checked the counter when it began, and found it at that one,
+/// may take them instead of asking the database again.
+#[derive(Default)]
+struct Memo {
+    generation: Option<i64>,
+    gets: std::collections::HashMap<(u8, Vec<u8>), Option<Vec<u8>>>,
+    scans: std::collections::HashMap<(u8, Vec<u8>), std::sync::Arc<Vec<(Vec<u8>, Vec<u8>)>>>,
+}
+
+/// At most this many answers are kept per generation.
+const MEMO_MAX: usize = 20_000;
+
+thread_local! {
+    /// The generation this thread's request checked, per store (by address).
+    static FRESH: std::cell::Cell<Option<(usize, i64)>> = const { std::cell::Cell::new(None) };
+}
+
+/// Ends a request's use of the read memo ([`Mysql::fresh`]).
+struct FreshScope {
+    before: Option<(usize, i64)>,
+}
+
+impl Drop for FreshScope {
+    fn drop(&mut self) {
+        FRESH.with(|f| f.set(self.before));
+    }
 }
 
 /// The URL with its password replaced by `***`, for messages and logs.
@@ -271,7 +315,51 @@ impl Mysql {
             pool,
             node,
             shown: redact(url),
+            memo: Default::default(),
         })
+    }
+
+    fn id(&self) -> usize {
+        self as *const Mysql as usize
+    }
+
+    /// The generation this thread may read the memo at, if it checked one.
+    fn fresh_gen(&self) -> Option<i64> {
+        FRESH
+            .with(|f| f.get())
+            .filter(|(id, _)| *id == self.id())
+            .map(|(_, g)| g)
+    }
+
+    /// A read of `tree` answered from the memo when this thread's request checked the
+    /// database's generation and the memo is at it; else from the database (and kept).
+    fn memoized<T: Clone>(
+        &self,
+        tree: TreeId,
+        key: &[u8],
+        pick: impl Fn(&mut Memo) -> Option<T>,
+        keep: impl FnOnce(&mut Memo, T),
+        read: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let generation = match self.fresh_gen() {
+            Some(g) if !matches!(tree, TreeId::Blobs | TreeId::Audit) => g,
+            _ => return read(),
+        };
+        {
+            let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+            if memo.generation == Some(generation)
+                && let Some(hit) = pick(&mut memo)
+            {
+                return Ok(hit);
+            }
+        }
+        let _ = key;
+        let value = read()?;
+        let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+        if memo.generation == Some(generation) && memo.gets.len() + memo.scans.len() < MEMO_MAX {
+            keep(&mut memo, value.clone());
+        }
+        Ok(value)
     }
 
     fn conn(&self) -> Result<PooledConn> {
@@ -359,13 +447,26 @@ impl Backend for Mysql {
         match tree {
             TreeId::Compiled => self.node.get(tree, key),
             TreeId::Blobs => self.read_blob(&String::from_utf8_lossy(key)),
-            _ => self
-                .conn()?
-                .exec_first(
-                    "SELECT v FROM strata_records WHERE tree = ? AND k = ?",
-                    (tree as u8, key),
+            _ => {
+                let k = (tree as u8, key.to_vec());
+                let k2 = k.clone();
+                self.memoized(
+                    tree,
+                    key,
+                    |m| m.gets.get(&k).cloned(),
+                    |m, v| {
+                        m.gets.insert(k2, v);
+                    },
+                    || {
+                        self.conn()?
+                            .exec_first(
+                                "SELECT v FROM strata_records WHERE tree = ? AND k = ?",
+                                (tree as u8, key),
+                            )
+                            .map_err(|e| self.error("reading", e))
+                    },
                 )
-                .map_err(|e| self.error("reading", e)),
+            }
         }
     }
 
@@ -376,10 +477,7 @@ impl Backend for Mysql {
                 "SELECT 1 FROM strata_blobs WHERE sha = ? LIMIT 1",
                 (String::from_utf8_lossy(key).as_ref(),),
             ),
-            _ => self.conn()?.exec_first(
-                "SELECT 1 FROM strata_records WHERE tree = ? AND k = ?",
-                (tree as u8, key),
-            ),
+            _ => return Ok(self.get(tree, key)?.is_some()),
         }
         .map_err(|e| self.error("reading", e))?;
         Ok(found.is_some())
@@ -399,18 +497,32 @@ impl Backend for Mysql {
             }
             _ => {}
         }
-        let mut conn = self.conn()?;
-        match prefix_end(prefix) {
-            Some(end) => conn.exec(
-                "SELECT k, v FROM strata_records WHERE tree = ? AND k >= ? AND k < ? ORDER BY k",
-                (tree as u8, prefix, end),
-            ),
-            None => conn.exec(
-                "SELECT k, v FROM strata_records WHERE tree = ? AND k >= ? ORDER BY k",
-                (tree as u8, prefix),
-            ),
-        }
-        .map_err(|e| self.error("reading", e))
+        let k = (tree as u8, prefix.to_vec());
+        let k2 = k.clone();
+        let rows = self.memoized(
+            tree,
+            prefix,
+            |m| m.scans.get(&k).cloned(),
+            |m, v| {
+                m.scans.insert(k2, v);
+            },
+            || {
+                let mut conn = self.conn()?;
+                match prefix_end(prefix) {
+                    Some(end) => conn.exec(
+                        "SELECT k, v FROM strata_records WHERE tree = ? AND k >= ? AND k < ? ORDER BY k",
+                        (tree as u8, prefix, end),
+                    ),
+                    None => conn.exec(
+                        "SELECT k, v FROM strata_records WHERE tree = ? AND k >= ? ORDER BY k",
+                        (tree as u8, prefix),
+                    ),
+                }
+                .map(std::sync::Arc::new)
+                .map_err(|e| self.error("reading", e))
+            },
+        )?;
+        Ok(rows.as_ref().clone())
     }
 
     fn keys(&self, tree: TreeId) -> Result<Vec<Vec<u8>>> {
@@ -486,6 +598,19 @@ impl Backend for Mysql {
                 };
                 done.map_err(|e| self.error("writing", e))?;
             }
+            // The audit log is never read from the memo: appending to it changes nothing
+            // a node remembers.
+            if shared.iter().any(|(t, _, _)| *t != TreeId::Audit) {
+                tx.exec_drop("UPDATE strata_changes SET gen = gen + 1 WHERE id = 1", ())
+                    .map_err(|e| self.error("writing", e))?;
+                // What this node remembered is older than what it just wrote: forget it,
+                // and this request reads the database from now on.
+                {
+                    let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+                    *memo = Memo::default();
+                }
+                FRESH.with(|f| f.set(None));
+            }
             tx.commit().map_err(|e| self.error("committing", e))?;
         }
         if !node.is_empty() {
@@ -515,6 +640,30 @@ impl Backend for Mysql {
 
     fn flush(&self) -> Result<()> {
         self.node.flush()
+    }
+
+    /// Checks the database's generation (one query): until the scope ends, this thread
+    /// reads what the node remembers of that generation, and asks the database only
+    /// what it has not read at it yet.
+    fn fresh(&self) -> Result<StoreLock> {
+        let generation: Option<i64> = self
+            .conn()?
+            .query_first("SELECT gen FROM strata_changes WHERE id = 1")
+            .map_err(|e| self.error("reading the change counter", e))?;
+        let generation = generation.ok_or_else(|| {
+            Error::Internal("the strata_changes row is missing: run `strata server migrate`".into())
+        })?;
+        {
+            let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
+            if memo.generation != Some(generation) {
+                *memo = Memo {
+                    generation: Some(generation),
+                    ..Default::default()
+                };
+            }
+        }
+        let before = FRESH.with(|f| f.replace(Some((self.id(), generation))));
+        Ok(StoreLock::holding(Box::new(FreshScope { before })))
     }
 }
 

@@ -323,7 +323,7 @@ fn mysql_a_database_at_another_version_is_refused_with_what_to_do() {
     )
     .unwrap();
     let err = Store::connect(&url, node.path()).err().unwrap().to_string();
-    assert!(err.contains("migration 999") && err.contains("up to 1"), "{err}");
+    assert!(err.contains("migration 999") && err.contains(&format!("up to {}", strata_store::mysql::LATEST)), "{err}");
     let err = strata_store::mysql::migrate(&url).unwrap_err().to_string();
     assert!(err.contains("migration 999"), "{err}");
 }
