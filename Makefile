@@ -6,6 +6,7 @@ WASM_TARGET  := wasm32-wasip2
 S3S_FS       := target/tools/bin/s3s-fs
 MLFLOW       := target/tools/mlflow/bin/mlflow
 REGISTRY     := target/tools/registry/usr/bin/docker-registry
+MARIADB      := /usr/sbin/mariadbd
 FLAVORS_OUT  := target/$(WASM_TARGET)/release
 EXAMPLES_OUT := $(abspath target/polyglot)
 
@@ -46,9 +47,10 @@ demo: build
 ##        /health route, the same flavor in Rust, Python and JavaScript, and the built-in
 ##        integrations against their real servers (64 MiB through s3 against boto3), and
 ##        pipelines (per-step overhead against a shell script, a 64 MiB artifact against cp;
-##        release build)
+##        release build), and the team server over MariaDB (list, register; one and two
+##        nodes) against the sled daemon
 bench: flavors integrations examples servers
-	$(CARGO) build --release --locked --bin strata --example loadgen
+	$(CARGO) build --release --locked --bin strata --example loadgen --example teamload
 	scripts/bench.sh target/release/strata 20
 	$(CARGO) bench --locked -p strata --bench lifecycle_call
 	scripts/criterion_table.py lifecycle_call native_status --also empty_call_pooled \
@@ -72,6 +74,7 @@ bench: flavors integrations examples servers
 	  "call_without_get=the same call making no request" \
 	  "call_with_get-call_without_get=one GET through the gate, as the flavor pays for it"
 	target/release/examples/loadgen target/release/strata 3
+	target/release/examples/teamload target/release/strata 3
 	scripts/languages.sh target/release/strata
 	scripts/services_bench.sh target/release/strata
 	scripts/pipeline_bench.sh target/release/strata
@@ -88,8 +91,10 @@ test: build examples servers
 
 ## servers: the real servers flavors are tested against, installed once into target/tools/:
 ##          s3s-fs, an S3 server that checks SigV4 signatures (crates.io; ~2.5 min on 2 cores),
-##          MLflow 3.17.2 (PyPI; ~1 min, 850 MB), Debian's docker-registry (apt-get download)
-servers: $(S3S_FS) $(MLFLOW) $(REGISTRY)
+##          MLflow 3.17.2 (PyPI; ~1 min, 850 MB), Debian's docker-registry (apt-get download);
+##          and Debian's mariadb-server for the team server (apt-get install, ~10 s: the
+##          tests start private instances of it in temp directories, never the system's)
+servers: $(S3S_FS) $(MLFLOW) $(REGISTRY) $(MARIADB)
 
 $(S3S_FS):
 	$(CARGO) install s3s-fs --version 0.14.1 --features binary --locked --root target/tools
@@ -97,6 +102,12 @@ $(S3S_FS):
 $(MLFLOW):
 	python3 -m venv --clear target/tools/mlflow
 	target/tools/mlflow/bin/pip install --quiet --disable-pip-version-check mlflow==3.17.2
+
+# Installed (its libraries and data files are too many to unpack by hand); the tests
+# only run its binaries with --no-defaults on their own data directories.
+$(MARIADB):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server; }
 
 # Unpacked, not installed: no system daemon is started, nothing outside target/ changes.
 $(REGISTRY):

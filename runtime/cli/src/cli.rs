@@ -594,15 +594,26 @@ pub enum StackCmd {
     /// On a team server: restrict the stack to the users granted `member` (and admins)
     /// for changes, `up` and `down`; `viewer` lets a user read it (admins only)
     Grant {
+        /// The stack
         stack: String,
+        /// The user granted
         user: String,
+        /// member (may change it, bring it up and down) or viewer (may read it)
         #[arg(long, default_value = "member", value_parser = team::parse_stack_role)]
         role: crate::service::Role,
     },
     /// On a team server: take back a user's grant on the stack
-    Revoke { stack: String, user: String },
+    Revoke {
+        /// The stack
+        stack: String,
+        /// The user whose grant goes
+        user: String,
+    },
     /// On a team server: who is granted what on the stack (none: open to every member)
-    Grants { stack: String },
+    Grants {
+        /// The stack
+        stack: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -700,11 +711,24 @@ pub enum ConnectorCmd {
     /// Make one real request to the endpoint with the credentials, and say whether they work
     Verify { name: String },
     /// On a team server: let USER name this connector in their components (admins only)
-    Grant { name: String, user: String },
+    Grant {
+        /// The connector
+        name: String,
+        /// The user who may use it
+        user: String,
+    },
     /// On a team server: take back a grant of this connector
-    Revoke { name: String, user: String },
+    Revoke {
+        /// The connector
+        name: String,
+        /// The user who may no longer use it
+        user: String,
+    },
     /// On a team server: who may use this connector
-    Grants { name: String },
+    Grants {
+        /// The connector
+        name: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -337,10 +337,15 @@ fn audit_limit() -> usize {
 
 async fn audit(State(st): State<Shared>, q: QueryResult<AuditQuery>) -> Reply {
     let q = query(q)?;
-    call(st, StatusCode::OK, false, move |s| {
-        s.audit_list(q.since, q.limit.clamp(1, 100_000))
-    })
-    .await
+    if !(1..=100_000).contains(&q.limit) {
+        return Err(super::routes::ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("`limit` is {}", q.limit),
+            "give `limit` from 1 to 100000",
+        ));
+    }
+    call(st, StatusCode::OK, false, move |s| s.audit_list(q.since, q.limit)).await
 }
 
 #[cfg(test)]

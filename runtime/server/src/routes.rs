@@ -2115,9 +2115,9 @@ fn events(st: Shared, id: String) -> Response {
 mod tests {
     /// The `METHOD path` pairs `routes()` serves, read from this file's source.
     fn served() -> std::collections::BTreeSet<String> {
-        let src = include_str!("routes.rs");
-        let routes = &src[..src.find("#[cfg(test)]").expect("this module")];
         let mut served = std::collections::BTreeSet::new();
+        for src in [include_str!("routes.rs"), include_str!("access.rs")] {
+        let routes = &src[..src.find("#[cfg(test)]").expect("this module")];
         for part in routes.split(".route(").skip(1) {
             let start = part.find('"').expect("a path follows .route(") + 1;
             let end = start + part[start..].find('"').expect("the path ends");
@@ -2132,6 +2132,7 @@ mod tests {
                     served.insert(format!("{} {path}", method.to_uppercase()));
                 }
             }
+        }
         }
         served
     }

@@ -467,6 +467,12 @@ impl Service {
 
     fn new_token(&self, user: &str, name: &str) -> Result<(TokenRecord, NewToken)> {
         crate::model::text::check_name_chars("token name", name)?;
+        if name.len() > 128 {
+            return Err(Error::invalid(
+                "a token name is at most 128 bytes",
+                "give a short name, such as `laptop` or `ci`",
+            ));
+        }
         let id = hex::encode(rand::random::<[u8; 8]>());
         let secret = hex::encode(rand::random::<[u8; 32]>());
         let record = TokenRecord {

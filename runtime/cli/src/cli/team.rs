@@ -48,6 +48,7 @@ pub enum ServerCmd {
     },
     /// Create or upgrade the database's tables to this strata's version (back it up first)
     Migrate {
+        /// mysql://USER:PASSWORD@HOST:PORT/DATABASE (MariaDB too)
         #[arg(long, env = "STRATA_DATABASE", value_name = "URL")]
         database: String,
         /// Only say which version the database is at
@@ -83,6 +84,7 @@ pub enum ServerCmd {
 pub enum UserCmd {
     /// Create a user; prints their first token, once
     Create {
+        /// The user's name: letters, digits, `.`, `_`, `-`
         name: String,
         /// admin (everything), member (registers and brings up what they may), viewer (reads)
         #[arg(long, default_value = "member", value_parser = parse_role)]
@@ -93,12 +95,15 @@ pub enum UserCmd {
     },
     /// List the users, their roles and how many tokens each holds
     List {
+        /// Work on this database directly, without a server
         #[arg(long, env = "STRATA_DATABASE", value_name = "URL")]
         database: Option<String>,
     },
     /// Delete a user, their tokens and grants
     Delete {
+        /// The user
         name: String,
+        /// Work on this database directly, without a server
         #[arg(long, env = "STRATA_DATABASE", value_name = "URL")]
         database: Option<String>,
     },
@@ -108,20 +113,26 @@ pub enum UserCmd {
 pub enum TokenCmd {
     /// Make a token (for yourself, or as an admin for USER); printed once
     Create {
+        /// Whose token it is [default: yours]
         user: Option<String>,
         /// A name to tell your tokens apart (`laptop`, `ci`)
         #[arg(long, default_value = "cli")]
         name: String,
+        /// Work on this database directly, without a server (for the first admin's token)
         #[arg(long, env = "STRATA_DATABASE", value_name = "URL")]
         database: Option<String>,
     },
     /// List tokens (yours; an admin sees everyone's, or USER's with --user)
     List {
+        /// Only this user's tokens (admins)
         #[arg(long)]
         user: Option<String>,
     },
     /// Revoke a token by its id: it stops working at once on this node, within 2 s on others
-    Revoke { id: String },
+    Revoke {
+        /// The token's id (`server token list`; in a token, the part after `strata_`)
+        id: String,
+    },
 }
 
 fn parse_role(s: &str) -> std::result::Result<Role, String> {
