@@ -522,3 +522,55 @@ fn a_server_whose_database_goes_away_answers_503_and_recovers_losing_nothing() {
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("not the one the database's secrets are sealed with"), "{}", r.stderr);
 }
+
+/// The README's "Run a team server", run as written: its one `sh` block, with `strata`
+/// from this build, a MariaDB of its own (`scripts/mariadb.sh`) and a free port.
+#[test]
+fn the_readme_team_server_runs_as_written() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let script = readme
+        .split("<!-- team-server:begin -->")
+        .nth(1)
+        .and_then(|s| s.split("<!-- team-server:end -->").next())
+        .and_then(|s| s.split("```sh\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .expect("the README marks one sh block");
+    let dir = tempfile::tempdir().unwrap();
+    let db_dir = dir.path().join("mariadb");
+    // Whatever happens to the script, its MariaDB is stopped.
+    struct Stop(PathBuf, PathBuf);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = Command::new(self.0.join("scripts/mariadb.sh"))
+                .arg("stop")
+                .env("STRATA_MARIADB", &self.1)
+                .status();
+        }
+    }
+    let _stop = Stop(root.clone(), db_dir.clone());
+    let bin = Path::new(env!("CARGO_BIN_EXE_strata")).parent().unwrap().to_path_buf();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", script])
+        .current_dir(&root)
+        .env_remove("STRATA_HOME")
+        .env_remove("STRATA_DATABASE")
+        .env("STRATA_MARIADB", &db_dir)
+        .env("PORT", port.to_string())
+        .env("XDG_DATA_HOME", dir.path())
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "the section failed:\n{stdout}\n{stderr}");
+    assert!(stderr.contains("Stack `prod` is up"), "{stderr}");
+    assert!(stderr.contains("stack `prod` is restricted"), "{stderr}");
+    assert!(stdout.contains("refused: bob is not granted prod"), "{stdout}");
+    assert!(stderr.contains("stacks (laptop)") && stderr.contains("notebooks"), "{stderr}");
+    assert!(stdout.contains("POST /api/v1/stacks/prod/down") && stdout.contains("403"), "{stdout}");
+}

@@ -90,13 +90,13 @@ pub enum UserCmd {
         #[arg(long, default_value = "member", value_parser = parse_role)]
         role: Role,
         /// Work on this database directly, without a server (for the first admin)
-        #[arg(long, env = "STRATA_DATABASE", value_name = "URL")]
+        #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
     /// List the users, their roles and how many tokens each holds
     List {
         /// Work on this database directly, without a server
-        #[arg(long, env = "STRATA_DATABASE", value_name = "URL")]
+        #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
     /// Delete a user, their tokens and grants
@@ -104,7 +104,7 @@ pub enum UserCmd {
         /// The user
         name: String,
         /// Work on this database directly, without a server
-        #[arg(long, env = "STRATA_DATABASE", value_name = "URL")]
+        #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
 }
@@ -119,7 +119,7 @@ pub enum TokenCmd {
         #[arg(long, default_value = "cli")]
         name: String,
         /// Work on this database directly, without a server (for the first admin's token)
-        #[arg(long, env = "STRATA_DATABASE", value_name = "URL")]
+        #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
     /// List tokens (yours; an admin sees everyone's, or USER's with --user)
@@ -617,9 +617,11 @@ fn import_home(svc: &dyn Backend, out: &Output, path: &Path) -> Result<()> {
             continue;
         }
         let export = home.stack_export(&s.name)?;
-        svc.stack_import(&export, None, false)?;
+        let r = svc.stack_import(&export, None, false)?;
+        moved.entry("components").or_default().extend(r.created);
         moved.entry("stacks").or_default().push(s.name);
     }
+    moved.retain(|_, v| !v.is_empty());
     let said: Vec<String> = moved
         .iter()
         .map(|(k, v)| format!("{} {k} ({})", v.len(), v.join(", ")))
