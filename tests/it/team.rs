@@ -95,6 +95,10 @@ impl Team {
     }
 
     fn start_node(&mut self, name: &str) -> usize {
+        self.start_node_with(name, &[])
+    }
+
+    fn start_node_with(&mut self, name: &str, extra: &[&str]) -> usize {
         let data = self.dir.path().join(name);
         let log = self.dir.path().join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -105,6 +109,7 @@ impl Team {
             .arg(self.dir.path().join("server.key"))
             .arg("--data-dir")
             .arg(&data)
+            .args(extra)
             .env_remove("STRATA_HOME")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
@@ -120,7 +125,7 @@ impl Team {
             if let Ok(v) = serde_json::from_str::<serde_json::Value>(&file)
                 && v["pid"].as_u64() == Some(u64::from(pid))
             {
-                break v["address"].as_str().unwrap().to_string();
+                break v["url"].as_str().unwrap().to_string();
             }
             let exited = child.try_wait().ok().flatten();
             assert!(
@@ -139,7 +144,7 @@ impl Team {
     }
 
     fn url(&self, node: usize) -> String {
-        format!("http://{}", self.nodes[node].address)
+        self.nodes[node].address.clone()
     }
 
     /// A user made straight on the database, logged in to node 0.
@@ -573,4 +578,52 @@ fn the_readme_team_server_runs_as_written() {
     assert!(stdout.contains("refused: bob is not granted prod"), "{stdout}");
     assert!(stderr.contains("stacks (laptop)") && stderr.contains("notebooks"), "{stderr}");
     assert!(stdout.contains("POST /api/v1/stacks/prod/down") && stdout.contains("403"), "{stdout}");
+}
+
+/// `--tls-cert`/`--tls-key`: the server speaks HTTPS; a client trusts it with the
+/// issuer's certificate (`login --ca-cert`), and says what to do when it does not.
+#[test]
+fn a_server_speaks_https_with_the_certificate_it_is_given() {
+    let db = mariadb::shared().database();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("server.key"), hex::encode([3u8; 32])).unwrap();
+    // A CA, and a certificate for 127.0.0.1 that it signs (openssl, as a person would).
+    let sh = |cmd: &str| {
+        let ok = Command::new("sh")
+            .args(["-c", cmd])
+            .current_dir(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{cmd}");
+    };
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=strata test CA'");
+    sh("openssl req -newkey rsa:2048 -nodes -keyout tls.key -out tls.csr -subj '/CN=127.0.0.1'");
+    sh("printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > ext && openssl x509 -req -in tls.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out tls.pem -days 2 -extfile ext");
+    let mut team = Team { db: db.clone(), dir, nodes: Vec::new() };
+    assert_eq!(team.admin(&["server", "migrate", "--database", &db]).code, 0);
+    let (cert, key) = (
+        team.dir.path().join("tls.pem").display().to_string(),
+        team.dir.path().join("tls.key").display().to_string(),
+    );
+    team.start_node_with("n1", &["--tls-cert", &cert, "--tls-key", &key]);
+    let url = team.url(0);
+    assert!(url.starts_with("https://"), "{url}");
+    let made = team.admin(&["server", "user", "create", "alice", "--role", "admin", "--database", &db]);
+    let token = made.stdout.trim().to_string();
+    let alice = User { name: "alice".into(), cfg: tempfile::tempdir().unwrap() };
+    // Not trusted without the CA: one clear error.
+    let r = team.run(&alice, &["login", &url, "--token", &token]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("is not trusted") && r.stderr.contains("--ca-cert"), "{}", r.stderr);
+    let ca = team.dir.path().join("ca.pem").display().to_string();
+    team.ok(&alice, &["login", &url, "--token", &token, "--ca-cert", &ca]);
+    assert!(team.ok(&alice, &["whoami"]).contains(&url));
+    team.ok(&alice, &["stack", "register", "tls", "-o", "default", "-a", "default"]);
+    assert!(team.ok(&alice, &["stack", "list"]).contains("tls"));
+    // Plain HTTP to the TLS port gets no answer, and a bad key file is refused at start.
+    let r = team.admin(&["server", "start", "--database", &db, "--secret-key-file", &team.dir.path().join("server.key").display().to_string(), "--data-dir", &team.dir.path().join("n2").display().to_string(), "--tls-cert", &cert, "--tls-key", &cert]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("cannot be read as PEM"), "{}", r.stderr);
 }

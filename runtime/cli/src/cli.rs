@@ -153,12 +153,16 @@ pub enum Command {
     /// Connect this CLI to a team server: every command then goes to it (but for one
     /// given --home or STRATA_HOME)
     Login {
-        /// The server's address, http://HOST:PORT
+        /// The server's address, http://HOST:PORT or https://HOST:PORT
         url: String,
         /// Your token (`strata server token create`); asked for without echo when not
         /// given here or in STRATA_TOKEN
         #[arg(long)]
         token: Option<String>,
+        /// For an https:// server whose certificate is not signed by a public authority:
+        /// the PEM certificate (or its issuer's) to trust; kept with the login
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
     },
     /// Forget the team server: commands use the local home again
     Logout,

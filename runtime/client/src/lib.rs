@@ -139,7 +139,7 @@ pub fn connect_default(home: Option<std::path::PathBuf>) -> Result<Box<dyn Backe
     let explicit =
         home.is_some() || std::env::var_os("STRATA_HOME").is_some_and(|v| !v.is_empty());
     if !explicit && let Some(l) = login::read()? {
-        return Ok(Box::new(Remote::server(&l.url, &l.token)));
+        return Ok(Box::new(Remote::server(&l)?));
     }
     connect(Home::resolve(home)?)
 }

@@ -17,6 +17,9 @@ pub struct Login {
     pub token: String,
     /// Who the token belongs to, as the server said at login.
     pub user: String,
+    /// For an https:// server: a PEM certificate to trust besides the public authorities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// Where the login is kept.
@@ -79,13 +82,14 @@ pub fn check_url(url: &str) -> Result<String> {
     let url = url.trim().trim_end_matches('/');
     let ok = url
         .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
         .is_some_and(|rest| !rest.is_empty() && !rest.contains('/'));
     if ok {
         Ok(url.to_string())
     } else {
         Err(Error::invalid(
             format!("`{url}` is not a strata server's address"),
-            "give it as http://HOST:PORT, as `strata server start` printed it",
+            "give it as http://HOST:PORT or https://HOST:PORT, as `strata server start` printed it",
         ))
     }
 }

@@ -56,16 +56,7 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl Remote {
     pub fn new(file: DaemonFile) -> Remote {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .timeout_recv_response(Some(ANSWER_TIMEOUT))
-            // The daemon closes a connection idle for 10 s: reuse one for less than that.
-            .max_idle_age(Duration::from_secs(5))
-            // Warnings and flavor logs come back in headers (`Strata-Warning`, `Strata-Log`).
-            .max_response_header_size(api::MAX_NOTES_BYTES + 64 * 1024)
-            .build()
-            .into();
+        let agent = agent(None);
         Remote {
             file,
             server: None,
@@ -76,20 +67,35 @@ impl Remote {
         }
     }
 
-    /// A team server at `url` (`http://HOST:PORT`), called with a user's `token`.
-    pub fn server(url: &str, token: &str) -> Remote {
+    /// A team server, as `strata login` recorded it: its URL (`http://` or `https://`),
+    /// the user's token, and for https a certificate to trust besides the public ones.
+    pub fn server(login: &crate::login::Login) -> Result<Remote> {
+        let url = login.url.trim_end_matches('/').to_string();
         let mut r = Remote::new(DaemonFile {
             pid: 0,
-            address: url.trim_end_matches('/').to_string(),
-            token: token.to_string(),
+            address: url.clone(),
+            token: login.token.clone(),
             started_at: 0,
             version: String::new(),
             proc_start: 0,
         });
-        r.server = Some(url.trim_end_matches('/').to_string());
+        if let Some(ca) = &login.ca_cert {
+            let pem = std::fs::read(ca).map_err(|e| Error::io(format!("reading {}", ca.display()), e))?;
+            let cert = ureq::tls::Certificate::from_pem(&pem).map_err(|e| {
+                Error::invalid(
+                    format!("{} is not a PEM certificate: {e}", ca.display()),
+                    "give --ca-cert the server's certificate (or its issuer's), in PEM",
+                )
+            })?;
+            let tls = ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![cert])))
+                .build();
+            r.agent = agent(Some(tls));
+        }
+        r.server = Some(url);
         // A server's callers are elsewhere: their working directory means nothing there.
         r.cwd = None;
-        r
+        Ok(r)
     }
 
     /// The address requests go to.
@@ -106,8 +112,15 @@ impl Remote {
 
     fn unreachable(&self, e: impl std::fmt::Display) -> Error {
         if let Some(url) = &self.server {
+            let said = e.to_string();
+            if said.contains("certificate") {
+                return Error::invalid(
+                    format!("the strata server at {url} is not trusted: {said}"),
+                    "if its certificate is not signed by a public authority, log in with `--ca-cert FILE`, FILE its issuer's certificate (PEM)",
+                );
+            }
             return Error::Unavailable {
-                what: format!("the strata server at {url} does not answer: {e}"),
+                what: format!("the strata server at {url} does not answer: {said}"),
                 hint: "check the address (`strata whoami` shows the one you logged in to) and that the server runs; `strata logout` goes back to the local home".into(),
             };
         }
@@ -377,6 +390,22 @@ fn cut_off(action: &str) -> Error {
 
 /// `s` as one segment of a URL path: every byte but letters, digits, `-` and `_`
 /// percent-encoded (also `.`, so that `..` stays a name and never a step up).
+/// The HTTP client of a daemon or a server (`tls`: whom an https server may be).
+fn agent(tls: Option<ureq::tls::TlsConfig>) -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(5)))
+        .timeout_recv_response(Some(ANSWER_TIMEOUT))
+        // The daemon closes a connection idle for 10 s: reuse one for less than that.
+        .max_idle_age(Duration::from_secs(5))
+        // Warnings and flavor logs come back in headers (`Strata-Warning`, `Strata-Log`).
+        .max_response_header_size(api::MAX_NOTES_BYTES + 64 * 1024);
+    if let Some(tls) = tls {
+        config = config.tls_config(tls);
+    }
+    config.build().into()
+}
+
 /// Where the grants of a stack or a connector are.
 fn grants_path(kind: &str, name: &str) -> String {
     match kind {

@@ -58,7 +58,14 @@ const TRIM_EVERY: Duration = Duration::from_secs(1);
 /// Serves `app` on `listener` until `stop` turns true; then stops accepting, lets every
 /// connection finish the request it is in (idle ones close at once), and returns when
 /// all have closed.
-pub async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver<bool>) {
+/// With `tls`, every connection is a TLS one (a team server's `--tls-cert`), its
+/// handshake bounded by [`HEADER_TIMEOUT`] as a head is.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    mut stop: watch::Receiver<bool>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let memory = Arc::new(Trim::default());
     let trimming = tokio::spawn(memory.clone().run());
@@ -90,20 +97,18 @@ pub async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver
         };
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(app.clone());
-        let mut stop = stop.clone();
+        let stop = stop.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _open = open;
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .max_buf_size(MAX_HEAD);
-            let conn = http.serve_connection(TokioIo::new(Conn::new(stream)), service);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            match tls {
+                None => http1(Conn::new(stream), service, stop).await,
+                Some(acceptor) => {
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        http1(Conn::new(stream), service, stop).await;
+                    }
                 }
             }
             drop(slot);
@@ -112,6 +117,30 @@ pub async fn serve(listener: TcpListener, app: Router, mut stop: watch::Receiver
     drop(listener);
     let _ = slots.acquire_many(MAX_CONNECTIONS as u32).await;
     trimming.abort();
+}
+
+/// Serves one connection with hyper's HTTP/1 until it closes, or `stop` (then the request
+/// under way finishes first).
+async fn http1<S>(
+    io: Conn<S>,
+    service: TowerToHyperService<Router>,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_HEAD);
+    let conn = http.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stopped(&mut stop) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 /// Returns once `stop` is true (without holding its lock across an await).
@@ -279,8 +308,8 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// A connection as hyper sees it: the socket, with hyper's own error answers rewritten
 /// on their way out (see [`rewrite`]) and, after one, a lingering close.
-struct Conn {
-    tcp: TcpStream,
+struct Conn<S> {
+    tcp: S,
     /// A rewritten answer not yet sent, and how much of it has been.
     pending: Vec<u8>,
     sent: usize,
@@ -289,8 +318,8 @@ struct Conn {
     linger: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
-impl Conn {
-    fn new(tcp: TcpStream) -> Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    fn new(tcp: S) -> Conn<S> {
         Conn {
             tcp,
             pending: Vec::new(),
@@ -335,7 +364,7 @@ impl Conn {
     }
 }
 
-impl AsyncRead for Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -345,7 +374,7 @@ impl AsyncRead for Conn {
     }
 }
 
-impl AsyncWrite for Conn {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

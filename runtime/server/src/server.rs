@@ -63,6 +63,41 @@ pub struct TeamOptions {
     /// This node's name in the audit log (default: host name and port).
     pub node: String,
     pub grace: Duration,
+    /// Serve HTTPS with this certificate chain and private key (PEM files).
+    pub tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
+/// The TLS side of a team server: its certificate chain and key, read from PEM files.
+fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &std::path::Path, e: String| {
+        Error::invalid(
+            format!("{} cannot be read as PEM: {e}", what.display()),
+            "give --tls-cert a PEM certificate chain (server first) and --tls-key its PEM private key",
+        )
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
+        .map_err(|e| bad(cert, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(bad(cert, "it holds no certificate".into()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad(key, e.to_string()))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::Internal(format!("TLS versions: {e}")))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| {
+        Error::invalid(
+            format!("the TLS certificate and key do not go together: {e}"),
+            "give --tls-key the private key of the first certificate in --tls-cert",
+        )
+    })?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 impl Daemon {
@@ -129,7 +164,7 @@ pub fn serve(home: Home, port: u16, grace: Duration) -> Result<()> {
         .build()
         .map_err(|e| Error::io("starting the daemon's runtime", e))?;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    let code = rt.block_on(run(svc, home, addr, grace, false))?;
+    let code = rt.block_on(run(svc, home, addr, grace, Mode::Daemon))?;
     // Lifecycle calls still running past the grace period were recorded as interrupted;
     // leave without waiting for their threads.
     std::process::exit(code)
@@ -139,6 +174,10 @@ pub fn serve(home: Home, port: u16, grace: Duration) -> Result<()> {
 /// `strata server migrate`), users with tokens and roles, until SIGTERM or Ctrl-C.
 pub fn serve_team(opts: TeamOptions) -> Result<()> {
     init_log();
+    let tls = match &opts.tls {
+        Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+        None => None,
+    };
     let node_home = Home::at(&opts.data_dir);
     let svc = Service::open_team(
         node_home.clone(),
@@ -160,11 +199,28 @@ pub fn serve_team(opts: TeamOptions) -> Result<()> {
         opts.node,
         crate::store::mysql::redact(&opts.database)
     ));
-    let code = rt.block_on(run(svc, node_home, opts.bind, opts.grace, true))?;
+    let code = rt.block_on(run(svc, node_home, opts.bind, opts.grace, Mode::Team(tls)))?;
     std::process::exit(code)
 }
 
-async fn run(svc: Service, home: Home, bind: std::net::SocketAddr, grace: Duration, team: bool) -> Result<i32> {
+/// What is served: a local daemon, or a team server node (over TLS when given).
+enum Mode {
+    Daemon,
+    Team(Option<tokio_rustls::TlsAcceptor>),
+}
+
+async fn run(
+    svc: Service,
+    home: Home,
+    bind: std::net::SocketAddr,
+    grace: Duration,
+    mode: Mode,
+) -> Result<i32> {
+    let (team, tls) = match mode {
+        Mode::Daemon => (false, None),
+        Mode::Team(tls) => (true, tls),
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
         Error::invalid(
             format!("cannot listen on {bind}: {e}"),
@@ -190,9 +246,9 @@ async fn run(svc: Service, home: Home, bind: std::net::SocketAddr, grace: Durati
     };
     if team {
         // What a test or a script reads to find the node; no token in it.
-        let serving = serde_json::json!({"pid": file.pid, "address": address, "version": file.version});
+        let serving = serde_json::json!({"pid": file.pid, "address": address, "url": format!("{scheme}://{address}"), "version": file.version});
         crate::model::fsutil::write_private(&home.root().join("server.json"), serving.to_string().as_bytes())?;
-        log(&format!("serving the REST API at http://{address}"));
+        log(&format!("serving the REST API at {scheme}://{address}"));
     } else {
         file.write(&home)?;
         log(&format!(
@@ -220,7 +276,12 @@ async fn run(svc: Service, home: Home, bind: std::net::SocketAddr, grace: Durati
         log(&format!("{why}: not accepting new requests"));
         let _ = signalled.stop.send(true);
     });
-    let server = tokio::spawn(super::connections::serve(listener, app, stop_rx.clone()));
+    let server = tokio::spawn(super::connections::serve(
+        listener,
+        app,
+        stop_rx.clone(),
+        tls,
+    ));
     let mut stopped = stop_rx;
     let _ = stopped.wait_for(|s| *s).await;
     state.svc.begin_stop();

@@ -187,7 +187,16 @@ fn local_only(cli: &Cli) -> Option<Result<()>> {
             dir,
         }) => Some(new_flavor(&out, name, component_type, lang, dir.as_deref())),
         Command::Server(cmd) => super::team::local(cmd, &out),
-        Command::Login { url, token } => Some(super::team::login(&out, url, token.as_deref())),
+        Command::Login {
+            url,
+            token,
+            ca_cert,
+        } => Some(super::team::login(
+            &out,
+            url,
+            token.as_deref(),
+            ca_cert.as_deref(),
+        )),
         Command::Logout => Some(super::team::logout(&out)),
         _ => None,
     }

@@ -45,6 +45,13 @@ pub enum ServerCmd {
         /// On stop, how long calls under way may take to finish
         #[arg(long, default_value_t = 10_000, value_name = "MS")]
         grace_ms: u64,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key); clients that do
+        /// not trust its issuer log in with `--ca-cert`
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Create or upgrade the database's tables to this strata's version (back it up first)
     Migrate {
@@ -160,6 +167,8 @@ pub(super) fn local(cmd: &ServerCmd, out: &Output) -> Option<Result<()>> {
             data_dir,
             node,
             grace_ms,
+            tls_cert,
+            tls_key,
         } => Some(start(
             database,
             *bind,
@@ -167,6 +176,7 @@ pub(super) fn local(cmd: &ServerCmd, out: &Output) -> Option<Result<()>> {
             data_dir.clone(),
             node.clone(),
             *grace_ms,
+            tls_cert.clone().zip(tls_key.clone()),
         )),
         ServerCmd::Migrate { database, check } => Some(migrate(out, database, *check)),
         ServerCmd::User(UserCmd::Create {
@@ -254,6 +264,7 @@ fn start(
     data_dir: Option<PathBuf>,
     node: Option<String>,
     grace_ms: u64,
+    tls: Option<(PathBuf, PathBuf)>,
 ) -> Result<()> {
     let secret_key = secret_key(key_file)?;
     let node = node.unwrap_or_else(|| format!("{}-{}", hostname(), bind.port()));
@@ -281,6 +292,7 @@ fn start(
         secret_key,
         node,
         grace: std::time::Duration::from_millis(grace_ms),
+        tls,
     })
 }
 
@@ -432,8 +444,17 @@ pub(super) fn remote(svc: &dyn Backend, out: &Output, cmd: &ServerCmd) -> Result
 }
 
 /// `strata login URL`: checks the token against the server, then keeps both.
-pub(super) fn login(out: &Output, url: &str, token: Option<&str>) -> Result<()> {
+pub(super) fn login(
+    out: &Output,
+    url: &str,
+    token: Option<&str>,
+    ca_cert: Option<&Path>,
+) -> Result<()> {
     let url = crate::client::login::check_url(url)?;
+    let ca_cert = match ca_cert {
+        Some(p) => Some(std::path::absolute(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?),
+        None => None,
+    };
     let token = match token {
         Some(t) => t.to_string(),
         None => match std::env::var("STRATA_TOKEN") {
@@ -442,12 +463,17 @@ pub(super) fn login(out: &Output, url: &str, token: Option<&str>) -> Result<()> 
         },
     };
     let token = token.trim().to_string();
-    let remote = crate::client::Remote::server(&url, &token);
-    let me = remote.whoami()?;
-    let path = crate::client::login::write(&crate::client::login::Login {
+    let login = crate::client::login::Login {
         url: url.clone(),
         token,
+        user: String::new(),
+        ca_cert,
+    };
+    let remote = crate::client::Remote::server(&login)?;
+    let me = remote.whoami()?;
+    let path = crate::client::login::write(&crate::client::login::Login {
         user: me.user.clone(),
+        ..login
     })?;
     out.done(
         format!(
