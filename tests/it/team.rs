@@ -332,6 +332,39 @@ fn roles_and_stack_grants_decide_who_may_do_what_and_the_audit_log_says_who_did(
     team.ok(&bob, &["alerter", "register", "al", "--flavor=alerter", "--channel=ops", &al_dir, "--connector=reg"]);
     assert!(!mariadb_dump(&team.db).contains("t0ken-team"));
 
+    // What a component holds is checked against its user, however it comes to hold it.
+    let carol = team.user(&alice, "carol", "member");
+    team.ok(&alice, &["secret", "create", "proddb", "--password=hunter2-prod"]);
+    let leak_dir = format!("--path={}", stores.join("leak").display());
+    let err = team.refused(&carol, &["alerter", "register", "leak", "--flavor=alerter", "--channel={{proddb.password}}", &leak_dir]);
+    assert!(err.contains("secret `proddb` belongs to `alice`"), "{err}");
+    let err = team.refused(&carol, &["secret", "update", "db", "--password=x"]);
+    assert!(err.contains("secret `db` belongs to `bob`"), "{err}");
+    let err = team.refused(&carol, &["alerter", "copy", "al", "al2"]);
+    assert!(err.contains("service connector `reg`"), "{err}");
+    let err = team.refused(&carol, &["artifact-store", "register", "spy", "--flavor=local", &format!("--path={prod_dir}/x")]);
+    assert!(err.contains("no two components share a directory"), "{err}");
+    // A component bound to a connector is called by members granted it only.
+    let err = team.refused(&carol, &["alerter", "up", "al"]);
+    assert!(err.contains("service connector `reg`"), "{err}");
+    // Nothing on the server's own disk is a member's to name.
+    let (status, body, _) = api(&team.url(0), "POST", "/api/v1/flavors/alerter", &token_of(&carol), Some(r#"{"path":"/etc/passwd"}"#), None);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("path on the server"), "{body}");
+    let (status, body, _) = api(&team.url(0), "PUT", "/api/v1/integrations/%2Fetc", &token_of(&carol), None, None);
+    assert!(status == 403 || status == 422, "{status} {body}");
+    // A viewer copies no stack; runs are an admin's to stop or delete.
+    let err = team.refused(&vic, &["stack", "copy", "dev", "vics"]);
+    assert!(err.contains("`member` role"), "{err}");
+    let (status, _, _) = api(&team.url(0), "DELETE", "/api/v1/runs/0123abcd", &token_of(&bob), None, None);
+    assert_eq!(status, 403);
+    // A stack stays restricted when its last grant goes: then admins only.
+    team.ok(&alice, &["stack", "revoke", "production", "alice"]);
+    assert!(team.refused(&carol, &["stack", "up", "production"]).contains("admins only"));
+    // Restricted stacks are not listed to those who may not read them.
+    assert!(!team.ok(&carol, &["stack", "list"]).contains("production"));
+    assert!(team.ok(&alice, &["stack", "list"]).contains("production"));
+
     // Tokens: a wrong one is 401; a revoked one stops working at once.
     let (status, body, _) = api(&team.url(0), "GET", "/api/v1/stacks", "strata_0123456789abcdef_wrong", None, None);
     assert_eq!(status, 401, "{body}");

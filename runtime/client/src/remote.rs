@@ -678,6 +678,22 @@ impl Backend for Remote {
                 seg(&opts.allow_origins.join(","))
             ));
         }
+        if self.server.is_some() {
+            // A team server is another machine: the .wasm goes up, its file name with it.
+            let bytes = std::fs::read(path).map_err(|e| Error::Invalid {
+                what: format!("cannot read `{}`: {e}", path.display()),
+                hint: "give the path of a `.wasm` component, e.g. target/wasm32-wasip2/release/my_flavor.wasm".into(),
+            })?;
+            let name = path
+                .file_name()
+                .map_or_else(|| "flavor.wasm".into(), |n| n.to_string_lossy().into_owned());
+            q.push_str(&format!("&filename={}", seg(&name)));
+            return self.call_with(
+                "POST",
+                &format!("/api/v1/flavors/{t}?{q}"),
+                Payload::Bytes(&bytes),
+            );
+        }
         let body = json!({ "path": path_text(path)? });
         self.call("POST", &format!("/api/v1/flavors/{t}?{q}"), Some(body))
     }

@@ -35,29 +35,40 @@ pub fn need(method: &Method, path: &str, query: &str) -> Need {
         ["users"] | ["users", _] | ["audit"] => Need::Admin,
         ["daemon"] | ["daemon", "logs"] if read => Need::Read,
         ["operations", ..] | ["runs"] | ["runs", _] | ["runs", _, "logs"] if read => Need::Read,
-        ["runs", _] | ["runs", _, "cancel"] => Need::Member,
+        // Runs are started by admins (their steps run on the server), and stopped or
+        // deleted (with their artifacts) by admins.
+        ["runs", _] | ["runs", _, "cancel"] => Need::Admin,
         ["stacks"] => member_unless_read,
         ["stacks", name] | ["stacks", name, "export"] if read => Need::StackRead(name.to_string()),
         ["stacks", name, "grants"] if read => Need::StackRead(name.to_string()),
         ["stacks", _, "grants", ..] => Need::Admin,
         ["stacks", "import"] => Need::Admin,
         ["stacks", name, "up" | "down"] => Need::StackLifecycle(name.to_string()),
-        ["stacks", name, "copy"] => Need::StackRead(name.to_string()),
+        ["stacks", name, "copy"] => Need::StackCopy(name.to_string()),
         ["stacks", name] | ["stacks", name, ..] => Need::StackChange(name.to_string()),
         ["active-stack"] => Need::Read,
         ["active-stack", "up" | "down"] => Need::ActiveStackLifecycle,
         ["components", _] => member_unless_read,
-        ["components", ..] if read => Need::Read,
+        ["components", t, name, ..] if read => match ty(t) {
+            Some(t) => Need::ComponentRead(t, name.to_string()),
+            None => Need::Read,
+        },
         ["components", _, _, "copy"] => Need::Member,
         ["components", t, name, ..] => match ty(t) {
             Some(t) => Need::Component(t, name.to_string()),
             None => Need::Member,
         },
-        ["artifact-stores", ..] if read => Need::Read,
+        ["artifact-stores", name, ..] if read => {
+            Need::ComponentRead(ComponentType::ArtifactStore, name.to_string())
+        }
         ["artifact-stores", name, ..] => Need::Component(ComponentType::ArtifactStore, name.to_string()),
+        // New code for flavors components already use is checked in the service, against
+        // each of those components.
         ["flavors", ..] => member_unless_read,
         ["secrets", _] if read && query.split('&').any(|kv| kv == "reveal=true") => Need::Admin,
-        ["secrets", ..] => member_unless_read,
+        ["secrets"] => member_unless_read,
+        ["secrets", ..] if read => Need::Read,
+        ["secrets", name, ..] => Need::Secret(name.to_string()),
         ["service-connectors", ..] if read => Need::Read,
         ["service-connectors", name, "verify"] => Need::ConnectorUse(name.to_string()),
         ["service-connectors", ..] => Need::Admin,
@@ -144,10 +155,11 @@ pub fn check_if_match(svc: &Service, path: &str, expected: &str) -> Result<()> {
         };
     }
     let current = etag(svc, path)?;
+    // Strong comparison (RFC 9110 13.1.1): a weak tag never matches.
     let matches = expected
         .split(',')
-        .map(|t| t.trim().trim_start_matches("W/"))
-        .any(|t| Some(t) == current.as_deref());
+        .map(str::trim)
+        .any(|t| !t.starts_with("W/") && Some(t) == current.as_deref());
     if matches {
         return Ok(());
     }
@@ -383,6 +395,19 @@ mod tests {
         assert_eq!(need(&post, "/api/v1/service-connectors", ""), Need::Admin);
         assert_eq!(need(&post, "/api/v1/pipelines/run", ""), Need::Admin);
         assert_eq!(need(&post, "/api/v1/restore", ""), Need::Admin);
+        assert_eq!(
+            need(&post, "/api/v1/stacks/prod/copy", ""),
+            Need::StackCopy("prod".into())
+        );
+        assert_eq!(need(&Method::DELETE, "/api/v1/runs/r1", ""), Need::Admin);
+        assert_eq!(
+            need(&Method::PATCH, "/api/v1/secrets/db", ""),
+            Need::Secret("db".into())
+        );
+        assert_eq!(
+            need(&get, "/api/v1/artifact-stores/a/files", "path=x"),
+            Need::ComponentRead(ComponentType::ArtifactStore, "a".into())
+        );
         assert_eq!(need(&post, "/api/v1/daemon/stop", ""), Need::Admin);
         assert_eq!(need(&post, "/api/v1/some-new-route", ""), Need::Admin);
         assert_eq!(need(&get, "/api/v1/audit", ""), Need::Admin);

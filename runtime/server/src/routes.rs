@@ -307,6 +307,8 @@ pub struct Caller {
     pub if_match: Option<String>,
     /// The request's path, which names the record `If-Match` is about.
     pub path: String,
+    /// Whether it is a GET (a read of a stack or component carries its `ETag`).
+    pub get: bool,
 }
 
 tokio::task_local! {
@@ -487,19 +489,28 @@ async fn answer<T: Send + 'static>(
         who,
         if_match,
         path,
+        get,
         ..
     } = caller();
-    let (out, warnings, logs) = tokio::task::spawn_blocking(move || {
+    let team = who.is_some();
+    let (out, tag, warnings, logs) = tokio::task::spawn_blocking(move || {
         let svc = st.svc.as_user(cwd, who);
+        let mut tag = None;
         let out = (|| {
             let _catalog = lock.then(|| svc.catalog_lock()).transpose()?;
             let _fresh = svc.store().fresh_reads()?;
             if let Some(expected) = &if_match {
                 super::access::check_if_match(&svc, &path, expected)?;
             }
+            // The version is read before the record the handler reads: a change landing
+            // in between gives an older tag with a newer body, and an If-Match built on
+            // that body is refused (412), never applied over the change.
+            if team && get && super::access::names_record(&path) {
+                tag = super::access::etag(&svc, &path)?;
+            }
             f(&svc)
         })();
-        (out, svc.take_warnings(), svc.take_logs())
+        (out, tag, svc.take_warnings(), svc.take_logs())
     })
     .await
     .map_err(|e| ApiError::from(Error::Internal(format!("a request handler failed: {e}"))))?;
@@ -507,6 +518,11 @@ async fn answer<T: Send + 'static>(
         Ok(out) => ok(out),
         Err(e) => ApiError::from(e).into_response(),
     };
+    if let Some(tag) = tag.filter(|_| response.status().is_success())
+        && let Ok(v) = axum::http::HeaderValue::from_str(&tag)
+    {
+        response.headers_mut().insert(header::ETAG, v);
+    }
     notes(response.headers_mut(), &warnings, &logs);
     Ok(response)
 }

@@ -398,11 +398,13 @@ async fn checked(st: Shared, req: Request, next: Next) -> Response {
             Ok(who) => who,
             Err((Some(who), refused)) => {
                 // A user's request refused for its role is audited too.
-                if req.method() != axum::http::Method::GET {
+                if req.method() != axum::http::Method::GET
+                    || reveals(req.uri().query().unwrap_or(""))
+                {
                     let svc = st.svc.as_user(std::path::PathBuf::new(), Some(who));
                     let (m, p, code) = (
                         req.method().to_string(),
-                        req.uri().path().to_string(),
+                        audited(req.uri().path(), req.uri().query().unwrap_or("")),
                         refused.status().as_u16(),
                     );
                     let _ = tokio::task::spawn_blocking(move || {
@@ -427,6 +429,7 @@ async fn checked(st: Shared, req: Request, next: Next) -> Response {
     caller.who = who;
     caller.if_match = if_match;
     caller.path = req.uri().path().to_string();
+    caller.get = req.method() == axum::http::Method::GET;
     if team {
         // A team server's callers are not on its machine: their paths mean nothing here.
         caller.cwd = std::path::PathBuf::new();
@@ -478,6 +481,24 @@ fn unauthorized(message: String, hint: &str) -> Response {
     r.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     r
+}
+
+/// Whether a query string asks for secret values (`reveal=true`, however spelled).
+fn reveals(query: &str) -> bool {
+    query.split('&').any(|kv| {
+        kv.split_once('=').is_some_and(|(k, v)| {
+            k.eq_ignore_ascii_case("reveal") && !v.eq_ignore_ascii_case("false")
+        })
+    })
+}
+
+/// The path as the audit log keeps it: with its query (`force`, `recursive`, `reveal`).
+fn audited(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{query}")
+    }
 }
 
 /// What [`team_caller`] reads of a request (the request itself, whose body is not
@@ -573,6 +594,7 @@ async fn team_caller(
 async fn served(st: Shared, req: Request, next: Next, team: bool) -> Response {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
     let started = Instant::now();
     // The whole body is read before any handler runs, also by routes that take none:
     // a connection whose request body was left unread is closed by hyper, and the
@@ -582,29 +604,19 @@ async fn served(st: Shared, req: Request, next: Next, team: bool) -> Response {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let mut response = next.run(req).await;
-    let is_get = method == axum::http::Method::GET;
-    if team && (!is_get || super::access::names_record(&path)) {
+    let response = next.run(req).await;
+    // Changes, and reads of secret values, go to the audit log, with their answer.
+    if team && (method != axum::http::Method::GET || reveals(&query)) {
         let who = routes::CALLER.with(|c| c.who.clone());
         let svc = st.svc.as_user(std::path::PathBuf::new(), who);
         let status = response.status().as_u16();
-        let (m, p) = (method.clone(), path.clone());
-        let tagged = tokio::task::spawn_blocking(move || {
-            if m == axum::http::Method::GET {
-                if (200..300).contains(&status) {
-                    return super::access::etag(&svc, &p);
-                }
-            } else if let Err(e) = svc.audit(m.as_str(), &p, status) {
+        let (m, p) = (method.to_string(), audited(&path, &query));
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Err(e) = svc.audit(&m, &p, status) {
                 log(&format!("could not write the audit log: {e}"));
             }
-            Ok(None)
         })
         .await;
-        if let Ok(Ok(Some(tag))) = tagged
-            && let Ok(v) = HeaderValue::from_str(&tag)
-        {
-            response.headers_mut().insert(header::ETAG, v);
-        }
     }
     if method != axum::http::Method::GET || !response.status().is_success() {
         log(&format!(

@@ -12,8 +12,13 @@
 //! - A lifecycle call on a component, or a change to it, needs the right to change every
 //!   restricted stack it belongs to: a component shared by `prod` and `dev` cannot be
 //!   taken down through `dev`.
+//! - A stack stays restricted once granted, even with no grant left (then: admins only).
 //! - A component may name a service connector only when its user is an admin or has
-//!   been granted the connector.
+//!   been granted the connector, and may be called (by a member) only while that holds.
+//! - A secret belongs to who created it: only they (and admins) may change it or name it
+//!   in a component. A component (or a copy, or an import) may hold only the secrets,
+//!   connector and directories its user may use, and no directory another component has.
+//! - A request that names a file or directory on the server itself needs `admin`.
 //!
 //! Tokens are `strata_ID_SECRET`; the store keeps the ID and the SHA-256 of the secret,
 //! so a copy of the database gives no working token.
@@ -75,6 +80,14 @@ pub enum Need {
     Component(ComponentType, String),
     /// Naming a service connector in a component's configuration.
     ConnectorUse(String),
+    /// Copying a stack: a member's, of a stack it may read.
+    StackCopy(String),
+    /// Reading a component (its configuration, its live status, its files): allowed to
+    /// whoever may read every restricted stack it belongs to.
+    ComponentRead(ComponentType, String),
+    /// Changing, deleting or renaming a secret, or naming it in a component: its owner
+    /// (who created it) or an admin.
+    Secret(String),
 }
 
 /// How long a node trusts a token it has checked before reading it again: a token
@@ -251,7 +264,7 @@ impl Service {
             Need::Admin => at_least(Role::Admin, "this request"),
             Need::StackRead(stack) => {
                 let grants = self.grants("stack", stack)?;
-                if grants.is_empty() || grants.iter().any(|g| g.user == p.user) {
+                if !self.is_restricted(stack)? || grants.iter().any(|g| g.user == p.user) {
                     Ok(())
                 } else {
                     Err(forbidden(
@@ -287,7 +300,43 @@ impl Service {
             }
             Need::Component(t, name) => {
                 at_least(Role::Member, &format!("changing {} `{name}`", t.label()))?;
-                self.may_change_component(p, *t, name)
+                self.may_change_component(p, *t, name)?;
+                // A member calls a component bound to a connector only while granted it.
+                if let Some(c) = self.store.component(*t, name)?
+                    && let Some(id) = &c.connector
+                    && let Some(connector) = self.connector_name(id)
+                {
+                    self.require(&Need::ConnectorUse(connector))?;
+                }
+                Ok(())
+            }
+            Need::ComponentRead(t, name) => {
+                for s in self.store.stacks()? {
+                    if s.components.get(t).is_some_and(|n| n.iter().any(|n| n == name)) {
+                        self.require(&Need::StackRead(s.name.clone()))?;
+                    }
+                }
+                Ok(())
+            }
+            Need::StackCopy(stack) => {
+                at_least(Role::Member, &format!("copying stack `{stack}`"))?;
+                self.require(&Need::StackRead(stack.clone()))
+            }
+            Need::Secret(name) => {
+                at_least(Role::Member, &format!("using secret `{name}`"))?;
+                let owner: Option<String> =
+                    self.store.get(TreeId::Access, &format!("owner/secret/{name}"))?;
+                if owner.as_deref() == Some(p.user.as_str()) {
+                    Ok(())
+                } else {
+                    Err(forbidden(
+                        format!(
+                            "secret `{name}` belongs to {}: changing it or naming it in a component needs the `admin` role",
+                            owner.map_or_else(|| "the server".to_string(), |o| format!("`{o}`"))
+                        ),
+                        "ask its owner or an admin, or create a secret of your own".into(),
+                    ))
+                }
             }
             Need::ConnectorUse(name) => {
                 at_least(Role::Member, &format!("using service connector `{name}`"))?;
@@ -312,10 +361,16 @@ impl Service {
         }
     }
 
-    /// A member may change a stack without grants, or one granting them `member`.
+    /// Whether a stack was ever granted (and so is restricted, grants or none).
+    pub fn is_restricted(&self, stack: &str) -> Result<bool> {
+        self.store
+            .contains(TreeId::Access, &format!("restricted/stack/{stack}"))
+    }
+
+    /// A member may change a stack that is not restricted, or one granting them `member`.
     fn may_change_stack(&self, p: &Principal, stack: &str) -> Result<()> {
         let grants = self.grants("stack", stack)?;
-        if grants.is_empty()
+        if !self.is_restricted(stack)?
             || grants
                 .iter()
                 .any(|g| g.user == p.user && g.role >= Role::Member)
@@ -612,6 +667,9 @@ impl Service {
         };
         let mut batch = Batch::new();
         batch.put(TreeId::Access, &grant_key(kind, name, user), &g);
+        if kind == "stack" {
+            batch.put(TreeId::Access, &format!("restricted/stack/{name}"), &true);
+        }
         self.store.apply(batch)?;
         Ok(g)
     }
@@ -646,7 +704,108 @@ impl Service {
                 batch.put(TreeId::Access, &grant_key(kind, to, &g.user), &g);
             }
         }
+        for marker in ["restricted", "owner"] {
+            let key = format!("{marker}/{kind}/{name}");
+            if let Some(v) = self.store.get::<serde_json::Value>(TreeId::Access, &key)? {
+                batch.remove(TreeId::Access, &key);
+                if let Some(to) = to {
+                    batch.put(TreeId::Access, &format!("{marker}/{kind}/{to}"), &v);
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// On a team server, a request that names a file or directory on the server's own
+    /// disk (`what`) is an admin's: its users are not the machine's.
+    pub(crate) fn require_server_path(&self, what: &str) -> Result<()> {
+        match &self.who {
+            Some(p) if p.role != Role::Admin => Err(forbidden(
+                format!(
+                    "{what} names a path on the server's own disk, which needs the `admin` role; `{}` is a {}",
+                    p.user, p.role
+                ),
+                "send the file itself (the CLI uploads a flavor's .wasm from your machine), or ask an admin".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records who created secret `name` (its owner, on a team server).
+    pub(crate) fn own_secret(&self, batch: &mut Batch, name: &str) {
+        if let Some(p) = &self.who {
+            batch.put(TreeId::Access, &format!("owner/secret/{name}"), &p.user);
+        }
+    }
+
+    /// What a component holds, checked against its user on a team server: each secret
+    /// it names is theirs (or they are an admin), its connector is granted to them, and
+    /// each directory it is granted is no other component's (nor inside or around one).
+    pub(crate) fn check_team_use(
+        &self,
+        f: &crate::model::FlavorRecord,
+        c: &crate::model::ComponentRecord,
+    ) -> Result<()> {
+        let Some(p) = &self.who else {
+            return Ok(());
+        };
+        if p.role != Role::Admin {
+            for value in c.config.values() {
+                if let Some((secret, _)) = crate::model::secret_reference(value) {
+                    self.require(&Need::Secret(secret.to_string()))?;
+                }
+            }
+            if let Some(id) = &c.connector
+                && let Some(name) = self.connector_name(id)
+            {
+                self.require(&Need::ConnectorUse(name))?;
+            }
+        }
+        let mine: Vec<std::path::PathBuf> = super::lifecycle::local_paths(f, c)
+            .map(|(_, v)| std::path::PathBuf::from(v))
+            .collect();
+        if mine.is_empty() {
+            return Ok(());
+        }
+        for other in self.store.components(None)? {
+            if other.id == c.id
+                || (other.component_type == c.component_type && other.name == c.name)
+            {
+                continue;
+            }
+            let Some(of) = self.store.flavor(other.component_type, &other.flavor)? else {
+                continue;
+            };
+            for (_, theirs) in super::lifecycle::local_paths(&of, &other) {
+                let theirs = std::path::Path::new(theirs);
+                if let Some(m) = mine
+                    .iter()
+                    .find(|m| m.starts_with(theirs) || theirs.starts_with(m))
+                {
+                    return Err(Error::invalid(
+                        format!(
+                            "`{}` is, holds or is inside the directory of {} `{}` ({}): on a team server no two components share a directory",
+                            m.display(),
+                            other.component_type.label(),
+                            other.name,
+                            theirs.display()
+                        ),
+                        "give this component a directory of its own",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The stacks `stack_list` shows the caller: on a team server, not the restricted
+    /// ones it holds no grant on (but to admins).
+    pub(crate) fn may_see_stack(&self, stack: &str) -> Result<bool> {
+        match self.require(&Need::StackRead(stack.to_string())) {
+            Ok(()) => Ok(true),
+            Err(Error::Forbidden { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     pub fn whoami(&self) -> Result<WhoAmI> {

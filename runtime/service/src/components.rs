@@ -48,6 +48,7 @@ impl Service {
             created_at: now,
             connector,
         };
+        self.check_team_use(&f, &c)?;
         let mut batch = Batch::new();
         batch.put(TreeId::Components, &type_key(t, name), &c).put(
             TreeId::States,

@@ -47,6 +47,7 @@ impl Service {
             &format!("{} `{name}` (flavor `{}`)", t.label(), f.info.name),
             &merged,
         )?;
+        self.check_team_use(&f, &c)?;
         self.save_changed(&f, &before, &c)
     }
 
@@ -209,6 +210,9 @@ impl Service {
         c.id = new_id();
         c.name = dst.to_string();
         c.created_at = now;
+        // A copy holds what the original holds (secrets, a connector, directories): the
+        // copier must be allowed each, as if they had registered it.
+        self.check_team_use(&self.flavor_of(&c)?, &c)?;
         let mut batch = Batch::new();
         batch.put(TreeId::Components, &type_key(t, dst), &c).put(
             TreeId::States,

@@ -116,6 +116,7 @@ impl Service {
         path: &Path,
         opts: FlavorOptions,
     ) -> Result<FlavorDetail> {
+        self.require_server_path("registering a flavor from a file")?;
         let path = &self.resolve(path);
         let bytes = std::fs::read(path).map_err(|e| Error::Invalid {
             what: format!("cannot read `{}`: {e}", path.display()),
@@ -312,6 +313,13 @@ impl Service {
                     ),
                     "pass --replace to replace its code (components of this flavor keep their configuration)",
                 ));
+            }
+            // New code runs with every component of this flavor's secrets, directories and
+            // connector: on a team server, only who may change each of them replaces it.
+            for c in self.store.components(Some(t))? {
+                if c.flavor == info.name {
+                    self.require(&crate::Need::Component(t, c.name.clone()))?;
+                }
             }
             // The new schema must accept every existing component's configuration.
             for c in self

@@ -95,6 +95,7 @@ impl Service {
         let as_path = &self.resolve(Path::new(name_or_path));
         // A request without a working directory (REST) names a directory absolutely.
         if name_or_path.contains('/') || (as_path.is_absolute() && as_path.is_dir()) {
+            self.require_server_path("installing an integration from a directory")?;
             if !as_path.is_dir() {
                 return Err(Error::not_found(
                     format!("integration directory `{name_or_path}`"),

@@ -237,6 +237,10 @@ impl Service {
                 )
             })?;
         let c = &fresh;
+        // Checked here, on the record the call uses, under its lock: a stack changed (or
+        // an active stack switched) between the route's check and this call changes
+        // nothing about who may do it.
+        self.require(&crate::Need::Component(c.component_type, c.name.clone()))?;
         self.refuse_if_stopping(c)?;
         let emit = |on: &mut dyn FnMut(Progress), step: &str, outcome: StepOutcome| {
             on(Progress {
@@ -442,6 +446,7 @@ impl Service {
         let _across_nodes = self.lifecycle_db_lock(&c)?;
         // Read again: it may have been deleted, renamed or changed while waiting.
         let c = self.component_or_err(t, name)?;
+        self.require(&crate::Need::Component(c.component_type, c.name.clone()))?;
         self.refuse_if_stopping(&c)?;
         let _in_flight = InFlightGuard::new(self, &c, call);
         f(&c)
@@ -555,7 +560,7 @@ impl Bound {
 
 /// The values the user gave `c`'s `path` fields that name local directories (not
 /// `scheme://` locations), as stored: what may become grants, and nothing else.
-fn local_paths<'a>(
+pub(super) fn local_paths<'a>(
     f: &'a FlavorRecord,
     c: &'a ComponentRecord,
 ) -> impl Iterator<Item = (&'a String, &'a String)> {

@@ -187,6 +187,7 @@ impl Service {
         };
         let mut batch = Batch::new();
         batch.put(TreeId::Secrets, name, &r);
+        self.own_secret(&mut batch, name);
         self.store.apply(batch)?;
         self.secret_view(&r, false)
     }
@@ -198,6 +199,7 @@ impl Service {
         values: BTreeMap<String, String>,
     ) -> Result<SecretView> {
         let mut r = self.secret_or_err(name)?;
+        self.require(&crate::Need::Secret(name.to_string()))?;
         let values = normalized_keys(values)?;
         check_keys(&values)?;
         let mut current = self.open_secret(&r)?;
@@ -244,8 +246,10 @@ impl Service {
 
     pub fn secret_delete(&self, name: &str) -> Result<()> {
         self.secret_or_err(name)?;
+        self.require(&crate::Need::Secret(name.to_string()))?;
         let mut batch = Batch::new();
         batch.remove(TreeId::Secrets, name);
+        self.move_grants(&mut batch, "secret", name, None)?;
         self.store.apply(batch)
     }
 
@@ -253,6 +257,7 @@ impl Service {
     /// (`{{old.key}}` becomes `{{new.key}}`). Returns the components rewritten.
     pub fn secret_rename(&self, old: &str, new: &str) -> Result<Vec<String>> {
         let mut r = self.secret_or_err(old)?;
+        self.require(&crate::Need::Secret(old.to_string()))?;
         check_name("secret", new)?;
         if self
             .store
@@ -270,6 +275,7 @@ impl Service {
         batch
             .remove(TreeId::Secrets, old)
             .put(TreeId::Secrets, new, &r);
+        self.move_grants(&mut batch, "secret", old, Some(new))?;
         let mut rewritten = Vec::new();
         for mut c in self.store.components(None)? {
             let mut changed = false;

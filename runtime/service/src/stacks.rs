@@ -208,11 +208,13 @@ impl Service {
     }
 
     pub fn stack_list(&self) -> Result<Vec<StackView>> {
-        self.store
-            .stacks()?
-            .iter()
-            .map(|s| self.stack_view(s))
-            .collect()
+        let mut out = Vec::new();
+        for s in self.store.stacks()? {
+            if self.may_see_stack(&s.name)? {
+                out.push(self.stack_view(&s)?);
+            }
+        }
+        Ok(out)
     }
 
     /// The named stack, or the active one.
