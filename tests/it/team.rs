@@ -150,7 +150,14 @@ impl Team {
     /// A user made straight on the database, logged in to node 0.
     fn user_by_database(&self, name: &str, role: &str) -> User {
         let made = self.admin(&[
-            "server", "user", "create", name, "--role", role, "--database", &self.db,
+            "server",
+            "user",
+            "create",
+            name,
+            "--role",
+            role,
+            "--database",
+            &self.db,
         ]);
         assert_eq!(made.code, 0, "{}", made.stderr);
         self.login(name, made.stdout.trim(), 0)
@@ -173,7 +180,8 @@ impl Team {
     fn ok(&self, u: &User, args: &[&str]) -> String {
         let r = self.run(u, args);
         assert_eq!(
-            r.code, 0,
+            r.code,
+            0,
             "{} `strata {}` failed:\n{}",
             u.name,
             args.join(" "),
@@ -209,7 +217,14 @@ impl Team {
     }
 }
 
-fn api(url: &str, method: &str, path: &str, token: &str, body: Option<&str>, if_match: Option<&str>) -> (u16, String, Option<String>) {
+fn api(
+    url: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&str>,
+    if_match: Option<&str>,
+) -> (u16, String, Option<String>) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()
@@ -238,10 +253,9 @@ fn api(url: &str, method: &str, path: &str, token: &str, body: Option<&str>, if_
 }
 
 fn token_of(u: &User) -> String {
-    let login: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(u.cfg.path().join("login.json")).unwrap(),
-    )
-    .unwrap();
+    let login: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(u.cfg.path().join("login.json")).unwrap())
+            .unwrap();
     login["token"].as_str().unwrap().to_string()
 }
 
@@ -250,10 +264,16 @@ fn roles_and_stack_grants_decide_who_may_do_what_and_the_audit_log_says_who_did(
     let (team, alice) = Team::new();
     let who = team.ok(&alice, &["whoami", "--output", "json"]);
     let who: serde_json::Value = serde_json::from_str(&who).unwrap();
-    assert_eq!((who["user"].as_str(), who["role"].as_str()), (Some("alice"), Some("admin")));
+    assert_eq!(
+        (who["user"].as_str(), who["role"].as_str()),
+        (Some("alice"), Some("admin"))
+    );
     // The login is the user's alone.
     let mode = std::fs::metadata(alice.cfg.path().join("login.json")).unwrap();
-    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777, 0o600);
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode.permissions()) & 0o777,
+        0o600
+    );
 
     let bob = team.user(&alice, "bob", "member");
     let vic = team.user(&alice, "vic", "viewer");
@@ -261,40 +281,103 @@ fn roles_and_stack_grants_decide_who_may_do_what_and_the_audit_log_says_who_did(
     // A viewer reads, and is told which role a change needs.
     assert!(team.ok(&vic, &["stack", "list"]).contains("default"));
     let err = team.refused(&vic, &["orchestrator", "register", "o2", "--flavor=local"]);
-    assert!(err.contains("needs the `member` role") && err.contains("`vic` is a viewer"), "{err}");
+    assert!(
+        err.contains("needs the `member` role") && err.contains("`vic` is a viewer"),
+        "{err}"
+    );
 
     // A member registers components and stacks, and brings up an open stack.
     let stores = team.stores();
     let store_dir = stores.join("bob-store").display().to_string();
-    team.ok(&bob, &["orchestrator", "register", "bob-o", "--flavor=local"]);
-    team.ok(&bob, &["artifact-store", "register", "bob-a", "--flavor=local", &format!("--path={store_dir}")]);
-    team.ok(&bob, &["stack", "register", "dev", "-o", "bob-o", "-a", "bob-a"]);
+    team.ok(
+        &bob,
+        &["orchestrator", "register", "bob-o", "--flavor=local"],
+    );
+    team.ok(
+        &bob,
+        &[
+            "artifact-store",
+            "register",
+            "bob-a",
+            "--flavor=local",
+            &format!("--path={store_dir}"),
+        ],
+    );
+    team.ok(
+        &bob,
+        &["stack", "register", "dev", "-o", "bob-o", "-a", "bob-a"],
+    );
     team.ok(&bob, &["stack", "up", "dev"]);
     // A directory outside the server's data directory is no one's to grant.
-    let err = team.refused(&bob, &["artifact-store", "register", "etc", "--flavor=local", "--path=/etc"]);
-    assert!(err.contains("outside this team server's data directory"), "{err}");
+    let err = team.refused(
+        &bob,
+        &[
+            "artifact-store",
+            "register",
+            "etc",
+            "--flavor=local",
+            "--path=/etc",
+        ],
+    );
+    assert!(
+        err.contains("outside this team server's data directory"),
+        "{err}"
+    );
 
     // Production: restricted to alice by a grant. Bob may read it, not change it, not
     // bring it (or a component of it) up or down.
     let prod_dir = stores.join("prod-store").display().to_string();
-    team.ok(&alice, &["artifact-store", "register", "prod-a", "--flavor=local", &format!("--path={prod_dir}")]);
-    team.ok(&alice, &["stack", "register", "prod", "-o", "default", "-a", "prod-a"]);
-    team.ok(&alice, &["stack", "grant", "prod", "alice", "--role", "member"]);
+    team.ok(
+        &alice,
+        &[
+            "artifact-store",
+            "register",
+            "prod-a",
+            "--flavor=local",
+            &format!("--path={prod_dir}"),
+        ],
+    );
+    team.ok(
+        &alice,
+        &["stack", "register", "prod", "-o", "default", "-a", "prod-a"],
+    );
+    team.ok(
+        &alice,
+        &["stack", "grant", "prod", "alice", "--role", "member"],
+    );
     let err = team.refused(&bob, &["stack", "up", "prod"]);
     assert!(
-        err.contains("stack `prod` is restricted") && err.contains("`member` role on it") && err.contains("strata stack grant prod bob --role member"),
+        err.contains("stack `prod` is restricted")
+            && err.contains("`member` role on it")
+            && err.contains("strata stack grant prod bob --role member"),
         "{err}"
     );
     let err = team.refused(&bob, &["artifact-store", "up", "prod-a"]);
-    assert!(err.contains("belongs to stack `prod`, which is restricted"), "{err}");
-    let err = team.refused(&bob, &["artifact-store", "update", "prod-a", "--path", &store_dir]);
+    assert!(
+        err.contains("belongs to stack `prod`, which is restricted"),
+        "{err}"
+    );
+    let err = team.refused(
+        &bob,
+        &["artifact-store", "update", "prod-a", "--path", &store_dir],
+    );
     assert!(err.contains("restricted"), "{err}");
     let err = team.refused(&bob, &["stack", "rename", "prod", "mine"]);
     assert!(err.contains("restricted"), "{err}");
     // The REST answer is a 403 naming the role.
-    let (status, body, _) = api(&team.url(0), "POST", "/api/v1/stacks/prod/up", &token_of(&bob), Some("{}"), None);
+    let (status, body, _) = api(
+        &team.url(0),
+        "POST",
+        "/api/v1/stacks/prod/up",
+        &token_of(&bob),
+        Some("{}"),
+        None,
+    );
     assert_eq!(status, 403, "{body}");
-    assert!(body.contains("\"forbidden\"") && body.contains("member"), "{body}");
+    assert!(
+        body.contains("\"forbidden\"") && body.contains("member"),
+        "{body}"
+    );
     // Alice brings it up; granted, bob may too.
     team.ok(&alice, &["stack", "up", "prod"]);
     team.ok(&alice, &["stack", "grant", "prod", "bob"]);
@@ -302,7 +385,10 @@ fn roles_and_stack_grants_decide_who_may_do_what_and_the_audit_log_says_who_did(
     assert!(team.ok(&bob, &["whoami"]).contains("stack prod: member"));
     // Renamed, a stack keeps its grants.
     team.ok(&alice, &["stack", "rename", "prod", "production"]);
-    assert!(team.ok(&alice, &["stack", "grants", "production"]).contains("bob"));
+    assert!(
+        team.ok(&alice, &["stack", "grants", "production"])
+            .contains("bob")
+    );
     team.ok(&alice, &["stack", "revoke", "production", "bob"]);
     team.refused(&bob, &["stack", "up", "production"]);
 
@@ -316,57 +402,165 @@ fn roles_and_stack_grants_decide_who_may_do_what_and_the_audit_log_says_who_did(
     team.ok(&bob, &["secret", "create", "db", "--password=hunter2-team"]);
     let err = team.refused(&bob, &["secret", "get", "db", "--reveal"]);
     assert!(err.contains("needs the `admin` role"), "{err}");
-    assert!(team.ok(&alice, &["secret", "get", "db", "--reveal"]).contains("hunter2-team"));
+    assert!(
+        team.ok(&alice, &["secret", "get", "db", "--reveal"])
+            .contains("hunter2-team")
+    );
     let dump = mariadb_dump(&team.db);
-    assert!(!dump.contains("hunter2-team"), "a secret is in clear in the database");
+    assert!(
+        !dump.contains("hunter2-team"),
+        "a secret is in clear in the database"
+    );
 
     // Service connectors: admins make them; a member uses one once granted.
-    team.ok(&alice, &["service-connector", "register", "reg", "--type", "bearer", "--endpoint=http://127.0.0.1:9", "--token=t0ken-team"]);
-    let err = team.refused(&bob, &["service-connector", "register", "mine", "--type", "bearer", "--endpoint=http://127.0.0.1:9", "--token=x"]);
+    team.ok(
+        &alice,
+        &[
+            "service-connector",
+            "register",
+            "reg",
+            "--type",
+            "bearer",
+            "--endpoint=http://127.0.0.1:9",
+            "--token=t0ken-team",
+        ],
+    );
+    let err = team.refused(
+        &bob,
+        &[
+            "service-connector",
+            "register",
+            "mine",
+            "--type",
+            "bearer",
+            "--endpoint=http://127.0.0.1:9",
+            "--token=x",
+        ],
+    );
     assert!(err.contains("`admin` role"), "{err}");
-    team.ok(&bob, &["alerter", "flavor", "register", &wasm("fixture_alerter")]);
-    let err = team.refused(&bob, &["alerter", "register", "al", "--flavor=alerter", "--connector=reg"]);
-    assert!(err.contains("service connector `reg`") && err.contains("strata service-connector grant reg bob"), "{err}");
+    team.ok(
+        &bob,
+        &["alerter", "flavor", "register", &wasm("fixture_alerter")],
+    );
+    let err = team.refused(
+        &bob,
+        &[
+            "alerter",
+            "register",
+            "al",
+            "--flavor=alerter",
+            "--connector=reg",
+        ],
+    );
+    assert!(
+        err.contains("service connector `reg`")
+            && err.contains("strata service-connector grant reg bob"),
+        "{err}"
+    );
     team.ok(&alice, &["service-connector", "grant", "reg", "bob"]);
     let al_dir = format!("--path={}", stores.join("al").display());
-    team.ok(&bob, &["alerter", "register", "al", "--flavor=alerter", "--channel=ops", &al_dir, "--connector=reg"]);
+    team.ok(
+        &bob,
+        &[
+            "alerter",
+            "register",
+            "al",
+            "--flavor=alerter",
+            "--channel=ops",
+            &al_dir,
+            "--connector=reg",
+        ],
+    );
     assert!(!mariadb_dump(&team.db).contains("t0ken-team"));
 
     // What a component holds is checked against its user, however it comes to hold it.
     let carol = team.user(&alice, "carol", "member");
-    team.ok(&alice, &["secret", "create", "proddb", "--password=hunter2-prod"]);
+    team.ok(
+        &alice,
+        &["secret", "create", "proddb", "--password=hunter2-prod"],
+    );
     let leak_dir = format!("--path={}", stores.join("leak").display());
-    let err = team.refused(&carol, &["alerter", "register", "leak", "--flavor=alerter", "--channel={{proddb.password}}", &leak_dir]);
+    let err = team.refused(
+        &carol,
+        &[
+            "alerter",
+            "register",
+            "leak",
+            "--flavor=alerter",
+            "--channel={{proddb.password}}",
+            &leak_dir,
+        ],
+    );
     assert!(err.contains("secret `proddb` belongs to `alice`"), "{err}");
     let err = team.refused(&carol, &["secret", "update", "db", "--password=x"]);
     assert!(err.contains("secret `db` belongs to `bob`"), "{err}");
     let err = team.refused(&carol, &["alerter", "copy", "al", "al2"]);
     assert!(err.contains("service connector `reg`"), "{err}");
-    let err = team.refused(&carol, &["artifact-store", "register", "spy", "--flavor=local", &format!("--path={prod_dir}/x")]);
+    let err = team.refused(
+        &carol,
+        &[
+            "artifact-store",
+            "register",
+            "spy",
+            "--flavor=local",
+            &format!("--path={prod_dir}/x"),
+        ],
+    );
     assert!(err.contains("no two components share a directory"), "{err}");
     // A component bound to a connector is called by members granted it only.
     let err = team.refused(&carol, &["alerter", "up", "al"]);
     assert!(err.contains("service connector `reg`"), "{err}");
     // Nothing on the server's own disk is a member's to name.
-    let (status, body, _) = api(&team.url(0), "POST", "/api/v1/flavors/alerter", &token_of(&carol), Some(r#"{"path":"/etc/passwd"}"#), None);
+    let (status, body, _) = api(
+        &team.url(0),
+        "POST",
+        "/api/v1/flavors/alerter",
+        &token_of(&carol),
+        Some(r#"{"path":"/etc/passwd"}"#),
+        None,
+    );
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("path on the server"), "{body}");
-    let (status, body, _) = api(&team.url(0), "PUT", "/api/v1/integrations/%2Fetc", &token_of(&carol), None, None);
+    let (status, body, _) = api(
+        &team.url(0),
+        "PUT",
+        "/api/v1/integrations/%2Fetc",
+        &token_of(&carol),
+        None,
+        None,
+    );
     assert!(status == 403 || status == 422, "{status} {body}");
     // A viewer copies no stack; runs are an admin's to stop or delete.
     let err = team.refused(&vic, &["stack", "copy", "dev", "vics"]);
     assert!(err.contains("`member` role"), "{err}");
-    let (status, _, _) = api(&team.url(0), "DELETE", "/api/v1/runs/0123abcd", &token_of(&bob), None, None);
+    let (status, _, _) = api(
+        &team.url(0),
+        "DELETE",
+        "/api/v1/runs/0123abcd",
+        &token_of(&bob),
+        None,
+        None,
+    );
     assert_eq!(status, 403);
     // A stack stays restricted when its last grant goes: then admins only.
     team.ok(&alice, &["stack", "revoke", "production", "alice"]);
-    assert!(team.refused(&carol, &["stack", "up", "production"]).contains("admins only"));
+    assert!(
+        team.refused(&carol, &["stack", "up", "production"])
+            .contains("admins only")
+    );
     // Restricted stacks are not listed to those who may not read them.
     assert!(!team.ok(&carol, &["stack", "list"]).contains("production"));
     assert!(team.ok(&alice, &["stack", "list"]).contains("production"));
 
     // Tokens: a wrong one is 401; a revoked one stops working at once.
-    let (status, body, _) = api(&team.url(0), "GET", "/api/v1/stacks", "strata_0123456789abcdef_wrong", None, None);
+    let (status, body, _) = api(
+        &team.url(0),
+        "GET",
+        "/api/v1/stacks",
+        "strata_0123456789abcdef_wrong",
+        None,
+        None,
+    );
     assert_eq!(status, 401, "{body}");
     let t = team.ok(&bob, &["server", "token", "create", "--name", "spare"]);
     let spare = t.trim().to_string();
@@ -378,19 +572,38 @@ fn roles_and_stack_grants_decide_who_may_do_what_and_the_audit_log_says_who_did(
     assert_eq!(status, 401, "{body}");
     // Bob cannot revoke alice's tokens, nor make users.
     let alice_id = token_of(&alice).split('_').nth(1).unwrap().to_string();
-    assert!(team.refused(&bob, &["server", "token", "revoke", &alice_id]).contains("`admin` role"));
-    assert!(team.refused(&bob, &["server", "user", "create", "eve"]).contains("`admin` role"));
+    assert!(
+        team.refused(&bob, &["server", "token", "revoke", &alice_id])
+            .contains("`admin` role")
+    );
+    assert!(
+        team.refused(&bob, &["server", "user", "create", "eve"])
+            .contains("`admin` role")
+    );
     // The last admin stays.
-    assert!(team.refused(&alice, &["server", "user", "delete", "alice"]).contains("last admin"));
+    assert!(
+        team.refused(&alice, &["server", "user", "delete", "alice"])
+            .contains("last admin")
+    );
     // A deleted user's token stops working.
     team.ok(&alice, &["server", "user", "delete", "vic"]);
     let r = team.run(&vic, &["stack", "list"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("wrong, revoked, or its user was deleted"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("wrong, revoked, or its user was deleted"),
+        "{}",
+        r.stderr
+    );
 
     // The audit log: who did what, when, with the answer.
-    assert!(team.refused(&bob, &["server", "audit"]).contains("`admin` role"));
-    let audit = team.ok(&alice, &["server", "audit", "--limit", "1000", "--output", "json"]);
+    assert!(
+        team.refused(&bob, &["server", "audit"])
+            .contains("`admin` role")
+    );
+    let audit = team.ok(
+        &alice,
+        &["server", "audit", "--limit", "1000", "--output", "json"],
+    );
     let audit: Vec<serde_json::Value> = serde_json::from_str(&audit).unwrap();
     let has = |user: &str, method: &str, path: &str, status: u64| {
         audit.iter().any(|e| {
@@ -398,8 +611,14 @@ fn roles_and_stack_grants_decide_who_may_do_what_and_the_audit_log_says_who_did(
         })
     };
     assert!(has("bob", "POST", "/api/v1/stacks", 201), "{audit:#?}");
-    assert!(has("bob", "POST", "/api/v1/stacks/prod/up", 403), "{audit:#?}");
-    assert!(has("alice", "POST", "/api/v1/stacks/prod/grants", 200), "{audit:#?}");
+    assert!(
+        has("bob", "POST", "/api/v1/stacks/prod/up", 403),
+        "{audit:#?}"
+    );
+    assert!(
+        has("alice", "POST", "/api/v1/stacks/prod/grants", 200),
+        "{audit:#?}"
+    );
     assert!(audit.iter().all(|e| e["node"] == "n1"));
     // A local home has no users.
     let home = tempfile::tempdir().unwrap();
@@ -416,11 +635,16 @@ fn roles_and_stack_grants_decide_who_may_do_what_and_the_audit_log_says_who_did(
 fn mariadb_dump(url: &str) -> String {
     use mysql::prelude::Queryable;
     let mut conn = mysql::Conn::new(mysql::Opts::from_url(url).unwrap()).unwrap();
-    let rows: Vec<(u8, Vec<u8>, Vec<u8>)> = conn
-        .query("SELECT tree, k, v FROM strata_records")
-        .unwrap();
+    let rows: Vec<(u8, Vec<u8>, Vec<u8>)> =
+        conn.query("SELECT tree, k, v FROM strata_records").unwrap();
     rows.iter()
-        .map(|(t, k, v)| format!("{t} {} {}\n", String::from_utf8_lossy(k), String::from_utf8_lossy(v)))
+        .map(|(t, k, v)| {
+            format!(
+                "{t} {} {}\n",
+                String::from_utf8_lossy(k),
+                String::from_utf8_lossy(v)
+            )
+        })
         .collect()
 }
 
@@ -435,27 +659,59 @@ fn two_nodes_on_one_database_serve_one_state_without_lost_updates_or_double_prov
         for i in 0..16 {
             let (team, who) = (&team, if i % 2 == 0 { &alice } else { &alice2 });
             s.spawn(move || {
-                team.ok(who, &["orchestrator", "register", &format!("o{i}"), "--flavor=local"]);
+                team.ok(
+                    who,
+                    &[
+                        "orchestrator",
+                        "register",
+                        &format!("o{i}"),
+                        "--flavor=local",
+                    ],
+                );
             });
         }
     });
     let count = |u: &User| {
         let v: Vec<serde_json::Value> =
-            serde_json::from_str(&team.ok(u, &["orchestrator", "list", "--output", "json"])).unwrap();
+            serde_json::from_str(&team.ok(u, &["orchestrator", "list", "--output", "json"]))
+                .unwrap();
         v.len()
     };
     assert_eq!((count(&alice), count(&alice2)), (17, 17));
 
     // One component changed on both nodes at once keeps both changes (each is read,
     // checked and written under the database's lock): no lost update.
-    team.ok(&alice, &["alerter", "flavor", "register", &wasm("fixture_alerter")]);
+    team.ok(
+        &alice,
+        &["alerter", "flavor", "register", &wasm("fixture_alerter")],
+    );
     let al_dir = format!("--path={}", team.stores().join("al").display());
-    team.ok(&alice, &["alerter", "register", "al", "--flavor=alerter", "--channel=ops", &al_dir]);
+    team.ok(
+        &alice,
+        &[
+            "alerter",
+            "register",
+            "al",
+            "--flavor=alerter",
+            "--channel=ops",
+            &al_dir,
+        ],
+    );
     for round in 1..=5u64 {
         let (t, m) = ((1000 + round).to_string(), (100 + round).to_string());
         std::thread::scope(|s| {
-            s.spawn(|| team.ok(&alice, &["orchestrator", "update", "o1", "--timeout-ms", &t]));
-            s.spawn(|| team.ok(&alice2, &["orchestrator", "update", "o1", "--memory-mb", &m]));
+            s.spawn(|| {
+                team.ok(
+                    &alice,
+                    &["orchestrator", "update", "o1", "--timeout-ms", &t],
+                )
+            });
+            s.spawn(|| {
+                team.ok(
+                    &alice2,
+                    &["orchestrator", "update", "o1", "--memory-mb", &m],
+                )
+            });
         });
         let o1: serde_json::Value = serde_json::from_str(&team.ok(
             &alice,
@@ -464,7 +720,8 @@ fn two_nodes_on_one_database_serve_one_state_without_lost_updates_or_double_prov
         .unwrap();
         let text = o1.to_string();
         assert!(
-            text.contains(&format!("\"timeout_ms\":{t}")) && text.contains(&format!("\"memory_mb\":{m}")),
+            text.contains(&format!("\"timeout_ms\":{t}"))
+                && text.contains(&format!("\"memory_mb\":{m}")),
             "round {round}: an update was lost: {o1:#}"
         );
     }
@@ -472,25 +729,81 @@ fn two_nodes_on_one_database_serve_one_state_without_lost_updates_or_double_prov
     // If-Match: a change made from a version read before another change is refused
     // with 412, on any node.
     let token = token_of(&alice);
-    team.ok(&alice, &["stack", "register", "mixed", "-o", "o1", "-a", "default"]);
-    let (status, _, etag) = api(&team.url(0), "GET", "/api/v1/stacks/mixed", &token, None, None);
+    team.ok(
+        &alice,
+        &["stack", "register", "mixed", "-o", "o1", "-a", "default"],
+    );
+    let (status, _, etag) = api(
+        &team.url(0),
+        "GET",
+        "/api/v1/stacks/mixed",
+        &token,
+        None,
+        None,
+    );
     assert_eq!(status, 200);
     let etag = etag.expect("a stack carries its version");
     team.ok(&alice2, &["stack", "update", "mixed", "-al", "al"]);
-    let (status, body, _) = api(&team.url(n2), "PATCH", "/api/v1/stacks/mixed", &token, Some(r#"{"components":{"orchestrator":"o2"}}"#), Some(&etag));
+    let (status, body, _) = api(
+        &team.url(n2),
+        "PATCH",
+        "/api/v1/stacks/mixed",
+        &token,
+        Some(r#"{"components":{"orchestrator":"o2"}}"#),
+        Some(&etag),
+    );
     assert_eq!(status, 412, "{body}");
-    assert!(body.contains("precondition_failed") && body.contains("changed since"), "{body}");
-    let (_, _, fresh) = api(&team.url(n2), "GET", "/api/v1/stacks/mixed", &token, None, None);
-    let (status, body, _) = api(&team.url(0), "PATCH", "/api/v1/stacks/mixed", &token, Some(r#"{"components":{"orchestrator":"o2"}}"#), fresh.as_deref());
+    assert!(
+        body.contains("precondition_failed") && body.contains("changed since"),
+        "{body}"
+    );
+    let (_, _, fresh) = api(
+        &team.url(n2),
+        "GET",
+        "/api/v1/stacks/mixed",
+        &token,
+        None,
+        None,
+    );
+    let (status, body, _) = api(
+        &team.url(0),
+        "PATCH",
+        "/api/v1/stacks/mixed",
+        &token,
+        Some(r#"{"components":{"orchestrator":"o2"}}"#),
+        fresh.as_deref(),
+    );
     assert_eq!(status, 200, "{body}");
-    assert!(team.ok(&alice2, &["stack", "describe", "mixed"]).contains("o2"));
+    assert!(
+        team.ok(&alice2, &["stack", "describe", "mixed"])
+            .contains("o2")
+    );
 
     // Two users bring one stack up on two nodes at once: its slow component is
     // provisioned once (the database's lock of the component), and both succeed.
     let logs = team.stores().join("slow");
-    team.ok(&alice, &["alerter", "flavor", "register", &wasm("fixture_slowprov")]);
-    team.ok(&alice, &["alerter", "register", "slow", "--flavor=slowprov", &format!("--path={}", logs.display()), "--note=1500", "--timeout-ms=20000"]);
-    team.ok(&alice, &["stack", "register", "shared", "-o", "default", "-a", "default", "-al", "slow"]);
+    team.ok(
+        &alice,
+        &["alerter", "flavor", "register", &wasm("fixture_slowprov")],
+    );
+    team.ok(
+        &alice,
+        &[
+            "alerter",
+            "register",
+            "slow",
+            "--flavor=slowprov",
+            &format!("--path={}", logs.display()),
+            "--note=1500",
+            "--timeout-ms=20000",
+        ],
+    );
+    team.ok(
+        &alice,
+        &[
+            "stack", "register", "shared", "-o", "default", "-a", "default", "-al", "slow",
+        ],
+    );
     let outs: Vec<Out> = std::thread::scope(|s| {
         let a = s.spawn(|| team.run(&alice, &["stack", "up", "shared"]));
         let b = s.spawn(|| team.run(&alice2, &["stack", "up", "shared"]));
@@ -500,10 +813,21 @@ fn two_nodes_on_one_database_serve_one_state_without_lost_updates_or_double_prov
         assert_eq!(o.code, 0, "{}", o.stderr);
     }
     let provisions = std::fs::read_to_string(logs.join("provisions.log")).unwrap();
-    assert_eq!(provisions.lines().count(), 1, "provisioned more than once:\n{provisions}\n{}\n{}", outs[0].stderr, outs[1].stderr);
+    assert_eq!(
+        provisions.lines().count(),
+        1,
+        "provisioned more than once:\n{provisions}\n{}\n{}",
+        outs[0].stderr,
+        outs[1].stderr
+    );
 
     // Two admins deleting one stack at once: one wins, the other is told it is gone.
-    team.ok(&alice, &["stack", "register", "twice", "-o", "default", "-a", "default"]);
+    team.ok(
+        &alice,
+        &[
+            "stack", "register", "twice", "-o", "default", "-a", "default",
+        ],
+    );
     let outs: Vec<Out> = std::thread::scope(|s| {
         let a = s.spawn(|| team.run(&alice, &["stack", "delete", "twice"]));
         let b = s.spawn(|| team.run(&alice2, &["stack", "delete", "twice"]));
@@ -523,11 +847,21 @@ fn a_server_whose_database_goes_away_answers_503_and_recovers_losing_nothing() {
     let db = server.database();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("server.key"), hex::encode([9u8; 32])).unwrap();
-    let mut team = Team { db: db.clone(), dir, nodes: Vec::new() };
-    assert_eq!(team.admin(&["server", "migrate", "--database", &db]).code, 0);
+    let mut team = Team {
+        db: db.clone(),
+        dir,
+        nodes: Vec::new(),
+    };
+    assert_eq!(
+        team.admin(&["server", "migrate", "--database", &db]).code,
+        0
+    );
     team.start_node("n1");
     let alice = team.user_by_database("alice", "admin");
-    team.ok(&alice, &["orchestrator", "register", "before", "--flavor=local"]);
+    team.ok(
+        &alice,
+        &["orchestrator", "register", "before", "--flavor=local"],
+    );
 
     server.kill(false);
     let token = token_of(&alice);
@@ -536,29 +870,83 @@ fn a_server_whose_database_goes_away_answers_503_and_recovers_losing_nothing() {
     std::thread::sleep(Duration::from_millis(2100));
     let (status, body, _) = api(&team.url(0), "GET", "/api/v1/stacks", &token, None, None);
     assert_eq!(status, 503, "{body}");
-    assert!(body.contains("unavailable") && body.contains("cannot be reached"), "{body}");
-    let r = team.run(&alice, &["orchestrator", "register", "during", "--flavor=local"]);
+    assert!(
+        body.contains("unavailable") && body.contains("cannot be reached"),
+        "{body}"
+    );
+    let r = team.run(
+        &alice,
+        &["orchestrator", "register", "during", "--flavor=local"],
+    );
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("cannot be reached"), "{}", r.stderr);
 
     server.restart();
-    team.ok(&alice, &["orchestrator", "register", "after", "--flavor=local"]);
+    team.ok(
+        &alice,
+        &["orchestrator", "register", "after", "--flavor=local"],
+    );
     let list = team.ok(&alice, &["orchestrator", "list"]);
-    assert!(list.contains("before") && list.contains("after") && !list.contains("during"), "{list}");
+    assert!(
+        list.contains("before") && list.contains("after") && !list.contains("during"),
+        "{list}"
+    );
 
     // A node does not start on a database it cannot reach, nor on a wrong URL.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let r = team.admin(&["server", "start", "--database", &format!("mysql://u:pw@127.0.0.1:{port}/x"), "--secret-key-file", &team.dir.path().join("server.key").display().to_string(), "--data-dir", &team.dir.path().join("bad").display().to_string()]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let r = team.admin(&[
+        "server",
+        "start",
+        "--database",
+        &format!("mysql://u:pw@127.0.0.1:{port}/x"),
+        "--secret-key-file",
+        &team.dir.path().join("server.key").display().to_string(),
+        "--data-dir",
+        &team.dir.path().join("bad").display().to_string(),
+    ]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("cannot be reached") && !r.stderr.contains(":pw@"), "{}", r.stderr);
-    let r = team.admin(&["server", "start", "--database", "postgres://x/y", "--secret-key-file", &team.dir.path().join("server.key").display().to_string()]);
+    assert!(
+        r.stderr.contains("cannot be reached") && !r.stderr.contains(":pw@"),
+        "{}",
+        r.stderr
+    );
+    let r = team.admin(&[
+        "server",
+        "start",
+        "--database",
+        "postgres://x/y",
+        "--secret-key-file",
+        &team.dir.path().join("server.key").display().to_string(),
+    ]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("not a MySQL database URL"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("not a MySQL database URL"),
+        "{}",
+        r.stderr
+    );
     // Nor with another key than the one the database's secrets are sealed with.
     std::fs::write(team.dir.path().join("other.key"), hex::encode([1u8; 32])).unwrap();
-    let r = team.admin(&["server", "start", "--database", &db, "--secret-key-file", &team.dir.path().join("other.key").display().to_string(), "--data-dir", &team.dir.path().join("n9").display().to_string()]);
+    let r = team.admin(&[
+        "server",
+        "start",
+        "--database",
+        &db,
+        "--secret-key-file",
+        &team.dir.path().join("other.key").display().to_string(),
+        "--data-dir",
+        &team.dir.path().join("n9").display().to_string(),
+    ]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("not the one the database's secrets are sealed with"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("not the one the database's secrets are sealed with"),
+        "{}",
+        r.stderr
+    );
 }
 
 /// The README's "Run a team server", run as written: its one `sh` block, with `strata`
@@ -576,28 +964,43 @@ fn the_readme_team_server_runs_as_written() {
         .expect("the README marks one sh block");
     let dir = tempfile::tempdir().unwrap();
     let db_dir = dir.path().join("mariadb");
-    // Whatever happens to the script, its MariaDB is stopped.
-    struct Stop(PathBuf, PathBuf);
+    // Whatever happens to the script, its MariaDB and its server node are stopped (the
+    // node's files are in this test's TMPDIR, where the script's `mktemp -d` puts them).
+    struct Stop(PathBuf, PathBuf, PathBuf);
     impl Drop for Stop {
         fn drop(&mut self) {
+            let _ = Command::new("pkill")
+                .args(["-f", &format!("server start .*{}", self.2.display())])
+                .status();
             let _ = Command::new(self.0.join("scripts/mariadb.sh"))
                 .arg("stop")
                 .env("STRATA_MARIADB", &self.1)
                 .status();
         }
     }
-    let _stop = Stop(root.clone(), db_dir.clone());
-    let bin = Path::new(env!("CARGO_BIN_EXE_strata")).parent().unwrap().to_path_buf();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _stop = Stop(root.clone(), db_dir.clone(), dir.path().to_path_buf());
+    let bin = Path::new(env!("CARGO_BIN_EXE_strata"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let out = Command::new("bash")
         .args(["-euo", "pipefail", "-c", script])
         .current_dir(&root)
         .env_remove("STRATA_HOME")
         .env_remove("STRATA_DATABASE")
         .env("STRATA_MARIADB", &db_dir)
+        .env("TMPDIR", dir.path())
         .env("PORT", port.to_string())
         .env("XDG_DATA_HOME", dir.path())
-        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
@@ -605,12 +1008,24 @@ fn the_readme_team_server_runs_as_written() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr),
     );
-    assert!(out.status.success(), "the section failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "the section failed:\n{stdout}\n{stderr}"
+    );
     assert!(stderr.contains("Stack `prod` is up"), "{stderr}");
     assert!(stderr.contains("stack `prod` is restricted"), "{stderr}");
-    assert!(stdout.contains("refused: bob is not granted prod"), "{stdout}");
-    assert!(stderr.contains("stacks (laptop)") && stderr.contains("notebooks"), "{stderr}");
-    assert!(stdout.contains("POST /api/v1/stacks/prod/down") && stdout.contains("403"), "{stdout}");
+    assert!(
+        stdout.contains("refused: bob is not granted prod"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("stacks (laptop)") && stderr.contains("notebooks"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("POST /api/v1/stacks/prod/down") && stdout.contains("403"),
+        "{stdout}"
+    );
 }
 
 /// `--tls-cert`/`--tls-key`: the server speaks HTTPS; a client trusts it with the
@@ -631,11 +1046,22 @@ fn a_server_speaks_https_with_the_certificate_it_is_given() {
             .success();
         assert!(ok, "{cmd}");
     };
-    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=strata test CA'");
+    sh(
+        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=strata test CA'",
+    );
     sh("openssl req -newkey rsa:2048 -nodes -keyout tls.key -out tls.csr -subj '/CN=127.0.0.1'");
-    sh("printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > ext && openssl x509 -req -in tls.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out tls.pem -days 2 -extfile ext");
-    let mut team = Team { db: db.clone(), dir, nodes: Vec::new() };
-    assert_eq!(team.admin(&["server", "migrate", "--database", &db]).code, 0);
+    sh(
+        "printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > ext && openssl x509 -req -in tls.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out tls.pem -days 2 -extfile ext",
+    );
+    let mut team = Team {
+        db: db.clone(),
+        dir,
+        nodes: Vec::new(),
+    };
+    assert_eq!(
+        team.admin(&["server", "migrate", "--database", &db]).code,
+        0
+    );
     let (cert, key) = (
         team.dir.path().join("tls.pem").display().to_string(),
         team.dir.path().join("tls.key").display().to_string(),
@@ -643,20 +1069,55 @@ fn a_server_speaks_https_with_the_certificate_it_is_given() {
     team.start_node_with("n1", &["--tls-cert", &cert, "--tls-key", &key]);
     let url = team.url(0);
     assert!(url.starts_with("https://"), "{url}");
-    let made = team.admin(&["server", "user", "create", "alice", "--role", "admin", "--database", &db]);
+    let made = team.admin(&[
+        "server",
+        "user",
+        "create",
+        "alice",
+        "--role",
+        "admin",
+        "--database",
+        &db,
+    ]);
     let token = made.stdout.trim().to_string();
-    let alice = User { name: "alice".into(), cfg: tempfile::tempdir().unwrap() };
+    let alice = User {
+        name: "alice".into(),
+        cfg: tempfile::tempdir().unwrap(),
+    };
     // Not trusted without the CA: one clear error.
     let r = team.run(&alice, &["login", &url, "--token", &token]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("is not trusted") && r.stderr.contains("--ca-cert"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("is not trusted") && r.stderr.contains("--ca-cert"),
+        "{}",
+        r.stderr
+    );
     let ca = team.dir.path().join("ca.pem").display().to_string();
-    team.ok(&alice, &["login", &url, "--token", &token, "--ca-cert", &ca]);
+    team.ok(
+        &alice,
+        &["login", &url, "--token", &token, "--ca-cert", &ca],
+    );
     assert!(team.ok(&alice, &["whoami"]).contains(&url));
-    team.ok(&alice, &["stack", "register", "tls", "-o", "default", "-a", "default"]);
+    team.ok(
+        &alice,
+        &["stack", "register", "tls", "-o", "default", "-a", "default"],
+    );
     assert!(team.ok(&alice, &["stack", "list"]).contains("tls"));
     // Plain HTTP to the TLS port gets no answer, and a bad key file is refused at start.
-    let r = team.admin(&["server", "start", "--database", &db, "--secret-key-file", &team.dir.path().join("server.key").display().to_string(), "--data-dir", &team.dir.path().join("n2").display().to_string(), "--tls-cert", &cert, "--tls-key", &cert]);
+    let r = team.admin(&[
+        "server",
+        "start",
+        "--database",
+        &db,
+        "--secret-key-file",
+        &team.dir.path().join("server.key").display().to_string(),
+        "--data-dir",
+        &team.dir.path().join("n2").display().to_string(),
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &cert,
+    ]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("cannot be read as PEM"), "{}", r.stderr);
 }

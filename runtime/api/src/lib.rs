@@ -74,6 +74,9 @@ pub struct Info {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Operation {
     pub id: String,
+    /// On a team server, who started it: only they (and admins) see it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// What runs, e.g. `stack up prod`.
     pub action: String,
     pub state: OpState,

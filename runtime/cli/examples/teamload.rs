@@ -47,7 +47,14 @@ fn main() {
     };
     cli(&["server", "migrate", "--database", &db]);
     let token = cli(&[
-        "server", "user", "create", "bench", "--role", "admin", "--database", &db,
+        "server",
+        "user",
+        "create",
+        "bench",
+        "--role",
+        "admin",
+        "--database",
+        &db,
     ])
     .trim()
     .to_string();
@@ -83,7 +90,11 @@ fn main() {
             .env("STRATA_HOME", &home)
             .output()
             .expect("strata runs");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
     local(&["init"]);
     local(&["daemon", "start"]);
@@ -118,7 +129,10 @@ fn main() {
     let both = addresses.join(",");
     let rows: Vec<(&str, Figures)> = vec![
         ("list, sled daemon (baseline)", list(&daemon, &daemon_token)),
-        ("list, 1 server node over MariaDB", list(&addresses[0], &token)),
+        (
+            "list, 1 server node over MariaDB",
+            list(&addresses[0], &token),
+        ),
         ("list, 2 server nodes over MariaDB", list(&both, &token)),
         (
             "register, sled daemon (baseline)",

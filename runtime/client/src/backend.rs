@@ -9,13 +9,13 @@ use std::path::Path;
 
 use crate::error::Result;
 use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
+use crate::service::{AccessGrant, AuditEntry, NewToken, Role, TokenView, UserView, WhoAmI};
 use crate::service::{
     ArtifactEntry, ArtifactView, BackupReport, ComponentView, ConnectorCheck, ConnectorView,
     FlavorDetail, FlavorOptions, FlavorView, ImportReport, InitReport, Installed, IntegrationView,
     Pipeline, PostReport, Progress, RunOptions, RunReport, RunSummary, SecretView, Service,
     StackExport, StackView, StepLog, Watch,
 };
-use crate::service::{AccessGrant, AuditEntry, NewToken, Role, TokenView, UserView, WhoAmI};
 
 /// Components of a stack, by type.
 pub type Members = BTreeMap<ComponentType, Vec<String>>;

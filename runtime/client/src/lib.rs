@@ -136,8 +136,7 @@ pub fn connect(home: Home) -> Result<Box<dyn Backend>> {
 /// The backend the CLI uses: a home given explicitly (`home`, or `STRATA_HOME`) is
 /// local; else the team server of `strata login` when there is one; else the default home.
 pub fn connect_default(home: Option<std::path::PathBuf>) -> Result<Box<dyn Backend>> {
-    let explicit =
-        home.is_some() || std::env::var_os("STRATA_HOME").is_some_and(|v| !v.is_empty());
+    let explicit = home.is_some() || std::env::var_os("STRATA_HOME").is_some_and(|v| !v.is_empty());
     if !explicit && let Some(l) = login::read()? {
         return Ok(Box::new(Remote::server(&l)?));
     }

@@ -15,13 +15,13 @@ use crate::api::discovery::DaemonFile;
 use crate::api::{self, ErrorBody, Info, OpState, Operation};
 use crate::error::{Error, Result};
 use crate::model::{ComponentType, FlavorRecord, LimitOverrides};
+use crate::service::{AccessGrant, AuditEntry, NewToken, Role, TokenView, UserView, WhoAmI};
 use crate::service::{
     ArtifactEntry, ArtifactView, BackupReport, ComponentView, ConnectorCheck, ConnectorView,
     FlavorDetail, FlavorOptions, FlavorView, ImportReport, InitReport, Installed, IntegrationView,
     Pipeline, PostReport, Progress, RunEvent, RunOptions, RunReport, RunSummary, SecretView,
     StackExport, StackView, StepLog, StepStatus, Watch,
 };
-use crate::service::{AccessGrant, AuditEntry, NewToken, Role, TokenView, UserView, WhoAmI};
 
 /// What a request carries.
 enum Payload<'a> {
@@ -80,7 +80,8 @@ impl Remote {
             proc_start: 0,
         });
         if let Some(ca) = &login.ca_cert {
-            let pem = std::fs::read(ca).map_err(|e| Error::io(format!("reading {}", ca.display()), e))?;
+            let pem =
+                std::fs::read(ca).map_err(|e| Error::io(format!("reading {}", ca.display()), e))?;
             let cert = ureq::tls::Certificate::from_pem(&pem).map_err(|e| {
                 Error::invalid(
                     format!("{} is not a PEM certificate: {e}", ca.display()),
@@ -88,7 +89,9 @@ impl Remote {
                 )
             })?;
             let tls = ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![cert])))
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+                    cert,
+                ])))
                 .build();
             r.agent = agent(Some(tls));
         }
@@ -684,9 +687,10 @@ impl Backend for Remote {
                 what: format!("cannot read `{}`: {e}", path.display()),
                 hint: "give the path of a `.wasm` component, e.g. target/wasm32-wasip2/release/my_flavor.wasm".into(),
             })?;
-            let name = path
-                .file_name()
-                .map_or_else(|| "flavor.wasm".into(), |n| n.to_string_lossy().into_owned());
+            let name = path.file_name().map_or_else(
+                || "flavor.wasm".into(),
+                |n| n.to_string_lossy().into_owned(),
+            );
             q.push_str(&format!("&filename={}", seg(&name)));
             return self.call_with(
                 "POST",

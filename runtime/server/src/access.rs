@@ -61,7 +61,9 @@ pub fn need(method: &Method, path: &str, query: &str) -> Need {
         ["artifact-stores", name, ..] if read => {
             Need::ComponentRead(ComponentType::ArtifactStore, name.to_string())
         }
-        ["artifact-stores", name, ..] => Need::Component(ComponentType::ArtifactStore, name.to_string()),
+        ["artifact-stores", name, ..] => {
+            Need::Component(ComponentType::ArtifactStore, name.to_string())
+        }
         // New code for flavors components already use is checked in the service, against
         // each of those components.
         ["flavors", ..] => member_unless_read,
@@ -134,12 +136,10 @@ pub fn etag(svc: &Service, path: &str) -> Result<Option<String>> {
     let Some((tree, key)) = record_of(path) else {
         return Ok(None);
     };
-    Ok(svc.store().get_raw(tree, &key)?.map(|bytes| {
-        format!(
-            "\"{}\"",
-            &hex::encode(sha2::Sha256::digest(&bytes))[..32]
-        )
-    }))
+    Ok(svc
+        .store()
+        .get_raw(tree, &key)?
+        .map(|bytes| format!("\"{}\"", &hex::encode(sha2::Sha256::digest(&bytes))[..32])))
 }
 
 /// Refuses a change made from a version that is no longer the stored one (`If-Match`).
@@ -186,10 +186,7 @@ pub fn routes() -> Router<Shared> {
             "/api/v1/stacks/{name}/grants",
             get(stack_grants).post(stack_grant),
         )
-        .route(
-            "/api/v1/stacks/{name}/grants/{user}",
-            delete(stack_revoke),
-        )
+        .route("/api/v1/stacks/{name}/grants/{user}", delete(stack_revoke))
         .route(
             "/api/v1/service-connectors/{name}/grants",
             get(connector_grants).post(connector_grant),
@@ -226,7 +223,10 @@ async fn user_list(State(st): State<Shared>) -> Reply {
 }
 
 async fn user_delete(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
-    call(st, StatusCode::NO_CONTENT, true, move |s| s.user_delete(&name)).await
+    call(st, StatusCode::NO_CONTENT, true, move |s| {
+        s.user_delete(&name)
+    })
+    .await
 }
 
 #[derive(Deserialize)]
@@ -309,14 +309,13 @@ async fn stack_revoke(
 }
 
 async fn connector_grants(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
-    call(st, StatusCode::OK, false, move |s| s.grants("connector", &name)).await
+    call(st, StatusCode::OK, false, move |s| {
+        s.grants("connector", &name)
+    })
+    .await
 }
 
-async fn connector_grant(
-    State(st): State<Shared>,
-    Path(name): Path<String>,
-    b: JsonBody,
-) -> Reply {
+async fn connector_grant(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
     let b: NewGrant = body(b)?;
     call(st, StatusCode::OK, true, move |s| {
         s.grant("connector", &name, &b.user, Role::Member)
@@ -357,7 +356,10 @@ async fn audit(State(st): State<Shared>, q: QueryResult<AuditQuery>) -> Reply {
             "give `limit` from 1 to 100000",
         ));
     }
-    call(st, StatusCode::OK, false, move |s| s.audit_list(q.since, q.limit)).await
+    call(st, StatusCode::OK, false, move |s| {
+        s.audit_list(q.since, q.limit)
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@
 #[allow(unused_imports)]
 pub(crate) use strata_model::{self as model, error, home};
 #[allow(unused_imports)]
-pub(crate) use {crate as daemon, strata_api as api, strata_service as service, strata_store as store};
+pub(crate) use {
+    crate as daemon, strata_api as api, strata_service as service, strata_store as store,
+};
 
 pub mod access;
 pub mod connections;

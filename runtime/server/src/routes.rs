@@ -309,6 +309,9 @@ pub struct Caller {
     pub path: String,
     /// Whether it is a GET (a read of a stack or component carries its `ETag`).
     pub get: bool,
+    /// On a team server, what the route needs: checked before the route runs, and
+    /// again once a change holds the catalog lock (a grant may have changed meanwhile).
+    pub need: Option<crate::service::Need>,
 }
 
 tokio::task_local! {
@@ -490,6 +493,7 @@ async fn answer<T: Send + 'static>(
         if_match,
         path,
         get,
+        need,
         ..
     } = caller();
     let team = who.is_some();
@@ -499,6 +503,9 @@ async fn answer<T: Send + 'static>(
         let out = (|| {
             let _catalog = lock.then(|| svc.catalog_lock()).transpose()?;
             let _fresh = svc.store().fresh_reads()?;
+            if lock && let Some(need) = &need {
+                svc.require(need)?;
+            }
             if let Some(expected) = &if_match {
                 super::access::check_if_match(&svc, &path, expected)?;
             }
@@ -1948,6 +1955,7 @@ fn start(
     let id = crate::service::new_id();
     let op = Operation {
         id: id.clone(),
+        user: caller().who.map(|p| p.user),
         action,
         state: OpState::Running,
         progress: Vec::new(),
@@ -2042,13 +2050,25 @@ impl Drop for Busy {
     }
 }
 
+/// Whether the caller sees operation `op`: on a team server, its own (admins: all).
+fn sees(op: &Operation) -> bool {
+    match caller().who {
+        None => true,
+        Some(p) => {
+            p.role == crate::service::Role::Admin || op.user.as_deref() == Some(p.user.as_str())
+        }
+    }
+}
+
 async fn operation_list(State(st): State<Shared>) -> Response {
-    axum::Json(st.ops.list()).into_response()
+    let mine: Vec<Operation> = st.ops.list().into_iter().filter(sees).collect();
+    axum::Json(mine).into_response()
 }
 
 async fn operation_get(State(st): State<Shared>, Path(id): Path<String>) -> Reply {
     st.ops
         .get(&id)
+        .filter(sees)
         .map(|o| axum::Json(o).into_response())
         .ok_or_else(|| {
             ApiError::new(
@@ -2065,7 +2085,7 @@ async fn operation_get(State(st): State<Shared>, Path(id): Path<String>) -> Repl
 /// with `Accept: text/event-stream`, which is how the CLI follows them: every step shows
 /// the moment it is taken.
 async fn operation_events(State(st): State<Shared>, Path(id): Path<String>) -> Reply {
-    if st.ops.get(&id).is_none() {
+    if st.ops.get(&id).filter(sees).is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -2133,22 +2153,23 @@ mod tests {
     fn served() -> std::collections::BTreeSet<String> {
         let mut served = std::collections::BTreeSet::new();
         for src in [include_str!("routes.rs"), include_str!("access.rs")] {
-        let routes = &src[..src.find("#[cfg(test)]").expect("this module")];
-        for part in routes.split(".route(").skip(1) {
-            let start = part.find('"').expect("a path follows .route(") + 1;
-            let end = start + part[start..].find('"').expect("the path ends");
-            let path = &part[start..end];
-            // The handlers up to the next route (or the fallback), e.g. `get(a).post(b)`.
-            let handlers = part[end..].split(".fallback(").next().unwrap_or("");
-            for method in ["get", "post", "put", "patch", "delete"] {
-                let called = handlers.match_indices(&format!("{method}(")).any(|(i, _)| {
-                    i == 0 || !handlers[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
-                });
-                if called {
-                    served.insert(format!("{} {path}", method.to_uppercase()));
+            let routes = &src[..src.find("#[cfg(test)]").expect("this module")];
+            for part in routes.split(".route(").skip(1) {
+                let start = part.find('"').expect("a path follows .route(") + 1;
+                let end = start + part[start..].find('"').expect("the path ends");
+                let path = &part[start..end];
+                // The handlers up to the next route (or the fallback), e.g. `get(a).post(b)`.
+                let handlers = part[end..].split(".fallback(").next().unwrap_or("");
+                for method in ["get", "post", "put", "patch", "delete"] {
+                    let called = handlers.match_indices(&format!("{method}(")).any(|(i, _)| {
+                        i == 0
+                            || !handlers[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_')
+                    });
+                    if called {
+                        served.insert(format!("{} {path}", method.to_uppercase()));
+                    }
                 }
             }
-        }
         }
         served
     }

@@ -68,7 +68,10 @@ pub struct TeamOptions {
 }
 
 /// The TLS side of a team server: its certificate chain and key, read from PEM files.
-fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> Result<tokio_rustls::TlsAcceptor> {
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let bad = |what: &std::path::Path, e: String| {
@@ -247,7 +250,10 @@ async fn run(
     if team {
         // What a test or a script reads to find the node; no token in it.
         let serving = serde_json::json!({"pid": file.pid, "address": address, "url": format!("{scheme}://{address}"), "version": file.version});
-        crate::model::fsutil::write_private(&home.root().join("server.json"), serving.to_string().as_bytes())?;
+        crate::model::fsutil::write_private(
+            &home.root().join("server.json"),
+            serving.to_string().as_bytes(),
+        )?;
         log(&format!("serving the REST API at {scheme}://{address}"));
     } else {
         file.write(&home)?;
@@ -261,7 +267,11 @@ async fn run(
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let state = Arc::new(Daemon {
         svc,
-        auth: if team { Auth::Team } else { Auth::Daemon(token) },
+        auth: if team {
+            Auth::Team
+        } else {
+            Auth::Daemon(token)
+        },
         address,
         started: Instant::now(),
         requests: AtomicU64::new(0),
@@ -428,6 +438,13 @@ async fn checked(st: Shared, req: Request, next: Next) -> Response {
     let mut caller = routes::CALLER.with(routes::Caller::clone);
     caller.who = who;
     caller.if_match = if_match;
+    if team {
+        caller.need = Some(super::access::need(
+            req.method(),
+            req.uri().path(),
+            req.uri().query().unwrap_or(""),
+        ));
+    }
     caller.path = req.uri().path().to_string();
     caller.get = req.method() == axum::http::Method::GET;
     if team {
@@ -477,7 +494,8 @@ fn daemon_caller(token: &str, req: &Request) -> std::result::Result<(), Response
 }
 
 fn unauthorized(message: String, hint: &str) -> Response {
-    let mut r = ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message, hint).into_response();
+    let mut r =
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message, hint).into_response();
     r.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     r

@@ -112,7 +112,10 @@ impl TokenCache {
         if map.len() > 10_000 {
             map.retain(|_, (_, _, at)| at.elapsed() < TOKEN_CACHE);
         }
-        map.insert(id.to_string(), (hash.to_string(), p.clone(), Instant::now()));
+        map.insert(
+            id.to_string(),
+            (hash.to_string(), p.clone(), Instant::now()),
+        );
     }
 
     fn forget_all(&self) {
@@ -284,7 +287,10 @@ impl Service {
                 self.may_change_stack(p, stack)
             }
             Need::StackLifecycle(stack) => {
-                at_least(Role::Member, &format!("bringing stack `{stack}` up or down"))?;
+                at_least(
+                    Role::Member,
+                    &format!("bringing stack `{stack}` up or down"),
+                )?;
                 self.may_change_stack(p, stack)?;
                 let s = self.stack_or_err(stack)?;
                 for (t, names) in &s.components {
@@ -312,7 +318,10 @@ impl Service {
             }
             Need::ComponentRead(t, name) => {
                 for s in self.store.stacks()? {
-                    if s.components.get(t).is_some_and(|n| n.iter().any(|n| n == name)) {
+                    if s.components
+                        .get(t)
+                        .is_some_and(|n| n.iter().any(|n| n == name))
+                    {
                         self.require(&Need::StackRead(s.name.clone()))?;
                     }
                 }
@@ -324,8 +333,9 @@ impl Service {
             }
             Need::Secret(name) => {
                 at_least(Role::Member, &format!("using secret `{name}`"))?;
-                let owner: Option<String> =
-                    self.store.get(TreeId::Access, &format!("owner/secret/{name}"))?;
+                let owner: Option<String> = self
+                    .store
+                    .get(TreeId::Access, &format!("owner/secret/{name}"))?;
                 if owner.as_deref() == Some(p.user.as_str()) {
                     Ok(())
                 } else {
@@ -402,7 +412,10 @@ impl Service {
     /// A component may be changed by whoever may change every restricted stack it is in.
     fn may_change_component(&self, p: &Principal, t: ComponentType, name: &str) -> Result<()> {
         for s in self.store.stacks()? {
-            if s.components.get(&t).is_some_and(|n| n.iter().any(|n| n == name)) {
+            if s.components
+                .get(&t)
+                .is_some_and(|n| n.iter().any(|n| n == name))
+            {
                 self.may_change_stack(p, &s.name).map_err(|e| match e {
                     Error::Forbidden { what, hint } => Error::Forbidden {
                         what: format!(
@@ -426,7 +439,9 @@ impl Service {
         if self.user(name)?.is_some() {
             return Err(Error::exists(
                 format!("user `{name}`"),
-                format!("give another name, or make a new token for it: `strata server token create {name}`"),
+                format!(
+                    "give another name, or make a new token for it: `strata server token create {name}`"
+                ),
             ));
         }
         let u = UserRecord {
@@ -437,9 +452,11 @@ impl Service {
         };
         let (record, token) = self.new_token(name, "first")?;
         let mut batch = Batch::new();
-        batch
-            .put(TreeId::Access, &user_key(name), &u)
-            .put(TreeId::Access, &format!("token/{}", record.id), &record);
+        batch.put(TreeId::Access, &user_key(name), &u).put(
+            TreeId::Access,
+            &format!("token/{}", record.id),
+            &record,
+        );
         self.store.apply(batch)?;
         Ok((self.user_view(&u)?, token))
     }
@@ -512,6 +529,12 @@ impl Service {
         }
         for (k, g) in self.store.scan::<AccessGrant>(TreeId::Access, "grant/")? {
             if g.user == name {
+                batch.remove(TreeId::Access, &k);
+            }
+        }
+        // What they owned becomes the admins' (a new user of the same name owns nothing).
+        for (k, owner) in self.store.scan::<String>(TreeId::Access, "owner/")? {
+            if owner == name {
                 batch.remove(TreeId::Access, &k);
             }
         }
@@ -680,7 +703,14 @@ impl Service {
         if !self.store.contains(TreeId::Access, &key)? {
             return Err(Error::not_found(
                 format!("a grant of {kind} `{name}` to `{user}`"),
-                format!("see the grants with `strata {} grants {name}`", if kind == "stack" { "stack" } else { "service-connector" }),
+                format!(
+                    "see the grants with `strata {} grants {name}`",
+                    if kind == "stack" {
+                        "stack"
+                    } else {
+                        "service-connector"
+                    }
+                ),
             ));
         }
         let mut batch = Batch::new();
@@ -731,6 +761,38 @@ impl Service {
         }
     }
 
+    /// A member may not create (or rename a secret to) a name that components they may
+    /// not change already name: the secret would be theirs, and those components would
+    /// run with its values.
+    pub(crate) fn check_secret_name_free(&self, name: &str) -> Result<()> {
+        let Some(p) = &self.who else {
+            return Ok(());
+        };
+        if p.role == Role::Admin {
+            return Ok(());
+        }
+        for c in self.store.components(None)? {
+            let names_it = c
+                .config
+                .values()
+                .any(|v| crate::model::secret_reference(v).is_some_and(|(s, _)| s == name));
+            if names_it
+                && let Err(Error::Forbidden { .. }) =
+                    self.require(&Need::Component(c.component_type, c.name.clone()))
+            {
+                return Err(forbidden(
+                    format!(
+                        "{} `{}` names a secret `{name}`, and it is not yours to change: a secret of that name would be handed to it",
+                        c.component_type.label(),
+                        c.name
+                    ),
+                    "pick another name".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Records who created secret `name` (its owner, on a team server).
     pub(crate) fn own_secret(&self, batch: &mut Batch, name: &str) {
         if let Some(p) = &self.who {
@@ -741,21 +803,34 @@ impl Service {
     /// What a component holds, checked against its user on a team server: each secret
     /// it names is theirs (or they are an admin), its connector is granted to them, and
     /// each directory it is granted is no other component's (nor inside or around one).
+    /// On an update, `before` is the record as it was: only what the update adds (a
+    /// secret reference, a connector) is checked against the one who makes it.
     pub(crate) fn check_team_use(
         &self,
         f: &crate::model::FlavorRecord,
         c: &crate::model::ComponentRecord,
+        before: Option<&crate::model::ComponentRecord>,
     ) -> Result<()> {
         let Some(p) = &self.who else {
             return Ok(());
         };
         if p.role != Role::Admin {
+            let had = |secret: &str| {
+                before.is_some_and(|b| {
+                    b.config.values().any(|v| {
+                        crate::model::secret_reference(v).is_some_and(|(s, _)| s == secret)
+                    })
+                })
+            };
             for value in c.config.values() {
-                if let Some((secret, _)) = crate::model::secret_reference(value) {
+                if let Some((secret, _)) = crate::model::secret_reference(value)
+                    && !had(secret)
+                {
                     self.require(&Need::Secret(secret.to_string()))?;
                 }
             }
             if let Some(id) = &c.connector
+                && before.is_none_or(|b| b.connector.as_ref() != Some(id))
                 && let Some(name) = self.connector_name(id)
             {
                 self.require(&Need::ConnectorUse(name))?;

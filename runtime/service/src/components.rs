@@ -48,7 +48,7 @@ impl Service {
             created_at: now,
             connector,
         };
-        self.check_team_use(&f, &c)?;
+        self.check_team_use(&f, &c, None)?;
         let mut batch = Batch::new();
         batch.put(TreeId::Components, &type_key(t, name), &c).put(
             TreeId::States,
@@ -70,13 +70,14 @@ impl Service {
             "see the fields with `strata {} flavor describe {}`",
             f.info.component_type, f.info.name
         );
-        let config = check_config(&f.info, given, &self.cwd, &self.protected()).map_err(
-            |problems| Error::Config {
-                subject: subject.to_string(),
-                problems,
-                hint: hint.clone(),
-            },
-        )?;
+        let config =
+            check_config(&f.info, given, &self.cwd, &self.protected()).map_err(|problems| {
+                Error::Config {
+                    subject: subject.to_string(),
+                    problems,
+                    hint: hint.clone(),
+                }
+            })?;
         let loaded = self.load_flavor(f)?;
         let sandbox = self.sandbox()?;
         let target = Target {
@@ -99,11 +100,16 @@ impl Service {
     }
 
     pub fn component_list(&self, t: ComponentType) -> Result<Vec<ComponentView>> {
-        self.store
-            .components(Some(t))?
-            .iter()
-            .map(|c| self.component_view(c, false))
-            .collect()
+        let mut out = Vec::new();
+        for c in self.store.components(Some(t))? {
+            // On a team server, not those of restricted stacks the caller may not read.
+            match self.require(&crate::Need::ComponentRead(t, c.name.clone())) {
+                Ok(()) => out.push(self.component_view(&c, false)?),
+                Err(Error::Forbidden { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// A component with its recorded phase and, if `live`, the flavor's own status.

@@ -47,7 +47,7 @@ impl Service {
             &format!("{} `{name}` (flavor `{}`)", t.label(), f.info.name),
             &merged,
         )?;
-        self.check_team_use(&f, &c)?;
+        self.check_team_use(&f, &c, Some(&before))?;
         self.save_changed(&f, &before, &c)
     }
 
@@ -205,6 +205,7 @@ impl Service {
     /// Registers a new component with the configuration of `src` (not its state).
     pub fn component_copy(&self, t: ComponentType, src: &str, dst: &str) -> Result<ComponentView> {
         let mut c = self.component_or_err(t, src)?;
+        self.require(&crate::Need::ComponentRead(t, src.to_string()))?;
         self.check_free_component(t, dst)?;
         let now = now_ms();
         c.id = new_id();
@@ -212,7 +213,7 @@ impl Service {
         c.created_at = now;
         // A copy holds what the original holds (secrets, a connector, directories): the
         // copier must be allowed each, as if they had registered it.
-        self.check_team_use(&self.flavor_of(&c)?, &c)?;
+        self.check_team_use(&self.flavor_of(&c)?, &c, None)?;
         let mut batch = Batch::new();
         batch.put(TreeId::Components, &type_key(t, dst), &c).put(
             TreeId::States,

@@ -319,6 +319,7 @@ impl Service {
             for c in self.store.components(Some(t))? {
                 if c.flavor == info.name {
                     self.require(&crate::Need::Component(t, c.name.clone()))?;
+                    self.check_team_use(old, &c, None)?;
                 }
             }
             // The new schema must accept every existing component's configuration.

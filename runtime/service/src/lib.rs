@@ -257,7 +257,9 @@ impl Service {
                         "another server node held the catalog lock for over {} s",
                         CATALOG_WAIT.as_secs()
                     ),
-                    hint: "send the request again; if it keeps happening, a node is stuck: restart it".into(),
+                    hint:
+                        "send the request again; if it keeps happening, a node is stuck: restart it"
+                            .into(),
                 }
             })?),
         };
@@ -303,13 +305,15 @@ impl Service {
         c: &ComponentRecord,
         f: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
-        let busy = || Error::Busy {
+        let busy = || {
+            Error::Busy {
             what: format!(
                 "{} `{}` has a lifecycle call under way",
                 c.component_type.label(),
                 c.name
             ),
             hint: "wait for it to finish (`strata daemon status` lists the calls under way), then run the command again".into(),
+        }
         };
         let lock = self.component_lock(&c.id);
         let _held = match lock.try_lock() {
@@ -320,6 +324,7 @@ impl Service {
         let _db = self
             .component_db_lock(&c.id, std::time::Duration::ZERO)?
             .ok_or_else(busy)?;
+        let _fresh = self.store.fresh_reads()?;
         f()
     }
 

@@ -224,6 +224,7 @@ impl Service {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let _across_nodes = self.lifecycle_db_lock(c)?;
+        let _fresh = self.store.fresh_reads()?;
         // What was read before the lock may have changed while waiting for it: the
         // component deleted, renamed or given a new configuration.
         let fresh = self
@@ -444,9 +445,17 @@ impl Service {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let _across_nodes = self.lifecycle_db_lock(&c)?;
+        // Reads from now on see what changed while waiting (a team server's memo is of
+        // the moment the request began).
+        let _fresh = self.store.fresh_reads()?;
         // Read again: it may have been deleted, renamed or changed while waiting.
         let c = self.component_or_err(t, name)?;
-        self.require(&crate::Need::Component(c.component_type, c.name.clone()))?;
+        let need = if matches!(call, "read" | "list" | "stat") {
+            crate::Need::ComponentRead(c.component_type, c.name.clone())
+        } else {
+            crate::Need::Component(c.component_type, c.name.clone())
+        };
+        self.require(&need)?;
         self.refuse_if_stopping(&c)?;
         let _in_flight = InFlightGuard::new(self, &c, call);
         f(&c)

@@ -1588,6 +1588,13 @@ impl Service {
 
     /// The run `id`, or the one run whose id starts with it.
     pub fn run_get(&self, id: &str) -> Result<RunReport> {
+        let r = self.run_get_any(id)?;
+        // On a team server, a run of a restricted stack is read by who may read the stack.
+        self.require(&crate::Need::StackRead(r.stack.clone()))?;
+        Ok(r)
+    }
+
+    fn run_get_any(&self, id: &str) -> Result<RunReport> {
         if let Some(r) = self.store.get::<RunReport>(TreeId::Runs, id)? {
             return Ok(r);
         }
@@ -1616,6 +1623,7 @@ impl Service {
             .scan::<RunReport>(TreeId::Runs, "")?
             .iter()
             .filter(|(_, r)| pipeline.is_none_or(|p| r.pipeline == p))
+            .filter(|(_, r)| self.may_see_stack(&r.stack).unwrap_or(false))
             .map(|(_, r)| RunSummary::from(r))
             .collect();
         all.sort_by(|a, b| {

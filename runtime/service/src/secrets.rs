@@ -155,6 +155,7 @@ impl Service {
         values: BTreeMap<String, String>,
     ) -> Result<SecretView> {
         check_name("secret", name)?;
+        self.check_secret_name_free(name)?;
         let values = normalized_keys(values)?;
         check_keys(&values)?;
         if values.is_empty() {
@@ -247,6 +248,27 @@ impl Service {
     pub fn secret_delete(&self, name: &str) -> Result<()> {
         self.secret_or_err(name)?;
         self.require(&crate::Need::Secret(name.to_string()))?;
+        if self.is_team() {
+            // Deleted while named, its name could be taken by anyone, and the components
+            // that name it would run with the new owner's values.
+            let users: Vec<String> = self
+                .store
+                .components(None)?
+                .into_iter()
+                .filter(|c| {
+                    c.config
+                        .values()
+                        .any(|v| secret_reference(v).is_some_and(|(s, _)| s == name))
+                })
+                .map(|c| format!("{} `{}`", c.component_type.label(), c.name))
+                .collect();
+            if !users.is_empty() {
+                return Err(Error::invalid(
+                    format!("secret `{name}` is named by {}", users.join(", ")),
+                    "change those components first; on a team server a secret is not deleted while named",
+                ));
+            }
+        }
         let mut batch = Batch::new();
         batch.remove(TreeId::Secrets, name);
         self.move_grants(&mut batch, "secret", name, None)?;
@@ -259,6 +281,7 @@ impl Service {
         let mut r = self.secret_or_err(old)?;
         self.require(&crate::Need::Secret(old.to_string()))?;
         check_name("secret", new)?;
+        self.check_secret_name_free(new)?;
         if self
             .store
             .get::<SecretRecord>(TreeId::Secrets, new)?

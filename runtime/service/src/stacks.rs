@@ -59,6 +59,18 @@ impl Service {
         stack: &StackRecord,
         pending: &[ComponentRecord],
     ) -> Result<()> {
+        // On a team server, a stack holds only components its user may read: put in a
+        // stack of one's own, a restricted stack's component could be exported or set.
+        for (t, names) in &stack.components {
+            for n in names {
+                if !pending
+                    .iter()
+                    .any(|c| c.component_type == *t && &c.name == n)
+                {
+                    self.require(&crate::Need::ComponentRead(*t, n.clone()))?;
+                }
+            }
+        }
         let lookup = |t: ComponentType, n: &str| -> Result<ComponentRecord> {
             match pending
                 .iter()
@@ -240,6 +252,7 @@ impl Service {
     /// Makes `name` the active stack, after checking it and every secret it references.
     pub fn stack_set(&self, name: &str) -> Result<StackView> {
         let s = self.stack_or_err(name)?;
+        self.require(&crate::Need::StackRead(name.to_string()))?;
         self.check_stack(&s)?;
         self.check_stack_secrets(&s)?;
         let mut batch = Batch::new();

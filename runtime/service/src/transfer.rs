@@ -198,7 +198,7 @@ impl Service {
                     created_at: now,
                     connector: connector.clone(),
                 };
-                self.check_team_use(&f, &c)?;
+                self.check_team_use(&f, &c, None)?;
                 batch
                     .put(TreeId::Components, &type_key(t, &chosen), &c)
                     .put(TreeId::States, &c.id, &ComponentState::new(now));

@@ -184,7 +184,6 @@ impl Batch {
     }
 }
 
-
 /// What a backend gives [`Store`]: raw bytes by tree and key, and atomic commits.
 pub trait Backend: Send + Sync {
     /// `sled` or `mysql`, for messages.
@@ -480,7 +479,10 @@ mod tests {
         store.apply(b).unwrap();
         let file = dir.path().join("wasm").join(format!("{key}.wasm"));
         assert_eq!(std::fs::read(&file).unwrap(), code);
-        assert!(sled_tree(&store, TreeId::Blobs).is_empty(), "nothing in sled");
+        assert!(
+            sled_tree(&store, TreeId::Blobs).is_empty(),
+            "nothing in sled"
+        );
         assert!(store.contains(TreeId::Blobs, &key).unwrap());
         assert_eq!(
             store.get_raw(TreeId::Blobs, &key).unwrap(),

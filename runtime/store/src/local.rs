@@ -187,9 +187,7 @@ impl Backend for Local {
 
     fn contains(&self, tree: TreeId, key: &[u8]) -> Result<bool> {
         if tree == TreeId::Blobs {
-            return Ok(self
-                .blob_path(&String::from_utf8_lossy(key))
-                .is_file());
+            return Ok(self.blob_path(&String::from_utf8_lossy(key)).is_file());
         }
         self.tree(tree)
             .contains_key(key)

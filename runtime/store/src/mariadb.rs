@@ -50,7 +50,8 @@ fn find(name: &str) -> Option<PathBuf> {
 impl Private {
     /// Starts a server (about 2 s): `mariadb-install-db`, then `mariadbd` on a free port.
     pub fn start() -> Result<Private, String> {
-        let missing = "MariaDB is not installed: run `make servers` (it installs Debian's mariadb-server)";
+        let missing =
+            "MariaDB is not installed: run `make servers` (it installs Debian's mariadb-server)";
         let install = find("mariadb-install-db").ok_or(missing)?;
         let daemon = find("mariadbd").ok_or(missing)?;
         let dir = tempfile_dir::Dir::new("strata-mariadb").map_err(|e| e.to_string())?;
@@ -132,8 +133,8 @@ impl Private {
             match self.wait_ready(Duration::from_secs(30)) {
                 Ok(()) => Ok(()),
                 Err(e) => {
-                    let log = std::fs::read_to_string(dir.path().join("mariadb.log"))
-                        .unwrap_or_default();
+                    let log =
+                        std::fs::read_to_string(dir.path().join("mariadb.log")).unwrap_or_default();
                     self.stop();
                     Err(format!("MariaDB did not start: {e}\n{log}"))
                 }
@@ -181,7 +182,9 @@ impl Private {
     pub fn database(&self) -> String {
         let name = format!("t{}", hex::encode(rand::random::<[u8; 6]>()));
         let password = hex::encode(rand::random::<[u8; 12]>());
-        let mut root = self.root().expect("connecting to the private MariaDB as root");
+        let mut root = self
+            .root()
+            .expect("connecting to the private MariaDB as root");
         for sql in [
             format!("CREATE DATABASE {name}"),
             format!("CREATE USER '{name}'@'127.0.0.1' IDENTIFIED BY '{password}'"),

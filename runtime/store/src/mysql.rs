@@ -29,22 +29,22 @@ use crate::{Backend, Op, StoreLock, TreeId, corrupt};
 /// a migration interrupted half-way is simply run again).
 const MIGRATIONS: &[(u32, &str, &[&str])] = &[
     (
-    1,
-    "records, flavor code",
-    &[
-        "CREATE TABLE IF NOT EXISTS strata_records (
+        1,
+        "records, flavor code",
+        &[
+            "CREATE TABLE IF NOT EXISTS strata_records (
             tree TINYINT UNSIGNED NOT NULL,
             k VARBINARY(3000) NOT NULL,
             v LONGBLOB NOT NULL,
             PRIMARY KEY (tree, k)
         ) ENGINE=InnoDB",
-        "CREATE TABLE IF NOT EXISTS strata_blobs (
+            "CREATE TABLE IF NOT EXISTS strata_blobs (
             sha CHAR(64) CHARACTER SET ascii NOT NULL,
             part INT UNSIGNED NOT NULL,
             bytes MEDIUMBLOB NOT NULL,
             PRIMARY KEY (sha, part)
         ) ENGINE=InnoDB",
-    ],
+        ],
     ),
     (
         2,
@@ -547,8 +547,9 @@ impl Backend for Mysql {
     /// written on the node after it commits (a compiled entry is only a hint: the cache
     /// checks the file it names).
     fn commit(&self, ops: Vec<Op>) -> Result<()> {
-        let (node, shared): (Vec<Op>, Vec<Op>) =
-            ops.into_iter().partition(|(t, _, _)| *t == TreeId::Compiled);
+        let (node, shared): (Vec<Op>, Vec<Op>) = ops
+            .into_iter()
+            .partition(|(t, _, _)| *t == TreeId::Compiled);
         for (tree, key, _) in &shared {
             check_key(*tree, key)?;
         }
@@ -678,9 +679,7 @@ struct Held {
 impl Drop for Held {
     fn drop(&mut self) {
         if let Some(mut conn) = self.conn.take()
-            && conn
-                .exec_drop("DO RELEASE_LOCK(?)", (&self.name,))
-                .is_err()
+            && conn.exec_drop("DO RELEASE_LOCK(?)", (&self.name,)).is_err()
         {
             drop(conn.unwrap());
         }
@@ -701,7 +700,10 @@ mod tests {
         let err = pool("postgres://u:s3cret@h/db").err().unwrap().to_string();
         assert!(!err.contains("s3cret"), "{err}");
         let err = pool("mysql://u:s3cret@h:3306").err().unwrap().to_string();
-        assert!(err.contains("names no database") && !err.contains("s3cret"), "{err}");
+        assert!(
+            err.contains("names no database") && !err.contains("s3cret"),
+            "{err}"
+        );
     }
 
     #[test]

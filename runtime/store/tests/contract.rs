@@ -46,7 +46,10 @@ impl Maria {
 impl Backend for Maria {
     fn open(&self) -> Store {
         // Each node has a directory of its own.
-        let node = self.node.path().join(hex::encode(rand::random::<[u8; 4]>()));
+        let node = self
+            .node
+            .path()
+            .join(hex::encode(rand::random::<[u8; 4]>()));
         Store::connect(&self.url, &node).expect("connecting")
     }
     fn shared(&self) -> bool {
@@ -128,7 +131,15 @@ fn a_batch_applies_in_order_all_or_nothing(b: &dyn Backend) {
 fn scans_are_by_prefix_in_byte_order_within_one_tree(b: &dyn Backend) {
     let s = b.open();
     let mut batch = Batch::new();
-    for k in ["run/b", "run/a", "run/é", "run", "ruo", "rum/x", "run/\u{7f}"] {
+    for k in [
+        "run/b",
+        "run/a",
+        "run/é",
+        "run",
+        "ruo",
+        "rum/x",
+        "run/\u{7f}",
+    ] {
         batch.put(TreeId::Runs, k, &k.to_string());
     }
     batch.put(TreeId::RunLogs, "run/z", &"other tree".to_string());
@@ -175,7 +186,10 @@ fn flavor_code_is_content_addressed_and_checked(b: &dyn Backend) {
     drop(s);
     let again = b.open();
     assert!(again.contains(TreeId::Blobs, &sha).unwrap());
-    assert_eq!(again.get_raw(TreeId::Blobs, &sha).unwrap(), Some(code.clone()));
+    assert_eq!(
+        again.get_raw(TreeId::Blobs, &sha).unwrap(),
+        Some(code.clone())
+    );
     assert!(
         again
             .dump()
@@ -274,9 +288,11 @@ fn mysql_a_killed_database_keeps_every_acknowledged_batch_whole() {
         scope.spawn(|| {
             for i in 1..=100_000u32 {
                 let mut batch = Batch::new();
-                batch
-                    .put(TreeId::Stacks, &format!("a{i:06}"), &i)
-                    .put(TreeId::Components, &format!("b{i:06}"), &i);
+                batch.put(TreeId::Stacks, &format!("a{i:06}"), &i).put(
+                    TreeId::Components,
+                    &format!("b{i:06}"),
+                    &i,
+                );
                 match store.apply(batch) {
                     Ok(()) => acknowledged.store(i, std::sync::atomic::Ordering::SeqCst),
                     Err(e) => {
@@ -296,11 +312,18 @@ fn mysql_a_killed_database_keeps_every_acknowledged_batch_whole() {
     server.restart();
     // The same store recovers once the database is back.
     let acked = acknowledged.load(std::sync::atomic::Ordering::SeqCst);
-    assert!(acked > 10, "the writer committed {acked} batches before the kill");
+    assert!(
+        acked > 10,
+        "the writer committed {acked} batches before the kill"
+    );
     let a = store.scan::<u32>(TreeId::Stacks, "a").unwrap();
     let b = store.scan::<u32>(TreeId::Components, "b").unwrap();
     assert_eq!(a.len(), b.len(), "every batch is whole");
-    assert!(a.len() as u32 >= acked, "{} < {acked} acknowledged", a.len());
+    assert!(
+        a.len() as u32 >= acked,
+        "{} < {acked} acknowledged",
+        a.len()
+    );
     assert!(a.len() as u32 <= acked + 1);
 }
 
@@ -315,7 +338,12 @@ fn mysql_a_database_at_another_version_is_refused_with_what_to_do() {
     assert_eq!(done.from, None);
     assert_eq!(done.applied.len(), strata_store::mysql::LATEST as usize);
     // Migrating again does nothing.
-    assert!(strata_store::mysql::migrate(&url).unwrap().applied.is_empty());
+    assert!(
+        strata_store::mysql::migrate(&url)
+            .unwrap()
+            .applied
+            .is_empty()
+    );
     let mut root = mysql::Conn::new(mysql::Opts::from_url(&url).unwrap()).unwrap();
     use mysql::prelude::Queryable;
     root.query_drop(
@@ -323,7 +351,11 @@ fn mysql_a_database_at_another_version_is_refused_with_what_to_do() {
     )
     .unwrap();
     let err = Store::connect(&url, node.path()).err().unwrap().to_string();
-    assert!(err.contains("migration 999") && err.contains(&format!("up to {}", strata_store::mysql::LATEST)), "{err}");
+    assert!(
+        err.contains("migration 999")
+            && err.contains(&format!("up to {}", strata_store::mysql::LATEST)),
+        "{err}"
+    );
     let err = strata_store::mysql::migrate(&url).unwrap_err().to_string();
     assert!(err.contains("migration 999"), "{err}");
 }
@@ -338,9 +370,18 @@ fn mysql_a_wrong_url_is_one_clear_error() {
         let (user, _) = head.rsplit_once(':').unwrap();
         format!("{user}:not-the-password@{rest}")
     };
-    let err = strata_store::mysql::migrate(&wrong).unwrap_err().to_string();
-    assert!(err.contains("refused the login") && !err.contains("not-the-password"), "{err}");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let err = strata_store::mysql::migrate(&wrong)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("refused the login") && !err.contains("not-the-password"),
+        "{err}"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let down = format!("mysql://u:pw@127.0.0.1:{port}/strata");
     let err = strata_store::mysql::migrate(&down).unwrap_err();
     assert!(matches!(err, Error::Unavailable { .. }), "{err}");

@@ -116,4 +116,3 @@ fn read_response(r: &mut BufReader<TcpStream>) -> u16 {
     }
     status
 }
-

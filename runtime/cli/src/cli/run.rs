@@ -1154,9 +1154,14 @@ fn connector(svc: &dyn Backend, out: &Output, cmd: &ConnectorCmd) -> Result<()> 
             svc.connector_delete(name)?;
             out.say(format!("Deleted service connector `{name}`."));
         }
-        ConnectorCmd::Grant { name, user } => {
-            super::team::grant(svc, out, "connector", name, user, crate::service::Role::Member)?
-        }
+        ConnectorCmd::Grant { name, user } => super::team::grant(
+            svc,
+            out,
+            "connector",
+            name,
+            user,
+            crate::service::Role::Member,
+        )?,
         ConnectorCmd::Revoke { name, user } => {
             super::team::revoke(svc, out, "connector", name, user)?
         }

@@ -180,8 +180,7 @@ pub(super) fn local(cmd: &ServerCmd, out: &Output) -> Option<Result<()>> {
         )),
         ServerCmd::Migrate { database, check } => Some(migrate(out, database, *check)),
         ServerCmd::User(UserCmd::Create {
-            database: Some(db),
-            ..
+            database: Some(db), ..
         })
         | ServerCmd::User(UserCmd::List { database: Some(db) })
         | ServerCmd::User(UserCmd::Delete {
@@ -268,9 +267,17 @@ fn start(
 ) -> Result<()> {
     let secret_key = secret_key(key_file)?;
     let node = node.unwrap_or_else(|| format!("{}-{}", hostname(), bind.port()));
-    if node.is_empty() || node.len() > 64 || !node.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+    if node.is_empty()
+        || node.len() > 64
+        || !node
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+    {
         return Err(Error::invalid(
-            format!("`{}` cannot be a node name", crate::model::text::visible(&node)),
+            format!(
+                "`{}` cannot be a node name",
+                crate::model::text::visible(&node)
+            ),
             "use up to 64 letters, digits, `.`, `_` or `-`",
         ));
     }
@@ -452,7 +459,9 @@ pub(super) fn login(
 ) -> Result<()> {
     let url = crate::client::login::check_url(url)?;
     let ca_cert = match ca_cert {
-        Some(p) => Some(std::path::absolute(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?),
+        Some(p) => Some(
+            std::path::absolute(p).map_err(|e| Error::io(format!("reading {}", p.display()), e))?,
+        ),
         None => None,
     };
     let token = match token {
@@ -531,7 +540,11 @@ pub(super) fn grant(
     role: Role,
 ) -> Result<()> {
     let g = svc.grant(kind, name, user, role)?;
-    let what = if kind == "stack" { "stack" } else { "service connector" };
+    let what = if kind == "stack" {
+        "stack"
+    } else {
+        "service connector"
+    };
     out.done(
         match kind {
             "stack" => format!(
@@ -544,7 +557,13 @@ pub(super) fn grant(
     Ok(())
 }
 
-pub(super) fn revoke(svc: &dyn Backend, out: &Output, kind: &str, name: &str, user: &str) -> Result<()> {
+pub(super) fn revoke(
+    svc: &dyn Backend,
+    out: &Output,
+    kind: &str,
+    name: &str,
+    user: &str,
+) -> Result<()> {
     svc.revoke(kind, name, user)?;
     out.say(format!("Revoked the grant of {kind} `{name}` to `{user}`."));
     Ok(())
@@ -599,7 +618,8 @@ fn import_home(svc: &dyn Backend, out: &Output, path: &Path) -> Result<()> {
                 reason: format!("the code of flavor `{}` is missing", f.info.name),
             })?;
         let file = tmp.join(format!("{}.wasm", f.sha256));
-        std::fs::write(&file, &code).map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
+        std::fs::write(&file, &code)
+            .map_err(|e| Error::io(format!("writing {}", file.display()), e))?;
         svc.flavor_register(
             f.info.component_type,
             &file,
@@ -610,7 +630,10 @@ fn import_home(svc: &dyn Backend, out: &Output, path: &Path) -> Result<()> {
                 ..Default::default()
             },
         )?;
-        moved.entry("flavors").or_default().push(f.info.name.clone());
+        moved
+            .entry("flavors")
+            .or_default()
+            .push(f.info.name.clone());
     }
     let _ = std::fs::remove_dir_all(&tmp);
     // Secrets: opened with the home's key, sealed again with the server's.
@@ -659,7 +682,11 @@ fn import_home(svc: &dyn Backend, out: &Output, path: &Path) -> Result<()> {
                 path.display()
             )
         } else {
-            format!("Moved {} from {} to the server.", said.join(", "), path.display())
+            format!(
+                "Moved {} from {} to the server.",
+                said.join(", "),
+                path.display()
+            )
         },
         &moved,
     );
@@ -687,6 +714,7 @@ fn tempdir() -> Result<PathBuf> {
         std::process::id(),
         crate::model::now_ms()
     ));
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
     Ok(dir)
 }
