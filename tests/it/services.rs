@@ -526,20 +526,7 @@ fn the_webhook_alerter_posts_slack_json_and_its_status_posts_nothing() {
 #[test]
 fn the_readme_stack_of_real_services_runs_as_written() {
     let env = Env::new();
-    let readme = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
-    )
-    .unwrap();
-    let section = readme
-        .split("<!-- real-services:begin -->")
-        .nth(1)
-        .and_then(|s| s.split("<!-- real-services:end -->").next())
-        .expect("the README marks the section");
-    let script = section
-        .split("```sh\n")
-        .nth(1)
-        .and_then(|s| s.split("```").next())
-        .expect("one sh block");
+    let script = super::support::readme_block("real-services");
     let servers = tempfile::tempdir().unwrap();
     // Whatever happens to the script, its servers are stopped.
     struct Stop(std::path::PathBuf);
@@ -560,7 +547,7 @@ fn the_readme_stack_of_real_services_runs_as_written() {
         .unwrap()
         .to_path_buf();
     let out = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
+        .args(["-euo", "pipefail", "-c", &script])
         .current_dir(&root)
         .env("STRATA_HOME", env.home())
         .env("STRATA_SERVERS", servers.path().join("s"))

@@ -349,3 +349,19 @@ pub fn example(name: &str) -> String {
     );
     p.display().to_string()
 }
+
+/// The one `sh` block of the README section marked `<!-- NAME:begin -->` …
+/// `<!-- NAME:end -->`, which a test runs as written.
+pub fn readme_block(name: &str) -> String {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .expect("the README");
+    readme
+        .split(&format!("<!-- {name}:begin -->"))
+        .nth(1)
+        .and_then(|s| s.split(&format!("<!-- {name}:end -->")).next())
+        .and_then(|s| s.split("```sh\n").nth(1))
+        .and_then(|s| s.split("```").next())
+        .unwrap_or_else(|| panic!("the README marks section `{name}` with one sh block"))
+        .to_string()
+}

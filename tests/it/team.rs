@@ -12,6 +12,9 @@ use strata::store::mariadb;
 
 use super::support::wasm;
 
+/// Numbers the data directories of nodes that must refuse to start.
+static REFUSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// A database of this test's own, its secret key, and the nodes started on it.
 struct Team {
     db: String,
@@ -209,6 +212,33 @@ impl Team {
     fn user(&self, alice: &User, name: &str, role: &str) -> User {
         let token = self.ok(alice, &["server", "user", "create", name, "--role", role]);
         self.login(name, token.trim(), 0)
+    }
+
+    /// `strata server start` with `args` (after a key file and a data directory of its
+    /// own, which `args` may override), which must refuse to start: its error.
+    fn refused_start(&self, args: &[&str]) -> String {
+        let key = self.dir.path().join("server.key").display().to_string();
+        let data = self
+            .dir
+            .path()
+            .join(format!(
+                "refused-{}",
+                REFUSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ))
+            .display()
+            .to_string();
+        let mut all = vec![
+            "server",
+            "start",
+            "--secret-key-file",
+            &key,
+            "--data-dir",
+            &data,
+        ];
+        all.extend_from_slice(args);
+        let r = self.admin(&all);
+        assert_eq!(r.code, 1, "the node started: {}{}", r.stdout, r.stderr);
+        r.stderr
     }
 
     /// Where components' directories may be on this team server.
@@ -898,54 +928,20 @@ fn a_server_whose_database_goes_away_answers_503_and_recovers_losing_nothing() {
         .local_addr()
         .unwrap()
         .port();
-    let r = team.admin(&[
-        "server",
-        "start",
-        "--database",
-        &format!("mysql://u:pw@127.0.0.1:{port}/x"),
-        "--secret-key-file",
-        &team.dir.path().join("server.key").display().to_string(),
-        "--data-dir",
-        &team.dir.path().join("bad").display().to_string(),
-    ]);
-    assert_eq!(r.code, 1);
+    let err = team.refused_start(&["--database", &format!("mysql://u:pw@127.0.0.1:{port}/x")]);
     assert!(
-        r.stderr.contains("cannot be reached") && !r.stderr.contains(":pw@"),
-        "{}",
-        r.stderr
+        err.contains("cannot be reached") && !err.contains(":pw@"),
+        "{err}"
     );
-    let r = team.admin(&[
-        "server",
-        "start",
-        "--database",
-        "postgres://x/y",
-        "--secret-key-file",
-        &team.dir.path().join("server.key").display().to_string(),
-    ]);
-    assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("not a MySQL database URL"),
-        "{}",
-        r.stderr
-    );
+    let err = team.refused_start(&["--database", "postgres://x/y"]);
+    assert!(err.contains("not a MySQL database URL"), "{err}");
     // Nor with another key than the one the database's secrets are sealed with.
     std::fs::write(team.dir.path().join("other.key"), hex::encode([1u8; 32])).unwrap();
-    let r = team.admin(&[
-        "server",
-        "start",
-        "--database",
-        &db,
-        "--secret-key-file",
-        &team.dir.path().join("other.key").display().to_string(),
-        "--data-dir",
-        &team.dir.path().join("n9").display().to_string(),
-    ]);
-    assert_eq!(r.code, 1);
+    let other = team.dir.path().join("other.key").display().to_string();
+    let err = team.refused_start(&["--database", &db, "--secret-key-file", &other]);
     assert!(
-        r.stderr
-            .contains("not the one the database's secrets are sealed with"),
-        "{}",
-        r.stderr
+        err.contains("not the one the database's secrets are sealed with"),
+        "{err}"
     );
 }
 
@@ -954,14 +950,7 @@ fn a_server_whose_database_goes_away_answers_503_and_recovers_losing_nothing() {
 #[test]
 fn the_readme_team_server_runs_as_written() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let script = readme
-        .split("<!-- team-server:begin -->")
-        .nth(1)
-        .and_then(|s| s.split("<!-- team-server:end -->").next())
-        .and_then(|s| s.split("```sh\n").nth(1))
-        .and_then(|s| s.split("```").next())
-        .expect("the README marks one sh block");
+    let script = super::support::readme_block("team-server");
     let dir = tempfile::tempdir().unwrap();
     let db_dir = dir.path().join("mariadb");
     // Whatever happens to the script, its MariaDB and its server node are stopped (the
@@ -989,7 +978,7 @@ fn the_readme_team_server_runs_as_written() {
         .unwrap()
         .port();
     let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", script])
+        .args(["-euo", "pipefail", "-c", &script])
         .current_dir(&root)
         .env_remove("STRATA_HOME")
         .env_remove("STRATA_DATABASE")
@@ -1103,21 +1092,7 @@ fn a_server_speaks_https_with_the_certificate_it_is_given() {
         &["stack", "register", "tls", "-o", "default", "-a", "default"],
     );
     assert!(team.ok(&alice, &["stack", "list"]).contains("tls"));
-    // Plain HTTP to the TLS port gets no answer, and a bad key file is refused at start.
-    let r = team.admin(&[
-        "server",
-        "start",
-        "--database",
-        &db,
-        "--secret-key-file",
-        &team.dir.path().join("server.key").display().to_string(),
-        "--data-dir",
-        &team.dir.path().join("n2").display().to_string(),
-        "--tls-cert",
-        &cert,
-        "--tls-key",
-        &cert,
-    ]);
-    assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("cannot be read as PEM"), "{}", r.stderr);
+    // A key file that is not a key is refused at start.
+    let err = team.refused_start(&["--database", &db, "--tls-cert", &cert, "--tls-key", &cert]);
+    assert!(err.contains("cannot be read as PEM"), "{err}");
 }
