@@ -214,8 +214,8 @@ impl Team {
         self.login(name, token.trim(), 0)
     }
 
-    /// `strata server start` with `args` (after a key file and a data directory of its
-    /// own, which `args` may override), which must refuse to start: its error.
+    /// `strata server start` with `args` (and a data directory of its own, and the
+    /// team's key file unless `args` name another), which must refuse to start: its error.
     fn refused_start(&self, args: &[&str]) -> String {
         let key = self.dir.path().join("server.key").display().to_string();
         let data = self
@@ -227,14 +227,10 @@ impl Team {
             ))
             .display()
             .to_string();
-        let mut all = vec![
-            "server",
-            "start",
-            "--secret-key-file",
-            &key,
-            "--data-dir",
-            &data,
-        ];
+        let mut all = vec!["server", "start", "--data-dir", &data];
+        if !args.contains(&"--secret-key-file") {
+            all.extend(["--secret-key-file", &key]);
+        }
         all.extend_from_slice(args);
         let r = self.admin(&all);
         assert_eq!(r.code, 1, "the node started: {}{}", r.stdout, r.stderr);
