@@ -20,8 +20,10 @@ start() {
     fi
     mkdir -p "$DIR/tmp"
     local port password
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    password=$(python3 -c 'import secrets; print(secrets.token_hex(12))')
+    # A free port: one the kernel hands out for a moment, then lets go.
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' 2>/dev/null \
+        || shuf -i 20000-60000 -n 1)
+    password=$(openssl rand -hex 12 2>/dev/null || head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
     TMPDIR="$DIR/tmp" mariadb-install-db --no-defaults --datadir="$DIR/data" --user="$(id -un)" \
         --auth-root-authentication-method=normal --skip-test-db >"$DIR/install.log" 2>&1 \
         || { echo "mariadb-install-db failed; see $DIR/install.log" >&2; exit 1; }
@@ -51,6 +53,7 @@ stop() {
             kill -0 "$(cat "$DIR/pid")" 2>/dev/null || break
             sleep 0.25
         done
+        kill -9 "$(cat "$DIR/pid")" 2>/dev/null || true
     fi
     rm -rf "$DIR"
 }

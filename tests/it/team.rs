@@ -611,6 +611,20 @@ fn roles_and_stack_grants_decide_who_may_do_what_and_the_audit_log_says_who_did(
         team.refused(&alice, &["server", "user", "delete", "alice"])
             .contains("last admin")
     );
+    // Roles change, at once; the last admin stays one.
+    team.ok(
+        &alice,
+        &["server", "user", "update", "vic", "--role", "member"],
+    );
+    team.ok(
+        &vic,
+        &["orchestrator", "register", "vic-o", "--flavor=local"],
+    );
+    let err = team.refused(
+        &alice,
+        &["server", "user", "update", "alice", "--role", "member"],
+    );
+    assert!(err.contains("last admin"), "{err}");
     // A deleted user's token stops working.
     team.ok(&alice, &["server", "user", "delete", "vic"]);
     let r = team.run(&vic, &["stack", "list"]);
@@ -863,7 +877,11 @@ fn two_nodes_on_one_database_serve_one_state_without_lost_updates_or_double_prov
     assert!(codes.contains(&0) && codes.contains(&1), "{codes:?}");
     let lost = outs.iter().find(|o| o.code == 1).unwrap();
     assert!(lost.stderr.contains("does not exist"), "{}", lost.stderr);
-    assert!(team.nodes.iter().all(|n| n.log.exists()));
+    // Both nodes served to the end.
+    for n in &team.nodes {
+        let log = std::fs::read_to_string(&n.log).unwrap();
+        assert!(log.contains("serving the REST API"), "{log}");
+    }
 }
 
 #[test]

@@ -150,7 +150,7 @@ pub enum Command {
     /// Run a team server: many users, one MySQL/MariaDB database, roles per stack
     #[command(subcommand)]
     Server(team::ServerCmd),
-    /// Connect this CLI to a team server: every command then goes to it (but for one
+    /// Connect this CLI to a team server: every command then goes to it (except one
     /// given --home or STRATA_HOME)
     Login {
         /// The server's address, http://HOST:PORT or https://HOST:PORT
@@ -160,7 +160,7 @@ pub enum Command {
         #[arg(long)]
         token: Option<String>,
         /// For an https:// server whose certificate is not signed by a public authority:
-        /// the PEM certificate (or its issuer's) to trust; kept with the login
+        /// the PEM certificate (or its issuer's) to trust instead; kept with the login
         #[arg(long, value_name = "FILE")]
         ca_cert: Option<PathBuf>,
     },
@@ -595,8 +595,8 @@ pub enum StackCmd {
         #[arg(short = 'r', long)]
         recursive: bool,
     },
-    /// On a team server: restrict the stack to the users granted `member` (and admins)
-    /// for changes, `up` and `down`; `viewer` lets a user read it (admins only)
+    /// On a team server (admins): restrict the stack to the users granted `member` (and
+    /// admins) for changes, `up` and `down`; `viewer` lets a user read it
     Grant {
         /// The stack
         stack: String,
@@ -714,7 +714,7 @@ pub enum ConnectorCmd {
     Delete { name: String },
     /// Make one real request to the endpoint with the credentials, and say whether they work
     Verify { name: String },
-    /// On a team server: let USER name this connector in their components (admins only)
+    /// On a team server (admins): let USER name this connector in their components
     Grant {
         /// The connector
         name: String,

@@ -203,6 +203,7 @@ pub trait Backend: Send + Sync {
     /// Creates a user and its first token (shown once).
     fn user_create(&self, name: &str, role: Role) -> Result<(UserView, NewToken)>;
     fn user_list(&self) -> Result<Vec<UserView>>;
+    fn user_set_role(&self, name: &str, role: Role) -> Result<UserView>;
     fn user_delete(&self, name: &str) -> Result<()>;
     /// A new token for `user` (`None`: the caller).
     fn token_create(&self, user: Option<&str>, name: &str) -> Result<NewToken>;
@@ -496,6 +497,9 @@ impl Backend for Service {
     fn user_list(&self) -> Result<Vec<UserView>> {
         Service::user_list(self)
     }
+    fn user_set_role(&self, name: &str, role: Role) -> Result<UserView> {
+        Service::user_set_role(self, name, role)
+    }
     fn user_delete(&self, name: &str) -> Result<()> {
         Service::user_delete(self, name)
     }
@@ -515,7 +519,7 @@ impl Backend for Service {
         Service::revoke(self, kind, name, user)
     }
     fn grants(&self, kind: &str, name: &str) -> Result<Vec<AccessGrant>> {
-        Service::grants(self, kind, name)
+        Service::grants_of(self, kind, name)
     }
     fn audit(&self, since_ms: u64, limit: usize) -> Result<Vec<AuditEntry>> {
         Service::audit_list(self, since_ms, limit)

@@ -17,7 +17,8 @@ pub struct Login {
     pub token: String,
     /// Who the token belongs to, as the server said at login.
     pub user: String,
-    /// For an https:// server: a PEM certificate to trust besides the public authorities.
+    /// For an https:// server: the PEM certificate (the server's, or its issuer's) to
+    /// trust instead of the public authorities.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_cert: Option<PathBuf>,
 }

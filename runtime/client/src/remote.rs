@@ -391,8 +391,6 @@ fn cut_off(action: &str) -> Error {
     )
 }
 
-/// `s` as one segment of a URL path: every byte but letters, digits, `-` and `_`
-/// percent-encoded (also `.`, so that `..` stays a name and never a step up).
 /// The HTTP client of a daemon or a server (`tls`: whom an https server may be).
 fn agent(tls: Option<ureq::tls::TlsConfig>) -> ureq::Agent {
     let mut config = ureq::Agent::config_builder()
@@ -417,6 +415,8 @@ fn grants_path(kind: &str, name: &str) -> String {
     }
 }
 
+/// `s` as one segment of a URL path: every byte but letters, digits, `-` and `_`
+/// percent-encoded (also `.`, so that `..` stays a name and never a step up).
 pub fn seg(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -989,6 +989,10 @@ impl Backend for Remote {
     }
     fn user_list(&self) -> Result<Vec<UserView>> {
         self.call("GET", "/api/v1/users", None)
+    }
+    fn user_set_role(&self, name: &str, role: Role) -> Result<UserView> {
+        let path = format!("/api/v1/users/{}", seg(name));
+        self.call("PATCH", &path, Some(json!({ "role": role })))
     }
     fn user_delete(&self, name: &str) -> Result<()> {
         self.call("DELETE", &format!("/api/v1/users/{}", seg(name)), None)

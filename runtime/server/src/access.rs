@@ -90,7 +90,11 @@ fn decode(s: &str) -> Option<String> {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && b[i + 1].is_ascii_hexdigit()
+            && b[i + 2].is_ascii_hexdigit()
+        {
             let hex = std::str::from_utf8(&b[i + 1..i + 3]).ok()?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
@@ -142,9 +146,14 @@ pub fn etag(svc: &Service, path: &str) -> Result<Option<String>> {
         .map(|bytes| format!("\"{}\"", &hex::encode(sha2::Sha256::digest(&bytes))[..32])))
 }
 
-/// Refuses a change made from a version that is no longer the stored one (`If-Match`).
+/// Refuses a change to a stack or component made from a version that is no longer the
+/// stored one (`If-Match`).
 /// Called with the catalog lock held, so nothing changes between the check and the write.
 pub fn check_if_match(svc: &Service, path: &str, expected: &str) -> Result<()> {
+    if !names_record(path) {
+        // Versions are kept for stacks and components: elsewhere the header says nothing.
+        return Ok(());
+    }
     if expected.trim() == "*" {
         return match etag(svc, path)? {
             Some(_) => Ok(()),
@@ -179,7 +188,10 @@ pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/api/v1/whoami", get(whoami))
         .route("/api/v1/users", get(user_list).post(user_create))
-        .route("/api/v1/users/{name}", delete(user_delete))
+        .route(
+            "/api/v1/users/{name}",
+            axum::routing::patch(user_update).delete(user_delete),
+        )
         .route("/api/v1/tokens", get(token_list).post(token_create))
         .route("/api/v1/tokens/{id}", delete(token_revoke))
         .route(
@@ -220,6 +232,20 @@ async fn user_create(State(st): State<Shared>, b: JsonBody) -> Reply {
 
 async fn user_list(State(st): State<Shared>) -> Reply {
     call(st, StatusCode::OK, false, |s| s.user_list()).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserPatch {
+    role: Role,
+}
+
+async fn user_update(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
+    let b: UserPatch = body(b)?;
+    call(st, StatusCode::OK, true, move |s| {
+        s.user_set_role(&name, b.role)
+    })
+    .await
 }
 
 async fn user_delete(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
@@ -285,7 +311,7 @@ fn member() -> Role {
 async fn stack_grants(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
     call(st, StatusCode::OK, false, move |s| {
         s.stack_or_err(&name)?;
-        s.grants("stack", &name)
+        s.grants_of("stack", &name)
     })
     .await
 }
@@ -310,7 +336,7 @@ async fn stack_revoke(
 
 async fn connector_grants(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
     call(st, StatusCode::OK, false, move |s| {
-        s.grants("connector", &name)
+        s.grants_of("connector", &name)
     })
     .await
 }

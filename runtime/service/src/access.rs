@@ -255,9 +255,7 @@ impl Service {
                         "{doing} needs the `{role}` role; `{}` is a {}",
                         p.user, p.role
                     ),
-                    format!(
-                        "ask an admin to do it, or to make you a {role} (`strata server user create` with `--role {role}`)"
-                    ),
+                    format!("ask an admin to do it, or to give you the {role} role"),
                 ))
             }
         };
@@ -336,7 +334,11 @@ impl Service {
                 let owner: Option<String> = self
                     .store
                     .get(TreeId::Access, &format!("owner/secret/{name}"))?;
-                if owner.as_deref() == Some(p.user.as_str()) {
+                // A secret that does not exist is not found, not forbidden (its name is
+                // checked again wherever it is created).
+                if owner.as_deref() == Some(p.user.as_str())
+                    || !self.store.contains(TreeId::Secrets, name)?
+                {
                     Ok(())
                 } else {
                     Err(forbidden(
@@ -504,8 +506,36 @@ impl Service {
             .collect())
     }
 
+    /// Gives a user another role (admins); the last admin stays one. It applies at once
+    /// on this node, within 2 s on the others (as a revoked token).
+    pub fn user_set_role(&self, name: &str, role: Role) -> Result<UserView> {
+        self.team_only()?;
+        self.require(&Need::Admin)?;
+        let mut u = self.user_or_err(name)?;
+        if u.role == Role::Admin && role != Role::Admin {
+            let admins = self
+                .user_list()?
+                .iter()
+                .filter(|v| v.role == Role::Admin)
+                .count();
+            if admins <= 1 {
+                return Err(Error::invalid(
+                    format!("`{name}` is the last admin"),
+                    "make another user an admin first",
+                ));
+            }
+        }
+        u.role = role;
+        let mut batch = Batch::new();
+        batch.put(TreeId::Access, &user_key(name), &u);
+        self.store.apply(batch)?;
+        self.shared.tokens.forget_all();
+        self.user_view(&u)
+    }
+
     /// Deletes a user with its tokens and grants; the last admin stays.
     pub fn user_delete(&self, name: &str) -> Result<()> {
+        self.team_only()?;
         let u = self.user_or_err(name)?;
         if u.role == Role::Admin {
             let admins = self
@@ -618,6 +648,7 @@ impl Service {
 
     /// Revokes a token by its id; a user revokes their own, an admin anyone's.
     pub fn token_revoke(&self, id: &str) -> Result<TokenView> {
+        self.team_only()?;
         let key = format!("token/{id}");
         let t = self
             .store
@@ -653,6 +684,12 @@ impl Service {
             // A name may hold `/`: `grant/stack/a/` also starts the keys of stack `a/b`.
             .filter(|g| g.kind == kind && g.name == name)
             .collect())
+    }
+
+    /// [`Service::grants`] as `stack grants` and its route ask: on a team server only.
+    pub fn grants_of(&self, kind: &str, name: &str) -> Result<Vec<AccessGrant>> {
+        self.team_only()?;
+        self.grants(kind, name)
     }
 
     /// Grants `user` `role` on the stack or connector `name`.
@@ -698,6 +735,7 @@ impl Service {
     }
 
     pub fn revoke(&self, kind: &str, name: &str, user: &str) -> Result<()> {
+        self.team_only()?;
         self.require(&Need::Admin)?;
         let key = grant_key(kind, name, user);
         if !self.store.contains(TreeId::Access, &key)? {
@@ -939,6 +977,7 @@ impl Service {
     /// The audit log from `since_ms` on, oldest first, at most `limit` entries (the
     /// newest of them).
     pub fn audit_list(&self, since_ms: u64, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.team_only()?;
         self.require(&Need::Admin)?;
         let mut all: Vec<AuditEntry> = self
             .store

@@ -140,8 +140,15 @@ impl Service {
     pub fn open_team(node_dir: Home, url: &str, mut team: Team) -> Result<Service> {
         node_dir.create()?;
         let store = Store::connect(url, &node_dir.db_dir())?;
+        let busy = || Error::Busy {
+            what:
+                "another strata server node held the catalog lock for 30 s while this one started"
+                    .into(),
+            hint: "start this node again; if it keeps happening, a node is stuck: restart it"
+                .into(),
+        };
         team.stores = {
-            let _held = store.lock("catalog", CATALOG_WAIT)?;
+            let _held = store.lock("catalog", CATALOG_WAIT)?.ok_or_else(busy)?;
             match store.get::<String>(TreeId::Meta, "team_stores")? {
                 Some(dir) => PathBuf::from(dir),
                 None if team.admin_only => node_dir.protected().data,
@@ -158,7 +165,7 @@ impl Service {
             let key_check = hex::encode(sha2::Sha256::digest(
                 [b"strata secret key check:".as_slice(), key].concat(),
             ));
-            let _held = store.lock("catalog", CATALOG_WAIT)?;
+            let _held = store.lock("catalog", CATALOG_WAIT)?.ok_or_else(busy)?;
             match store.get::<String>(TreeId::Meta, "secret_key_check")? {
                 Some(k) if k != key_check => {
                     return Err(Error::invalid(

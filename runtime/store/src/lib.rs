@@ -68,13 +68,16 @@ pub enum TreeId {
     RunCache = 10,
     /// `run id/step` → the tail of a step's output, raw.
     RunLogs = 11,
-    /// run id → `()`, while its run is under way: one found when a home is opened
-    /// belonged to a strata that was killed, and the run is marked interrupted.
+    /// run id → the team server node running it (`None` on a local home), while its run
+    /// is under way: one found when a home (or its node) is opened belonged to a strata
+    /// that was killed, and the run is marked interrupted.
     LiveRuns = 12,
     /// Who may do what on a team server: `user/NAME` → user, `token/ID` → token (its
-    /// secret hashed), `grant/stack/STACK/USER` and `grant/connector/NAME/USER` → role.
+    /// secret hashed), `grant/stack|connector/NAME/USER` → the grant,
+    /// `restricted/stack/NAME` → a stack once granted, `owner/secret/NAME` → its owner.
     Access = 13,
-    /// The audit log of a team server: `MS-SEQ` (zero-padded, so in time order) → entry.
+    /// The audit log of a team server: `MS-NODE-SEQ` (zero-padded, so in time order) →
+    /// entry.
     Audit = 14,
 }
 

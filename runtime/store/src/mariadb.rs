@@ -50,6 +50,7 @@ fn find(name: &str) -> Option<PathBuf> {
 impl Private {
     /// Starts a server (about 2 s): `mariadb-install-db`, then `mariadbd` on a free port.
     pub fn start() -> Result<Private, String> {
+        remove_stale();
         let missing =
             "MariaDB is not installed: run `make servers` (it installs Debian's mariadb-server)";
         let install = find("mariadb-install-db").ok_or(missing)?;
@@ -217,6 +218,35 @@ impl Private {
 impl Drop for Private {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Removes the data of servers whose process is gone (the shared server of a test binary
+/// is never dropped: its directory is left when the binary exits, and removed here by
+/// the next one).
+fn remove_stale() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("strata-mariadb-") {
+            continue;
+        }
+        let pid: Option<i32> = std::fs::read_to_string(e.path().join("pid"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok());
+        // SAFETY: signal 0 only asks whether the process exists.
+        let alive = pid.is_some_and(|p| unsafe { libc::kill(p, 0) } == 0);
+        let started = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        // A directory without a pid file yet may be a server starting right now.
+        if !alive && (pid.is_some() || started.is_some_and(|a| a > Duration::from_secs(600))) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
     }
 }
 

@@ -77,6 +77,10 @@ const POOL_WAIT: Duration = Duration::from_secs(10);
 
 pub struct Mysql {
     pool: Pool,
+    /// Connections that hold named locks: apart from `pool`, so that calls holding locks
+    /// never starve requests of connections, and without a read timeout, since waiting
+    /// for a lock is waiting for an answer.
+    locks: Pool,
     /// This node's own records: the `compiled` tree.
     node: crate::local::Local,
     /// The URL without its password, for messages.
@@ -110,7 +114,13 @@ struct FreshScope {
 
 impl Drop for FreshScope {
     fn drop(&mut self) {
-        FRESH.with(|f| f.set(self.before));
+        // A commit inside the scope left this thread reading the database: it stays so,
+        // rather than going back to a generation older than what it wrote.
+        FRESH.with(|f| {
+            if f.get().is_some() {
+                f.set(self.before);
+            }
+        });
     }
 }
 
@@ -129,6 +139,10 @@ pub fn redact(url: &str) -> String {
 }
 
 fn pool(url: &str) -> Result<Pool> {
+    pool_with(url, Some(Duration::from_secs(60)))
+}
+
+fn pool_with(url: &str, read_timeout: Option<Duration>) -> Result<Pool> {
     if !url.starts_with("mysql://") {
         return Err(Error::invalid(
             format!("`{}` is not a MySQL database URL", redact(url)),
@@ -150,7 +164,7 @@ fn pool(url: &str) -> Result<Pool> {
     let constraints = PoolConstraints::new(0, POOL_MAX).expect("invariant: 0 <= max");
     let opts = OptsBuilder::from_opts(opts)
         .tcp_connect_timeout(Some(Duration::from_secs(5)))
-        .read_timeout(Some(Duration::from_secs(60)))
+        .read_timeout(read_timeout)
         .write_timeout(Some(Duration::from_secs(60)))
         .pool_opts(
             PoolOpts::default()
@@ -223,7 +237,7 @@ pub fn migrate(url: &str) -> Result<Migrated> {
         .try_get_conn(POOL_WAIT)
         .map_err(|e| db_error(url, "connecting", e))?;
     let got: Option<Option<i64>> = conn
-        .query_first("SELECT GET_LOCK('strata.migrate', 60)")
+        .query_first("SELECT GET_LOCK('strata.migrate', 30)")
         .map_err(|e| db_error(url, "locking for the migration", e))?;
     if got.flatten() != Some(1) {
         return Err(Error::Busy {
@@ -313,6 +327,7 @@ impl Mysql {
         let node = crate::local::Local::open(&node_dir.join("node-db"))?;
         Ok(Mysql {
             pool,
+            locks: pool_with(url, None)?,
             node,
             shown: redact(url),
             memo: Default::default(),
@@ -336,7 +351,6 @@ impl Mysql {
     fn memoized<T: Clone>(
         &self,
         tree: TreeId,
-        key: &[u8],
         pick: impl Fn(&mut Memo) -> Option<T>,
         keep: impl FnOnce(&mut Memo, T),
         read: impl FnOnce() -> Result<T>,
@@ -353,7 +367,6 @@ impl Mysql {
                 return Ok(hit);
             }
         }
-        let _ = key;
         let value = read()?;
         let mut memo = self.memo.lock().unwrap_or_else(|e| e.into_inner());
         if memo.generation == Some(generation) && memo.gets.len() + memo.scans.len() < MEMO_MAX {
@@ -452,7 +465,6 @@ impl Backend for Mysql {
                 let k2 = k.clone();
                 self.memoized(
                     tree,
-                    key,
                     |m| m.gets.get(&k).cloned(),
                     |m, v| {
                         m.gets.insert(k2, v);
@@ -501,7 +513,6 @@ impl Backend for Mysql {
         let k2 = k.clone();
         let rows = self.memoized(
             tree,
-            prefix,
             |m| m.scans.get(&k).cloned(),
             |m, v| {
                 m.scans.insert(k2, v);
@@ -626,7 +637,10 @@ impl Backend for Mysql {
             "strata.{}",
             &hex::encode(sha2::Sha256::digest(name.as_bytes()))[..40]
         );
-        let mut conn = self.conn()?;
+        let mut conn = self
+            .locks
+            .try_get_conn(POOL_WAIT)
+            .map_err(|e| self.error("connecting", e))?;
         let got: Option<Option<i64>> = conn
             .exec_first("SELECT GET_LOCK(?, ?)", (&name, wait.as_secs_f64()))
             .map_err(|e| self.error("taking a lock", e))?;

@@ -77,6 +77,7 @@ contract!(
     flavor_code_is_content_addressed_and_checked,
     replace_all_leaves_exactly_what_it_was_given,
     a_lock_is_held_by_one_process_at_a_time,
+    a_request_reads_what_another_process_committed_before_it_began,
     concurrent_writers_under_the_lock_lose_nothing,
 );
 
@@ -248,6 +249,35 @@ fn a_lock_is_held_by_one_process_at_a_time(b: &dyn Backend) {
         // One process holds a sled home: its own locks are all there is.
         drop(held);
     }
+}
+
+fn a_request_reads_what_another_process_committed_before_it_began(b: &dyn Backend) {
+    let one = b.open();
+    let mut batch = Batch::new();
+    batch.put(TreeId::Stacks, "s", &1u32);
+    one.apply(batch).unwrap();
+    {
+        // A request on `one` reads (a team server node remembers what it read).
+        let _request = one.fresh_reads().unwrap();
+        assert_eq!(one.get::<u32>(TreeId::Stacks, "s").unwrap(), Some(1));
+        assert_eq!(one.scan::<u32>(TreeId::Stacks, "").unwrap().len(), 1);
+    }
+    // Another process (a second node; on sled, the same one) commits.
+    let two = if b.shared() { b.open() } else { one.clone() };
+    let mut batch = Batch::new();
+    batch
+        .put(TreeId::Stacks, "s", &2u32)
+        .put(TreeId::Stacks, "t", &3u32);
+    two.apply(batch).unwrap();
+    // The next request on `one` sees it, in gets and scans alike.
+    let _request = one.fresh_reads().unwrap();
+    assert_eq!(one.get::<u32>(TreeId::Stacks, "s").unwrap(), Some(2));
+    assert_eq!(one.scan::<u32>(TreeId::Stacks, "").unwrap().len(), 2);
+    // And a request's own commit is read back by it at once.
+    let mut batch = Batch::new();
+    batch.put(TreeId::Stacks, "s", &4u32);
+    one.apply(batch).unwrap();
+    assert_eq!(one.get::<u32>(TreeId::Stacks, "s").unwrap(), Some(4));
 }
 
 fn concurrent_writers_under_the_lock_lose_nothing(b: &dyn Backend) {

@@ -21,7 +21,7 @@ pub enum ServerCmd {
     /// MySQL or MariaDB database. Start several on one database behind a load balancer;
     /// they share every record and lock
     #[command(
-        after_help = "Example:\n  openssl rand -hex 32 > server.key    # once; the same file for every node\n  strata server migrate --database mysql://strata:PW@127.0.0.1:3306/strata\n  strata server start --database mysql://strata:PW@127.0.0.1:3306/strata \\\n      --bind 0.0.0.0:8080 --secret-key-file server.key\n  strata server user create alice --role admin --database mysql://…   # prints her token"
+        after_help = "Example:\n  openssl rand -hex 32 > server.key    # once; the same file for every node\n  export STRATA_DATABASE=mysql://strata:PW@127.0.0.1:3306/strata\n  strata server migrate\n  strata server user create alice --role admin --database \"$STRATA_DATABASE\"   # her token\n  strata server start --bind 0.0.0.0:8080 --secret-key-file server.key \\\n      --tls-cert server.pem --tls-key server-key.pem"
     )]
     Start {
         /// mysql://USER:PASSWORD@HOST:PORT/DATABASE (MariaDB too)
@@ -106,6 +106,17 @@ pub enum UserCmd {
         #[arg(long, value_name = "URL")]
         database: Option<String>,
     },
+    /// Give a user another role (their tokens carry it at once)
+    Update {
+        /// The user
+        name: String,
+        /// admin, member or viewer
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Work on this database directly, without a server
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+    },
     /// Delete a user, their tokens and grants
     Delete {
         /// The user
@@ -184,6 +195,9 @@ pub(super) fn local(cmd: &ServerCmd, out: &Output) -> Option<Result<()>> {
         })
         | ServerCmd::User(UserCmd::List { database: Some(db) })
         | ServerCmd::User(UserCmd::Delete {
+            database: Some(db), ..
+        })
+        | ServerCmd::User(UserCmd::Update {
             database: Some(db), ..
         })
         | ServerCmd::Token(TokenCmd::Create {
@@ -382,6 +396,11 @@ pub(super) fn remote(svc: &dyn Backend, out: &Output, cmd: &ServerCmd) -> Result
             });
             Ok(())
         }
+        ServerCmd::User(UserCmd::Update { name, role, .. }) => {
+            let u = svc.user_set_role(name, *role)?;
+            out.done(format!("`{}` is now a {}.", u.name, u.role), &u);
+            Ok(())
+        }
         ServerCmd::User(UserCmd::Delete { name, .. }) => {
             svc.user_delete(name)?;
             out.say(format!("Deleted user `{name}`, their tokens and grants."));
@@ -486,7 +505,7 @@ pub(super) fn login(
     })?;
     out.done(
         format!(
-            "Logged in to {url} as `{}` ({}). Every strata command now goes to this server (but for one given --home or STRATA_HOME); the token is kept in {} (readable by you only). `strata logout` forgets it.",
+            "Logged in to {url} as `{}` ({}). Every strata command now goes to this server (except one given --home or STRATA_HOME); the token is kept in {} (readable by you only). `strata logout` forgets it.",
             me.user,
             me.role,
             path.display()
@@ -576,7 +595,7 @@ pub(super) fn grants(svc: &dyn Backend, out: &Output, kind: &str, name: &str) ->
             return format!(
                 "No grants: {}\n",
                 if kind == "stack" {
-                    "every member may change this stack and bring it up or down"
+                    "every member may change this stack and bring it up or down, unless it was granted once (then: admins only)"
                 } else {
                     "only admins may use this connector"
                 }
@@ -595,6 +614,12 @@ pub(super) fn grants(svc: &dyn Backend, out: &Output, kind: &str, name: &str) ->
 /// through the server's own API (so its rules and its key apply), skipping what is
 /// there already.
 fn import_home(svc: &dyn Backend, out: &Output, path: &Path) -> Result<()> {
+    if !path.join("db").is_dir() {
+        return Err(Error::not_found(
+            format!("a strata home at {}", path.display()),
+            "give the directory STRATA_HOME names (it holds `db/`), e.g. ~/.local/share/strata",
+        ));
+    }
     let home = Service::open(Home::at(path))?;
     let mut moved: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     // Flavors, with their code: registered from a file written for the upload.
