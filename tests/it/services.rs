@@ -526,7 +526,6 @@ fn the_webhook_alerter_posts_slack_json_and_its_status_posts_nothing() {
 #[test]
 fn the_readme_stack_of_real_services_runs_as_written() {
     let env = Env::new();
-    let script = super::support::readme_block("real-services");
     let servers = tempfile::tempdir().unwrap();
     // Whatever happens to the script, its servers are stopped.
     struct Stop(std::path::PathBuf);
@@ -541,31 +540,14 @@ fn the_readme_stack_of_real_services_runs_as_written() {
         }
     }
     let _stop = Stop(servers.path().join("s"));
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_strata"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let out = std::process::Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .current_dir(&root)
-        .env("STRATA_HOME", env.home())
-        .env("STRATA_SERVERS", servers.path().join("s"))
-        .env("MLFLOW_URL", mlflow())
-        .env(
-            "PATH",
-            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-        )
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "the section failed:\n{stdout}\n{stderr}"
+    let state = servers.path().join("s");
+    let (stdout, stderr) = super::support::run_readme(
+        "real-services",
+        &[
+            ("STRATA_HOME", env.home().as_os_str()),
+            ("STRATA_SERVERS", state.as_os_str()),
+            ("MLFLOW_URL", std::ffi::OsStr::new(mlflow())),
+        ],
     );
     assert!(stdout.contains("model.pkl"), "{stdout}");
     assert!(stderr.contains("Stack `real` is up"), "{stderr}");

@@ -365,3 +365,40 @@ pub fn readme_block(name: &str) -> String {
         .unwrap_or_else(|| panic!("the README marks section `{name}` with one sh block"))
         .to_string()
 }
+
+/// Runs the README block `name` as written (bash, `-euo pipefail`, from the repository's
+/// root, with this build's `strata` first on PATH, no strata variables of the caller's
+/// and `vars` set), and asserts that it succeeds: its stdout and stderr.
+pub fn run_readme(name: &str, vars: &[(&str, &std::ffi::OsStr)]) -> (String, String) {
+    let script = readme_block(name);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bin = Path::new(env!("CARGO_BIN_EXE_strata"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let out = Command::new("bash")
+        .args(["-euo", "pipefail", "-c", &script])
+        .current_dir(&root)
+        // Nothing of the caller's strata: the section sets what it needs, or `vars` do.
+        .env_remove("STRATA_HOME")
+        .env_remove("STRATA_DATABASE")
+        .env_remove("STRATA_CONFIG_DIR")
+        .env_remove("STRATA_OUTPUT")
+        .envs(vars.iter().copied())
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert!(
+        out.status.success(),
+        "the README's `{name}` section failed:\n{stdout}\n{stderr}"
+    );
+    (stdout, stderr)
+}

@@ -964,7 +964,6 @@ fn a_server_whose_database_goes_away_answers_503_and_recovers_losing_nothing() {
 #[test]
 fn the_readme_team_server_runs_as_written() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let script = super::support::readme_block("team-server");
     let dir = tempfile::tempdir().unwrap();
     let db_dir = dir.path().join("mariadb");
     // Whatever happens to the script, its MariaDB and its server node are stopped (the
@@ -982,38 +981,20 @@ fn the_readme_team_server_runs_as_written() {
         }
     }
     let _stop = Stop(root.clone(), db_dir.clone(), dir.path().to_path_buf());
-    let bin = Path::new(env!("CARGO_BIN_EXE_strata"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let out = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &script])
-        .current_dir(&root)
-        .env_remove("STRATA_HOME")
-        .env_remove("STRATA_DATABASE")
-        .env("STRATA_MARIADB", &db_dir)
-        .env("TMPDIR", dir.path())
-        .env("PORT", port.to_string())
-        .env("XDG_DATA_HOME", dir.path())
-        .env(
-            "PATH",
-            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-        )
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(
-        out.status.success(),
-        "the section failed:\n{stdout}\n{stderr}"
+        .port()
+        .to_string();
+    let (stdout, stderr) = super::support::run_readme(
+        "team-server",
+        &[
+            ("STRATA_MARIADB", db_dir.as_os_str()),
+            ("TMPDIR", dir.path().as_os_str()),
+            ("PORT", std::ffi::OsStr::new(&port)),
+            ("XDG_DATA_HOME", dir.path().as_os_str()),
+        ],
     );
     assert!(stderr.contains("Stack `prod` is up"), "{stderr}");
     assert!(stderr.contains("stack `prod` is restricted"), "{stderr}");

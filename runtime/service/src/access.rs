@@ -506,24 +506,34 @@ impl Service {
             .collect())
     }
 
+    /// Refuses to take the admin role from `u` when it is the last admin.
+    fn keep_an_admin(&self, u: &UserRecord) -> Result<()> {
+        if u.role != Role::Admin {
+            return Ok(());
+        }
+        let admins = self
+            .store
+            .scan::<UserRecord>(TreeId::Access, "user/")?
+            .into_iter()
+            .filter(|(_, v)| v.role == Role::Admin)
+            .count();
+        if admins <= 1 {
+            return Err(Error::invalid(
+                format!("`{}` is the last admin", u.name),
+                "make another user an admin first (`strata server user update NAME --role admin`)",
+            ));
+        }
+        Ok(())
+    }
+
     /// Gives a user another role (admins); the last admin stays one. It applies at once
     /// on this node, within 2 s on the others (as a revoked token).
     pub fn user_set_role(&self, name: &str, role: Role) -> Result<UserView> {
         self.team_only()?;
         self.require(&Need::Admin)?;
         let mut u = self.user_or_err(name)?;
-        if u.role == Role::Admin && role != Role::Admin {
-            let admins = self
-                .user_list()?
-                .iter()
-                .filter(|v| v.role == Role::Admin)
-                .count();
-            if admins <= 1 {
-                return Err(Error::invalid(
-                    format!("`{name}` is the last admin"),
-                    "make another user an admin first",
-                ));
-            }
+        if role != Role::Admin {
+            self.keep_an_admin(&u)?;
         }
         u.role = role;
         let mut batch = Batch::new();
@@ -537,19 +547,7 @@ impl Service {
     pub fn user_delete(&self, name: &str) -> Result<()> {
         self.team_only()?;
         let u = self.user_or_err(name)?;
-        if u.role == Role::Admin {
-            let admins = self
-                .user_list()?
-                .iter()
-                .filter(|v| v.role == Role::Admin)
-                .count();
-            if admins <= 1 {
-                return Err(Error::invalid(
-                    format!("`{name}` is the last admin"),
-                    "create another admin first (`strata server user create NAME --role admin`)",
-                ));
-            }
-        }
+        self.keep_an_admin(&u)?;
         let mut batch = Batch::new();
         batch.remove(TreeId::Access, &user_key(name));
         for (k, t) in self.store.scan::<TokenRecord>(TreeId::Access, "token/")? {
