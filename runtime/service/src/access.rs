@@ -878,16 +878,24 @@ impl Service {
         if mine.is_empty() {
             return Ok(());
         }
+        // Each flavor read once: a server holds thousands of components of a few flavors.
+        let mut flavors: HashMap<(ComponentType, String), Option<crate::model::FlavorRecord>> =
+            HashMap::new();
         for other in self.store.components(None)? {
             if other.id == c.id
                 || (other.component_type == c.component_type && other.name == c.name)
             {
                 continue;
             }
-            let Some(of) = self.store.flavor(other.component_type, &other.flavor)? else {
+            let key = (other.component_type, other.flavor.clone());
+            if !flavors.contains_key(&key) {
+                let f = self.store.flavor(other.component_type, &other.flavor)?;
+                flavors.insert(key.clone(), f);
+            }
+            let Some(of) = flavors.get(&key).and_then(Option::as_ref) else {
                 continue;
             };
-            for (_, theirs) in super::lifecycle::local_paths(&of, &other) {
+            for (_, theirs) in super::lifecycle::local_paths(of, &other) {
                 let theirs = std::path::Path::new(theirs);
                 if let Some(m) = mine
                     .iter()
