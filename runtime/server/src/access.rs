@@ -308,55 +308,66 @@ fn member() -> Role {
     Role::Member
 }
 
-async fn stack_grants(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
+/// The grants of a stack or connector (`kind`): the routes of each are these three.
+async fn grants(st: Shared, kind: &'static str, name: String) -> Reply {
     call(st, StatusCode::OK, false, move |s| {
-        s.stack_or_err(&name)?;
-        s.grants_of("stack", &name)
+        if kind == "stack" {
+            s.stack_or_err(&name)?;
+        }
+        s.grants_of(kind, &name)
     })
     .await
 }
 
-async fn stack_grant(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
+/// A connector's grant is always `member` (may use it), whatever the body says.
+async fn grant(st: Shared, kind: &'static str, name: String, b: JsonBody) -> Reply {
     let b: NewGrant = body(b)?;
+    let role = if kind == "stack" {
+        b.role
+    } else {
+        Role::Member
+    };
     call(st, StatusCode::OK, true, move |s| {
-        s.grant("stack", &name, &b.user, b.role)
+        s.grant(kind, &name, &b.user, role)
     })
     .await
+}
+
+async fn revoke(st: Shared, kind: &'static str, name: String, user: String) -> Reply {
+    call(st, StatusCode::NO_CONTENT, true, move |s| {
+        s.revoke(kind, &name, &user)
+    })
+    .await
+}
+
+async fn stack_grants(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
+    grants(st, "stack", name).await
+}
+
+async fn stack_grant(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
+    grant(st, "stack", name, b).await
 }
 
 async fn stack_revoke(
     State(st): State<Shared>,
     Path((name, user)): Path<(String, String)>,
 ) -> Reply {
-    call(st, StatusCode::NO_CONTENT, true, move |s| {
-        s.revoke("stack", &name, &user)
-    })
-    .await
+    revoke(st, "stack", name, user).await
 }
 
 async fn connector_grants(State(st): State<Shared>, Path(name): Path<String>) -> Reply {
-    call(st, StatusCode::OK, false, move |s| {
-        s.grants_of("connector", &name)
-    })
-    .await
+    grants(st, "connector", name).await
 }
 
 async fn connector_grant(State(st): State<Shared>, Path(name): Path<String>, b: JsonBody) -> Reply {
-    let b: NewGrant = body(b)?;
-    call(st, StatusCode::OK, true, move |s| {
-        s.grant("connector", &name, &b.user, Role::Member)
-    })
-    .await
+    grant(st, "connector", name, b).await
 }
 
 async fn connector_revoke(
     State(st): State<Shared>,
     Path((name, user)): Path<(String, String)>,
 ) -> Reply {
-    call(st, StatusCode::NO_CONTENT, true, move |s| {
-        s.revoke("connector", &name, &user)
-    })
-    .await
+    revoke(st, "connector", name, user).await
 }
 
 #[derive(Deserialize)]

@@ -408,22 +408,12 @@ async fn checked(st: Shared, req: Request, next: Next) -> Response {
             Ok(who) => who,
             Err((Some(who), refused)) => {
                 // A user's request refused for its role is audited too.
-                if req.method() != axum::http::Method::GET
-                    || reveals(req.uri().query().unwrap_or(""))
-                {
-                    let svc = st.svc.as_user(std::path::PathBuf::new(), Some(who));
-                    let (m, p, code) = (
-                        req.method().to_string(),
-                        audited(req.uri().path(), req.uri().query().unwrap_or("")),
-                        refused.status().as_u16(),
-                    );
-                    let _ = tokio::task::spawn_blocking(move || {
-                        if let Err(e) = svc.audit(&m, &p, code) {
-                            log(&format!("could not write the audit log: {e}"));
-                        }
-                    })
-                    .await;
-                }
+                let head = (
+                    req.method().clone(),
+                    req.uri().path().to_string(),
+                    req.uri().query().unwrap_or("").to_string(),
+                );
+                audit(&st, Some(who), head, refused.status().as_u16()).await;
                 return refused;
             }
             Err((None, refused)) => return refused,
@@ -436,21 +426,15 @@ async fn checked(st: Shared, req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let mut caller = routes::CALLER.with(routes::Caller::clone);
-    caller.who = who;
-    caller.if_match = if_match;
-    if team {
-        caller.need = Some(super::access::need(
-            req.method(),
-            req.uri().path(),
-            req.uri().query().unwrap_or(""),
-        ));
-    }
-    caller.path = req.uri().path().to_string();
-    caller.get = req.method() == axum::http::Method::GET;
-    if team {
+    if let Some(p) = &who {
+        caller.need = Some(p.need.clone());
         // A team server's callers are not on its machine: their paths mean nothing here.
         caller.cwd = std::path::PathBuf::new();
     }
+    caller.who = who.map(|p| p.who);
+    caller.if_match = if_match;
+    caller.path = req.uri().path().to_string();
+    caller.get = req.method() == axum::http::Method::GET;
     routes::CALLER
         .scope(caller, served(st, req, next, team))
         .await
@@ -519,6 +503,34 @@ fn audited(path: &str, query: &str) -> String {
     }
 }
 
+/// A team server's caller, and what the route needs (checked again under the catalog
+/// lock by a change).
+struct Checked {
+    who: crate::service::Principal,
+    need: crate::service::Need,
+}
+
+/// Writes `req`'s entry in the audit log, with its answer `status`, when it is one the
+/// log keeps: a change, or a read of secret values.
+async fn audit(
+    st: &Shared,
+    who: Option<crate::service::Principal>,
+    (method, path, query): (axum::http::Method, String, String),
+    status: u16,
+) {
+    if method == axum::http::Method::GET && !reveals(&query) {
+        return;
+    }
+    let svc = st.svc.as_user(std::path::PathBuf::new(), who);
+    let (m, p) = (method.to_string(), audited(&path, &query));
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(e) = svc.audit(&m, &p, status) {
+            log(&format!("could not write the audit log: {e}"));
+        }
+    })
+    .await;
+}
+
 /// What [`team_caller`] reads of a request (the request itself, whose body is not
 /// `Sync`, cannot be held across an `await`).
 struct RequestHead {
@@ -549,10 +561,7 @@ impl RequestHead {
 async fn team_caller(
     st: &Shared,
     head: RequestHead,
-) -> std::result::Result<
-    Option<crate::service::Principal>,
-    (Option<crate::service::Principal>, Response),
-> {
+) -> std::result::Result<Option<Checked>, (Option<crate::service::Principal>, Response)> {
     let RequestHead {
         method,
         path,
@@ -572,6 +581,7 @@ async fn team_caller(
         ));
     };
     let need = super::access::need(&method, &path, &query);
+    let need_for_caller = need.clone();
     let svc_state = st.clone();
     let checked = tokio::task::spawn_blocking(move || {
         let who = match svc_state.svc.authenticate(&token) {
@@ -594,7 +604,10 @@ async fn team_caller(
         )
     });
     match checked {
-        (Some(who), Ok(true)) => Ok(Some(who)),
+        (Some(who), Ok(true)) => Ok(Some(Checked {
+            who,
+            need: need_for_caller,
+        })),
         (_, Ok(_)) => Err((
             None,
             unauthorized(
@@ -624,17 +637,10 @@ async fn served(st: Shared, req: Request, next: Next, team: bool) -> Response {
     };
     let response = next.run(req).await;
     // Changes, and reads of secret values, go to the audit log, with their answer.
-    if team && (method != axum::http::Method::GET || reveals(&query)) {
+    if team {
         let who = routes::CALLER.with(|c| c.who.clone());
-        let svc = st.svc.as_user(std::path::PathBuf::new(), who);
-        let status = response.status().as_u16();
-        let (m, p) = (method.to_string(), audited(&path, &query));
-        let _ = tokio::task::spawn_blocking(move || {
-            if let Err(e) = svc.audit(&m, &p, status) {
-                log(&format!("could not write the audit log: {e}"));
-            }
-        })
-        .await;
+        let head = (method.clone(), path.clone(), query.clone());
+        audit(&st, who, head, response.status().as_u16()).await;
     }
     if method != axum::http::Method::GET || !response.status().is_success() {
         log(&format!(
