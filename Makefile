@@ -7,6 +7,7 @@ S3S_FS       := target/tools/bin/s3s-fs
 MLFLOW       := target/tools/mlflow/bin/mlflow
 REGISTRY     := target/tools/registry/usr/bin/docker-registry
 MARIADB      := /usr/sbin/mariadbd
+CHROMEDRIVER := /usr/bin/chromedriver
 FLAVORS_OUT  := target/$(WASM_TARGET)/release
 EXAMPLES_OUT := $(abspath target/polyglot)
 
@@ -47,10 +48,11 @@ demo: build
 ##        /health route, the same flavor in Rust, Python and JavaScript, and the built-in
 ##        integrations against their real servers (64 MiB through s3 against boto3), and
 ##        pipelines (per-step overhead against a shell script, a 64 MiB artifact against cp;
-##        release build), and the team server over MariaDB (list, register; one and two
-##        nodes) against the sled daemon
+##        release build), the team server over MariaDB (list, register; one and two
+##        nodes) against the sled daemon, and the dashboard's stacks page with 1,000
+##        components (server time against /health)
 bench: flavors integrations examples servers
-	$(CARGO) build --release --locked --bin strata --example loadgen --example teamload
+	$(CARGO) build --release --locked --bin strata --example loadgen --example teamload --example dashload
 	scripts/bench.sh target/release/strata 20
 	$(CARGO) bench --locked -p strata --bench lifecycle_call
 	scripts/criterion_table.py lifecycle_call native_status --also empty_call_pooled \
@@ -75,14 +77,16 @@ bench: flavors integrations examples servers
 	  "call_with_get-call_without_get=one GET through the gate, as the flavor pays for it"
 	target/release/examples/loadgen target/release/strata 3
 	target/release/examples/teamload target/release/strata 3
+	target/release/examples/dashload target/release/strata 1000
 	scripts/languages.sh target/release/strata
 	scripts/services_bench.sh target/release/strata
 	scripts/pipeline_bench.sh target/release/strata
 
 ## test: unit tests, the flavor SDK's tests, and the end-to-end suite (real binary, real .wasm)
 ##       twice: in-process, then with every home served by a real daemon on loopback
-##       (but `flavor new` projects, which use neither), and schemathesis against a daemon
-test: build examples servers
+##       (but `flavor new` projects, which use neither), and schemathesis against a daemon;
+##       the dashboard's tests drive Debian's Chromium (installed here with chromedriver)
+test: build examples servers $(CHROMEDRIVER)
 	scripts/with-mlflow.sh sh -c '$(CARGO) test --locked --workspace && \
 	  STRATA_TEST_DAEMON=1 $(CARGO) test --locked --test it -- --skip flavor_new::'
 	cd flavors && $(CARGO) test --locked -p strata-flavor-sdk -p mlflow-tracker -p oci-registry -p s3-artifact-store --target $$(rustc -vV | sed -n 's/^host: //p')
@@ -108,6 +112,12 @@ $(MLFLOW):
 $(MARIADB):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server \
 	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server; }
+
+# Debian's Chromium and its WebDriver, for the dashboard's tests (~300 MB, ~40 s): the
+# tests start them headless on loopback, in a new profile each time.
+$(CHROMEDRIVER):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
 
 # Unpacked, not installed: no system daemon is started, nothing outside target/ changes.
 $(REGISTRY):

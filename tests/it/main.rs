@@ -29,11 +29,17 @@
 //!   two nodes on one database (no lost update, one provision), the audit log, a
 //!   database that goes away and comes back.
 //!
+//! - `dashboard`: the dashboard in a real Chromium (Debian's, over chromedriver: see
+//!   `browser`): each page as a person sees it, `up` pressed, a failed step's log, a
+//!   phone's width, dark; and its rules over HTTP (policy headers, one-time links).
+//!
 //! `make test` runs the suite twice: in-process, then with `STRATA_TEST_DAEMON=1`, where
 //! every home is served by a daemon and every command goes through it.
 
+mod browser;
 mod crash;
 mod daemon;
+mod dashboard;
 mod edits;
 mod flavor_new;
 mod golden;

@@ -1091,3 +1091,114 @@ fn a_server_speaks_https_with_the_certificate_it_is_given() {
     let err = team.refused_start(&["--database", &db, "--tls-cert", &cert, "--tls-key", &cert]);
     assert!(err.contains("cannot be read as PEM"), "{err}");
 }
+
+#[test]
+fn a_team_server_serves_the_dashboard_and_each_token_sees_what_its_user_may() {
+    let (team, alice) = Team::new();
+    let bob = team.user(&alice, "bob", "member");
+    let stores = team.stores().join("prod").display().to_string();
+    team.ok(
+        &alice,
+        &["orchestrator", "register", "prod_orch", "--flavor=local"],
+    );
+    team.ok(
+        &alice,
+        &[
+            "artifact-store",
+            "register",
+            "prod_store",
+            "--flavor=local",
+            &format!("--path={stores}"),
+        ],
+    );
+    team.ok(
+        &alice,
+        &[
+            "stack",
+            "register",
+            "prod",
+            "-o",
+            "prod_orch",
+            "-a",
+            "prod_store",
+        ],
+    );
+    team.ok(&alice, &["stack", "grant", "prod", "alice"]);
+    let url = team.url(0);
+
+    // The same pages as a daemon's, told to ask for a token; no one-time links here.
+    let (status, page, _) = api(&url, "GET", "/", "", None, None);
+    assert_eq!(status, 200);
+    assert!(page.contains("data-mode=\"team\""), "{page}");
+    let (status, body, _) = api(
+        &url,
+        "POST",
+        "/api/v1/dashboard/links",
+        &token_of(&alice),
+        None,
+        None,
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("API token"), "{body}");
+    // `strata dashboard` of a logged-in user names the server.
+    let out = team.ok(&bob, &["dashboard", "--no-open"]);
+    assert_eq!(out.trim(), format!("{url}/"));
+
+    if std::env::var_os("STRATA_TEST_DAEMON").is_some() {
+        return; // the browser's part once, in the first pass
+    }
+    let b = crate::browser::Browser::start();
+    b.goto(&format!("{url}/"));
+    b.wait_for("main", 30, |t| t.contains("Log in to the strata server"));
+    // A wrong token is told so, and nothing is shown.
+    b.type_into("#token", "strata_nope_nope");
+    b.click("form button[type=submit]");
+    let refused = b.wait_for("main", 20, |t| t.contains("Logging in failed"));
+    assert!(refused.contains("token"), "{refused}");
+    // bob, a member, sees the stacks he may: not alice's restricted `prod`.
+    b.type_into("#token", &token_of(&bob));
+    b.click("form button[type=submit]");
+    let stacks = b.wait_for("main", 30, |t| {
+        t.contains("default") && t.contains("Stacks")
+    });
+    assert!(!stacks.contains("prod"), "bob sees prod: {stacks}");
+    assert!(
+        b.text("#who").contains("bob (member)"),
+        "{}",
+        b.text("#who")
+    );
+    // His `up` of prod through the API is refused as the CLI's would be.
+    let (status, body, _) = api(
+        &url,
+        "POST",
+        "/api/v1/stacks/prod/up",
+        &token_of(&bob),
+        None,
+        None,
+    );
+    assert_eq!(status, 403, "{body}");
+    b.click("#logout");
+    b.wait_for("main", 10, |t| t.contains("Log in to the strata server"));
+    // alice, an admin, sees prod and brings it up from the page.
+    b.type_into("#token", &token_of(&alice));
+    b.click("form button[type=submit]");
+    b.wait_for("main", 30, |t| t.contains("prod"));
+    b.click("section[data-stack=prod] button.primary");
+    let prod = b.wait_for("section[data-stack=prod]", 60, |t| {
+        t.contains(": done") || t.contains("failed:")
+    });
+    assert!(!prod.contains("failed:"), "{prod}");
+    let phases = b.js(
+        "return [...document.querySelectorAll('section[data-stack=prod] td.phase .badge')].map(e => e.dataset.status)",
+        serde_json::json!([]),
+    );
+    assert_eq!(phases, serde_json::json!(["running", "running"]), "{prod}");
+    // The audit log says who did it from the browser.
+    let audit = team.ok(&alice, &["server", "audit"]);
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("alice") && l.contains("/api/v1/stacks/prod/up")),
+        "{audit}"
+    );
+}

@@ -308,6 +308,10 @@ pub struct StepRun {
     /// Why it failed, was skipped or cancelled.
     #[serde(default)]
     pub error: Option<String>,
+    /// The steps it runs after (those its inputs come from among them): the edges of the
+    /// run's step graph.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upstream: Vec<String>,
 }
 
 impl StepRun {

@@ -147,6 +147,14 @@ pub enum Command {
     /// (the REST API under /api/v1); while it runs, every strata command goes through it
     #[command(subcommand)]
     Daemon(DaemonCmd),
+    /// Open the dashboard in your browser: stacks with up/down, components, flavors,
+    /// pipeline runs with their logs, connectors. For this home, a one-time link to its
+    /// daemon (started if none runs); when logged in to a team server, its address
+    Dashboard {
+        /// Print the link only; do not start a browser
+        #[arg(long)]
+        no_open: bool,
+    },
     /// Run a team server: many users, one MySQL/MariaDB database, roles per stack
     #[command(subcommand)]
     Server(team::ServerCmd),

@@ -302,6 +302,15 @@ impl Remote {
     }
 
     /// `GET /api/v1/daemon`.
+    /// A one-time link to the daemon's dashboard (`strata dashboard`): its URL.
+    pub fn dashboard_link(&self) -> Result<String> {
+        let v: Value = self.call("POST", "/api/v1/dashboard/links", None)?;
+        v["url"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| self.mismatch(None, "a dashboard link without its `url`".into()))
+    }
+
     pub fn info(&self) -> Result<Info> {
         self.call("GET", "/api/v1/daemon", None)
     }

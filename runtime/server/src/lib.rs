@@ -16,6 +16,7 @@ pub(crate) use {
 
 pub mod access;
 pub mod connections;
+pub mod dashboard;
 pub mod routes;
 pub mod server;
 

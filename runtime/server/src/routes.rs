@@ -2150,15 +2150,24 @@ fn events(st: Shared, id: String) -> Response {
 
 #[cfg(test)]
 mod tests {
-    /// The `METHOD path` pairs `routes()` serves, read from this file's source.
+    /// The `METHOD path` pairs of the API the router serves, read from the sources.
     fn served() -> std::collections::BTreeSet<String> {
         let mut served = std::collections::BTreeSet::new();
-        for src in [include_str!("routes.rs"), include_str!("access.rs")] {
+        let sources = [
+            include_str!("routes.rs"),
+            include_str!("access.rs"),
+            include_str!("dashboard.rs"),
+        ];
+        for src in sources {
             let routes = &src[..src.find("#[cfg(test)]").expect("this module")];
             for part in routes.split(".route(").skip(1) {
                 let start = part.find('"').expect("a path follows .route(") + 1;
                 let end = start + part[start..].find('"').expect("the path ends");
                 let path = &part[start..end];
+                // The dashboard's pages are not the API.
+                if !path.starts_with("/api/") && path != "/health" {
+                    continue;
+                }
                 // The handlers up to the next route (or the fallback), e.g. `get(a).post(b)`.
                 let handlers = part[end..].split(".fallback(").next().unwrap_or("");
                 for method in ["get", "post", "put", "patch", "delete"] {

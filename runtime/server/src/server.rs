@@ -39,6 +39,8 @@ pub struct Daemon {
     pub busy: AtomicUsize,
     /// Set to `true` to stop: by SIGTERM, Ctrl-C or `POST /api/v1/daemon/stop`.
     pub stop: tokio::sync::watch::Sender<bool>,
+    /// The dashboard's one-time links and sessions (a local daemon's).
+    pub dash: super::dashboard::Sessions,
 }
 
 pub type Shared = Arc<Daemon>;
@@ -104,6 +106,16 @@ fn tls_acceptor(
 }
 
 impl Daemon {
+    /// Whether this is a team server node (else a local daemon).
+    pub fn is_team(&self) -> bool {
+        matches!(self.auth, Auth::Team)
+    }
+
+    /// The address it listens on, `127.0.0.1:PORT`.
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
     pub fn info(&self) -> Info {
         Info {
             pid: std::process::id(),
@@ -278,6 +290,7 @@ async fn run(
         ops: Operations::load(home.root().join("operations.json")),
         busy: AtomicUsize::new(0),
         stop: stop_tx,
+        dash: Default::default(),
     });
     let app = router(state.clone());
     let signalled = state.clone();
@@ -349,6 +362,7 @@ async fn stop_signal() -> &'static str {
 fn router(state: Shared) -> Router {
     routes::routes()
         .merge(super::access::routes())
+        .merge(super::dashboard::routes())
         .layer(axum::middleware::from_fn(routes::json_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
         .with_state(state)
@@ -392,6 +406,7 @@ async fn guard(State(st): State<Shared>, req: Request, next: Next) -> Response {
         crate::api::VERSION_HEADER,
         HeaderValue::from_static(env!("CARGO_PKG_VERSION")),
     );
+    super::dashboard::harden(response.headers_mut());
     response
 }
 
@@ -399,7 +414,7 @@ async fn checked(st: Shared, req: Request, next: Next) -> Response {
     st.requests.fetch_add(1, Ordering::Relaxed);
     let who = match &st.auth {
         Auth::Daemon(token) => {
-            if let Err(refused) = daemon_caller(token, &req) {
+            if let Err(refused) = daemon_caller(token, &st.dash, &req) {
                 return refused;
             }
             None
@@ -441,8 +456,12 @@ async fn checked(st: Shared, req: Request, next: Next) -> Response {
 }
 
 /// A local daemon's caller: a loopback `Host` (against DNS rebinding), and the token of
-/// `daemon.json`.
-fn daemon_caller(token: &str, req: &Request) -> std::result::Result<(), Response> {
+/// `daemon.json` or of a dashboard session (but for `/health` and the dashboard's pages).
+fn daemon_caller(
+    token: &str,
+    dash: &super::dashboard::Sessions,
+    req: &Request,
+) -> std::result::Result<(), Response> {
     let host = req
         .headers()
         .get(header::HOST)
@@ -457,13 +476,15 @@ fn daemon_caller(token: &str, req: &Request) -> std::result::Result<(), Response
         )
         .into_response());
     }
-    if req.uri().path() != "/health" {
+    let open = req.uri().path() == "/health"
+        || super::dashboard::open_path(req.method(), req.uri().path());
+    if !open {
         let given = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|t| same(t.as_bytes(), token.as_bytes())) {
+        if !given.is_some_and(|t| same(t.as_bytes(), token.as_bytes()) || dash.valid(t)) {
             return Err(unauthorized(
                 if given.is_some() {
                     "the bearer token is wrong".to_string()
@@ -568,7 +589,10 @@ async fn team_caller(
         query,
         bearer,
     } = head;
-    if path == "/health" || path == "/api/v1/openapi.json" {
+    if path == "/health"
+        || path == "/api/v1/openapi.json"
+        || super::dashboard::open_path(&method, &path)
+    {
         return Ok(None);
     }
     let Some(token) = bearer else {
@@ -635,7 +659,12 @@ async fn served(st: Shared, req: Request, next: Next, team: bool) -> Response {
         Ok(r) => r,
         Err(e) => return e.into_response(),
     };
-    let response = next.run(req).await;
+    let mut response = next.run(req).await;
+    // How long the route took, for a browser's developer tools and `make bench`.
+    let took = format!("app;dur={:.1}", started.elapsed().as_secs_f64() * 1000.0);
+    if let Ok(v) = HeaderValue::from_str(&took) {
+        response.headers_mut().insert("server-timing", v);
+    }
     // Changes, and reads of secret values, go to the audit log, with their answer.
     if team {
         let who = routes::CALLER.with(|c| c.who.clone());

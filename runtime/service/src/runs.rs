@@ -889,6 +889,7 @@ impl Service {
                     inputs: Vec::new(),
                     outputs: Vec::new(),
                     error: None,
+                    upstream: p.step.upstream.clone(),
                 })
                 .collect(),
             error: None,

@@ -41,6 +41,74 @@ pub fn command(home: Option<PathBuf>, cmd: &super::DaemonCmd, format: Format) ->
     }
 }
 
+/// `strata dashboard`: a one-time link to this home's daemon (started first when none
+/// runs), or the address of the team server of `strata login`; opened in a browser when
+/// there is a desktop to open it on and `--no-open` is not given.
+pub fn dashboard(home: Option<PathBuf>, no_open: bool, format: Format) -> Result<()> {
+    // `--output json|yaml`: `{"url": …}` and nothing else on stdout.
+    let print = |url: &str| match structured(format, &serde_json::json!({ "url": url })) {
+        Some(s) => print!("{s}"),
+        None => println!("{url}"),
+    };
+    let explicit = home.is_some() || std::env::var_os("STRATA_HOME").is_some_and(|v| !v.is_empty());
+    if !explicit && let Some(login) = crate::client::login::read()? {
+        let url = format!("{}/", login.url.trim_end_matches('/'));
+        print(&url);
+        eprintln!(
+            "The dashboard of the team server you are logged in to, as {}: log in on the page with your API token (the one `strata login` keeps in {}).",
+            login.user,
+            crate::client::login::file()?.display()
+        );
+        open_in_browser(&url, no_open);
+        return Ok(());
+    }
+    let home = Home::resolve(home)?;
+    let daemon = match DaemonFile::read(&home).filter(DaemonFile::is_running) {
+        Some(d) => d,
+        None => {
+            start_background(&home, 0, 3000, Format::Table)?;
+            DaemonFile::read(&home).ok_or_else(|| {
+                Error::Internal("the daemon started but wrote no daemon.json".into())
+            })?
+        }
+    };
+    let url = crate::client::remote::Remote::new(daemon).dashboard_link()?;
+    print(&url);
+    eprintln!(
+        "Open this link to see {}'s stacks, components and runs: it works once, within {} s (run `strata dashboard` again for another). The dashboard lasts until the daemon stops.",
+        home.root().display(),
+        crate::daemon::dashboard::LINK_TTL.as_secs()
+    );
+    open_in_browser(&url, no_open);
+    Ok(())
+}
+
+/// Starts the desktop's browser on `url` (`xdg-open`, or `open` on macOS) when there is
+/// a desktop and a terminal, and `--no-open` was not given.
+fn open_in_browser(url: &str, no_open: bool) {
+    use std::io::IsTerminal;
+    let desktop = cfg!(target_os = "macos")
+        || std::env::var_os("DISPLAY").is_some()
+        || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    if no_open || !desktop || !std::io::stdout().is_terminal() {
+        return;
+    }
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    let started = std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn();
+    if started.is_err() {
+        eprintln!("(could not start `{opener}`: open the link yourself)");
+    }
+}
+
 fn refuse_second(home: &Home) -> Result<()> {
     if let Some(d) = DaemonFile::read(home)
         && d.is_running()

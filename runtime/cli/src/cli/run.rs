@@ -89,6 +89,9 @@ pub fn main(cli: Cli) -> u8 {
         Some(result) => result,
         None => match &cli.command {
             Command::Daemon(cmd) => super::daemon::command(cli.home.clone(), cmd, cli.output),
+            Command::Dashboard { no_open } => {
+                super::daemon::dashboard(cli.home.clone(), *no_open, cli.output)
+            }
             _ => return routed(cli, &sink, color),
         },
     };
@@ -303,7 +306,8 @@ fn dispatch(svc: &dyn Backend, out: &Output, command: &Command) -> Result<()> {
         }
         Command::Stack(cmd) => stack(svc, out, cmd),
         Command::Flavor(AllFlavorsCmd::Test { .. } | AllFlavorsCmd::New { .. })
-        | Command::Daemon(_) => Err(Error::Internal(
+        | Command::Daemon(_)
+        | Command::Dashboard { .. } => Err(Error::Internal(
             "a command that needs no home was sent to one".into(),
         )),
         Command::Flavor(AllFlavorsCmd::List) => {
