@@ -116,6 +116,9 @@ class ApiFailure extends Error {
   }
 }
 
+/** Whether a token was accepted: a 401 then means the session ended. */
+let loggedIn = false;
+
 function token() {
   return localStorage.getItem(TOKEN_KEY);
 }
@@ -132,7 +135,8 @@ async function request(method, path, body, accept) {
     credentials: "omit",
     cache: "no-store",
   });
-  if (resp.status === 401 && path !== "/api/v1/dashboard/session") {
+  if (resp.status === 401 && loggedIn) {
+    loggedIn = false;
     localStorage.removeItem(TOKEN_KEY);
     showLogin("Your session has ended.");
     throw new ApiFailure(401, await resp.json().catch(() => null));
@@ -249,7 +253,8 @@ function showLogin(why) {
           await start();
         } catch (e) {
           localStorage.removeItem(TOKEN_KEY);
-          status.replaceWith(errorBox(e, "Logging in"));
+          showLogin("");
+          main.querySelector(".body").prepend(errorBox(e, "Logging in"));
         }
       },
     },
@@ -272,6 +277,7 @@ async function start() {
     const info = await get("/api/v1/daemon");
     who = `daemon ${info.address} · ${info.home}`;
   }
+  loggedIn = true;
   document.getElementById("who").textContent = who;
   document.getElementById("nav").hidden = false;
   document.getElementById("logout").hidden = false;
@@ -296,11 +302,15 @@ async function boot() {
   try {
     await start();
   } catch (e) {
-    if (!(e instanceof ApiFailure && e.status === 401)) setPage("", errorBox(e, "Loading"));
+    if (e instanceof ApiFailure && e.status === 401) {
+      localStorage.removeItem(TOKEN_KEY);
+      showLogin(MODE === "daemon" ? "That session has ended (the daemon restarted, or you logged out)." : "Your token is no longer valid.");
+    } else setPage("", errorBox(e, "Loading"));
   }
 }
 
 document.getElementById("logout").addEventListener("click", async () => {
+  loggedIn = false;
   if (MODE === "daemon") await request("DELETE", "/api/v1/dashboard/session").catch(() => {});
   localStorage.removeItem(TOKEN_KEY);
   showLogin("You are logged out.");
