@@ -2169,7 +2169,9 @@ mod tests {
                     continue;
                 }
                 // The handlers up to the next route (or the fallback), e.g. `get(a).post(b)`.
+                // The function that builds the router ends at the first `}` in column 0.
                 let handlers = part[end..].split(".fallback(").next().unwrap_or("");
+                let handlers = handlers.split("\n}").next().unwrap_or("");
                 for method in ["get", "post", "put", "patch", "delete"] {
                     let called = handlers.match_indices(&format!("{method}(")).any(|(i, _)| {
                         i == 0
