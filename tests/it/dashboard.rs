@@ -347,7 +347,7 @@ fn a_person_sees_stacks_runs_logs_and_connectors_and_brings_a_stack_up_in_chromi
 
     // Logging out ends the session on the daemon too.
     let token = b.js(
-        "return localStorage.getItem('strata.dashboard.token')",
+        "return sessionStorage.getItem('strata.dashboard.token')",
         json!([]),
     );
     let token = token.as_str().expect("a session token").to_string();
@@ -512,6 +512,45 @@ fn the_dashboard_is_served_with_a_strict_policy_and_opened_once_per_link() {
             .unwrap()
             .starts_with("app;dur=")
     );
+    // A session reads, and presses the pages' buttons; nothing more.
+    let (status, _, body) = http_body(
+        "POST",
+        &format!("{base}/api/v1/dashboard/links"),
+        Some(&token),
+        None,
+        Some(json!({})),
+    );
+    assert_eq!(status, 403, "a session renews itself: {body}");
+    assert!(body.contains("strata"), "{body}");
+    env.ok(&["secret", "create", "db", "--password=s3cr3t-c4n4ry"]);
+    for (method, path) in [
+        ("GET", "/api/v1/secrets/db?reveal=true"),
+        ("GET", "/api/v1/secrets/db?reveal=%74rue"),
+        ("POST", "/api/v1/daemon/stop"),
+        ("POST", "/api/v1/restore"),
+        ("DELETE", "/api/v1/stacks/default"),
+    ] {
+        let (status, _, body) = http(method, &format!("{base}{path}"), Some(&token), None);
+        assert_eq!(status, 403, "{method} {path}: {body}");
+        assert!(!body.contains("s3cr3t-c4n4ry"), "{body}");
+    }
+    let (status, _, body) = http_body(
+        "POST",
+        &format!("{base}/api/v1/pipelines/run"),
+        Some(&token),
+        None,
+        Some(json!({"file": "/dev/null"})),
+    );
+    assert_eq!(status, 403, "a session runs a pipeline: {body}");
+    let (status, _, body) = http(
+        "GET",
+        &format!("{base}/api/v1/secrets/db"),
+        Some(&token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(!body.contains("s3cr3t-c4n4ry"), "{body}");
+    assert!(env.ok(&["stack", "list"]).contains("default"));
     // Ended, it reads nothing; the daemon's own token cannot be ended this way.
     assert_eq!(
         http(

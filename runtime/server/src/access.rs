@@ -67,7 +67,7 @@ pub fn need(method: &Method, path: &str, query: &str) -> Need {
         // New code for flavors components already use is checked in the service, against
         // each of those components.
         ["flavors", ..] => member_unless_read,
-        ["secrets", _] if read && query.split('&').any(|kv| kv == "reveal=true") => Need::Admin,
+        ["secrets", _] if read && reveals(query) => Need::Admin,
         ["secrets"] => member_unless_read,
         ["secrets", ..] if read => Need::Read,
         ["secrets", name, ..] => Need::Secret(name.to_string()),
@@ -85,6 +85,16 @@ pub fn need(method: &Method, path: &str, query: &str) -> Need {
 }
 
 /// Percent-decoding of one path segment; `None` when it is not UTF-8.
+/// Whether a query string asks for secret values: `reveal` set to anything but `false`,
+/// however it is spelled or percent-encoded (the route's own parser decodes both).
+pub fn reveals(query: &str) -> bool {
+    query.split('&').any(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        let read = |s: &str| decode(&s.replace('+', " ")).unwrap_or_else(|| s.to_string());
+        read(k).trim().eq_ignore_ascii_case("reveal") && !read(v).eq_ignore_ascii_case("false")
+    })
+}
+
 fn decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

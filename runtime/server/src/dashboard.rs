@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sha2::{Digest, Sha256};
@@ -134,12 +134,31 @@ impl Sessions {
     }
 }
 
-/// Paths anyone may fetch (after the daemon's `Host` check): the pages and trading a
-/// one-time code.
-pub fn open_path(method: &axum::http::Method, path: &str) -> bool {
-    (*method == axum::http::Method::GET || *method == axum::http::Method::HEAD)
+/// Paths anyone may fetch (after the daemon's `Host` check): the pages, and on a daemon
+/// trading a one-time code (a team server has none).
+pub fn open_path(method: &Method, path: &str, team: bool) -> bool {
+    (*method == Method::GET || *method == Method::HEAD)
         && (path == "/" || path == "/index.html" || path.starts_with("/assets/"))
-        || (*method == axum::http::Method::POST && path == "/api/v1/dashboard/session")
+        || (!team && *method == Method::POST && path == "/api/v1/dashboard/session")
+}
+
+/// What a dashboard session may do on a daemon: read (but not secret values), and what
+/// the pages' buttons do: bring stacks and components up and down, set the active
+/// stack, verify a connector, log out. Not run a pipeline, restore a backup, stop the
+/// daemon, upload code, or make a link (a session does not renew itself).
+pub fn session_may(method: &Method, path: &str, query: &str) -> bool {
+    if *method == Method::GET || *method == Method::HEAD {
+        return !super::access::reveals(query);
+    }
+    let seg: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    matches!(
+        (method.as_str(), seg.as_slice()),
+        ("POST", ["api", "v1", "stacks", _, "up" | "down"])
+            | ("POST", ["api", "v1", "components", _, _, "up" | "down"])
+            | ("POST", ["api", "v1", "service-connectors", _, "verify"])
+            | ("PUT", ["api", "v1", "active-stack"])
+            | ("DELETE", ["api", "v1", "dashboard", "session"])
+    )
 }
 
 pub fn routes() -> Router<Shared> {
@@ -331,13 +350,63 @@ mod tests {
 
     #[test]
     fn pages_are_open_and_the_api_is_not() {
-        use axum::http::Method;
-        assert!(open_path(&Method::GET, "/"));
-        assert!(open_path(&Method::GET, "/assets/app.js"));
-        assert!(open_path(&Method::POST, "/api/v1/dashboard/session"));
-        assert!(!open_path(&Method::DELETE, "/api/v1/dashboard/session"));
-        assert!(!open_path(&Method::POST, "/api/v1/dashboard/links"));
-        assert!(!open_path(&Method::GET, "/api/v1/stacks"));
-        assert!(!open_path(&Method::POST, "/"));
+        for team in [false, true] {
+            assert!(open_path(&Method::GET, "/", team));
+            assert!(open_path(&Method::GET, "/assets/app.js", team));
+            assert!(!open_path(
+                &Method::DELETE,
+                "/api/v1/dashboard/session",
+                team
+            ));
+            assert!(!open_path(&Method::POST, "/api/v1/dashboard/links", team));
+            assert!(!open_path(&Method::GET, "/api/v1/stacks", team));
+            assert!(!open_path(&Method::POST, "/", team));
+        }
+        assert!(open_path(&Method::POST, "/api/v1/dashboard/session", false));
+        assert!(!open_path(&Method::POST, "/api/v1/dashboard/session", true));
+    }
+
+    #[test]
+    fn a_session_reads_and_presses_the_pages_buttons_only() {
+        let may = |m: Method, p: &str, q: &str| session_may(&m, p, q);
+        assert!(may(Method::GET, "/api/v1/stacks", ""));
+        assert!(may(Method::GET, "/api/v1/secrets/db", ""));
+        assert!(may(Method::POST, "/api/v1/stacks/prod/up", ""));
+        assert!(may(
+            Method::POST,
+            "/api/v1/components/alerter/ops/down",
+            "force=true"
+        ));
+        assert!(may(Method::PUT, "/api/v1/active-stack", ""));
+        assert!(may(
+            Method::POST,
+            "/api/v1/service-connectors/hooks/verify",
+            ""
+        ));
+        assert!(may(Method::DELETE, "/api/v1/dashboard/session", ""));
+        for reveal in [
+            "reveal=true",
+            "REVEAL=1",
+            "reveal=%74rue",
+            "x=1&reveal",
+            "re%76eal=yes",
+        ] {
+            assert!(!may(Method::GET, "/api/v1/secrets/db", reveal), "{reveal}");
+        }
+        assert!(may(Method::GET, "/api/v1/secrets/db", "reveal=false"));
+        for (m, p) in [
+            (Method::POST, "/api/v1/pipelines/run"),
+            (Method::POST, "/api/v1/restore"),
+            (Method::POST, "/api/v1/backup"),
+            (Method::POST, "/api/v1/daemon/stop"),
+            (Method::POST, "/api/v1/dashboard/links"),
+            (Method::POST, "/api/v1/flavors/alerter"),
+            (Method::POST, "/api/v1/secrets"),
+            (Method::DELETE, "/api/v1/stacks/prod"),
+            (Method::PATCH, "/api/v1/components/alerter/ops"),
+            (Method::POST, "/api/v1/stacks/prod/up/x"),
+        ] {
+            assert!(!may(m.clone(), p, ""), "{m} {p}");
+        }
     }
 }

@@ -477,14 +477,28 @@ fn daemon_caller(
         .into_response());
     }
     let open = req.uri().path() == "/health"
-        || super::dashboard::open_path(req.method(), req.uri().path());
+        || super::dashboard::open_path(req.method(), req.uri().path(), false);
     if !open {
         let given = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|h| h.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        if !given.is_some_and(|t| same(t.as_bytes(), token.as_bytes()) || dash.valid(t)) {
+        let daemon_token = given.is_some_and(|t| same(t.as_bytes(), token.as_bytes()));
+        let session = !daemon_token && given.is_some_and(|t| dash.valid(t));
+        if session {
+            let query = req.uri().query().unwrap_or("");
+            if !super::dashboard::session_may(req.method(), req.uri().path(), query) {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!("a dashboard session may not {} {}", req.method(), req.uri().path()),
+                    "the dashboard reads, and brings stacks and components up and down; do the rest with the `strata` command",
+                )
+                .into_response());
+            }
+        }
+        if !daemon_token && !session {
             return Err(unauthorized(
                 if given.is_some() {
                     "the bearer token is wrong".to_string()
@@ -504,15 +518,6 @@ fn unauthorized(message: String, hint: &str) -> Response {
     r.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     r
-}
-
-/// Whether a query string asks for secret values (`reveal=true`, however spelled).
-fn reveals(query: &str) -> bool {
-    query.split('&').any(|kv| {
-        kv.split_once('=').is_some_and(|(k, v)| {
-            k.eq_ignore_ascii_case("reveal") && !v.eq_ignore_ascii_case("false")
-        })
-    })
 }
 
 /// The path as the audit log keeps it: with its query (`force`, `recursive`, `reveal`).
@@ -539,7 +544,7 @@ async fn audit(
     (method, path, query): (axum::http::Method, String, String),
     status: u16,
 ) {
-    if method == axum::http::Method::GET && !reveals(&query) {
+    if method == axum::http::Method::GET && !super::access::reveals(&query) {
         return;
     }
     let svc = st.svc.as_user(std::path::PathBuf::new(), who);
@@ -591,7 +596,7 @@ async fn team_caller(
     } = head;
     if path == "/health"
         || path == "/api/v1/openapi.json"
-        || super::dashboard::open_path(&method, &path)
+        || super::dashboard::open_path(&method, &path, true)
     {
         return Ok(None);
     }

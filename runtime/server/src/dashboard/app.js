@@ -17,7 +17,7 @@ function h(spec, attrs, ...children) {
   const [tag, ...classes] = spec.split(".");
   const el = document.createElement(tag || "div");
   if (classes.length) el.className = classes.join(" ");
-  if (attrs && (typeof attrs !== "object" || attrs instanceof Node || Array.isArray(attrs))) {
+  if (attrs === null || attrs === undefined || typeof attrs !== "object" || attrs instanceof Node || Array.isArray(attrs)) {
     children.unshift(attrs);
     attrs = null;
   }
@@ -48,6 +48,11 @@ function s(tag, attrs, ...children) {
 }
 
 const enc = encodeURIComponent;
+
+/** `3 stacks`, `1 stack`. */
+function count(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
 
 function ago(ms) {
   if (!ms) return "";
@@ -99,8 +104,12 @@ const STATUS = {
   unreachable: ["bad", "✗"],
 };
 
+function statusOf(word) {
+  return Object.hasOwn(STATUS, word) ? STATUS[word] : ["idle", "•"];
+}
+
 function badge(word, title) {
-  const [kind, icon] = STATUS[word] || ["idle", "•"];
+  const [kind, icon] = statusOf(word);
   return h(`span.badge.${kind}`, { title: title || null, dataset: { status: word } },
     h("span.icon", { "aria-hidden": "true" }, icon), word);
 }
@@ -119,8 +128,13 @@ class ApiFailure extends Error {
 /** Whether a token was accepted: a 401 then means the session ended. */
 let loggedIn = false;
 
+// The token is kept for this tab only (sessionStorage): closing it logs out, nothing is
+// left in the browser's profile, and a window another site opens on the dashboard (to
+// place a button under the user's pointer) starts with no session.
+const tokens = sessionStorage;
+
 function token() {
-  return localStorage.getItem(TOKEN_KEY);
+  return tokens.getItem(TOKEN_KEY);
 }
 
 async function request(method, path, body, accept) {
@@ -137,7 +151,7 @@ async function request(method, path, body, accept) {
   });
   if (resp.status === 401 && loggedIn) {
     loggedIn = false;
-    localStorage.removeItem(TOKEN_KEY);
+    tokens.removeItem(TOKEN_KEY);
     showLogin("Your session has ended.");
     throw new ApiFailure(401, await resp.json().catch(() => null));
   }
@@ -209,6 +223,11 @@ async function route() {
   const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
   const [page, ...rest] = parts;
   const still = () => gen === current.gen;
+  // A name never is `.` or `..`: such an address would make the page ask for another route.
+  if (rest.some((p) => p === "." || p === ".." || p === "")) {
+    setPage(page, errorBox({ message: `there is no page ${location.hash}`, hint: "use the links at the top" }));
+    return;
+  }
   try {
     switch (page) {
       case "component": return await componentPage(rest[0], rest.slice(1).join("/"), still);
@@ -243,16 +262,16 @@ function showLogin(why) {
     return;
   }
   const input = h("input", { type: "password", id: "token", name: "token", autocomplete: "off", placeholder: "strata_…", "aria-label": "API token", required: true });
-  const status = h("p.small.muted", "Your token is kept in this browser until you log out; it is sent only to this server.");
+  const status = h("p.small.muted", "Your token is kept in this tab until you log out or close it; it is sent only to this server.");
   const form = h("form", {
     on: {
       submit: async (ev) => {
         ev.preventDefault();
-        localStorage.setItem(TOKEN_KEY, input.value.trim());
+        tokens.setItem(TOKEN_KEY, input.value.trim());
         try {
           await start();
         } catch (e) {
-          localStorage.removeItem(TOKEN_KEY);
+          tokens.removeItem(TOKEN_KEY);
           showLogin("");
           main.querySelector(".body").prepend(errorBox(e, "Logging in"));
         }
@@ -291,7 +310,7 @@ async function boot() {
     history.replaceState(null, "", "/#/stacks");
     try {
       const s = await api("POST", "/api/v1/dashboard/session", { code: m[1] });
-      localStorage.setItem(TOKEN_KEY, s.token);
+      tokens.setItem(TOKEN_KEY, s.token);
     } catch (e) {
       showLogin("");
       main.prepend(errorBox(e, "Opening the link"));
@@ -303,7 +322,7 @@ async function boot() {
     await start();
   } catch (e) {
     if (e instanceof ApiFailure && e.status === 401) {
-      localStorage.removeItem(TOKEN_KEY);
+      tokens.removeItem(TOKEN_KEY);
       showLogin(MODE === "daemon" ? "That session has ended (the daemon restarted, or you logged out)." : "Your token is no longer valid.");
     } else setPage("", errorBox(e, "Loading"));
   }
@@ -312,7 +331,7 @@ async function boot() {
 document.getElementById("logout").addEventListener("click", async () => {
   loggedIn = false;
   if (MODE === "daemon") await request("DELETE", "/api/v1/dashboard/session").catch(() => {});
-  localStorage.removeItem(TOKEN_KEY);
+  tokens.removeItem(TOKEN_KEY);
   showLogin("You are logged out.");
 });
 
@@ -330,7 +349,10 @@ document.getElementById("theme").addEventListener("click", () => {
   localStorage.setItem(THEME_KEY, next);
   applyTheme(next);
 });
-window.addEventListener("hashchange", () => { if (token()) route(); });
+window.addEventListener("hashchange", () => {
+  if (/^#code=/.test(location.hash)) boot();
+  else if (token()) route();
+});
 
 // ---- stacks --------------------------------------------------------------------------
 
@@ -360,7 +382,7 @@ async function stacksPage(still) {
     for (const c of cards) c.el.hidden = q && !c.text.includes(q);
   });
   setPage("stacks",
-    h("h1", "Stacks", h("span.muted.small", `${stacks.length} stacks · ${total} components`)),
+    h("h1", "Stacks", h("span.muted.small", `${count(stacks.length, "stack")} · ${count(total, "component")}`)),
     h("div.toolbar", filter),
     list);
   // What each component's flavor says of it now: fetched once, a few at a time.
@@ -453,7 +475,7 @@ function stackCard(st) {
   card.el = h("section.card" + (st.active ? ".active" : ""), { dataset: { stack: st.name }, "aria-label": `Stack ${st.name}` },
     h("header",
       h("h2", st.name, st.active ? h("span.badge.star", { title: "The active stack: pipelines run on it" }, "★ active") : null),
-      h("span.muted.small", `${st.components.length} components`),
+      h("span.muted.small", count(st.components.length, "component")),
       h("div.actions",
         act("▲ Up", "primary", "up"),
         act("▼ Down", "", "down"),
@@ -612,7 +634,10 @@ async function componentAction(type, name, what, progress, buttons) {
 // ---- flavors -------------------------------------------------------------------------
 
 async function flavorsPage(still) {
-  const flavors = await get("/api/v1/flavors");
+  const [flavors, integrations] = await Promise.all([
+    get("/api/v1/flavors"),
+    get("/api/v1/integrations").catch(() => []),
+  ]);
   if (!still()) return;
   const byType = new Map();
   for (const f of flavors) {
@@ -620,11 +645,24 @@ async function flavorsPage(still) {
     byType.get(f.component_type).push(f);
   }
   const sections = [...byType.entries()].map(([type, list]) => h("section.card", { dataset: { type } },
-    h("header", h("h2", type), h("span.muted.small", `${list.length} flavors`)),
+    h("header", h("h2", type), h("span.muted.small", count(list.length, "flavor"))),
     h("div.table-wrap", h("table",
       h("thead", h("tr", h("th", "Flavor"), h("th", "From"), h("th.hide-narrow", "Version"), h("th", "Components"), h("th", "Schema"))),
       h("tbody", list.map((f) => flavorRow(f)))))));
-  setPage("flavors", h("h1", "Flavors", h("span.muted.small", `${flavors.length} flavors of ${byType.size} types`)), sections);
+  const missing = TYPES.filter((t) => !byType.has(t));
+  setPage("flavors",
+    h("h1", "Flavors", h("span.muted.small", `${count(flavors.length, "flavor")} of ${count(byType.size, "type")}`)),
+    sections,
+    integrations.length ? h("section.card", { dataset: { integrations: "" } },
+      h("header", h("h2", "Integrations"), h("span.muted.small", "bundles of flavors: install one with strata integration install NAME")),
+      h("div.table-wrap", h("table",
+        h("thead", h("tr", h("th", "Integration"), h("th", "Flavors"), h("th", "Installed"))),
+        h("tbody", integrations.map((i) => h("tr",
+          h("td.mono", i.name),
+          h("td.small", i.files.map((f) => f.registered_as || f.file).join(", ")),
+          h("td", i.installed ? badge("done") : h("code", `strata integration install ${i.name}`)))))))) : null,
+    missing.length ? h("p.muted.small", `No flavor yet for: ${missing.join(", ")}. `,
+      "Register one with ", h("code", "strata TYPE flavor register FILE.wasm"), ", written in any language that builds a WebAssembly component.") : null);
 }
 
 function flavorRow(f) {
@@ -668,7 +706,7 @@ function schemaView(rec) {
       h("dt", "Source"), h("dd.mono", source),
       h("dt", "WIT"), h("dd.mono", `strata:flavor@${info.wit}`),
       h("dt", "Limits"), h("dd", `${duration(rec.limits.timeout_ms)} per call, ${bytes(rec.limits.memory_bytes)} of memory`),
-      info.supported_schemes.length ? [h("dt", "Schemes"), h("dd.mono", info.supported_schemes.join(", "))] : null,
+      info.supported_schemes.some(Boolean) ? [h("dt", "Schemes"), h("dd.mono", info.supported_schemes.filter(Boolean).join(", "))] : null,
       info.requirements.length ? [h("dt", "Needs"), h("dd", info.requirements.map((r) => h("div", `${r.kind} ${r.component_type}${r.flavor ? ` (${r.flavor})` : ""}: ${r.reason}`)))] : null,
       rec.allowed_origins?.length ? [h("dt", "May reach"), h("dd.mono", rec.allowed_origins.join(", "))] : null),
     h("h3", "Configuration"),
@@ -690,7 +728,7 @@ async function runsPage(still) {
   if (!still()) return;
   runs.sort((a, b) => b.started_ms - a.started_ms);
   setPage("runs",
-    h("h1", "Pipeline runs", h("span.muted.small", `${runs.length} runs`)),
+    h("h1", "Pipeline runs", h("span.muted.small", count(runs.length, "run"))),
     runs.length ? h("section.card", h("div.table-wrap", h("table",
       h("thead", h("tr", h("th", "Run"), h("th", "Pipeline"), h("th", "Stack"), h("th", "Status"), h("th", "Started"), h("th", "Took"), h("th", "Steps"))),
       h("tbody", runs.map((r) => h("tr", { dataset: { run: r.run_id } },
@@ -702,7 +740,7 @@ async function runsPage(still) {
         h("td.num", duration(r.duration_ms)),
         h("td", `${r.steps}`, r.cached ? h("span.muted.small", ` · ${r.cached} cached`) : null, r.failed ? h("span.small", " · ", badge("failed"), ` ${r.failed}`) : null)))))))
       : h("p.notice", "No run yet. Run a pipeline with ", h("code", "strata pipeline run pipeline.yaml"), "."));
-  if (runs.some((r) => r.status === "running" || r.status === "pending")) every(2000, () => still() && route());
+  if (runs.some((r) => r.status === "running")) every(2000, () => still() && route());
 }
 
 async function runPage(id, still) {
@@ -738,7 +776,7 @@ async function runPage(id, still) {
           h("td.small", st.error || (st.exit_code !== null && st.exit_code !== undefined ? `exit code ${st.exit_code}` : "")))))))),
     logBox);
   if (pick) graph.select(pick.name);
-  if (run.status === "running" || run.status === "pending") every(1500, async () => {
+  if (run.status === "running") every(1500, async () => {
     if (!still()) return;
     const now = await get(`/api/v1/runs/${enc(id)}`).catch(() => null);
     if (now && still() && JSON.stringify(now.steps.map((x) => x.status)) !== JSON.stringify(steps.map((x) => x.status))) route();
@@ -748,6 +786,7 @@ async function runPage(id, still) {
 
 /** The steps in columns by depth (how many steps lead to each), edges between them. */
 function stepGraph(steps, onSelect) {
+  if (!steps.length) return { el: h("p.muted", "This run has no steps."), select() {} };
   const byName = new Map(steps.map((st) => [st.name, st]));
   const depth = new Map();
   const depthOf = (name, seen = new Set()) => {
@@ -780,7 +819,7 @@ function stepGraph(steps, onSelect) {
   for (const st of steps) {
     const p = pos.get(st.name);
     const word = st.cached_from ? "cached" : st.status;
-    const [kind, icon] = STATUS[word] || ["idle", "•"];
+    const [kind, icon] = statusOf(word);
     const label = st.name.length > 22 ? `${st.name.slice(0, 21)}…` : st.name;
     const g = s("g", { class: `node ${kind}`, transform: `translate(${p.x},${p.y})`, tabindex: 0, role: "button", "aria-label": `step ${st.name}: ${word}`, "data-step": st.name },
       s("title", {}, `${st.name}: ${word}`),
@@ -864,7 +903,7 @@ async function connectorsPage(still) {
             type: "button",
             on: {
               click: async () => {
-                b.disabled = true;
+                              b.disabled = true;
                 out.replaceChildren(h("span.muted", "verifying…"));
                 try {
                   const r = await api("POST", `/api/v1/service-connectors/${enc(c.name)}/verify`);
