@@ -32,6 +32,8 @@ fn populated() -> Env {
     .unwrap();
     env.ok(&["stack", "up"]);
     env.ok(&["pipeline", "run", "train.yaml"]);
+    // The second run reuses every step's outputs.
+    env.ok(&["pipeline", "run", "train.yaml"]);
     let flaky = env.run(&["pipeline", "run", "flaky.yaml"]);
     assert!(
         flaky.code == 1 && flaky.stderr.contains("step `fetch` failed"),
@@ -235,15 +237,19 @@ fn a_person_sees_stacks_runs_logs_and_connectors_and_brings_a_stack_up_in_chromi
     b.screenshot(&dir, "run-failed");
 
     // The successful run: three steps, their artifacts, the log of another step.
-    let ok_id = flaky
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["pipeline"] == "training")
-        .unwrap()["run_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let training = |cached: u64| {
+        flaky
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["pipeline"] == "training" && r["cached"] == cached)
+            .unwrap_or_else(|| panic!("a training run with {cached} cached steps: {flaky}"))
+            ["run_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let ok_id = training(0);
     b.goto(&format!("http://{}/#/run/{ok_id}", env.daemon_file().0));
     let run = b.wait_for("main", 20, |t| {
         t.contains("model.txt") && t.contains("Log of")
@@ -252,7 +258,51 @@ fn a_person_sees_stacks_runs_logs_and_connectors_and_brings_a_stack_up_in_chromi
     b.click(".graph [data-step=train]");
     b.wait_for("#logs", 20, |t| t.contains("trained on 5 rows"));
     b.screenshot(&dir, "run");
+    // The second run: every step cached, and the run its outputs came from.
+    b.goto(&format!(
+        "http://{}/#/run/{}",
+        env.daemon_file().0,
+        training(3)
+    ));
+    let cached = b.wait_for("main", 20, |t| t.contains("Log of"));
+    assert!(cached.contains(&format!("cached from {ok_id}")), "{cached}");
     no_console_errors(&b, "runs");
+
+    // A run under way: its step's log grows on the page while the step runs.
+    std::fs::write(
+        env.path("slow.yaml"),
+        "name: slow\nsteps:\n  - name: wait\n    run: echo first line; sleep 6; echo second line\n",
+    )
+    .unwrap();
+    let mut slow = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .args(["pipeline", "run", "slow.yaml"])
+        .env("STRATA_HOME", env.home())
+        .current_dir(env.work.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let slow_id = loop {
+        let runs = env.json(&["pipeline", "runs", "list", "--pipeline", "slow"]);
+        if let Some(id) = runs[0]["run_id"].as_str() {
+            break id.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slow run did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    b.goto(&format!("http://{}/#/run/{slow_id}", env.daemon_file().0));
+    let live = b.wait_for("#logs", 20, |t| t.contains("first line"));
+    assert!(
+        live.contains("● live") && !live.contains("second line"),
+        "{live}"
+    );
+    b.wait_for("#logs", 30, |t| t.contains("second line"));
+    b.wait_for("main h1", 30, |t| t.contains("completed"));
+    assert!(slow.wait().unwrap().success());
 
     // Flavors, by type, with a schema shown on demand.
     b.goto(&format!("http://{}/#/flavors", env.daemon_file().0));
@@ -344,6 +394,11 @@ fn a_person_sees_stacks_runs_logs_and_connectors_and_brings_a_stack_up_in_chromi
         );
         assert_eq!(phase, "registered", "{c}: {prod}");
     }
+
+    // Set active: the CLI's active stack is prod now.
+    b.click("section[data-stack=prod] button.activate");
+    b.wait_for("section[data-stack=prod]", 20, |t| t.contains("★ active"));
+    assert_eq!(env.json(&["stack", "describe"])["name"], "prod");
 
     // Logging out ends the session on the daemon too.
     let token = b.js(

@@ -481,7 +481,7 @@ function stackCard(st) {
         act("▼ Down", "", "down"),
         act("▼ Down --force", "danger", "down-force",
           `Deprovision every component of stack “${st.name}”? What their flavors created is removed.`),
-        st.active ? null : act("★ Set active", "", "activate"))),
+        st.active ? null : act("★ Set active", "activate", "activate"))),
     h("div.table-wrap", h("table.members",
       h("thead", h("tr", h("th", "Type"), h("th", "Component"), h("th", "Flavor"), h("th", "Phase"), h("th", "Live status"))),
       tbody)),
