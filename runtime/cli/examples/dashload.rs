@@ -128,7 +128,7 @@ fn main() {
     let base_p50 = pct(&rows[0].1.0, 0.5).max(0.001);
     for (label, (server, whole, size)) in &rows {
         println!(
-            "| {label} | {:.2} | {:.2} | {:.2} | {size} | {:.0}x |",
+            "| {label} | {:.3} | {:.3} | {:.2} | {size} | {:.0}x |",
             pct(server, 0.5),
             pct(server, 0.99),
             pct(whole, 0.5),

@@ -666,7 +666,7 @@ async fn served(st: Shared, req: Request, next: Next, team: bool) -> Response {
     };
     let mut response = next.run(req).await;
     // How long the route took, for a browser's developer tools and `make bench`.
-    let took = format!("app;dur={:.1}", started.elapsed().as_secs_f64() * 1000.0);
+    let took = format!("app;dur={:.3}", started.elapsed().as_secs_f64() * 1000.0);
     if let Ok(v) = HeaderValue::from_str(&took) {
         response.headers_mut().insert("server-timing", v);
     }
