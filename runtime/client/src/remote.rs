@@ -301,7 +301,6 @@ impl Remote {
             .extend(read(api::LOG_HEADER));
     }
 
-    /// `GET /api/v1/daemon`.
     /// A one-time link to the daemon's dashboard (`strata dashboard`): its URL.
     pub fn dashboard_link(&self) -> Result<String> {
         let v: Value = self.call("POST", "/api/v1/dashboard/links", None)?;
@@ -311,6 +310,7 @@ impl Remote {
             .ok_or_else(|| self.mismatch(None, "a dashboard link without its `url`".into()))
     }
 
+    /// `GET /api/v1/daemon`.
     pub fn info(&self) -> Result<Info> {
         self.call("GET", "/api/v1/daemon", None)
     }

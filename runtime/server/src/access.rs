@@ -84,7 +84,6 @@ pub fn need(method: &Method, path: &str, query: &str) -> Need {
     }
 }
 
-/// Percent-decoding of one path segment; `None` when it is not UTF-8.
 /// Whether a query string asks for secret values: `reveal` set to anything but `false`,
 /// however it is spelled or percent-encoded (the route's own parser decodes both).
 pub fn reveals(query: &str) -> bool {
@@ -95,6 +94,7 @@ pub fn reveals(query: &str) -> bool {
     })
 }
 
+/// Percent-decoding of one path segment; `None` when it is not UTF-8.
 fn decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());

@@ -1,5 +1,5 @@
 //! The daemon's HTTP server (axum on tokio): loopback only, a bearer token on every
-//! route but `/health`, a `Host` check against DNS rebinding, and a shutdown that lets
+//! route but `/health` and the dashboard's pages, a `Host` check against DNS rebinding, and a shutdown that lets
 //! calls under way finish within a grace period and records the rest as interrupted.
 //!
 //! Why axum: the routes are many and typed (JSON bodies, path parameters, errors as
