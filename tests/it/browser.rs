@@ -175,23 +175,26 @@ impl Browser {
     /// Clicks the first element matching `css` as a person would (WebDriver's click:
     /// scrolled into view, and refused if something covers it).
     pub fn click(&self, css: &str) {
+        let id = self.element(css);
+        self.cmd("POST", &format!("/element/{id}/click"), None);
+    }
+
+    /// WebDriver's reference to the first element matching `css`.
+    fn element(&self, css: &str) -> String {
         let el = self.cmd(
             "POST",
             "/element",
             Some(json!({"using": "css selector", "value": css})),
         );
-        let id = el[ELEMENT].as_str().expect("an element").to_string();
-        self.cmd("POST", &format!("/element/{id}/click"), None);
+        el[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element `{css}`: {el}"))
+            .to_string()
     }
 
     /// Types `text` into the first element matching `css` (after what it holds).
     pub fn type_into(&self, css: &str, text: &str) {
-        let el = self.cmd(
-            "POST",
-            "/element",
-            Some(json!({"using": "css selector", "value": css})),
-        );
-        let id = el[ELEMENT].as_str().expect("an element").to_string();
+        let id = self.element(css);
         self.cmd("POST", &format!("/element/{id}/clear"), None);
         self.cmd(
             "POST",

@@ -9,8 +9,12 @@
 //! artifact stores (default 1,000), each in a stack of its own with the default
 //! orchestrator, and stops the daemon at the end.
 
-use std::process::Command;
 use std::time::Instant;
+
+// Only its daemon helpers: this bench times single requests, not load.
+#[allow(dead_code)]
+#[path = "common/load.rs"]
+mod load;
 
 const SAMPLES: usize = 40;
 
@@ -22,26 +26,10 @@ fn main() {
     let count: usize = args.next().map_or(1000, |s| s.parse().expect("COMPONENTS"));
     let home = std::env::temp_dir().join(format!("strata-dashload-{}", std::process::id()));
     std::fs::create_dir_all(&home).expect("temp dir");
-    let strata_cmd = |a: &[&str]| {
-        let out = Command::new(&strata)
-            .args(a)
-            .env("STRATA_HOME", &home)
-            .output()
-            .expect("strata runs");
-        assert!(
-            out.status.success(),
-            "strata {a:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    strata_cmd(&["init"]);
-    strata_cmd(&["daemon", "start"]);
-    let file: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(home.join("daemon.json")).expect("daemon.json"),
-    )
-    .expect("JSON");
-    let base = format!("http://{}", file["address"].as_str().expect("address"));
-    let token = file["token"].as_str().expect("token").to_string();
+    let strata_cmd = |a: &[&str]| load::strata_on(&strata, &home, a);
+    let daemon = load::start_daemon(&strata, &home);
+    let base = format!("http://{}", daemon.address);
+    let token = daemon.token;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
         .build()

@@ -11,7 +11,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
+
 use std::time::Duration;
 
 #[path = "common/load.rs"]
@@ -28,27 +28,12 @@ fn main() {
     let work = home.join("work");
     std::fs::create_dir_all(&work).expect("temp dir");
 
-    let strata_cmd = |a: &[&str]| {
-        let out = Command::new(&strata)
-            .args(a)
-            .env("STRATA_HOME", &home)
-            .output()
-            .expect("strata runs");
-        assert!(
-            out.status.success(),
-            "strata {a:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    strata_cmd(&["init"]);
-    strata_cmd(&["daemon", "start"]);
-    let file: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(home.join("daemon.json")).expect("daemon.json"),
-    )
-    .expect("JSON");
-    let address = file["address"].as_str().expect("address").to_string();
-    let token = file["token"].as_str().expect("token").to_string();
-    let pid = file["pid"].as_u64().expect("pid");
+    let strata_cmd = |a: &[&str]| load::strata_on(&strata, &home, a);
+    let load::Daemon {
+        address,
+        token,
+        pid,
+    } = load::start_daemon(&strata, &home);
 
     std::thread::sleep(Duration::from_millis(500));
     let idle_rss = rss_kib(pid);

@@ -84,26 +84,12 @@ fn main() {
 
     // The sled daemon of a local home, the baseline.
     let home = dir.join("home");
-    let local = |a: &[&str]| {
-        let out = Command::new(&strata)
-            .args(a)
-            .env("STRATA_HOME", &home)
-            .output()
-            .expect("strata runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    local(&["init"]);
-    local(&["daemon", "start"]);
-    let file: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(home.join("daemon.json")).expect("daemon.json"),
-    )
-    .expect("JSON");
-    let daemon = file["address"].as_str().expect("address").to_string();
-    let daemon_token = file["token"].as_str().expect("token").to_string();
+    let local = |a: &[&str]| load::strata_on(&strata, &home, a);
+    let load::Daemon {
+        address: daemon,
+        token: daemon_token,
+        ..
+    } = load::start_daemon(&strata, &home);
     let home_stores = home.join("stores").display().to_string();
 
     let list = |address: &str, token: &str| {

@@ -116,3 +116,42 @@ fn read_response(r: &mut BufReader<TcpStream>) -> u16 {
     }
     status
 }
+
+/// `strata ARGS` on the home `home`; panics with what it printed when it fails.
+#[allow(dead_code)]
+pub fn strata_on(strata: &str, home: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new(strata)
+        .args(args)
+        .env("STRATA_HOME", home)
+        .output()
+        .expect("strata runs");
+    assert!(
+        out.status.success(),
+        "strata {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A daemon of a new home, started in the background: where it listens, its token, its pid.
+#[allow(dead_code)]
+pub struct Daemon {
+    pub address: String,
+    pub token: String,
+    pub pid: u64,
+}
+
+/// `strata init` and `strata daemon start` on `home`, and what its `daemon.json` says.
+#[allow(dead_code)]
+pub fn start_daemon(strata: &str, home: &std::path::Path) -> Daemon {
+    strata_on(strata, home, &["init"]);
+    strata_on(strata, home, &["daemon", "start"]);
+    let file: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(home.join("daemon.json")).expect("daemon.json"),
+    )
+    .expect("JSON");
+    Daemon {
+        address: file["address"].as_str().expect("address").to_string(),
+        token: file["token"].as_str().expect("token").to_string(),
+        pid: file["pid"].as_u64().expect("pid"),
+    }
+}
