@@ -524,10 +524,11 @@ async function stackAction(card, name, what, confirmText, progress, buttons) {
         if (data.state !== "succeeded") failed = data.error || { message: data.state };
       }
     });
-    if (failed) progress.append(h("li", errorBox({ message: failed.message, hint: failed.hint })));
-    else progress.append(h("li", badge("done"), `${what.replace("-force", " --force")} ${name}: done`));
+    // The phases as they are now, then the last line: who reads "done" sees them.
     const view = await get(`/api/v1/stacks/${enc(name)}`);
     card.update(view);
+    if (failed) progress.append(h("li", errorBox({ message: failed.message, hint: failed.hint })));
+    else progress.append(h("li", badge("done"), `${what.replace("-force", " --force")} ${name}: done`));
     for (const r of card.rows) liveStatus(`${r.type}/${r.name}`, [r.cell]);
   } catch (e) {
     progress.append(h("li", errorBox(e, `${what} ${name}`)));
