@@ -86,7 +86,10 @@ bench: flavors integrations examples servers
 ##       twice: in-process, then with every home served by a real daemon on loopback
 ##       (but `flavor new` projects, which use neither), and schemathesis against a daemon;
 ##       the dashboard's tests drive Debian's Chromium (installed here with chromedriver)
-test: build examples servers $(CHROMEDRIVER)
+##       What it needs is built and installed first, four jobs at a time: the downloads
+##       (PyPI, npm, Debian) overlap the compiling.
+test:
+	$(MAKE) --jobs=4 --output-sync=line --no-print-directory build examples servers $(CHROMEDRIVER)
 	scripts/with-mlflow.sh sh -c '$(CARGO) test --locked --workspace && \
 	  STRATA_TEST_DAEMON=1 $(CARGO) test --locked --test it -- --skip flavor_new::'
 	cd flavors && $(CARGO) test --locked -p strata-flavor-sdk -p mlflow-tracker -p oci-registry -p s3-artifact-store --target $$(rustc -vV | sed -n 's/^host: //p')
@@ -107,20 +110,19 @@ $(MLFLOW):
 	python3 -m venv --clear target/tools/mlflow
 	target/tools/mlflow/bin/pip install --quiet --disable-pip-version-check mlflow==3.17.2
 
-# Installed (its libraries and data files are too many to unpack by hand); the tests
-# only run its binaries with --no-defaults on their own data directories.
-$(MARIADB):
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server \
-	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server; }
-
-# Debian's Chromium and its WebDriver, for the dashboard's tests (~300 MB, ~40 s): the
-# tests start them headless on loopback, in a new profile each time.
-$(CHROMEDRIVER):
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver \
-	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver; }
+# Debian's packages the tests run, in one apt-get (two at once would fight over dpkg's
+# lock): mariadb-server for the team server (installed: its libraries and data files are
+# too many to unpack by hand; the tests only run its binaries with --no-defaults on their
+# own data directories), and Chromium with its WebDriver for the dashboard's tests
+# (~300 MB, ~40 s; started headless on loopback, in a new profile each time).
+DEBIAN_PACKAGES := mariadb-server chromium chromium-driver
+$(MARIADB) $(CHROMEDRIVER) &:
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES); }
 
 # Unpacked, not installed: no system daemon is started, nothing outside target/ changes.
-$(REGISTRY):
+# After the apt-get above (an `apt-get update` of its own would wait on the same lock).
+$(REGISTRY): | $(MARIADB)
 	rm -rf target/tools/registry && mkdir -p target/tools/registry
 	cd target/tools/registry && { apt-get download docker-registry 2>/dev/null \
 	  || { apt-get update -qq && apt-get download docker-registry; }; } \

@@ -1481,6 +1481,101 @@ fn requests_that_are_not_http_get_the_json_error_shape() {
     assert_eq!(api.get("/health").status, 200);
 }
 
+#[test]
+fn an_answers_body_cannot_forge_the_next_answer_on_its_connection() {
+    // A file whose bytes are what hyper writes for a request it cannot parse, followed by
+    // a whole forged answer: were the daemon to rewrite that head into its longer JSON
+    // error, the body would overrun its length and the client would read the forged
+    // answer as the next one.
+    let env = Env::embedded().with_daemon();
+    let (address, token) = env.daemon_file();
+    let forged_body = r#"{"pid":1,"version":"9.9.9","home":"/attacker"}"#;
+    let mut file = b"AAAA".to_vec();
+    for _ in 0..3 {
+        file.extend_from_slice(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n");
+    }
+    file.extend_from_slice(
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{forged_body}",
+            forged_body.len()
+        )
+        .as_bytes(),
+    );
+    let local = env.work.path().join("trap.bin");
+    std::fs::write(&local, &file).unwrap();
+    env.ok(&["artifact-store", "up", "default"]);
+    env.ok(&[
+        "artifact-store",
+        "put",
+        "default",
+        &local.display().to_string(),
+        "trap.bin",
+    ]);
+
+    let head = |path: &str, close: bool| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n{}\r\n",
+            if close { "Connection: close\r\n" } else { "" }
+        )
+    };
+    // Both on one connection, the second sent once the first is answered, and again
+    // pipelined in one write.
+    for pipelined in [false, true] {
+        let first = head("/api/v1/artifact-stores/default/files?key=trap.bin", false);
+        let second = head("/api/v1/daemon", true);
+        let mut s = std::net::TcpStream::connect(&address).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut got = Vec::new();
+        if pipelined {
+            s.write_all(format!("{first}{second}").as_bytes()).unwrap();
+        } else {
+            s.write_all(first.as_bytes()).unwrap();
+            let mut buf = [0u8; 4096];
+            while !got.windows(file.len()).any(|w| w == file.as_slice()) {
+                let n = s.read(&mut buf).expect("the file's answer");
+                assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+                got.extend_from_slice(&buf[..n]);
+            }
+            s.write_all(second.as_bytes()).unwrap();
+        }
+        let _ = s.read_to_end(&mut got);
+        check_two_answers(&got, &file, forged_body);
+    }
+}
+
+/// `got` is the file's answer, with `file` as its body byte for byte, then the daemon's
+/// own answer to `GET /api/v1/daemon`, not the forged one.
+fn check_two_answers(got: &[u8], file: &[u8], forged_body: &str) {
+    let text = String::from_utf8_lossy(got);
+    let end = got
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a head")
+        + 4;
+    let head = text[..end].to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{text}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("a content-length: {head}"));
+    assert_eq!(length, file.len(), "{text}");
+    assert_eq!(
+        &got[end..end + length],
+        file,
+        "the file came back as it was stored"
+    );
+    let next = String::from_utf8_lossy(&got[end + length..]);
+    assert!(next.starts_with("HTTP/1.1 200 OK\r\n"), "{next}");
+    assert!(
+        next.to_ascii_lowercase()
+            .contains("content-security-policy:"),
+        "the daemon's own answer carries its headers: {next}"
+    );
+    assert!(!next.contains(forged_body), "{next}");
+    assert!(next.contains("\"version\""), "{next}");
+}
+
 /// Whether the daemon closed `s` (a read sees the end, or a reset) rather than keeping
 /// it open (a read would block).
 fn closed(s: &mut std::net::TcpStream) -> bool {

@@ -650,3 +650,86 @@ fn the_dashboard_is_served_with_a_strict_policy_and_opened_once_per_link() {
     assert!(quiet.home().join("daemon.json").exists());
     quiet.ok(&["daemon", "stop"]);
 }
+
+#[test]
+fn the_browser_is_handed_the_link_in_a_private_file_never_on_a_command_line() {
+    // Every user of the machine can read a process's command line (`ps`, /proc): a code
+    // there could be traded for a session before the browser uses it. `strata dashboard`
+    // hands the desktop's opener a file only its user can read, which sends the browser
+    // on to the link.
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::embedded().with_daemon();
+    let bin = tempfile::tempdir().unwrap();
+    let argv = bin.path().join("argv");
+    let opener = bin.path().join("xdg-open");
+    std::fs::write(
+        &opener,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" > {}.tmp && mv {0}.tmp {0}\n",
+            argv.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let (code, shown) = env.terminal_with(
+        &["dashboard"],
+        &[],
+        &[("PATH", &path), ("DISPLAY", ":99"), ("WAYLAND_DISPLAY", "")],
+    );
+    assert_eq!(code, 0, "{shown}");
+    let printed = shown
+        .split_whitespace()
+        .find(|w| w.contains("/#code="))
+        .unwrap_or_else(|| panic!("no link on the terminal: {shown}"))
+        .to_string();
+    let code_part = printed.split("#code=").nth(1).unwrap().to_string();
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !argv.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "xdg-open never ran: {shown}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let args = std::fs::read_to_string(&argv).unwrap();
+    assert!(
+        !args.contains(&code_part),
+        "the code on a command line: {args}"
+    );
+    let file = args
+        .trim()
+        .strip_prefix("file://")
+        .unwrap_or_else(|| panic!("not a file URL: {args}"));
+    let file = std::path::Path::new(file);
+    assert!(
+        file.starts_with(env.home().join("dashboard")),
+        "{}",
+        file.display()
+    );
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(file), 0o600);
+    assert_eq!(mode(file.parent().unwrap()), 0o700);
+    let page = std::fs::read_to_string(file).unwrap();
+    assert!(
+        page.contains(&format!("content=\"0;url={printed}\"")),
+        "the page sends the browser on to the link: {page}"
+    );
+
+    // The link it leads to is the one printed, and opens a session once.
+    let base = printed.split("/#code=").next().unwrap();
+    let (status, _, body) = http_body(
+        "POST",
+        &format!("{base}/api/v1/dashboard/session"),
+        None,
+        None,
+        Some(serde_json::json!({ "code": code_part })),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert!(body.contains("\"token\":\"dash_"), "{body}");
+}

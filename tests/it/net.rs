@@ -31,8 +31,9 @@ impl Seen {
 
 /// A loopback HTTP/1.1 server that records what it receives. Paths: `/redirect`
 /// answers 302 to `to`; `/trickle` one byte every 100 ms; `/huge` a 10 GB body as fast
-/// as it can; `/deny` 401; `/echo` answers the request's `Authorization` as its body;
-/// `/slow` answers after a second; anything else `200 hello`.
+/// as it can; `/deny` 401; `/private` 401 unless the request has an `Authorization`;
+/// `/echo` answers the request's `Authorization` as its body; `/slow` answers after a
+/// second; anything else `200 hello`.
 pub struct Sink {
     pub port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
@@ -153,6 +154,9 @@ impl Sink {
                             )
                         }
                         "/deny" => conn.write_all(
+                            b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        ),
+                        "/private" if auth.is_empty() => conn.write_all(
                             b"HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
                         ),
                         _ => conn.write_all(
@@ -486,8 +490,23 @@ fn a_connector_s_credential_is_added_by_strata_and_never_reaches_the_flavor() {
     assert!(err.contains("used by"), "{err}");
     env.ok(&["service-connector", "rename", "hooks", "hooks2"]);
     assert!(env.ok(&["stack", "describe", "s"]).contains("hooks2"));
-    // verify: one real request with the credential.
-    let ok = env.ok(&["service-connector", "verify", "hooks2"]);
+    // verify: one real request with the credential. A URL that answers anybody proves
+    // nothing: verify says it cannot tell, and fails.
+    let open = env.fail(&["service-connector", "verify", "hooks2"]);
+    assert!(
+        open.contains("with the credentials and without them") && open.contains("cannot tell"),
+        "{open}"
+    );
+    env.ok(&[
+        "service-connector",
+        "register",
+        "checked",
+        "--type",
+        "bearer",
+        &format!("--endpoint={}", sink.url("/private")),
+        "--token=t0k3n",
+    ]);
+    let ok = env.ok(&["service-connector", "verify", "checked"]);
     assert!(ok.contains("the credentials work"), "{ok}");
     env.ok(&[
         "service-connector",

@@ -113,26 +113,57 @@ pub fn closed_port() -> u16 {
 }
 
 /// Debian's `docker-registry` on a free loopback port, storing in a temp dir, with
-/// deletes enabled; with `htpasswd`, it asks for basic auth.
+/// deletes enabled; [`Registry::with_password`] makes it ask for basic auth.
 pub struct Registry {
     child: Child,
     pub port: u16,
+    /// The `Authorization` header [`Registry::push`] sends, if the registry asks for one.
+    auth: Option<String>,
     _dir: tempfile::TempDir,
 }
 
+/// The user of [`Registry::with_password`], and its password.
+pub const REGISTRY_USER: (&str, &str) = ("ci", "registry-pass-1");
+
+/// `REGISTRY_USER`'s password as docker-registry's `htpasswd` file wants it: bcrypt
+/// (made once with Python's `bcrypt.hashpw(b"registry-pass-1", bcrypt.gensalt(5))`; the
+/// low cost keeps each request's check at a few ms, where the default 10 takes ~250 ms).
+const REGISTRY_BCRYPT: &str = "$2b$05$15pOBpI1V6kFG6SvC2PnweLrw.xGb3lZkTTstUFAfezzW5//Z1Z9q";
+
 impl Registry {
     pub fn start() -> Registry {
+        Registry::serve(false)
+    }
+
+    /// A registry that answers only `REGISTRY_USER`, by HTTP basic authentication.
+    pub fn with_password() -> Registry {
+        Registry::serve(true)
+    }
+
+    fn serve(password: bool) -> Registry {
         let bin = tool("registry/usr/bin/docker-registry");
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n",
+            dir.path().join("data").display()
+        );
+        let mut auth = None;
+        if password {
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, format!("{}:{REGISTRY_BCRYPT}\n", REGISTRY_USER.0)).unwrap();
+            yaml.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: strata-tests\n    path: {}\n",
+                file.display()
+            ));
+            use base64::Engine;
+            let pair = format!("{}:{}", REGISTRY_USER.0, REGISTRY_USER.1);
+            auth = Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(pair)
+            ));
+        }
+        std::fs::write(&config, yaml).unwrap();
         let mut child = Command::new(bin)
             .arg("serve")
             .arg(&config)
@@ -169,6 +200,7 @@ impl Registry {
         Registry {
             child,
             port,
+            auth,
             _dir: dir,
         }
     }
@@ -182,10 +214,21 @@ impl Registry {
     pub fn push(&self, repo: &str, tag: &str) {
         let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"tag\":\"{tag}\"}}");
         let digest = format!("sha256:{}", sha256_hex(config.as_bytes()));
+        let auth: Vec<(&str, &str)> = self
+            .auth
+            .as_deref()
+            .map(|a| ("authorization", a))
+            .into_iter()
+            .collect();
+        let with = |header: (&'static str, &'static str)| {
+            let mut all = auth.clone();
+            all.push(header);
+            all
+        };
         let start = http(
             "POST",
             &format!("{}/v2/{repo}/blobs/uploads/", self.url()),
-            &[],
+            &auth,
             b"",
         );
         assert_eq!(start.0, 202, "upload session: {start:?}");
@@ -204,7 +247,7 @@ impl Registry {
         let put = http(
             "PUT",
             &format!("{location}{sep}digest={digest}"),
-            &[("content-type", "application/octet-stream")],
+            &with(("content-type", "application/octet-stream")),
             config.as_bytes(),
         );
         assert_eq!(put.0, 201, "blob: {put:?}");
@@ -215,7 +258,7 @@ impl Registry {
         let put = http(
             "PUT",
             &format!("{}/v2/{repo}/manifests/{tag}", self.url()),
-            &[("content-type", "application/vnd.oci.image.manifest.v1+json")],
+            &with(("content-type", "application/vnd.oci.image.manifest.v1+json")),
             manifest.as_bytes(),
         );
         assert_eq!(put.0, 201, "manifest: {put:?}");

@@ -5,7 +5,7 @@
 //! component, with its phase unchanged. The last test runs the README's "A stack of real
 //! services" section, as written.
 
-use crate::servers::{Hook, Registry, S3, http, mlflow};
+use crate::servers::{Hook, REGISTRY_USER, Registry, S3, http, mlflow};
 use crate::support::Env;
 
 /// `strata <t> describe NAME` as JSON.
@@ -389,6 +389,89 @@ fn the_oci_registry_reports_its_repositories_and_creates_nothing() {
     one_line_naming(&err, "`images`");
     assert!(err.contains(&url), "{err}");
     assert_eq!(phase(&env, "container-registry", "images"), "registered");
+}
+
+#[test]
+fn the_oci_registry_takes_its_credentials_from_a_basic_connector_and_names_a_wrong_one() {
+    let env = Env::new();
+    let registry = Registry::with_password();
+    registry.push("team/trainer", "v1");
+    env.ok(&["integration", "install", "oci"]);
+    let (user, password) = REGISTRY_USER;
+    let connector = |name: &str, password: &str| {
+        env.ok(&[
+            "service-connector",
+            "register",
+            name,
+            "--type",
+            "basic",
+            &format!("--endpoint={}/v2/", registry.url()),
+            &format!("--username={user}"),
+            &format!("--password={password}"),
+        ]);
+    };
+    connector("wrong", "not-the-password");
+    connector("right", password);
+
+    // No credentials: `up` fails in one line naming the component, the 401, and how to
+    // bind a connector; the phase stays.
+    env.ok(&[
+        "container-registry",
+        "register",
+        "images",
+        "--flavor=oci",
+        &format!("--uri={}", registry.url()),
+        "--namespace=team",
+    ]);
+    let err = env.fail(&["container-registry", "up", "images"]);
+    one_line_naming(&err, "`images`");
+    assert!(err.contains("401"), "{err}");
+    assert!(err.contains("--connector"), "{err}");
+    assert_eq!(phase(&env, "container-registry", "images"), "registered");
+
+    // A wrong password: the same, naming the connector, never the password.
+    env.ok(&[
+        "container-registry",
+        "update",
+        "images",
+        "--connector=wrong",
+    ]);
+    let err = env.fail(&["container-registry", "up", "images"]);
+    one_line_naming(&err, "`images`");
+    assert!(err.contains("`wrong`") && err.contains("401"), "{err}");
+    assert!(!err.contains("not-the-password"), "{err}");
+    assert_eq!(phase(&env, "container-registry", "images"), "registered");
+    let verify = env.fail(&["service-connector", "verify", "wrong"]);
+    assert!(verify.contains("401"), "{verify}");
+
+    // The right one: up, and the status lists what the registry holds.
+    env.ok(&["service-connector", "verify", "right"]);
+    // The registry's `/` answers anybody: a connector pointed there cannot be verified,
+    // and verify says so rather than "the credentials work".
+    env.ok(&[
+        "service-connector",
+        "update",
+        "right",
+        &format!("--endpoint={}", registry.url()),
+    ]);
+    let unsure = env.fail(&["service-connector", "verify", "right"]);
+    assert!(
+        unsure.contains("cannot tell") && unsure.contains("/v2/"),
+        "{unsure}"
+    );
+    env.ok(&[
+        "container-registry",
+        "update",
+        "images",
+        "--connector=right",
+    ]);
+    env.ok(&["container-registry", "up", "images"]);
+    assert_eq!(phase(&env, "container-registry", "images"), "running");
+    let detail = status(&env, "container-registry", "images");
+    assert!(detail.contains("team/trainer (1 tag)"), "{detail}");
+    let shown = env.ok(&["container-registry", "describe", "images"]);
+    assert!(!shown.contains(password), "{shown}");
+    env.ok(&["container-registry", "down", "images", "--force"]);
 }
 
 #[test]

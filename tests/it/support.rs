@@ -227,6 +227,16 @@ impl Env {
     /// been printed, then types `answer` and Enter. Returns the exit code and everything
     /// the terminal showed (what strata printed and what the terminal echoed).
     pub fn terminal(&self, args: &[&str], dialog: &[(&str, &str)]) -> (i32, String) {
+        self.terminal_with(args, dialog, &[])
+    }
+
+    /// [`Env::terminal`], with `vars` set in strata's environment.
+    pub fn terminal_with(
+        &self,
+        args: &[&str],
+        dialog: &[(&str, &str)],
+        vars: &[(&str, &str)],
+    ) -> (i32, String) {
         use std::io::{Read, Write};
         use std::os::fd::{FromRawFd, OwnedFd};
         use std::sync::mpsc;
@@ -244,6 +254,14 @@ impl Env {
             )
         };
         assert_eq!(rc, 0, "openpty failed: {}", std::io::Error::last_os_error());
+        // Neither end may leak into what strata starts (a daemon in the background would
+        // hold the terminal open, and the reader below would never see its end).
+        for fd in [master, slave] {
+            // SAFETY: F_SETFD on a descriptor openpty just gave us.
+            unsafe {
+                libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+            }
+        }
         // SAFETY: both descriptors were just opened and belong to nothing else.
         let (master, slave) =
             unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
@@ -252,6 +270,7 @@ impl Env {
             .env("STRATA_HOME", self.home.path())
             .env("NO_COLOR", "1")
             .env_remove("STRATA_OUTPUT")
+            .envs(vars.iter().copied())
             .current_dir(self.work.path())
             .stdin(slave.try_clone().expect("dup"))
             .stdout(slave.try_clone().expect("dup"))

@@ -12,7 +12,10 @@
 //! - What hyper answers by itself (a malformed request line, a header that is not
 //!   `Name: value`, a head over the limit) is rewritten into the API's JSON error shape
 //!   on its way out: hyper writes those heads with no body and no hook, so [`Conn`]
-//!   finds them in the bytes written and replaces them.
+//!   replaces them. It looks for one only where no answer of the API can be: at the
+//!   start of a write made when every answer so far has been handed to the socket and
+//!   flushed, and no request is being answered ([`Exchange`]). An answer's body (an
+//!   artifact's bytes, a log) is never searched, so it cannot forge a second answer.
 //! - When the connections of a burst have closed, the allocator gives their memory back
 //!   to the system (`malloc_trim`), so the daemon's RSS comes back down.
 
@@ -23,11 +26,14 @@ use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+use axum::body::Bytes;
+use axum::http;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
+use tower_service::Service as _;
 
 use super::server::log;
 
@@ -96,18 +102,22 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let exchange = Arc::new(Exchange::default());
+        let service = Counted {
+            app: app.clone(),
+            exchange: exchange.clone(),
+        };
         let stop = stop.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
             let _open = open;
             match tls {
-                None => http1(Conn::new(stream), service, stop).await,
+                None => http1(Conn::new(stream, exchange), service, stop).await,
                 Some(acceptor) => {
                     if let Ok(Ok(stream)) =
                         tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await
                     {
-                        http1(Conn::new(stream), service, stop).await;
+                        http1(Conn::new(stream, exchange), service, stop).await;
                     }
                 }
             }
@@ -121,11 +131,8 @@ pub async fn serve(
 
 /// Serves one connection with hyper's HTTP/1 until it closes, or `stop` (then the request
 /// under way finishes first).
-async fn http1<S>(
-    io: Conn<S>,
-    service: TowerToHyperService<Router>,
-    mut stop: watch::Receiver<bool>,
-) where
+async fn http1<S>(io: Conn<S>, service: Counted, mut stop: watch::Receiver<bool>)
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -140,6 +147,85 @@ async fn http1<S>(
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
         }
+    }
+}
+
+/// What one connection's [`Conn`] must know of the requests above it: how many are
+/// being answered (the router called, the answer's body not yet dropped by hyper).
+#[derive(Default)]
+struct Exchange {
+    answering: AtomicUsize,
+}
+
+/// One request being answered, counted in [`Exchange::answering`] until dropped: it
+/// lives in the router's future, then in the answer's body, which hyper drops once it
+/// has put the body's last bytes in its write buffer.
+struct Answering(Arc<Exchange>);
+
+impl Answering {
+    fn new(exchange: &Arc<Exchange>) -> Answering {
+        exchange.answering.fetch_add(1, Ordering::SeqCst);
+        Answering(exchange.clone())
+    }
+}
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.answering.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The router, as hyper calls it, with each request counted while it is answered.
+#[derive(Clone)]
+struct Counted {
+    app: Router,
+    exchange: Arc<Exchange>,
+}
+
+impl hyper::service::Service<http::Request<Incoming>> for Counted {
+    type Response = http::Response<CountedBody>;
+    type Error = std::convert::Infallible;
+    type Future =
+        Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        let answering = Answering::new(&self.exchange);
+        // A router is always ready (its `poll_ready` is `Ready(Ok)`), so it is called
+        // straight away, as hyper-util's own adapter does.
+        let answer = self.app.clone().call(request.map(axum::body::Body::new));
+        Box::pin(async move {
+            let answer = answer.await?;
+            Ok(answer.map(|body| CountedBody {
+                body,
+                _answering: answering,
+            }))
+        })
+    }
+}
+
+/// An answer's body, holding its request's [`Answering`] until hyper drops it.
+struct CountedBody {
+    body: axum::body::Body,
+    _answering: Answering,
+}
+
+impl Body for CountedBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -236,8 +322,12 @@ fn response(
 ) -> Vec<u8> {
     let body = serde_json::json!({ "error": { "code": code, "message": message, "hint": hint } })
         .to_string();
+    let hardening: String = crate::dashboard::HARDENING
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\r\n"))
+        .collect();
     format!(
-        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{extra}\r\n{body}",
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{hardening}{extra}\r\n{body}",
         body.len()
     )
     .into_bytes()
@@ -273,33 +363,26 @@ fn replacement(status: &[u8]) -> Option<Vec<u8>> {
     Some(response(status, reason, code, message, hint, ""))
 }
 
-/// Finds a head hyper wrote by itself in `out` (bytes on their way to the client) and
-/// returns `out` with it replaced by the JSON error. Such a head is `HTTP/1.1 4xx …`
-/// with `content-length: 0` and no `content-type`; every error the API itself answers
-/// has a JSON body, and no body the daemon sends holds a raw CR (JSON escapes it), so
-/// nothing else can match.
+/// If `out` (bytes on their way to the client, written when no answer is under way:
+/// see [`Conn`]) is a head hyper wrote by itself, the JSON error that replaces it. Such a
+/// head is `HTTP/1.1 4xx …` with `content-length: 0` and no `content-type`, at the start
+/// of the write.
 fn rewrite(out: &[u8]) -> Option<Vec<u8>> {
-    const START: &[u8] = b"HTTP/1.1 4";
-    let mut from = 0;
-    while let Some(at) = find(&out[from..], START).map(|i| i + from) {
-        from = at + START.len();
-        let end = find(&out[at..], b"\r\n\r\n").map(|i| at + i + 4)?;
-        let head = out[at..end].to_ascii_lowercase();
-        if find(&head, b"\r\ncontent-length: 0\r\n").is_none()
-            || find(&head, b"\r\ncontent-type:").is_some()
-        {
-            continue;
-        }
-        let Some(json) = replacement(&out[at + 9..at + 12]) else {
-            continue;
-        };
-        let mut fixed = Vec::with_capacity(out.len() + json.len());
-        fixed.extend_from_slice(&out[..at]);
-        fixed.extend_from_slice(&json);
-        fixed.extend_from_slice(&out[end..]);
-        return Some(fixed);
+    if !out.starts_with(b"HTTP/1.1 4") {
+        return None;
     }
-    None
+    let end = find(out, b"\r\n\r\n")? + 4;
+    let head = out[..end].to_ascii_lowercase();
+    if find(&head, b"\r\ncontent-length: 0\r\n").is_none()
+        || find(&head, b"\r\ncontent-type:").is_some()
+    {
+        return None;
+    }
+    let json = replacement(&out[9..12])?;
+    let mut fixed = Vec::with_capacity(out.len() + json.len());
+    fixed.extend_from_slice(&json);
+    fixed.extend_from_slice(&out[end..]);
+    Some(fixed)
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -308,8 +391,17 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// A connection as hyper sees it: the socket, with hyper's own error answers rewritten
 /// on their way out (see [`rewrite`]) and, after one, a lingering close.
+///
+/// hyper writes an answer of its own only for a request it could not parse, so never
+/// while the router answers one. A write is looked at only when `idle`: the last flush
+/// began with no request being answered ([`Exchange`]), so every byte of every answer
+/// had been handed over already (hyper empties its buffer into the socket before it
+/// flushes the socket), and nothing has been written since. Any other write, a body's
+/// bytes above all, goes out as it is.
 struct Conn<S> {
     tcp: S,
+    exchange: Arc<Exchange>,
+    idle: bool,
     /// A rewritten answer not yet sent, and how much of it has been.
     pending: Vec<u8>,
     sent: usize,
@@ -319,9 +411,11 @@ struct Conn<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    fn new(tcp: S) -> Conn<S> {
+    fn new(tcp: S, exchange: Arc<Exchange>) -> Conn<S> {
         Conn {
             tcp,
+            exchange,
+            idle: true,
             pending: Vec::new(),
             sent: 0,
             rewrote: false,
@@ -382,7 +476,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<S> {
     ) -> Poll<std::io::Result<usize>> {
         let this = self.get_mut();
         ready!(this.drain(cx))?;
-        if let Some(fixed) = rewrite(buf) {
+        let quiet = this.idle && this.exchange.answering.load(Ordering::SeqCst) == 0;
+        this.idle = false;
+        if let Some(fixed) = quiet.then(|| rewrite(buf)).flatten() {
             // Taken whole, so that a head is never split between two writes.
             this.pending = fixed;
             this.rewrote = true;
@@ -396,8 +492,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<S> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         let this = self.get_mut();
+        let quiet = this.exchange.answering.load(Ordering::SeqCst) == 0;
         ready!(this.drain(cx))?;
-        Pin::new(&mut this.tcp).poll_flush(cx)
+        ready!(Pin::new(&mut this.tcp).poll_flush(cx))?;
+        if quiet {
+            this.idle = true;
+        }
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -415,13 +516,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<S> {
 
 #[cfg(test)]
 mod tests {
-    use super::rewrite;
+    use super::*;
+
+    const HYPER_400: &[u8] = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
 
     #[test]
     fn hypers_own_error_heads_become_json_and_nothing_else_changes() {
-        let hyper = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\ndate: x\r\n\r\n";
-        let fixed = String::from_utf8(rewrite(hyper).expect("rewritten")).unwrap();
+        let fixed = String::from_utf8(rewrite(HYPER_400).expect("rewritten")).unwrap();
         assert!(fixed.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{fixed}");
+        assert!(
+            fixed.contains("content-security-policy: default-src 'none'"),
+            "{fixed}"
+        );
         let body = fixed.split_once("\r\n\r\n").unwrap().1;
         let v: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(v["error"]["code"], "bad_request");
@@ -429,11 +535,10 @@ mod tests {
             b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\n\r\n";
         let fixed = String::from_utf8(rewrite(too_large).unwrap()).unwrap();
         assert!(fixed.contains("\"too_large\""), "{fixed}");
-        // After an earlier answer in the same write, that answer is kept as it was.
+        // Only at the start of a write: after other bytes, nothing is searched.
         let mut both = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}".to_vec();
-        both.extend_from_slice(hyper);
-        let fixed = rewrite(&both).unwrap();
-        assert!(fixed.starts_with(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}HTTP/1.1 400"));
+        both.extend_from_slice(HYPER_400);
+        assert!(rewrite(&both).is_none());
         // The API's own errors, and anything else, pass untouched.
         for other in [
             &b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 0\r\n\r\n"[..],
@@ -443,5 +548,51 @@ mod tests {
         ] {
             assert!(rewrite(other).is_none(), "{}", String::from_utf8_lossy(other));
         }
+    }
+
+    /// What `conn` sends for `writes`, each `(bytes, answering)`: written while that many
+    /// requests are being answered, then flushed.
+    async fn sent(writes: &[(&[u8], usize)]) -> Vec<u8> {
+        let (near, mut far) = tokio::io::duplex(1 << 20);
+        let exchange = Arc::new(Exchange::default());
+        let mut conn = Conn::new(near, exchange.clone());
+        for (bytes, answering) in writes {
+            let held: Vec<Answering> = (0..*answering).map(|_| Answering::new(&exchange)).collect();
+            conn.write_all(bytes).await.unwrap();
+            conn.flush().await.unwrap();
+            drop(held);
+        }
+        drop(conn);
+        let mut out = Vec::new();
+        far.read_to_end(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn an_answers_body_is_never_rewritten_whatever_it_holds() {
+        // An artifact whose bytes are hyper's 400 head, then a forged answer: sent as
+        // they are, in the write that begins the body and in one on its own.
+        let forged = [HYPER_400, b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}"].concat();
+        let head = b"HTTP/1.1 200 OK\r\ncontent-type: application/octet-stream\r\n\r\n";
+        let out = sent(&[(head, 1), (&forged, 1)]).await;
+        assert_eq!(out, [&head[..], &forged].concat());
+        // The body's last write, flushed after its answer ended, is not looked at either:
+        // the flush that ends an answer is what makes the next write a candidate.
+        let out = sent(&[(head, 1), (&forged, 0)]).await;
+        assert_eq!(out, [&head[..], &forged].concat());
+    }
+
+    #[tokio::test]
+    async fn hypers_answer_to_a_request_it_could_not_parse_becomes_json() {
+        // First on a connection, or after an answer was flushed whole.
+        let out = sent(&[(HYPER_400, 0)]).await;
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request"), "{text}");
+        assert!(text.contains("\"bad_request\""), "{text}");
+        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
+        let out = sent(&[(answer, 1), (b"", 0), (HYPER_400, 0)]).await;
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+        assert!(text.contains("\"bad_request\""), "{text}");
     }
 }

@@ -461,7 +461,9 @@ impl Service {
     }
 
     /// Makes one real request to the endpoint with the credentials: `aws` lists the
-    /// buckets (`GET /`, signed), `bearer` and `basic` get the endpoint's URL.
+    /// buckets (`GET /`, signed), `bearer` and `basic` get the endpoint's URL. A `2xx` is
+    /// taken for "the credentials work" only if the same request without them is
+    /// refused: a URL that answers anybody (a registry's `/`, a web page) proves nothing.
     pub fn connector_verify(&self, name: &str) -> Result<ConnectorCheck> {
         let r = self.connector_or_err(name)?;
         let granted = self.connector_grant(&r, true)?;
@@ -484,7 +486,22 @@ impl Service {
             .map(|c| c.secrets())
             .unwrap_or_default();
         let mask = |s: String| crate::sandbox::host::mask(s, &secrets);
+        // Whether the URL answers without the credentials too (asked only after a 2xx).
+        let open_to_all = |status: u16| {
+            (200..300).contains(&status)
+                && crate::sandbox::net::probe("GET", &url, None, Duration::from_secs(10))
+                    .is_ok_and(|(bare, _)| (200..300).contains(&bare))
+        };
         Ok(match answer {
+            Ok((status, _)) if open_to_all(status) => ConnectorCheck {
+                name: name.to_string(),
+                ok: false,
+                detail: mask(format!(
+                    "{request} answered {status} with the credentials and without them: that URL does not check them, so this cannot tell whether they work; point the endpoint at a URL that needs them (`strata service-connector update {name} --endpoint=URL`: for a registry, its `/v2/`), or bring up a component that uses the connector"
+                )),
+                request,
+                status: Some(status),
+            },
             Ok((status, body)) => {
                 let ok = (200..300).contains(&status);
                 let detail = match status {

@@ -79,18 +79,90 @@ pub fn dashboard(home: Option<PathBuf>, no_open: bool, format: Format) -> Result
         home.root().display(),
         crate::daemon::dashboard::LINK_TTL.as_secs()
     );
-    open_in_browser(&url, no_open);
+    if wants_browser(no_open) {
+        // The link opens a session: it never goes on a command line, where every user of
+        // the machine can read it (`ps`, /proc) before the browser uses it. The browser
+        // is given a file only this user can read, which sends it on to the link.
+        match handoff_file(&home, &url) {
+            Ok(file) => open_in_browser(&file_url(&file), false),
+            Err(e) => eprintln!(
+                "(could not write the page that opens the link: {e}; open the link yourself)"
+            ),
+        }
+    }
     Ok(())
 }
 
-/// Starts the desktop's browser on `url` (`xdg-open`, or `open` on macOS) when there is
-/// a desktop and a terminal, and `--no-open` was not given.
-fn open_in_browser(url: &str, no_open: bool) {
+/// Whether to start the desktop's browser: there is a desktop and a terminal, and
+/// `--no-open` was not given.
+fn wants_browser(no_open: bool) -> bool {
     use std::io::IsTerminal;
     let desktop = cfg!(target_os = "macos")
         || std::env::var_os("DISPLAY").is_some()
         || std::env::var_os("WAYLAND_DISPLAY").is_some();
-    if no_open || !desktop || !std::io::stdout().is_terminal() {
+    !no_open && desktop && std::io::stdout().is_terminal()
+}
+
+/// Writes a page that sends a browser on to `url` into `HOME/dashboard/`, readable by
+/// this user alone (0600, in a 0700 directory), and returns its path. Pages older than
+/// a link's lifetime hold only used or expired codes; they are removed first.
+fn handoff_file(home: &Home, url: &str) -> std::io::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = home.root().join("dashboard");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)?;
+    let ttl = crate::daemon::dashboard::LINK_TTL;
+    for entry in std::fs::read_dir(&dir)?.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > ttl));
+        if stale && entry.file_name().to_string_lossy().starts_with("open-") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let file = dir.join(format!("open-{}-{nanos}.html", std::process::id()));
+    let escaped = url
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    let page = format!(
+        "<!doctype html>\n<meta charset=\"utf-8\">\n<meta name=\"referrer\" content=\"no-referrer\">\n<meta http-equiv=\"refresh\" content=\"0;url={escaped}\">\n<title>strata dashboard</title>\n<p>Opening <a href=\"{escaped}\">the strata dashboard</a>.</p>\n"
+    );
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&file)?;
+    f.write_all(page.as_bytes())?;
+    Ok(file)
+}
+
+/// `path` as a `file://` URL, each byte but `/` and the unreserved ones percent-encoded.
+fn file_url(path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let mut url = String::from("file://");
+    for &b in path.as_os_str().as_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            url.push(b as char);
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url
+}
+
+/// Starts the desktop's browser on `url` (`xdg-open`, or `open` on macOS) when
+/// [`wants_browser`] says so. `url` is on the opener's command line: never a secret.
+fn open_in_browser(url: &str, no_open: bool) {
+    if !wants_browser(no_open) {
         return;
     }
     let opener = if cfg!(target_os = "macos") {

@@ -220,11 +220,15 @@ function every(ms, fn) {
 async function route() {
   clearInterval(current.timer);
   const gen = ++current.gen;
-  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  // A stray `%` (a hand-typed address) is not an escape: such a part is no name.
+  const decode = (p) => {
+    try { return decodeURIComponent(p); } catch { return null; }
+  };
+  const parts = location.hash.replace(/^#\/?/, "").split("/").map(decode);
   const [page, ...rest] = parts;
   const still = () => gen === current.gen;
   // A name never is `.` or `..`: such an address would make the page ask for another route.
-  if (rest.some((p) => p === "." || p === ".." || p === "")) {
+  if (page === null || rest.some((p) => p === null || p === "." || p === ".." || p === "")) {
     setPage(page, errorBox({ message: `there is no page ${location.hash}`, hint: "use the links at the top" }));
     return;
   }
