@@ -89,7 +89,7 @@ bench: flavors integrations examples servers
 ##       What it needs is built and installed first, four jobs at a time: the downloads
 ##       (PyPI, npm, Debian) overlap the compiling.
 test:
-	$(MAKE) --jobs=4 --output-sync=line --no-print-directory build examples servers $(CHROMEDRIVER)
+	$(MAKE) --jobs=4 --no-print-directory build examples servers $(CHROMEDRIVER)
 	scripts/with-mlflow.sh sh -c '$(CARGO) test --locked --workspace && \
 	  STRATA_TEST_DAEMON=1 $(CARGO) test --locked --test it -- --skip flavor_new::'
 	cd flavors && $(CARGO) test --locked -p strata-flavor-sdk -p mlflow-tracker -p oci-registry -p s3-artifact-store --target $$(rustc -vV | sed -n 's/^host: //p')

@@ -1177,7 +1177,7 @@ fn connector(svc: &dyn Backend, out: &Output, cmd: &ConnectorCmd) -> Result<()> 
                     out.show(&r, String::new);
                 }
                 return Err(Error::invalid(
-                    format!("service connector `{name}` does not work: {}", r.detail),
+                    format!("service connector `{name}` failed its check: {}", r.detail),
                     format!("see it with `strata service-connector describe {name}`"),
                 ));
             }
