@@ -86,10 +86,7 @@ bench: flavors integrations examples servers
 ##       twice: in-process, then with every home served by a real daemon on loopback
 ##       (but `flavor new` projects, which use neither), and schemathesis against a daemon;
 ##       the dashboard's tests drive Debian's Chromium (installed here with chromedriver)
-##       What it needs is built and installed first, four jobs at a time: the downloads
-##       (PyPI, npm, Debian) overlap the compiling.
-test:
-	$(MAKE) --jobs=4 --no-print-directory build examples servers $(CHROMEDRIVER)
+test: build examples servers $(CHROMEDRIVER)
 	scripts/with-mlflow.sh sh -c '$(CARGO) test --locked --workspace && \
 	  STRATA_TEST_DAEMON=1 $(CARGO) test --locked --test it -- --skip flavor_new::'
 	cd flavors && $(CARGO) test --locked -p strata-flavor-sdk -p mlflow-tracker -p oci-registry -p s3-artifact-store --target $$(rustc -vV | sed -n 's/^host: //p')
