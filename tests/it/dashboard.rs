@@ -125,10 +125,6 @@ fn no_console_errors(b: &Browser, page: &str) {
 
 #[test]
 fn a_person_sees_stacks_runs_logs_and_connectors_and_brings_a_stack_up_in_chromium() {
-    if std::env::var_os("STRATA_TEST_DAEMON").is_some() {
-        // This test always runs against its own daemon: once is enough.
-        return;
-    }
     let env = populated();
     let (_keep, dir) = shots();
     let b = Browser::start();

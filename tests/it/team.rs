@@ -1144,9 +1144,6 @@ fn a_team_server_serves_the_dashboard_and_each_token_sees_what_its_user_may() {
     let out = team.ok(&bob, &["dashboard", "--no-open"]);
     assert_eq!(out.trim(), format!("{url}/"));
 
-    if std::env::var_os("STRATA_TEST_DAEMON").is_some() {
-        return; // the browser's part once, in the first pass
-    }
     let b = crate::browser::Browser::start();
     b.goto(&format!("{url}/"));
     b.wait_for("main", 30, |t| t.contains("Log in to the strata server"));

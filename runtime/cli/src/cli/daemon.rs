@@ -145,18 +145,10 @@ fn handoff_file(home: &Home, url: &str) -> std::io::Result<PathBuf> {
     Ok(file)
 }
 
-/// `path` as a `file://` URL, each byte but `/` and the unreserved ones percent-encoded.
+/// `path` as a `file://` URL, each byte but `/` and the unreserved ones percent-encoded
+/// (as the API encodes a path in a header).
 fn file_url(path: &Path) -> String {
-    use std::os::unix::ffi::OsStrExt;
-    let mut url = String::from("file://");
-    for &b in path.as_os_str().as_bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            url.push(b as char);
-        } else {
-            url.push_str(&format!("%{b:02X}"));
-        }
-    }
-    url
+    format!("file://{}", crate::client::api::encode_path(path))
 }
 
 /// Starts the desktop's browser on `url` (`xdg-open`, or `open` on macOS) when
